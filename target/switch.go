@@ -1,0 +1,119 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// SwitchOptions controls Switch.
+type SwitchOptions struct {
+	// To is the color to send traffic to; empty means the off color.
+	To release.Color
+	// Weight is the share of traffic for To, in percent (0 means 100).
+	Weight int
+	// Force skips the health gate.
+	Force bool
+	// DryRun returns the plan without changing anything.
+	DryRun bool
+	// VerifyTimeout bounds the post-switch verification; 0 skips it.
+	VerifyTimeout time.Duration
+	// Confirm is asked before the first change (nil: proceed). Returning
+	// false aborts with ErrAborted.
+	Confirm func(p *Plan) (bool, error)
+	// Logf receives progress lines (stderr).
+	Logf func(format string, args ...any)
+}
+
+// ErrAborted: the operator declined the confirmation.
+var ErrAborted = errors.New("aborted")
+
+// SwitchResult says what Switch did.
+type SwitchResult struct {
+	Before   *State
+	Plan     *Plan
+	Switched bool
+	// Reverted is true when verification failed and traffic went back.
+	Reverted bool
+}
+
+// Switch moves traffic on t: health gate, plan, confirm, apply, verify, and
+// switch back automatically if the new color does not hold up.
+func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	st, err := t.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &SwitchResult{Before: st}
+	to := opts.To
+	if to == "" {
+		to = st.Off.Color
+	}
+	weight := opts.Weight
+	if weight == 0 {
+		weight = 100
+	}
+	if st.Live.Color == to && st.Live.Weight >= weight && weight == 100 {
+		return res, nil
+	}
+	plan, err := t.Plan(ctx, st, to, weight)
+	if err != nil {
+		return res, err
+	}
+	res.Plan = plan
+	if !opts.Force {
+		logf("checking health of %s before switching", to)
+		if err := t.Probe(ctx, to); err != nil {
+			return res, fmt.Errorf("refusing to switch to %s: %w (use --force to switch anyway)", to, err)
+		}
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	if opts.Confirm != nil {
+		ok, err := opts.Confirm(plan)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			return res, ErrAborted
+		}
+	}
+	if err := t.Apply(ctx, plan); err != nil {
+		return res, err
+	}
+	res.Switched = true
+	logf("switched %s: %s -> %s", t, plan.From, plan.To)
+	if opts.VerifyTimeout <= 0 {
+		return res, nil
+	}
+	logf("verifying %s for up to %s", to, opts.VerifyTimeout)
+	verr := t.Verify(ctx, to, opts.VerifyTimeout)
+	if verr == nil {
+		return res, nil
+	}
+	logf("%s did not become healthy (%v): switching back to %s", to, verr, plan.From)
+	// Revert with a fresh context: the operator's deadline may be what expired.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	back, err := t.State(rctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: %v; switching back failed: %v", ErrVerifyFailed, verr, err)
+	}
+	rp, err := t.Plan(rctx, back, plan.From, 100)
+	if err == nil {
+		err = t.Apply(rctx, rp)
+	}
+	if err != nil {
+		return res, fmt.Errorf("%w: %v; switching back failed: %v (run oops repair)", ErrVerifyFailed, verr, err)
+	}
+	res.Reverted = true
+	return res, fmt.Errorf("%w: %s: %v; traffic is back on %s", ErrVerifyFailed, to, verr, plan.From)
+}

@@ -1,0 +1,154 @@
+// Package target switches live traffic between the two colors of an
+// application. Backends (target/elb, target/alb, target/local) implement the
+// Target interface; Switch, in this package, is the one health-gated,
+// verified switch they all share.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+var (
+	// ErrUnhealthy: the color to switch to failed its health gate.
+	ErrUnhealthy = errors.New("unhealthy")
+	// ErrInconsistent: the target is in a state oops will not guess about
+	// (split listeners, an interrupted switch, missing tags).
+	ErrInconsistent = errors.New("inconsistent state")
+	// ErrVerifyFailed: after a switch the new color did not become healthy
+	// and traffic was switched back.
+	ErrVerifyFailed = errors.New("verification failed")
+	// ErrMisconfigured: the target is not set up the way oops needs
+	// (missing or bad tags, unknown load balancer).
+	ErrMisconfigured = errors.New("misconfigured")
+)
+
+// Instance is one backend behind a color.
+type Instance struct {
+	ID      string `json:"id"`
+	Address string `json:"address,omitempty"`
+	State   string `json:"state"`
+	Healthy bool   `json:"healthy"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// ColorState is what one color is and runs.
+type ColorState struct {
+	Color       release.Color `json:"color"`
+	Port        int           `json:"port,omitempty"`
+	Commit      string        `json:"commit"`
+	TargetGroup string        `json:"target_group,omitempty"`
+	// Weight is the percentage of traffic this color receives.
+	Weight    int        `json:"weight"`
+	PID       int        `json:"pid,omitempty"`
+	Healthy   *bool      `json:"healthy,omitempty"`
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Intent is a switch that was recorded as started but not as finished.
+type Intent struct {
+	From    release.Color `json:"from"`
+	To      release.Color `json:"to"`
+	Started time.Time     `json:"started"`
+	By      string        `json:"by,omitempty"`
+}
+
+// State is a target's current traffic assignment. JSON keeps the original
+// tool's {"active":{"color","port"},"off":{"color","port"}} shape.
+type State struct {
+	Kind        string     `json:"kind"`
+	Name        string     `json:"name"`
+	Live        ColorState `json:"active"`
+	Off         ColorState `json:"off"`
+	HealthCheck string     `json:"health_check,omitempty"`
+	Pending     *Intent    `json:"pending,omitempty"`
+}
+
+// Color returns the state of c.
+func (s *State) Color(c release.Color) ColorState {
+	if s.Live.Color == c {
+		return s.Live
+	}
+	return s.Off
+}
+
+// Plan is an exact description of the calls a switch will make.
+type Plan struct {
+	From release.Color
+	To   release.Color
+	// Weight is the share of traffic (percent) the To color gets; 100 is a
+	// full switch. Only targets that support weights accept less.
+	Weight int
+	// Steps are human-readable lines, printed by --dry-run.
+	Steps []string
+}
+
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "switch %s -> %s", p.From, p.To)
+	if p.Weight > 0 && p.Weight < 100 {
+		fmt.Fprintf(&b, " (%d%%)", p.Weight)
+	}
+	b.WriteString(":\n")
+	for i, s := range p.Steps {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, s)
+	}
+	return b.String()
+}
+
+// Target is a place where traffic is switched between two colors.
+type Target interface {
+	// String names the target, e.g. "classic ELB my-elb".
+	String() string
+	// State reads the current assignment from the target itself. A state
+	// oops will not guess about is an error wrapping ErrInconsistent or
+	// ErrMisconfigured that says what to run next.
+	State(ctx context.Context) (*State, error)
+	// Plan describes switching the state st to color to (weight percent).
+	Plan(ctx context.Context, st *State, to release.Color, weight int) (*Plan, error)
+	// Apply carries out a plan, crash-safely: the intent is recorded before
+	// the first change and cleared after the last.
+	Apply(ctx context.Context, p *Plan) error
+	// Probe checks color c before traffic is sent to it; an error wraps
+	// ErrUnhealthy and names what failed.
+	Probe(ctx context.Context, c release.Color) error
+	// Verify waits up to timeout for c to be healthy while taking traffic.
+	Verify(ctx context.Context, c release.Color, timeout time.Duration) error
+	// Repair finishes or undoes an interrupted switch, leaving all traffic
+	// on one color, and describes what it did ("" when nothing was needed).
+	Repair(ctx context.Context) (string, error)
+	// SetCommit records which commit color c runs.
+	SetCommit(ctx context.Context, c release.Color, commit string) error
+}
+
+// Deployer installs a release on a color without switching traffic to it.
+type Deployer interface {
+	Deploy(ctx context.Context, req DeployRequest) (*Deployment, error)
+}
+
+// DeployRequest asks a Deployer to put a release on a color.
+type DeployRequest struct {
+	Release release.Release
+	// Bucket is the S3 bucket holding Release.Key, when the store is S3.
+	Bucket string
+	Color  release.Color
+	Port   int
+	// Description is recorded with the deployment (commit, who, why).
+	Description string
+	// Wait for the deployment to finish (CodeDeploy); local deploys always wait.
+	Wait    bool
+	Timeout time.Duration
+	// Progress receives human-readable progress lines.
+	Progress func(format string, args ...any)
+}
+
+// Deployment is the outcome of a deploy.
+type Deployment struct {
+	ID     string
+	Status string
+}
