@@ -3,6 +3,7 @@
 package release
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -123,3 +124,12 @@ func BundleType(key string) string {
 	}
 	return ""
 }
+
+var (
+	// ErrUnknownRevision: git and the store know no such commit.
+	ErrUnknownRevision = errors.New("unknown revision")
+	// ErrAmbiguous: a prefix matches several commits.
+	ErrAmbiguous = errors.New("ambiguous revision")
+	// ErrNotPublished: the commit is known but has no release.
+	ErrNotPublished = errors.New("no release published for this commit")
+)

@@ -67,3 +67,10 @@ type Store interface {
 
 // ErrStop ends a List early.
 var ErrStop = errors.New("stop listing")
+
+var (
+	// ErrImmutable: a release exists for the commit with different bytes.
+	ErrImmutable = errors.New("release is immutable")
+	// ErrLocked: another operator holds the application's lock.
+	ErrLocked = errors.New("locked")
+)

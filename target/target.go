@@ -152,3 +152,6 @@ type Deployment struct {
 	ID     string
 	Status string
 }
+
+// ErrDeployFailed: a deployment did not succeed; traffic was not switched.
+var ErrDeployFailed = errors.New("deployment failed")

@@ -1,0 +1,133 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
+)
+
+// Exit codes. They are part of the CLI contract (documented in the README):
+// scripts branch on them, so never renumber.
+const (
+	ExitOK           = 0
+	ExitError        = 1  // anything not listed below
+	ExitUsage        = 2  // bad flags, arguments or .oopsrc
+	ExitNotFound     = 3  // unknown or ambiguous revision, release not published
+	ExitConflict     = 4  // a release exists with different bytes
+	ExitLocked       = 5  // another operator holds the lock
+	ExitUnhealthy    = 6  // refused: the color to switch to is unhealthy
+	ExitDeployFailed = 7  // the deployment failed; traffic untouched
+	ExitInconsistent = 8  // the target is half-switched or misconfigured
+	ExitAWS          = 9  // AWS refused or failed (permissions, throttling, missing resource)
+	ExitReverted     = 10 // switched, failed verification, switched back
+	ExitAborted      = 11 // the operator answered no
+	ExitInterrupted  = 130
+)
+
+// usageError marks bad command-line input.
+type usageError struct{ error }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// hintError carries the next thing to try.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint attaches advice printed under the error.
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: hint}
+}
+
+// exitError carries an explicit exit code.
+type exitError struct {
+	err  error
+	code int
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withCode forces an exit code for err.
+func withCode(err error, code int) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{err: err, code: code}
+}
+
+// ExitCode maps an error to the process exit code, in one place.
+func ExitCode(err error) int {
+	var ee *exitError
+	var ue usageError
+	var ce *config.Error
+	var nf *config.NotFoundError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &nf):
+		return ExitUsage
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.Is(err, target.ErrAborted):
+		return ExitAborted
+	case errors.Is(err, store.ErrLocked):
+		return ExitLocked
+	case errors.Is(err, release.ErrUnknownRevision), errors.Is(err, release.ErrAmbiguous), errors.Is(err, release.ErrNotPublished):
+		return ExitNotFound
+	case errors.Is(err, store.ErrImmutable):
+		return ExitConflict
+	case errors.Is(err, target.ErrVerifyFailed):
+		return ExitReverted
+	case errors.Is(err, target.ErrUnhealthy):
+		return ExitUnhealthy
+	case errors.Is(err, target.ErrDeployFailed):
+		return ExitDeployFailed
+	case errors.Is(err, target.ErrInconsistent), errors.Is(err, target.ErrMisconfigured):
+		return ExitInconsistent
+	case isAWSError(err):
+		return ExitAWS
+	}
+	return ExitError
+}
+
+// PrintError writes "oops: <what failed>: <why>" and any hints.
+func PrintError(w io.Writer, err error) {
+	msg := err.Error()
+	fmt.Fprintf(w, "oops: %s\n", msg)
+	var hints []string
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if h, ok := e.(*hintError); ok && h.hint != "" {
+			hints = append(hints, h.hint)
+		}
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) && ce.Hint != "" {
+		hints = append(hints, ce.Hint)
+	}
+	var nf *config.NotFoundError
+	if errors.As(err, &nf) {
+		hints = append(hints, "create one with `oops init`, pass --config FILE or -C DIR; a .oopsrc looks like:\n"+config.Sample)
+	}
+	for _, h := range hints {
+		fmt.Fprintln(w, strings.TrimRight(h, "\n"))
+	}
+}

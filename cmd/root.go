@@ -1,0 +1,90 @@
+// Package cmd is the cobra wiring of oops: one file per verb, flags into an
+// options struct, and a run function that takes its dependencies from the
+// Factory so it can be tested without cobra.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// NewRoot builds the oops command tree.
+func NewRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "oops",
+		Short: "Blue/green release history and instant rollback",
+		Long: `oops keeps an index of every built artifact by git commit, deploys any
+release to the off color, switches traffic, and rolls back instantly by
+pointing the load balancer at the off color, which still runs the previous
+release.`,
+		Example: `  oops list                 # releases, newest first, with the live one marked
+  oops status               # which color is live, which commit each runs
+  oops rollback             # back to the off color, now
+  oops deploy HEAD~1        # put a release on the off color and switch to it`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&f.ConfigPath, "config", "", "read this config `file` instead of searching for .oopsrc")
+	pf.StringVarP(&f.Dir, "dir", "C", "", "run as if oops was started in `dir`")
+	pf.StringVar(&f.Region, "region", "", "AWS `region` (overrides .oopsrc and AWS_REGION)")
+
+	// One constructor per verb, each in its own file.
+	for _, add := range []func(*Factory) *cobra.Command{
+		newVersionCmd,
+	} {
+		root.AddCommand(add(f))
+	}
+	return root
+}
+
+// Main runs oops with args and returns the exit code.
+func Main(f *Factory, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot(f)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = withHint(usageError{err}, "see: oops --help")
+	}
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, errSilent) {
+		return ExitCode(err)
+	}
+	PrintError(f.IO.ErrOut, err)
+	return ExitCode(err)
+}
+
+// errSilent wraps errors whose message was already printed.
+var errSilent = errors.New("")
+
+// exactArgs is cobra.ExactArgs with a usage exit code.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return withHint(usageErrorf("%s expects %s", cmd.CommandPath(), what), "see: "+cmd.CommandPath()+" --help")
+		}
+		return nil
+	}
+}
+
+// noArgs rejects positional arguments with a usage exit code.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return withHint(usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0]), "see: "+cmd.CommandPath()+" --help")
+	}
+	return nil
+}
