@@ -1,0 +1,29 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oops-deploy/oops/target"
+)
+
+// Target opens the traffic target named by .oopsrc.
+func (f *Factory) Target(ctx context.Context) (target.Target, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	switch kind := c.TargetKind(); kind {
+	case "elb":
+		return nil, fmt.Errorf("classic ELB target: not built yet")
+	case "alb":
+		return nil, fmt.Errorf("ALB target: not built yet")
+	case "local":
+		return nil, fmt.Errorf("local target: not built yet")
+	case "":
+		return nil, withHint(usageErrorf("%s: no target configured", c.Path),
+			`set "elb-name" (Classic ELB), "alb-name" (ALB) or "target": "local" in .oopsrc`)
+	default:
+		return nil, withHint(usageErrorf("%s: unknown target %q", c.Path, kind), `"target" is one of elb, alb, local`)
+	}
+}
