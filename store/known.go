@@ -1,0 +1,144 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// Mark is what operations taught oops about one release: whether it was
+// rolled back from (BAD, and why), and when and by whom it was last
+// deployed. It summarises the events so that `oops list` reads one object
+// instead of the whole history.
+type Mark struct {
+	Bad       bool      `json:"bad,omitempty"`
+	BadReason string    `json:"bad_reason,omitempty"`
+	BadAt     time.Time `json:"bad_at,omitzero"`
+	BadBy     string    `json:"bad_by,omitempty"`
+
+	// Deployed* say when a deploy last put the release on a color.
+	DeployedAt    time.Time     `json:"deployed_at,omitzero"`
+	DeployedBy    string        `json:"deployed_by,omitempty"`
+	DeployedColor release.Color `json:"deployed_color,omitempty"`
+	// Live* say when any switch (deploy, rollback, switch) last sent
+	// traffic to it.
+	LiveAt time.Time `json:"live_at,omitzero"`
+	LiveBy string    `json:"live_by,omitempty"`
+}
+
+// Marks are an application's marks by full commit SHA.
+type Marks map[string]Mark
+
+// MarksKey is where an application's marks live.
+func MarksKey(app string) string { return app + "/" + MetaDir + "/marks.json" }
+
+// LoadMarks reads an application's marks; none yet is an empty set.
+func LoadMarks(ctx context.Context, s Store, app string) (Marks, error) {
+	m, _, err := loadMarks(ctx, s, app)
+	return m, err
+}
+
+func loadMarks(ctx context.Context, s Store, app string) (Marks, string, error) {
+	m := Marks{}
+	rc, obj, err := s.Get(ctx, MarksKey(app))
+	if errors.Is(err, ErrNotFound) {
+		return m, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read release marks in %s: %w", s, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, "", fmt.Errorf("read release marks in %s: %w", s, err)
+	}
+	var file struct {
+		Releases Marks `json:"releases"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		return nil, "", fmt.Errorf("read release marks %s in %s: %w", MarksKey(app), s, err)
+	}
+	if file.Releases != nil {
+		m = file.Releases
+	}
+	return m, obj.ETag, nil
+}
+
+// UpdateMarks applies fn to an application's marks and writes them back
+// with a compare-and-swap, retrying when another writer got there first,
+// so no update is lost even outside the lock.
+func UpdateMarks(ctx context.Context, s Store, app string, fn func(Marks)) error {
+	for {
+		m, etag, err := loadMarks(ctx, s, app)
+		if err != nil {
+			return err
+		}
+		fn(m)
+		body, err := json.MarshalIndent(struct {
+			Releases Marks `json:"releases"`
+		}{m}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("write release marks: %w", err)
+		}
+		if etag == "" {
+			_, err = s.Create(ctx, MarksKey(app), bytes.NewReader(body), int64(len(body)), nil)
+		} else {
+			_, err = s.Replace(ctx, MarksKey(app), body, etag)
+		}
+		if errors.Is(err, ErrExists) || errors.Is(err, ErrPrecondition) || errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write release marks in %s: %w", s, err)
+		}
+		return nil
+	}
+}
+
+// ApplyEvent updates marks from a successful event: a rollback marks the
+// release it left BAD; anything that put a release live records when and
+// by whom. A release deployed again (which needs --force when BAD) is no
+// longer BAD: the operator vouched for it.
+func (m Marks) ApplyEvent(ev *release.Event) {
+	if ev.Result != release.ResultOK {
+		return
+	}
+	switch ev.Action {
+	case release.ActionRollback:
+		if from := ev.From.Commit; from != "" && from != ev.To.Commit {
+			mk := m[from]
+			mk.Bad, mk.BadAt, mk.BadBy = true, ev.Time, ev.Who
+			mk.BadReason = ev.Reason
+			if mk.BadReason == "" {
+				mk.BadReason = "rolled back from"
+			}
+			m[from] = mk
+		}
+	case release.ActionDeploy:
+		if mk, ok := m[ev.To.Commit]; ok && mk.Bad {
+			mk.Bad, mk.BadReason, mk.BadAt, mk.BadBy = false, "", time.Time{}, ""
+			m[ev.To.Commit] = mk
+		}
+	}
+	to := ev.To.Commit
+	if to == "" {
+		return
+	}
+	mk := m[to]
+	switch ev.Action {
+	case release.ActionDeploy:
+		mk.DeployedAt, mk.DeployedBy, mk.DeployedColor = ev.Time, ev.Who, ev.To.Color
+		mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
+	case release.ActionRollback, release.ActionSwitch, release.ActionPromote:
+		mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
+	default:
+		return
+	}
+	m[to] = mk
+}

@@ -1,0 +1,347 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// DefaultLockTTL is how long a lock outlives its holder's last heartbeat
+// before someone else may take it over. Holders heartbeat every TTL/4, so
+// a live holder has to miss three beats in a row to lose its lock.
+const DefaultLockTTL = time.Minute
+
+// LockKey is where an application's lock lives.
+func LockKey(app string) string { return app + "/" + MetaDir + "/lock.json" }
+
+// LockInfo is the content of a lock: who holds it, since when, doing what.
+type LockInfo struct {
+	// Token identifies this holding; commands started from the holder's
+	// hooks present it (OOPS_LOCK_TOKEN) to run under the same lock.
+	Token     string    `json:"token"`
+	App       string    `json:"application"`
+	Holder    string    `json:"holder"`
+	OSUser    string    `json:"os_user,omitempty"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Command   string    `json:"command"`
+	Started   time.Time `json:"started"`
+	Heartbeat time.Time `json:"heartbeat"`
+	// TTLMS is the holder's lock-ttl in milliseconds: it promised to
+	// heartbeat well within it.
+	TTLMS int64 `json:"ttl_ms"`
+}
+
+// TTL is the holder's time-to-live.
+func (i *LockInfo) TTL() time.Duration { return time.Duration(i.TTLMS) * time.Millisecond }
+
+// Stale reports whether the holder has missed its heartbeats for longer
+// than its TTL at time now, so that the lock may be taken over.
+func (i *LockInfo) Stale(now time.Time) bool {
+	ttl := i.TTL()
+	if ttl <= 0 {
+		ttl = DefaultLockTTL
+	}
+	return now.Sub(i.Heartbeat) > ttl
+}
+
+// LockedError says who holds a lock another command wanted.
+type LockedError struct {
+	Info LockInfo
+	Now  time.Time
+}
+
+func (e *LockedError) Error() string {
+	i := e.Info
+	return fmt.Sprintf("%s is locked by %s: %q since %s (%s ago, last heartbeat %s ago)",
+		i.App, i.Describe(), i.Command, i.Started.Local().Format("2006-01-02 15:04:05"),
+		ago(e.Now, i.Started), ago(e.Now, i.Heartbeat))
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Describe names the holder: "alice (alice@web1, pid 42)".
+func (i *LockInfo) Describe() string {
+	who := i.Holder
+	if who == "" {
+		who = i.OSUser
+	}
+	return fmt.Sprintf("%s (%s@%s, pid %d)", who, i.OSUser, i.Host, i.PID)
+}
+
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// ErrLockLost: the lock was taken over or removed while this process
+// still thought it held it.
+var ErrLockLost = fmt.Errorf("lock lost: %w", ErrLocked)
+
+// LockOptions control AcquireLock.
+type LockOptions struct {
+	// TTL is this holder's time-to-live (0: DefaultLockTTL).
+	TTL time.Duration
+	// Wait is how long to wait for a held lock before giving up (0: fail
+	// at once).
+	Wait time.Duration
+	// Token, when it equals the current lock's token, means the caller
+	// runs inside the holder (a hook): the lock is shared, not taken.
+	Token string
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// OnTakeover is told about a stale lock that is being taken over.
+	OnTakeover func(prev LockInfo)
+	// OnWait is told, once, that the caller is waiting for a holder.
+	OnWait func(holder LockInfo)
+	// OnHeartbeatError is told when a heartbeat could not be written.
+	OnHeartbeatError func(error)
+	// Poll is the interval between tries while waiting (0: derived from TTL).
+	Poll time.Duration
+}
+
+// Lock is a held (or shared) application lock. Release it exactly once.
+type Lock struct {
+	s    Store
+	key  string
+	info LockInfo
+	// shared is true when this process runs inside the holder's hook and
+	// must neither heartbeat nor release.
+	shared bool
+
+	mu   sync.Mutex
+	etag string
+	lost error
+
+	stop    chan struct{}
+	done    chan struct{}
+	lostCh  chan struct{}
+	relOnce sync.Once
+}
+
+// Info is what the lock records.
+func (l *Lock) Info() LockInfo { return l.info }
+
+// Shared reports whether the lock is the parent command's, borrowed by a hook.
+func (l *Lock) Shared() bool { return l.shared }
+
+// Lost is closed when the lock is taken over or removed under the holder.
+func (l *Lock) Lost() <-chan struct{} { return l.lostCh }
+
+// Err says why the lock was lost, or nil.
+func (l *Lock) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+// AcquireLock takes app's lock in s for info's holder. A free lock is taken
+// with an atomic create; a stale one (heartbeat older than its TTL) with a
+// compare-and-swap on the version that was read, so two contenders cannot
+// both win. A held lock fails at once with a *LockedError, or after
+// opts.Wait. While held, a goroutine refreshes the heartbeat.
+func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) (*Lock, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ttl := opts.TTL
+	if ttl <= 0 {
+		ttl = DefaultLockTTL
+	}
+	poll := opts.Poll
+	if poll <= 0 {
+		poll = min(max(ttl/8, 50*time.Millisecond), time.Second)
+	}
+	if info.Token == "" {
+		info.Token = randomSuffix() + randomSuffix()
+	}
+	info.TTLMS = ttl.Milliseconds()
+	key := LockKey(info.App)
+	deadline := now().Add(opts.Wait)
+	waiting := false
+	for {
+		t := now().UTC()
+		info.Started, info.Heartbeat = t, t
+		body, err := json.Marshal(info)
+		if err != nil {
+			return nil, fmt.Errorf("take lock: %w", err)
+		}
+		obj, err := s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+		if err == nil {
+			return startLock(s, key, info, obj.ETag, ttl, now, opts.OnHeartbeatError), nil
+		}
+		if !errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("take lock %s in %s: %w", key, s, err)
+		}
+		cur, etag, err := readLock(ctx, s, key)
+		if errors.Is(err, ErrNotFound) {
+			continue // released between our create and our read
+		}
+		if err != nil {
+			return nil, err
+		}
+		if opts.Token != "" && cur.Token == opts.Token {
+			return &Lock{s: s, key: key, info: cur, shared: true, lostCh: make(chan struct{})}, nil
+		}
+		if cur.Stale(now()) {
+			obj, err := s.Replace(ctx, key, body, etag)
+			if err == nil {
+				if opts.OnTakeover != nil {
+					opts.OnTakeover(cur)
+				}
+				return startLock(s, key, info, obj.ETag, ttl, now, opts.OnHeartbeatError), nil
+			}
+			if errors.Is(err, ErrPrecondition) || errors.Is(err, ErrNotFound) {
+				continue // someone else took it over or released it first
+			}
+			return nil, fmt.Errorf("take over lock %s in %s: %w", key, s, err)
+		}
+		if !now().Before(deadline) {
+			return nil, &LockedError{Info: cur, Now: now()}
+		}
+		if !waiting && opts.OnWait != nil {
+			opts.OnWait(cur)
+		}
+		waiting = true
+		wait := min(poll, deadline.Sub(now()))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for lock: %w", context.Cause(ctx))
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ReadLock returns app's current lock and its version, or ErrNotFound.
+func ReadLock(ctx context.Context, s Store, app string) (LockInfo, string, error) {
+	return readLock(ctx, s, LockKey(app))
+}
+
+func readLock(ctx context.Context, s Store, key string) (LockInfo, string, error) {
+	var info LockInfo
+	rc, obj, err := s.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return info, "", err
+		}
+		return info, "", fmt.Errorf("read lock %s in %s: %w", key, s, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return info, "", fmt.Errorf("read lock %s in %s: %w", key, s, err)
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		// An unreadable lock still blocks; it ages from its write time.
+		info = LockInfo{Holder: "unknown (unreadable lock file)", Heartbeat: obj.Modified, Started: obj.Modified}
+	}
+	return info, obj.ETag, nil
+}
+
+// ForceReleaseLock removes app's lock whoever holds it. With a non-empty
+// etag it only removes that version.
+func ForceReleaseLock(ctx context.Context, s Store, app, etag string) error {
+	if err := s.Delete(ctx, LockKey(app), etag); err != nil {
+		return fmt.Errorf("release lock of %s in %s: %w", app, s, err)
+	}
+	return nil
+}
+
+func startLock(s Store, key string, info LockInfo, etag string, ttl time.Duration, now func() time.Time, onErr func(error)) *Lock {
+	l := &Lock{s: s, key: key, info: info, etag: etag,
+		stop: make(chan struct{}), done: make(chan struct{}), lostCh: make(chan struct{})}
+	go l.heartbeat(ttl/4, now, onErr)
+	return l
+}
+
+// heartbeat refreshes the lock every interval with a compare-and-swap on
+// the version this holder last wrote, so it notices at once if anyone else
+// wrote in between (a takeover or a forced release).
+func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(error)) {
+	defer close(l.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		info := l.info
+		etag := l.etag
+		l.mu.Unlock()
+		info.Heartbeat = now().UTC()
+		body, _ := json.Marshal(info)
+		ctx, cancel := context.WithTimeout(context.Background(), every*2)
+		obj, err := l.s.Replace(ctx, l.key, body, etag)
+		cancel()
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.etag, l.info = obj.ETag, info
+			l.mu.Unlock()
+		case errors.Is(err, ErrPrecondition), errors.Is(err, ErrNotFound):
+			l.markLost(fmt.Errorf("%w: %s was taken over or released by someone else", ErrLockLost, l.key))
+			return
+		default:
+			// A transient failure: keep trying; a takeover needs the whole TTL.
+			if onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
+func (l *Lock) markLost(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost == nil {
+		l.lost = err
+		close(l.lostCh)
+	}
+}
+
+// Release stops the heartbeat and removes the lock if this holder still
+// has it. It uses its own deadline, not the caller's context, because it
+// runs after interrupts too. A shared lock is left to its holder.
+func (l *Lock) Release(ctx context.Context) error {
+	if l.shared {
+		return nil
+	}
+	var err error
+	l.relOnce.Do(func() {
+		close(l.stop)
+		<-l.done
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if lost := l.Err(); lost != nil {
+			err = lost
+			return
+		}
+		l.mu.Lock()
+		etag := l.etag
+		l.mu.Unlock()
+		if e := l.s.Delete(ctx, l.key, etag); e != nil {
+			if errors.Is(e, ErrPrecondition) {
+				err = fmt.Errorf("%w: %s was taken over before release", ErrLockLost, l.key)
+				return
+			}
+			err = fmt.Errorf("release lock %s in %s: %w", l.key, l.s, e)
+		}
+	})
+	return err
+}
