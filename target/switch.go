@@ -55,6 +55,10 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	to := opts.To
 	if to == "" {
 		to = st.Off.Color
+		if st.Base != "" {
+			// Undo a canary, whichever color has more traffic now.
+			to = st.Base
+		}
 	}
 	weight := opts.Weight
 	if weight == 0 {
@@ -107,7 +111,12 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	if err != nil {
 		return res, fmt.Errorf("%w: %v; switching back failed: %v", ErrVerifyFailed, verr, err)
 	}
-	rp, err := t.Plan(rctx, back, plan.From, 100)
+	revertTo, revertWeight := plan.From, 100
+	if st.Base != "" {
+		// Traffic was split before (a canary): restore that split exactly.
+		revertTo, revertWeight = to, st.Color(to).Weight
+	}
+	rp, err := t.Plan(rctx, back, revertTo, revertWeight)
 	if err == nil {
 		err = t.Apply(rctx, rp)
 	}

@@ -67,6 +67,10 @@ type State struct {
 	Off         ColorState `json:"off"`
 	HealthCheck string     `json:"health_check,omitempty"`
 	Pending     *Intent    `json:"pending,omitempty"`
+	// Base is set while traffic is split between the colors (a canary on
+	// a target with weights): the color that had all of it before the split
+	// began. A switch to "the off color" (rollback) goes back there.
+	Base release.Color `json:"base,omitempty"`
 }
 
 // Color returns the state of c.
