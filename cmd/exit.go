@@ -28,6 +28,7 @@ const (
 	ExitAWS          = 9  // AWS refused or failed (permissions, throttling, missing resource)
 	ExitReverted     = 10 // switched, failed verification, switched back
 	ExitAborted      = 11 // the operator answered no
+	ExitBadRelease   = 12 // refused: the release is marked BAD (was rolled back from); --force overrides
 	ExitInterrupted  = 130
 )
 
@@ -95,6 +96,8 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case errors.Is(err, store.ErrImmutable):
 		return ExitConflict
+	case errors.Is(err, store.ErrBadRelease):
+		return ExitBadRelease
 	case errors.Is(err, target.ErrVerifyFailed):
 		return ExitReverted
 	case errors.Is(err, target.ErrUnhealthy):

@@ -47,8 +47,12 @@ type Factory struct {
 	ConfigPath string
 	Dir        string
 	Region     string
+	// LockWait is how long a mutating command waits for another
+	// operator's lock (--lock-wait); 0 fails at once.
+	LockWait time.Duration
 
-	cfg *config.Config
+	cfg   *config.Config
+	ident *identity // who runs this command, found once (who.go)
 }
 
 // NewFactory wires the real process environment.

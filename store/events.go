@@ -63,7 +63,7 @@ func AppendEvent(ctx context.Context, s Store, ev *release.Event) error {
 		if err != nil {
 			return fmt.Errorf("append event: %w", err)
 		}
-		_, err = s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), map[string]string{"oops-action": ev.Action, "oops-result": ev.Result})
+		_, err = s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
 		if errors.Is(err, ErrExists) && attempt < 3 {
 			continue // a random suffix collided: pick another
 		}

@@ -32,6 +32,31 @@ type Mark struct {
 	LiveBy string    `json:"live_by,omitempty"`
 }
 
+// ErrBadRelease: the release was rolled back from; deploying it again
+// needs --force.
+var ErrBadRelease = errors.New("release is marked BAD")
+
+// BadReleaseError says which release is BAD and why.
+type BadReleaseError struct {
+	Commit string
+	Mark   Mark
+}
+
+func (e *BadReleaseError) Error() string {
+	msg := fmt.Sprintf("release %s is marked BAD: %s", release.Short(e.Commit), e.Mark.BadReason)
+	if e.Mark.BadBy != "" {
+		msg += " (rolled back by " + e.Mark.BadBy
+		if !e.Mark.BadAt.IsZero() {
+			msg += " at " + e.Mark.BadAt.Local().Format("2006-01-02 15:04")
+		}
+		msg += ")"
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrBadRelease) true.
+func (e *BadReleaseError) Unwrap() error { return ErrBadRelease }
+
 // Marks are an application's marks by full commit SHA.
 type Marks map[string]Mark
 
@@ -141,4 +166,12 @@ func (m Marks) ApplyEvent(ev *release.Event) {
 		return
 	}
 	m[to] = mk
+}
+
+// CheckBad returns a *BadReleaseError when commit is marked BAD.
+func (m Marks) CheckBad(commit string) error {
+	if mk, ok := m[commit]; ok && mk.Bad {
+		return &BadReleaseError{Commit: commit, Mark: mk}
+	}
+	return nil
 }
