@@ -121,6 +121,10 @@ func PrintError(w io.Writer, err error) {
 		if h, ok := e.(*hintError); ok && h.hint != "" {
 			hints = append(hints, h.hint)
 		}
+		// Hints from below cmd (target.Hinted).
+		if h, ok := e.(interface{ Hint() string }); ok && h.Hint() != "" {
+			hints = append(hints, h.Hint())
+		}
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) && ce.Hint != "" {

@@ -26,6 +26,11 @@ type SwitchOptions struct {
 	Confirm func(p *Plan) (bool, error)
 	// Logf receives progress lines (stderr).
 	Logf func(format string, args ...any)
+	// Resume finishes an interrupted switch instead of refusing: when State
+	// reports one (State.Pending with an error) and the target is a
+	// RepairPlanner, the switch goes to Pending.To (or To, when set)
+	// through PlanRepair, with the same gate, confirmation and verification.
+	Resume bool
 }
 
 // ErrAborted: the operator declined the confirmation.
@@ -48,28 +53,49 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 		logf = func(string, ...any) {}
 	}
 	st, err := t.State(ctx)
+	var plan *Plan
+	var to release.Color
 	if err != nil {
-		return nil, err
-	}
-	res := &SwitchResult{Before: st}
-	to := opts.To
-	if to == "" {
-		to = st.Off.Color
-		if st.Base != "" {
-			// Undo a canary, whichever color has more traffic now.
-			to = st.Base
+		rp, ok := t.(RepairPlanner)
+		if !opts.Resume || !ok || st == nil || st.Pending == nil {
+			if st == nil {
+				return nil, err
+			}
+			return &SwitchResult{Before: st}, err
+		}
+		to = opts.To
+		if to == "" {
+			to = st.Pending.To
+		}
+		logf("%v", err)
+		logf("finishing the interrupted switch: %s goes live", to)
+		if plan, err = rp.PlanRepair(ctx, to); err != nil {
+			return &SwitchResult{Before: st}, err
+		}
+		if plan == nil {
+			return &SwitchResult{Before: st}, nil
 		}
 	}
-	weight := opts.Weight
-	if weight == 0 {
-		weight = 100
-	}
-	if st.Live.Color == to && st.Live.Weight >= weight && weight == 100 {
-		return res, nil
-	}
-	plan, err := t.Plan(ctx, st, to, weight)
-	if err != nil {
-		return res, err
+	res := &SwitchResult{Before: st}
+	if plan == nil {
+		to = opts.To
+		if to == "" {
+			to = st.Off.Color
+			if st.Base != "" {
+				// Undo a canary, whichever color has more traffic now.
+				to = st.Base
+			}
+		}
+		weight := opts.Weight
+		if weight == 0 {
+			weight = 100
+		}
+		if st.Live.Color == to && st.Live.Weight >= weight && weight == 100 {
+			return res, nil
+		}
+		if plan, err = t.Plan(ctx, st, to, weight); err != nil {
+			return res, err
+		}
 	}
 	res.Plan = plan
 	if !opts.Force {

@@ -52,10 +52,11 @@ type ColorState struct {
 
 // Intent is a switch that was recorded as started but not as finished.
 type Intent struct {
-	From    release.Color `json:"from"`
-	To      release.Color `json:"to"`
-	Started time.Time     `json:"started"`
-	By      string        `json:"by,omitempty"`
+	From release.Color `json:"from"`
+	To   release.Color `json:"to"`
+	// Started and By are known when the target recorded them (zero otherwise).
+	Started time.Time `json:"started,omitzero"`
+	By      string    `json:"by,omitempty"`
 }
 
 // State is a target's current traffic assignment. JSON keeps the original
@@ -66,7 +67,13 @@ type State struct {
 	Live        ColorState `json:"active"`
 	Off         ColorState `json:"off"`
 	HealthCheck string     `json:"health_check,omitempty"`
-	Pending     *Intent    `json:"pending,omitempty"`
+	// Pending is an interrupted switch. State returns it together with an
+	// error wrapping ErrInconsistent (the state is not one oops switches
+	// from), so that callers can report it and offer to finish or undo it.
+	Pending *Intent `json:"pending,omitempty"`
+	// Listeners describes what carries the traffic, one line each
+	// ("HTTPS:443 -> HTTP:8081"), for status.
+	Listeners []string `json:"listeners,omitempty"`
 	// Base is set while traffic is split between the colors (a canary on
 	// a target with weights): the color that had all of it before the split
 	// began. A switch to "the off color" (rollback) goes back there.
@@ -129,6 +136,44 @@ type Target interface {
 	// SetCommit records which commit color c runs.
 	SetCommit(ctx context.Context, c release.Color, commit string) error
 }
+
+// Describer is implemented by targets whose State leaves out details that
+// cost extra calls (per-instance health), so that a switch stays within its
+// call budget; oops status asks for them through Describe.
+type Describer interface {
+	// Describe is State plus per-color instance health.
+	Describe(ctx context.Context) (*State, error)
+}
+
+// RepairPlanner is implemented by targets that can describe a repair before
+// making it (oops repair --dry-run, oops rollback finishing an interrupted
+// switch). Apply carries out the returned plan.
+type RepairPlanner interface {
+	// PlanRepair returns the plan that leaves all traffic on color to, or
+	// on the color the target's own records point at when to is "". It
+	// returns nil when nothing needs repairing.
+	PlanRepair(ctx context.Context, to release.Color) (*Plan, error)
+}
+
+// Hinted wraps err with the next thing to try (a command to run); the CLI
+// prints the hint on its own line under the error.
+func Hinted(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hinted{err: err, hint: hint}
+}
+
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+// Hint is the advice printed under the error.
+func (h *hinted) Hint() string { return h.hint }
 
 // Deployer installs a release on a color without switching traffic to it.
 type Deployer interface {
