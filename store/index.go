@@ -1,0 +1,486 @@
+package store
+
+// The release index.
+//
+// Layout under the store (the artifact keys are the original tool's, so
+// CodeDeploy and buckets filled by other CI keep working):
+//
+//	<app>/<app>-<full-sha>.<ext>        the artifact; user metadata sha256
+//	<app>/.oops/releases/<sha>.json     one release's metadata, written once
+//	<app>/.oops/index.json              every release's metadata in one object
+//
+// `oops list` must cost requests per page of releases, not per release, so
+// it lists the artifact keys (1 request per 1000) and reads metadata from
+// the one index object (1 request). Artifacts the index does not describe
+// (a bare zip uploaded by other CI, or a publish that died half-way) are
+// still listed, as bare releases, with the object's time as published time.
+//
+// Publish writes in this order: artifact (Create, If-None-Match, so only
+// one publisher of a commit can win), per-release metadata (Create), then
+// the index entry (compare-and-swap with Replace/If-Match, retried when
+// another publisher got in between, so concurrent publishes of different
+// commits lose no entry). A crash between two steps leaves nothing wrong,
+// only something missing, and re-running the same publish finds the
+// artifact with the same bytes and writes what is missing.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// Metadata keys on artifacts.
+const (
+	MetaSHA256 = "sha256"
+	MetaCommit = "oops-commit"
+)
+
+// Index is the release index of one application.
+type Index struct {
+	s   Store
+	app string
+}
+
+// NewIndex returns the index of app in s.
+func NewIndex(s Store, app string) *Index { return &Index{s: s, app: app} }
+
+// Store is the store the index lives in.
+func (x *Index) Store() Store { return x.s }
+
+// App is the application name.
+func (x *Index) App() string { return x.app }
+
+// IndexKey is the consolidated metadata object of app.
+func IndexKey(app string) string { return app + "/" + MetaDir + "/index.json" }
+
+// ReleaseMetaKey is the per-release metadata object.
+func ReleaseMetaKey(app, sha string) string {
+	return app + "/" + MetaDir + "/releases/" + sha + ".json"
+}
+
+// PublishInput is one artifact to publish.
+type PublishInput struct {
+	// Commit is the full SHA the artifact was built from.
+	Commit string
+	// Ext is the artifact format: ".zip", ".tar.gz" or ".tgz".
+	Ext  string
+	Body io.ReadSeeker
+	Size int64
+	// Info describes the commit (author, subject, ...); may be empty.
+	Info      release.Info
+	Publisher string
+	// Now is the publish time (zero: the clock).
+	Now time.Time
+	// Progress, when set, wraps the body while it is uploaded.
+	Progress func(io.Reader) io.Reader
+	// DryRun checks everything and writes nothing.
+	DryRun bool
+}
+
+// Publish stores an artifact and its metadata. It returns the release and
+// whether this call created it: publishing the same bytes again is a no-op
+// (created false) that also repairs missing metadata; different bytes for a
+// published commit fail with ErrImmutable and change nothing.
+func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, bool, error) {
+	if !release.IsFullSHA(in.Commit) {
+		return release.Release{}, false, fmt.Errorf("publish: %q is not a full commit SHA", in.Commit)
+	}
+	if !validExt(in.Ext) {
+		return release.Release{}, false, fmt.Errorf("publish: unknown artifact type %q (use %s)", in.Ext, strings.Join(release.Extensions, ", "))
+	}
+	sum, size, err := hashBody(in.Body)
+	if err != nil {
+		return release.Release{}, false, fmt.Errorf("publish %s: read artifact: %w", release.Short(in.Commit), err)
+	}
+	if in.Size >= 0 && in.Size != size {
+		return release.Release{}, false, fmt.Errorf("publish %s: artifact is %d bytes, expected %d (changed while reading?)", release.Short(in.Commit), size, in.Size)
+	}
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	rel := release.Release{
+		Commit:      in.Commit,
+		App:         x.app,
+		Key:         release.Key(x.app, in.Commit, in.Ext),
+		Size:        size,
+		SHA256:      sum,
+		Published:   now.UTC().Truncate(time.Second),
+		Publisher:   in.Publisher,
+		Author:      in.Info.Author,
+		AuthorEmail: in.Info.Email,
+		Subject:     in.Info.Subject,
+		CommitTime:  in.Info.Time,
+		Branch:      in.Info.Branch,
+		Tags:        in.Info.Tags,
+	}
+
+	for attempt := 0; ; attempt++ {
+		existing, err := x.artifact(ctx, in.Commit)
+		if err != nil {
+			return release.Release{}, false, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
+		}
+		if existing != nil {
+			r, err := x.adopt(ctx, rel, *existing, in.DryRun)
+			return r, false, err
+		}
+		if in.DryRun {
+			return rel, true, nil
+		}
+		if _, err := in.Body.Seek(0, io.SeekStart); err != nil {
+			return release.Release{}, false, fmt.Errorf("publish %s: rewind artifact: %w", release.Short(in.Commit), err)
+		}
+		var body io.Reader = in.Body
+		if in.Progress != nil {
+			body = in.Progress(body)
+		}
+		obj, err := x.s.Create(ctx, rel.Key, body, size, map[string]string{MetaSHA256: sum, MetaCommit: in.Commit})
+		if errors.Is(err, ErrExists) && attempt == 0 {
+			continue // someone published it meanwhile: compare with theirs
+		}
+		if err != nil {
+			return release.Release{}, false, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
+		}
+		rel.ETag = obj.ETag
+		if err := x.writeMeta(ctx, rel); err != nil {
+			return rel, true, err
+		}
+		return rel, true, nil
+	}
+}
+
+func validExt(ext string) bool {
+	for _, e := range release.Extensions {
+		if e == ext {
+			return true
+		}
+	}
+	return false
+}
+
+func hashBody(r io.ReadSeeker) (string, int64, error) {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// artifact finds the stored artifact of commit, in any format.
+func (x *Index) artifact(ctx context.Context, sha string) (*Object, error) {
+	var found *Object
+	err := x.s.List(ctx, release.Prefix(x.app)+sha, ListOptions{}, func(o Object) error {
+		if s, _, ok := release.ParseKey(x.app, o.Key); ok && s == sha {
+			found = &o
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look for an existing release: %w", err)
+	}
+	return found, nil
+}
+
+// adopt handles an artifact that is already stored for the commit: same
+// bytes make publish a no-op that writes any missing metadata; anything
+// else is refused.
+func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dryRun bool) (release.Release, error) {
+	short := release.Short(want.Commit)
+	if have.Key != want.Key {
+		return release.Release{}, fmt.Errorf("publish %s: %w: %s is already published as %s; publish a new commit instead",
+			short, ErrImmutable, short, have.Key)
+	}
+	meta, _, err := x.readReleaseMeta(ctx, want.Commit)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
+	}
+	haveSum := meta.SHA256
+	if haveSum == "" || meta.Size != have.Size {
+		// No metadata (a bare upload, or a publish that died before
+		// writing it): the artifact's own checksum, else its bytes.
+		if haveSum, err = x.artifactSum(ctx, have.Key); err != nil {
+			return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
+		}
+	}
+	if haveSum != want.SHA256 {
+		return release.Release{}, fmt.Errorf("publish %s: %w: %s holds different bytes (sha256 %s, this file %s); a release never changes, publish a new commit instead",
+			short, ErrImmutable, have.Key, abbrev(haveSum), abbrev(want.SHA256))
+	}
+	rel := want
+	rel.ETag = have.ETag
+	if meta.SHA256 == haveSum {
+		rel = meta // what the first publisher recorded stays
+		rel.ETag = have.ETag
+	} else {
+		// Adopting a bare upload: it was published when it was uploaded.
+		rel.Published = have.Modified.UTC().Truncate(time.Second)
+	}
+	if dryRun {
+		return rel, nil
+	}
+	return rel, x.writeMeta(ctx, rel)
+}
+
+func abbrev(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
+// artifactSum is the SHA-256 of a stored artifact: from its metadata, or by
+// reading it.
+func (x *Index) artifactSum(ctx context.Context, key string) (string, error) {
+	rc, obj, err := x.s.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("read stored artifact: %w", err)
+	}
+	defer rc.Close()
+	if s := obj.Meta[MetaSHA256]; s != "" {
+		return s, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("read stored artifact %s: %w", key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Release, string, error) {
+	rc, obj, err := x.s.Get(ctx, ReleaseMetaKey(x.app, sha))
+	if err != nil {
+		return release.Release{}, "", err
+	}
+	defer rc.Close()
+	var r release.Release
+	if err := json.NewDecoder(rc).Decode(&r); err != nil {
+		return release.Release{}, "", fmt.Errorf("read %s: %w", ReleaseMetaKey(x.app, sha), err)
+	}
+	return r, obj.ETag, nil
+}
+
+// writeMeta makes sure the per-release object and the index entry exist.
+func (x *Index) writeMeta(ctx context.Context, rel release.Release) error {
+	short := release.Short(rel.Commit)
+	stored := rel
+	stored.ETag = "" // the artifact's version token, not metadata
+	data, err := json.MarshalIndent(stored, "", "  ")
+	if err != nil {
+		return err
+	}
+	key := ReleaseMetaKey(x.app, rel.Commit)
+	_, err = x.s.Create(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
+	if errors.Is(err, ErrExists) {
+		// Left by an earlier publish whose artifact was deleted since: the
+		// artifact just stored is the truth.
+		if old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit); rerr == nil && old.SHA256 != rel.SHA256 {
+			_, err = x.s.Replace(ctx, key, data, etag)
+		} else {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
+	}
+	if err := x.updateIndex(ctx, func(m map[string]release.Release) bool {
+		if old, ok := m[rel.Commit]; ok && old.SHA256 == stored.SHA256 && old.Key == stored.Key {
+			return false
+		}
+		m[rel.Commit] = stored
+		return true
+	}); err != nil {
+		return fmt.Errorf("publish %s: update the index (run the same publish again to repair): %w", short, err)
+	}
+	return nil
+}
+
+type indexFile struct {
+	Version  int                        `json:"version"`
+	Releases map[string]release.Release `json:"releases"`
+}
+
+func (x *Index) loadIndex(ctx context.Context) (map[string]release.Release, string, error) {
+	rc, obj, err := x.s.Get(ctx, IndexKey(x.app))
+	if errors.Is(err, ErrNotFound) {
+		return map[string]release.Release{}, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read the release index: %w", err)
+	}
+	defer rc.Close()
+	var f indexFile
+	if err := json.NewDecoder(rc).Decode(&f); err != nil {
+		return nil, "", fmt.Errorf("read the release index %s in %s: %w", IndexKey(x.app), x.s, err)
+	}
+	if f.Releases == nil {
+		f.Releases = map[string]release.Release{}
+	}
+	return f.Releases, obj.ETag, nil
+}
+
+// updateIndex applies fn to the index with compare-and-swap, retrying
+// (with jitter) when another writer changed it in between.
+func (x *Index) updateIndex(ctx context.Context, fn func(map[string]release.Release) bool) error {
+	const attempts = 30
+	for attempt := range attempts {
+		m, etag, err := x.loadIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if !fn(m) {
+			return nil
+		}
+		data, err := json.Marshal(indexFile{Version: 1, Releases: m})
+		if err != nil {
+			return err
+		}
+		if etag == "" {
+			_, err = x.s.Create(ctx, IndexKey(x.app), bytes.NewReader(data), int64(len(data)), nil)
+		} else {
+			_, err = x.s.Replace(ctx, IndexKey(x.app), data, etag)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrExists) && !errors.Is(err, ErrPrecondition) && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		wait := time.Duration(rand.IntN(20*(attempt+1))+5) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return fmt.Errorf("the index kept changing under %d attempts: %w", attempts, ErrPrecondition)
+}
+
+// List returns releases newest first (at most limit; 0 for all). It costs
+// one listing request per 1000 artifacts plus one read of the index.
+func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) {
+	type loaded struct {
+		m   map[string]release.Release
+		err error
+	}
+	ch := make(chan loaded, 1)
+	go func() {
+		m, _, err := x.loadIndex(ctx)
+		ch <- loaded{m, err}
+	}()
+	// Commits in key order, each with its artifacts (other tools may
+	// have uploaded more than one format of a commit).
+	var shas []string
+	objs := map[string][]Object{}
+	err := x.s.List(ctx, release.Prefix(x.app), ListOptions{}, func(o Object) error {
+		sha, _, ok := release.ParseKey(x.app, o.Key)
+		if !ok {
+			return nil
+		}
+		if _, dup := objs[sha]; !dup {
+			shas = append(shas, sha)
+		}
+		objs[sha] = append(objs[sha], o)
+		return nil
+	})
+	idx := <-ch
+	if err != nil {
+		return nil, fmt.Errorf("list releases in %s: %w", x.s, err)
+	}
+	if idx.err != nil {
+		return nil, idx.err
+	}
+	rels := make([]release.Release, 0, len(shas))
+	for _, sha := range shas {
+		rels = append(rels, x.describe(sha, objs[sha], idx.m))
+	}
+	sort.SliceStable(rels, func(i, j int) bool {
+		if !rels[i].Published.Equal(rels[j].Published) {
+			return rels[i].Published.After(rels[j].Published)
+		}
+		return rels[i].Commit > rels[j].Commit
+	})
+	if limit > 0 && len(rels) > limit {
+		rels = rels[:limit]
+	}
+	return rels, nil
+}
+
+// describe joins a commit's artifacts with its index entry: the artifact
+// oops published, with its metadata, or else the first one, bare.
+func (x *Index) describe(sha string, objs []Object, m map[string]release.Release) release.Release {
+	if r, ok := m[sha]; ok {
+		for _, o := range objs {
+			if o.Key == r.Key {
+				r.ETag, r.Bare = o.ETag, false
+				return r
+			}
+		}
+	}
+	o := objs[0]
+	return release.Release{Commit: sha, App: x.app, Key: o.Key, Size: o.Size, ETag: o.ETag, Published: o.Modified, Bare: true}
+}
+
+// Get returns the release of a commit, or an error wrapping
+// release.ErrNotPublished.
+func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
+	obj, err := x.artifact(ctx, sha)
+	if err != nil {
+		return release.Release{}, err
+	}
+	if obj == nil {
+		return release.Release{}, fmt.Errorf("%s: %w in %s", release.Short(sha), release.ErrNotPublished, x.s)
+	}
+	meta, _, err := x.readReleaseMeta(ctx, sha)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return release.Release{}, err
+	}
+	if err == nil && meta.Key == obj.Key {
+		meta.ETag = obj.ETag
+		return meta, nil
+	}
+	return release.Release{Commit: sha, App: x.app, Key: obj.Key, Size: obj.Size, ETag: obj.ETag, Published: obj.Modified, Bare: true}, nil
+}
+
+// Commits lists the commits that have a release, for resolving SHA
+// prefixes outside a git repository.
+func (x *Index) Commits(ctx context.Context) ([]string, error) {
+	var shas []string
+	err := x.s.List(ctx, release.Prefix(x.app), ListOptions{}, func(o Object) error {
+		if sha, _, ok := release.ParseKey(x.app, o.Key); ok {
+			shas = append(shas, sha)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list releases in %s: %w", x.s, err)
+	}
+	return shas, nil
+}
+
+// Open reads a release's artifact. The caller closes it.
+func (x *Index) Open(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
+	rc, _, err := x.s.Get(ctx, rel.Key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w (%s is gone from %s)", rel.Short(), release.ErrNotPublished, rel.Key, x.s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open release %s: %w", rel.Short(), err)
+	}
+	return rc, nil
+}

@@ -1,0 +1,359 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/store/dir"
+)
+
+func sha(n int) string { return fmt.Sprintf("%040x", 0xabc0000+n) }
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func input(n int, body string) store.PublishInput {
+	return store.PublishInput{
+		Commit: sha(n), Ext: ".zip", Body: strings.NewReader(body), Size: int64(len(body)),
+		Info:      release.Info{Author: "Ada", Email: "ada@example.com", Subject: fmt.Sprintf("change %d", n), Branch: "main", Tags: []string{"v1"}},
+		Publisher: "ci@runner", Now: t0.Add(time.Duration(n) * time.Hour),
+	}
+}
+
+func publish(t *testing.T, x *store.Index, in store.PublishInput) (release.Release, bool) {
+	t.Helper()
+	r, created, err := x.Publish(context.Background(), in)
+	if err != nil {
+		t.Fatalf("Publish(%s): %v", release.Short(in.Commit), err)
+	}
+	return r, created
+}
+
+func list(t *testing.T, x *store.Index, limit int) []release.Release {
+	t.Helper()
+	rels, err := x.List(context.Background(), limit)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	return rels
+}
+
+func commits(rels []release.Release) string {
+	var s []string
+	for _, r := range rels {
+		s = append(s, r.Short())
+	}
+	return strings.Join(s, ",")
+}
+
+func TestPublishAndList(t *testing.T) {
+	ctx := context.Background()
+	x := store.NewIndex(dir.New(t.TempDir()), "app")
+	for _, n := range []int{2, 1, 3} {
+		r, created := publish(t, x, input(n, "bytes "+fmt.Sprint(n)))
+		if !created || r.Key != "app/app-"+sha(n)+".zip" || r.SHA256 == "" || r.Size != 7 {
+			t.Errorf("Publish(%d) = %+v created=%v; want the original key layout, size and checksum", n, r, created)
+		}
+	}
+	rels := list(t, x, 0)
+	if got, want := commits(rels), release.Short(sha(3))+","+release.Short(sha(2))+","+release.Short(sha(1)); got != want {
+		t.Errorf("List order = %s, want newest first %s", got, want)
+	}
+	r := rels[0]
+	if r.Bare || r.Author != "Ada" || r.Subject != "change 3" || r.Publisher != "ci@runner" || !r.Published.Equal(t0.Add(3*time.Hour)) ||
+		r.Branch != "main" || len(r.Tags) != 1 || r.ETag == "" {
+		t.Errorf("listed release lacks its metadata: %+v", r)
+	}
+	if got := commits(list(t, x, 2)); got != release.Short(sha(3))+","+release.Short(sha(2)) {
+		t.Errorf("List(limit 2) = %s", got)
+	}
+	got, err := x.Get(ctx, sha(2))
+	if err != nil || got.Subject != "change 2" || got.Bare {
+		t.Errorf("Get = %+v, %v", got, err)
+	}
+	if _, err := x.Get(ctx, sha(9)); !errors.Is(err, release.ErrNotPublished) {
+		t.Errorf("Get(unpublished) err = %v, want ErrNotPublished", err)
+	}
+	cs, err := x.Commits(ctx)
+	if err != nil || len(cs) != 3 {
+		t.Errorf("Commits = %v, %v", cs, err)
+	}
+	rc, err := x.Open(ctx, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "bytes 2" {
+		t.Errorf("Open read %q", b)
+	}
+	// Another application in the same store is not listed.
+	other := store.NewIndex(x.Store(), "app2")
+	publish(t, other, input(5, "other app"))
+	if len(list(t, x, 0)) != 3 {
+		t.Errorf("an app2 release shows in app's list")
+	}
+}
+
+func TestPublishSameBytesIsNoop(t *testing.T) {
+	x := store.NewIndex(dir.New(t.TempDir()), "app")
+	first, _ := publish(t, x, input(1, "same"))
+	again := input(1, "same")
+	again.Now = again.Now.Add(time.Hour)
+	again.Publisher = "someone@else"
+	r, created := publish(t, x, again)
+	if created {
+		t.Error("second publish of the same bytes says it created the release")
+	}
+	if !r.Published.Equal(first.Published) || r.Publisher != first.Publisher || r.ETag != first.ETag {
+		t.Errorf("no-op publish changed the release: %+v, first was %+v", r, first)
+	}
+	if rels := list(t, x, 0); len(rels) != 1 || rels[0].Publisher != "ci@runner" {
+		t.Errorf("after no-op publish: %+v", rels)
+	}
+}
+
+func TestPublishDifferentBytesRefused(t *testing.T) {
+	ctx := context.Background()
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	first, _ := publish(t, x, input(1, "original"))
+	before := snapshot(t, s)
+	for _, in := range []store.PublishInput{
+		input(1, "tampered"),
+		func() store.PublishInput { in := input(1, "original"); in.Ext = ".tgz"; return in }(),
+	} {
+		_, _, err := x.Publish(ctx, in)
+		if !errors.Is(err, store.ErrImmutable) {
+			t.Errorf("Publish of other bytes/format: err = %v, want ErrImmutable", err)
+		}
+	}
+	if after := snapshot(t, s); after != before {
+		t.Errorf("a refused publish changed the store:\nbefore %s\nafter  %s", before, after)
+	}
+	if got, err := x.Get(ctx, sha(1)); err != nil || got.SHA256 != first.SHA256 {
+		t.Errorf("release after refused publish: %+v, %v", got, err)
+	}
+}
+
+// snapshot is every key with its etag.
+func snapshot(t *testing.T, s store.Store) string {
+	var b strings.Builder
+	if err := s.List(context.Background(), "", store.ListOptions{}, func(o store.Object) error {
+		fmt.Fprintf(&b, "%s=%s ", o.Key, o.ETag)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestBareArtifact: a zip uploaded by other CI in the original layout lists
+// as a bare release; publishing the same bytes adopts it, other bytes are
+// refused.
+func TestBareArtifact(t *testing.T) {
+	ctx := context.Background()
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	obj, err := s.Create(ctx, release.Key("app", sha(1), ".zip"), strings.NewReader("from ci"), 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "app/README.txt", strings.NewReader("not a release"), 13, nil); err != nil {
+		t.Fatal(err)
+	}
+	rels := list(t, x, 0)
+	if len(rels) != 1 || !rels[0].Bare || rels[0].Size != 7 || !rels[0].Published.Equal(obj.Modified) {
+		t.Fatalf("bare zip listed as %+v; want one bare release published at the upload time %v", rels, obj.Modified)
+	}
+	if r, err := x.Get(ctx, sha(1)); err != nil || !r.Bare {
+		t.Errorf("Get bare = %+v, %v", r, err)
+	}
+	if _, _, err := x.Publish(ctx, input(1, "not ci!")); !errors.Is(err, store.ErrImmutable) {
+		t.Errorf("publishing other bytes over a bare zip: %v, want ErrImmutable", err)
+	}
+	r, created := publish(t, x, input(1, "from ci"))
+	if created || r.Bare || r.Subject != "change 1" || !r.Published.Equal(obj.Modified.Truncate(time.Second)) {
+		t.Errorf("adopting the bare zip: %+v created=%v; want metadata added, published at upload time", r, created)
+	}
+	if rels := list(t, x, 0); len(rels) != 1 || rels[0].Bare || rels[0].Author != "Ada" {
+		t.Errorf("after adopting: %+v", rels)
+	}
+}
+
+// failing makes writes to one key fail, like a crash between steps.
+type failing struct {
+	store.Store
+	key   string
+	fails atomic.Int32
+}
+
+func (f *failing) Create(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (store.Object, error) {
+	if key == f.key && f.fails.Add(-1) >= 0 {
+		return store.Object{}, errors.New("connection reset")
+	}
+	return f.Store.Create(ctx, key, body, size, meta)
+}
+
+func TestRepairByRepublishing(t *testing.T) {
+	for _, key := range []string{store.ReleaseMetaKey("app", sha(1)), store.IndexKey("app")} {
+		t.Run(key, func(t *testing.T) {
+			ctx := context.Background()
+			f := &failing{Store: dir.New(t.TempDir()), key: key}
+			f.fails.Store(1)
+			x := store.NewIndex(f, "app")
+			_, _, err := x.Publish(ctx, input(1, "bytes"))
+			if err == nil || !strings.Contains(err.Error(), "publish again") {
+				t.Fatalf("Publish with a failing metadata write: err = %v, want advice to publish again", err)
+			}
+			if rels := list(t, x, 0); len(rels) != 1 || !rels[0].Bare {
+				t.Fatalf("half-published release lists as %+v; want it bare, not missing", rels)
+			}
+			if _, created := publish(t, x, input(1, "bytes")); created {
+				t.Error("repair publish says it created the artifact again")
+			}
+			if rels := list(t, x, 0); len(rels) != 1 || rels[0].Bare || rels[0].Subject != "change 1" {
+				t.Errorf("after repair: %+v", rels)
+			}
+		})
+	}
+}
+
+func TestConcurrentPublish(t *testing.T) {
+	root := t.TempDir()
+	ctx := context.Background()
+	t.Run("DifferentCommits", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for n := range 8 {
+			wg.Go(func() {
+				// Each publisher has its own view, as separate processes do.
+				x := store.NewIndex(dir.New(root), "app")
+				if _, _, err := x.Publish(ctx, input(n, fmt.Sprint("body ", n))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		rels := list(t, store.NewIndex(dir.New(root), "app"), 0)
+		bare := 0
+		for _, r := range rels {
+			if r.Bare {
+				bare++
+			}
+		}
+		if len(rels) != 8 || bare != 0 {
+			t.Errorf("%d releases, %d without metadata after 8 concurrent publishes; want 8 with metadata (lost index updates)", len(rels), bare)
+		}
+	})
+	t.Run("SameCommit", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var created, refused, other atomic.Int32
+		for n := range 6 {
+			wg.Go(func() {
+				body := "same bytes"
+				if n%2 == 1 {
+					body = "other bytes " + fmt.Sprint(n)
+				}
+				_, c, err := store.NewIndex(dir.New(root), "app").Publish(ctx, input(100, body))
+				switch {
+				case errors.Is(err, store.ErrImmutable):
+					refused.Add(1)
+				case err != nil:
+					other.Add(1)
+					t.Error(err)
+				case c:
+					created.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if created.Load() != 1 || other.Load() != 0 {
+			t.Errorf("%d publishers created the release (want exactly 1), %d failed oddly", created.Load(), other.Load())
+		}
+		r, err := store.NewIndex(dir.New(root), "app").Get(ctx, sha(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := store.NewIndex(dir.New(root), "app").Open(ctx, r)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		winner := string(b)
+		wantRefused := int32(3) // the odd ones differ from "same bytes"
+		if winner != "same bytes" {
+			wantRefused = 5 // every other body differs from the winner's
+		}
+		if refused.Load() != wantRefused {
+			t.Errorf("winner %q: %d publishers refused, want %d", winner, refused.Load(), wantRefused)
+		}
+	})
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	in := input(1, "bytes")
+	in.DryRun = true
+	r, created, err := x.Publish(context.Background(), in)
+	if err != nil || !created || r.Key == "" {
+		t.Fatalf("dry run = %+v, %v, %v; want the release it would create", r, created, err)
+	}
+	if snap := snapshot(t, s); snap != "" {
+		t.Errorf("dry run wrote %s", snap)
+	}
+}
+
+// counting counts store calls by operation.
+type counting struct {
+	store.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *counting) count(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+}
+
+func (c *counting) List(ctx context.Context, p string, o store.ListOptions, fn func(store.Object) error) error {
+	c.count("List")
+	return c.Store.List(ctx, p, o, fn)
+}
+
+func (c *counting) Get(ctx context.Context, key string) (io.ReadCloser, store.Object, error) {
+	c.count("Get")
+	return c.Store.Get(ctx, key)
+}
+
+func (c *counting) Stat(ctx context.Context, key string) (store.Object, error) {
+	c.count("Stat")
+	return c.Store.Stat(ctx, key)
+}
+
+// TestListCost: listing reads the index once and lists once, however many
+// releases there are (per-release reads would be N requests on S3).
+func TestListCost(t *testing.T) {
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	for n := range 12 {
+		in := input(n, "b")
+		in.Body = bytes.NewReader([]byte("b"))
+		publish(t, x, in)
+	}
+	c := &counting{Store: s, calls: map[string]int{}}
+	if rels := list(t, store.NewIndex(c, "app"), 5); len(rels) != 5 {
+		t.Fatalf("got %d releases", len(rels))
+	}
+	if c.calls["List"] != 1 || c.calls["Get"] != 1 || c.calls["Stat"] != 0 {
+		t.Errorf("List over 12 releases made calls %v; want one List and one Get", c.calls)
+	}
+}
