@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/store"
 )
 
 // IOStreams are where a command reads and writes. Data goes to Out,
@@ -52,7 +53,8 @@ type Factory struct {
 	LockWait time.Duration
 
 	cfg   *config.Config
-	ident *identity // who runs this command, found once (who.go)
+	ident *identity   // who runs this command, found once (who.go)
+	store store.Store // opened once per command (store.go)
 }
 
 // NewFactory wires the real process environment.
