@@ -121,7 +121,7 @@ func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{Path: path, Msg: "config file does not exist", Hint: "create it (see .oopsrc.example) or run oops init"}
+			return nil, &Error{Path: path, Msg: "config file does not exist", Hint: "create it with `oops init`, or write one like:\n" + Sample}
 		}
 		return nil, &Error{Path: path, Msg: err.Error()}
 	}
@@ -133,7 +133,14 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates config text; path is used in messages.
+// Every problem is reported at once: unknown keys (with the closest known
+// key), wrongly typed keys and missing required keys, each with its
+// line:column.
 func Parse(path string, data []byte) (*Config, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // editors on Windows add a BOM
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{Path: path, Msg: "config file is empty", Hint: "start from:\n" + Sample}
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, syntaxError(path, data, err)
@@ -141,38 +148,147 @@ func Parse(path string, data []byte) (*Config, error) {
 	if raw == nil {
 		return nil, &Error{Path: path, Msg: "config must be a JSON object", Hint: "start from:\n" + Sample}
 	}
-	known := knownKeys()
-	var problems []string
-	for _, k := range sortedKeys(raw) {
-		if _, ok := known[k]; !ok {
-			msg := fmt.Sprintf("unknown key %q", k)
-			if s := closest(k, known); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			problems = append(problems, msg)
+	pos := keyPositions(data)
+	// A problem has a line:col where a key is to blame.
+	type problem struct{ at, msg string }
+	var problems []problem
+	add := func(k, format string, args ...any) {
+		p := problem{msg: fmt.Sprintf(format, args...)}
+		if off, ok := pos[k]; ok {
+			p.at = ":" + position(data, off)
 		}
+		problems = append(problems, p)
 	}
-	if len(problems) > 0 {
-		return nil, &Error{Path: path, Msg: strings.Join(problems, "; "), Hint: "known keys are listed in .oopsrc.example and the README"}
-	}
+	known := knownKeys()
 	c := &Config{Path: path, Dir: filepath.Dir(path)}
 	v := reflect.ValueOf(c).Elem()
+	unknown, badType := false, map[string]bool{}
 	for _, k := range sortedKeys(raw) {
-		f := v.FieldByIndex(known[k])
+		idx, ok := known[k]
+		if !ok {
+			unknown = true
+			if s := closest(k, known); s != "" {
+				add(k, "unknown key %q (did you mean %q?)", k, s)
+			} else {
+				add(k, "unknown key %q", k)
+			}
+			continue
+		}
+		f := v.FieldByIndex(idx)
 		if err := json.Unmarshal(raw[k], f.Addr().Interface()); err != nil {
-			problems = append(problems, fmt.Sprintf("%q must be %s (at %s)", k, typeName(f.Type()), position(data, keyOffset(data, k))))
+			badType[k] = true
+			add(k, "%q must be %s, not %s", k, typeName(f.Type()), jsonKind(raw[k]))
 		}
 	}
-	if strings.TrimSpace(c.ApplicationName) == "" {
-		problems = append(problems, `missing required key "application-name"`)
+	_, hasApp := raw["application-name"]
+	switch app := c.ApplicationName; {
+	case !hasApp:
+		add("", `missing required key "application-name"`)
+	case badType["application-name"]:
+	case strings.TrimSpace(app) == "":
+		add("application-name", `"application-name" is empty`)
+	case strings.ContainsAny(app, "/\\") || strings.HasPrefix(app, "."):
+		// It is a folder of the store: <app>/<app>-<sha>.zip.
+		add("application-name", `"application-name" %q cannot contain / or \ or start with a dot`, app)
 	}
-	if c.S3Bucket == "" && c.Store == "" {
-		problems = append(problems, `missing required key "store" (or "s3-bucket")`)
+	_, hasStore := raw["store"]
+	_, hasBucket := raw["s3-bucket"]
+	switch {
+	case !hasStore && !hasBucket:
+		add("", `missing required key "store" (a directory or s3://bucket[/prefix]), or "s3-bucket"`)
+	case hasStore && !badType["store"]:
+		if c.Store == "" {
+			add("store", `"store" is empty`)
+		} else if msg := checkStore(c.Store); msg != "" {
+			add("store", "%s", msg)
+		}
+	case hasBucket && !badType["s3-bucket"]:
+		if c.S3Bucket == "" {
+			add("s3-bucket", `"s3-bucket" is empty`)
+		} else if strings.ContainsAny(c.S3Bucket, "/:") {
+			add("s3-bucket", `"s3-bucket" takes a bucket name, not %q; for a key prefix use "store": "s3://bucket/prefix"`, c.S3Bucket)
+		}
 	}
-	if len(problems) > 0 {
-		return nil, &Error{Path: path, Msg: strings.Join(problems, "; "), Hint: "example:\n" + Sample}
+	if len(problems) == 0 {
+		return c, nil
 	}
-	return c, nil
+	hint := "example:\n" + Sample
+	if unknown {
+		hint = "known keys are listed in .oopsrc.example and the README; " + hint
+	}
+	if len(problems) == 1 {
+		// "file:line:col: message", as compilers print it.
+		return nil, &Error{Path: path + problems[0].at, Msg: problems[0].msg, Hint: hint}
+	}
+	lines := make([]string, len(problems))
+	for i, p := range problems {
+		lines[i] = path + p.at + ": " + p.msg
+	}
+	return nil, &Error{Path: path, Msg: fmt.Sprintf("%d problems:\n  %s", len(problems), strings.Join(lines, "\n  ")), Hint: hint}
+}
+
+// checkStore validates the "store" value; "" when fine.
+func checkStore(s string) string {
+	if rest, ok := strings.CutPrefix(s, "s3://"); ok {
+		if b, _, _ := strings.Cut(rest, "/"); b == "" {
+			return fmt.Sprintf(`"store" %q names no bucket: use s3://bucket[/prefix]`, s)
+		}
+		return ""
+	}
+	if i := strings.Index(s, "://"); i > 0 {
+		return fmt.Sprintf(`"store" %q: only s3:// URLs and directory paths are supported`, s)
+	}
+	return ""
+}
+
+func jsonKind(raw json.RawMessage) string {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// keyPositions finds where each top-level key starts (byte offset of its
+// opening quote), for messages.
+func keyPositions(data []byte) map[string]int64 {
+	pos := map[string]int64{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return pos
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return pos
+		}
+		k, _ := t.(string)
+		end := dec.InputOffset()
+		start := int64(bytes.LastIndexByte(data[:end-1], '"'))
+		for start > 0 && data[start-1] == '\\' { // an escaped quote inside the key
+			start = int64(bytes.LastIndexByte(data[:start-1], '"'))
+		}
+		if _, dup := pos[k]; !dup && start >= 0 {
+			pos[k] = start
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return pos
+		}
+	}
+	return pos
 }
 
 // StoreURL is the store location: "s3://bucket[/prefix]" or an absolute
@@ -258,7 +374,11 @@ func typeName(t reflect.Type) string {
 func syntaxError(path string, data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return &Error{Path: path + ":" + position(data, se.Offset), Msg: "invalid JSON: " + se.Error()}
+		off := se.Offset - 1 // Offset counts the offending byte
+		if strings.Contains(se.Error(), "unexpected end") {
+			off = int64(len(data)) // ended early: point past the end
+		}
+		return &Error{Path: path + ":" + position(data, off), Msg: "invalid JSON: " + se.Error(), Hint: "JSON needs double quotes, commas between entries and none after the last"}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -279,13 +399,4 @@ func position(data []byte, off int64) string {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := int(off) - bytes.LastIndexByte(before, '\n')
 	return fmt.Sprintf("%d:%d", line, col)
-}
-
-// keyOffset finds where "key" appears, for type error positions.
-func keyOffset(data []byte, key string) int64 {
-	i := bytes.Index(data, []byte(`"`+key+`"`))
-	if i < 0 {
-		return 0
-	}
-	return int64(i) + 1
 }

@@ -1,0 +1,160 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oops-deploy/oops/config"
+)
+
+func write(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, config.FileName)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestOriginalFileWorks: a .oopsrc of the original tool loads unchanged,
+// and s3-bucket is shorthand for an s3:// store.
+func TestOriginalFileWorks(t *testing.T) {
+	c, err := config.Parse("/p/.oopsrc", []byte(config.Sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ELBName != "triggers-octoblu-com" || c.ApplicationName != "triggers-service" || c.DeploymentGroup != "master" || c.S3Bucket != "octoblu-deploy" {
+		t.Errorf("original keys: %+v", c)
+	}
+	if got := c.StoreURL(); got != "s3://octoblu-deploy" {
+		t.Errorf("StoreURL = %q, want s3://octoblu-deploy", got)
+	}
+	if c.TargetKind() != "elb" {
+		t.Errorf("TargetKind = %q, want elb", c.TargetKind())
+	}
+}
+
+func TestStoreURL(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ store, want string }{
+		{"releases", filepath.Join(dir, "releases")},
+		{"../shared/releases", filepath.Join(filepath.Dir(dir), "shared", "releases")},
+		{"/var/oops", "/var/oops"},
+		{"s3://bucket/team/app", "s3://bucket/team/app"},
+	}
+	for _, tc := range tests {
+		c, err := config.Parse(filepath.Join(dir, ".oopsrc"), []byte(`{"application-name":"a","store":"`+tc.store+`","s3-bucket":"ignored"}`))
+		if err != nil {
+			t.Fatalf("store %q: %v", tc.store, err)
+		}
+		if got := c.StoreURL(); got != tc.want {
+			t.Errorf("store %q: StoreURL = %q, want %q (relative to the .oopsrc folder; store wins over s3-bucket)", tc.store, got, tc.want)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	deep := filepath.Join(root, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Find(deep)
+	var nf *config.NotFoundError
+	if !errors.As(err, &nf) || nf.Searched[0] != deep || !strings.Contains(err.Error(), deep) {
+		t.Fatalf("Find without a file: %v; want NotFoundError naming %s", err, deep)
+	}
+	want := write(t, root, config.Sample)
+	got, err := config.Find(deep)
+	if err != nil || got != want {
+		t.Errorf("Find(%s) = %q, %v; want the nearest parent's %s", deep, got, err, want)
+	}
+	nearer := write(t, filepath.Join(root, "a"), config.Sample)
+	if got, _ := config.Find(deep); got != nearer {
+		t.Errorf("Find = %q, want the nearest %s", got, nearer)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "custom.json")
+	_, err := config.Load(p)
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), p) || !strings.Contains(ce.Hint, `"application-name"`) {
+		t.Errorf("Load(missing) = %v (hint %q); want the path and a sample", err, hintOf(err))
+	}
+}
+
+func hintOf(err error) string {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce.Hint
+	}
+	return ""
+}
+
+// TestErrors: every problem a user can make, with the message that leads
+// them to the fix.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string // substrings of the error, in order
+		wantNot    []string
+	}{
+		{"empty", "  \n", []string{"/p/.oopsrc: config file is empty"}, nil},
+		{"not an object", `["a"]`, []string{"must be a JSON object"}, nil},
+		{"missing comma", "{\n  \"application-name\": \"a\"\n  \"store\": \"x\"\n}", []string{"/p/.oopsrc:3:3: invalid JSON: invalid character '\"' after object key:value pair"}, nil},
+		{"trailing comma", "{\n  \"application-name\": \"a\",\n}", []string{"/p/.oopsrc:3:1: invalid JSON"}, nil},
+		{"truncated", "{\n  \"application-name\": \"a\"", []string{"/p/.oopsrc:2:26: invalid JSON: unexpected end of JSON input"}, nil},
+		{"single quotes", "{'a': 1}", []string{"/p/.oopsrc:1:2: invalid JSON"}, nil},
+		{"unknown key", "{\n  \"application-name\": \"a\",\n  \"store\": \"x\",\n  \"elb_name\": \"lb\"\n}",
+			[]string{`/p/.oopsrc:4:3: unknown key "elb_name" (did you mean "elb-name"?)`}, nil},
+		{"unknown key, typo", `{"aplication-name": "a", "store": "x"}`,
+			[]string{`unknown key "aplication-name" (did you mean "application-name"?)`, `missing required key "application-name"`}, nil},
+		{"nothing close", `{"application-name": "a", "store": "x", "zzzzzzzzzzzzzzzzzz": 1}`, []string{`unknown key "zzzzzzzzzzzzzzzzzz"`}, []string{"did you mean"}},
+		{"missing required, all at once", `{"elb-name": "lb"}`,
+			[]string{"2 problems", `missing required key "application-name"`, `missing required key "store"`}, nil},
+		{"wrong types, all at once", "{\n  \"application-name\": 5,\n  \"store\": [\"x\"],\n  \"blue-port\": \"80\"\n}",
+			[]string{"3 problems", `/p/.oopsrc:2:3: "application-name" must be a string, not a number`, `/p/.oopsrc:4:3: "blue-port" must be a number, not a string`, `/p/.oopsrc:3:3: "store" must be a string, not an array`},
+			[]string{"missing"}},
+		{"unknown and missing together", `{"s3_bucket": "b"}`,
+			[]string{`unknown key "s3_bucket" (did you mean "s3-bucket"?)`, `missing required key "application-name"`, `missing required key "store"`}, nil},
+		{"empty values", `{"application-name": " ", "s3-bucket": ""}`, []string{`"application-name" is empty`, `"s3-bucket" is empty`}, nil},
+		{"bad store", `{"application-name": "a", "store": "s3://"}`, []string{"names no bucket"}, nil},
+		{"other scheme", `{"application-name": "a", "store": "gs://b"}`, []string{"only s3:// URLs and directory paths"}, nil},
+		{"bucket with prefix", `{"application-name": "a", "s3-bucket": "s3://b/p"}`, []string{`"s3-bucket" takes a bucket name`}, nil},
+		{"app with slash", `{"application-name": "a/b", "store": "x"}`, []string{"cannot contain /"}, nil},
+		{"key in a value is not its position", "{\"store\": \"region\",\n \"application-name\": \"a\", \"region\": 1}", []string{`/p/.oopsrc:2:27: "region" must be a string`}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("/p/.oopsrc", []byte(tc.body))
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse: err = %v, want a *config.Error", err)
+			}
+			msg := err.Error()
+			rest := msg
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error\n%s\ndoes not contain (in order) %q", msg, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(msg, w) {
+					t.Errorf("error\n%s\nshould not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestBOMAccepted(t *testing.T) {
+	if _, err := config.Parse("/p/.oopsrc", append([]byte("\xef\xbb\xbf"), config.Sample...)); err != nil {
+		t.Errorf("a UTF-8 BOM (added by some editors) broke parsing: %v", err)
+	}
+}
