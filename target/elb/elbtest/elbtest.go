@@ -1,0 +1,365 @@
+// Package elbtest runs moto for Classic ELB tests and benchmarks and builds
+// ELBs in it the way operators set them up for oops: tags blue and green,
+// listeners 80 and 443, a health check, registered instances.
+//
+// moto 5 has one bug that matters here: DeleteLoadBalancerListeners with
+// more than one port deletes none of them (it rebuilds the listener list
+// once per port). AWS deletes them all, and oops relies on that to delete
+// every listener in one call, so the server started here is moto with that
+// one function replaced (see launcher). Everything else is moto as shipped.
+package elbtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
+
+	"github.com/oops-deploy/oops/internal/awstest"
+	"github.com/oops-deploy/oops/release"
+)
+
+// launcher starts moto_server with DeleteLoadBalancerListeners fixed.
+const launcher = `import sys
+from moto.elb.models import ELBBackend
+
+def delete_load_balancer_listeners(self, name, ports):
+    balancer = self.get_load_balancer(name)
+    if balancer:
+        gone = {int(p) for p in ports}
+        balancer.listeners = [l for l in balancer.listeners if int(l.load_balancer_port) not in gone]
+    return balancer
+
+ELBBackend.delete_load_balancer_listeners = delete_load_balancer_listeners
+from moto.server import main
+main(sys.argv[1:])
+`
+
+// Moto is a running (patched) moto server on a loopback port.
+type Moto struct {
+	URL string
+	cmd *exec.Cmd
+	dir string
+}
+
+// StartServer starts moto; for TestMain and benchmarks. It needs python3
+// with moto installed (what scripts/deps.sh installs).
+func StartServer() (*Moto, error) {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return nil, fmt.Errorf("moto_server is not installed (pip install 'moto[server]'); AWS integration tests need it")
+	}
+	py, err := python()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "elbtest")
+	if err != nil {
+		return nil, err
+	}
+	script := filepath.Join(dir, "moto_elb.py")
+	if err := os.WriteFile(script, []byte(launcher), 0o644); err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(py, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start moto: %w", err)
+		}
+		m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		if lastErr = waitReady(m.URL, exited, 30*time.Second); lastErr == nil {
+			return m, nil
+		}
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	os.RemoveAll(dir)
+	return nil, fmt.Errorf("moto did not start: %w", lastErr)
+}
+
+// python finds the interpreter that has moto: the one moto_server runs.
+func python() (string, error) {
+	for _, cand := range []string{"python3", "python"} {
+		p, err := exec.LookPath(cand)
+		if err != nil {
+			continue
+		}
+		if exec.Command(p, "-c", "import moto.server, moto.elb.models").Run() == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no python3 on PATH can import moto (pip install 'moto[server]')")
+}
+
+func waitReady(url string, exited <-chan struct{}, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/moto-api/data.json")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("moto exited")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no answer on %s after %s", url, d)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts moto for one test and stops it at cleanup; it skips the
+// test without moto (fails it under CI), like awstest.Start.
+func Start(tb testing.TB) *Moto {
+	tb.Helper()
+	m, err := StartServer()
+	if err != nil {
+		awstest.Unavailable(tb, err)
+	}
+	tb.Cleanup(m.Stop)
+	return m
+}
+
+// Stop kills the server.
+func (m *Moto) Stop() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+	}
+	if m.dir != "" {
+		os.RemoveAll(m.dir)
+	}
+}
+
+// FakeCert is an IAM server-certificate ARN; moto accepts IAM ARNs on
+// listeners without looking them up.
+const FakeCert = "arn:aws:iam::123456789012:server-certificate/oops-test"
+
+// SSLPolicy is the SSL negotiation policy fixtures attach to 443.
+const SSLPolicy = "oops-ssl-negotiation"
+
+// Listener is a listener of a Fixture.
+type Listener struct {
+	Port             int32
+	Protocol         string
+	InstanceProtocol string
+	// InstancePort 0 means the live color's port.
+	InstancePort int32
+	Cert         string
+	Policies     []string
+}
+
+// Fixture describes an ELB to create.
+type Fixture struct {
+	Name string
+	// Blue and Green are the tag values; "" leaves the tag out.
+	Blue, Green string
+	// Live is the color the listeners point at.
+	Live release.Color
+	// Listeners default to HTTP 80 and HTTPS 443 (FakeCert).
+	Listeners []Listener
+	// HealthCheck is the target; default HTTP:<live port>/healthcheck.
+	HealthCheck string
+	// Instances is how many EC2 instances to run and register.
+	Instances int
+	Tags      map[string]string
+}
+
+// Default80443 are the original tool's two listeners.
+func Default80443(cert string, policies ...string) []Listener {
+	return []Listener{
+		{Port: 80, Protocol: "HTTP", InstanceProtocol: "HTTP"},
+		{Port: 443, Protocol: "HTTPS", InstanceProtocol: "HTTP", Cert: cert, Policies: policies},
+	}
+}
+
+// Create builds f in moto and returns the registered instance IDs.
+func Create(ctx context.Context, cfg aws.Config, f Fixture) ([]string, error) {
+	api := elbsdk.NewFromConfig(cfg)
+	if f.Live == "" {
+		f.Live = release.Blue
+	}
+	live := f.Blue
+	if f.Live == release.Green {
+		live = f.Green
+	}
+	livePort, _ := strconv.Atoi(live)
+	if f.Listeners == nil {
+		f.Listeners = Default80443(FakeCert)
+	}
+	var ls []types.Listener
+	for _, l := range f.Listeners {
+		ip := l.InstancePort
+		if ip == 0 {
+			ip = int32(livePort)
+		}
+		sl := types.Listener{LoadBalancerPort: l.Port, Protocol: aws.String(l.Protocol), InstanceProtocol: aws.String(l.InstanceProtocol), InstancePort: aws.Int32(ip)}
+		if l.Cert != "" {
+			sl.SSLCertificateId = aws.String(l.Cert)
+		}
+		ls = append(ls, sl)
+	}
+	if _, err := api.CreateLoadBalancer(ctx, &elbsdk.CreateLoadBalancerInput{
+		LoadBalancerName: aws.String(f.Name), Listeners: ls, AvailabilityZones: []string{awstest.Region + "a"},
+	}); err != nil {
+		return nil, fmt.Errorf("create ELB %s: %w", f.Name, err)
+	}
+	var tags []types.Tag
+	if f.Blue != "" {
+		tags = append(tags, types.Tag{Key: aws.String("blue"), Value: aws.String(f.Blue)})
+	}
+	if f.Green != "" {
+		tags = append(tags, types.Tag{Key: aws.String("green"), Value: aws.String(f.Green)})
+	}
+	for k, v := range f.Tags {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	if len(tags) > 0 {
+		if _, err := api.AddTags(ctx, &elbsdk.AddTagsInput{LoadBalancerNames: []string{f.Name}, Tags: tags}); err != nil {
+			return nil, fmt.Errorf("tag ELB %s: %w", f.Name, err)
+		}
+	}
+	hc := f.HealthCheck
+	if hc == "" {
+		hc = fmt.Sprintf("HTTP:%d/healthcheck", livePort)
+	}
+	if _, err := api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(f.Name), HealthCheck: &types.HealthCheck{
+		Target: aws.String(hc), Interval: aws.Int32(30), Timeout: aws.Int32(5), HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2),
+	}}); err != nil {
+		return nil, fmt.Errorf("health check of %s: %w", f.Name, err)
+	}
+	for _, l := range f.Listeners {
+		if len(l.Policies) == 0 {
+			continue
+		}
+		for _, p := range l.Policies {
+			if _, err := api.CreateLoadBalancerPolicy(ctx, &elbsdk.CreateLoadBalancerPolicyInput{
+				LoadBalancerName: aws.String(f.Name), PolicyName: aws.String(p), PolicyTypeName: aws.String("SSLNegotiationPolicyType"),
+				PolicyAttributes: []types.PolicyAttribute{{AttributeName: aws.String("Reference-Security-Policy"), AttributeValue: aws.String("ELBSecurityPolicy-TLS-1-2-2017-01")}},
+			}); err != nil {
+				return nil, fmt.Errorf("create policy %s: %w", p, err)
+			}
+		}
+		if _, err := api.SetLoadBalancerPoliciesOfListener(ctx, &elbsdk.SetLoadBalancerPoliciesOfListenerInput{
+			LoadBalancerName: aws.String(f.Name), LoadBalancerPort: l.Port, PolicyNames: l.Policies,
+		}); err != nil {
+			return nil, fmt.Errorf("attach policies to %d: %w", l.Port, err)
+		}
+	}
+	if f.Instances == 0 {
+		return nil, nil
+	}
+	out, err := ec2.NewFromConfig(cfg).RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-03cf127a"), MinCount: aws.Int32(int32(f.Instances)), MaxCount: aws.Int32(int32(f.Instances)),
+		InstanceType: ec2types.InstanceTypeT3Micro,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run instances: %w", err)
+	}
+	var ids []string
+	var insts []types.Instance
+	for _, in := range out.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+		insts = append(insts, types.Instance{InstanceId: in.InstanceId})
+	}
+	if _, err := api.RegisterInstancesWithLoadBalancer(ctx, &elbsdk.RegisterInstancesWithLoadBalancerInput{LoadBalancerName: aws.String(f.Name), Instances: insts}); err != nil {
+		return nil, fmt.Errorf("register instances: %w", err)
+	}
+	return ids, nil
+}
+
+// Snapshot is what an ELB looks like, in a form tests compare.
+type Snapshot struct {
+	// Listeners are "HTTPS:443->HTTP:8081 cert=... policies=a,b", sorted.
+	Listeners   []string
+	HealthCheck string // "HTTP:8081/healthcheck 30/5/2/2"
+	Tags        map[string]string
+}
+
+// String is a one-line summary for failure messages.
+func (s *Snapshot) String() string {
+	return fmt.Sprintf("listeners=[%s] health=%s", strings.Join(s.Listeners, "; "), s.HealthCheck)
+}
+
+// Read takes a Snapshot of ELB name.
+func Read(ctx context.Context, cfg aws.Config, name string) (*Snapshot, error) {
+	api := elbsdk.NewFromConfig(cfg)
+	lb, err := api.DescribeLoadBalancers(ctx, &elbsdk.DescribeLoadBalancersInput{LoadBalancerNames: []string{name}})
+	if err != nil {
+		return nil, err
+	}
+	tg, err := api.DescribeTags(ctx, &elbsdk.DescribeTagsInput{LoadBalancerNames: []string{name}})
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Tags: map[string]string{}}
+	d := lb.LoadBalancerDescriptions[0]
+	for _, ld := range d.ListenerDescriptions {
+		l := ld.Listener
+		line := fmt.Sprintf("%s:%d->%s:%d", aws.ToString(l.Protocol), l.LoadBalancerPort, aws.ToString(l.InstanceProtocol), aws.ToInt32(l.InstancePort))
+		if c := aws.ToString(l.SSLCertificateId); c != "" {
+			line += " cert=" + c
+		}
+		if len(ld.PolicyNames) > 0 {
+			ps := append([]string(nil), ld.PolicyNames...)
+			sort.Strings(ps)
+			line += " policies=" + strings.Join(ps, ",")
+		}
+		s.Listeners = append(s.Listeners, line)
+	}
+	sort.Strings(s.Listeners)
+	if hc := d.HealthCheck; hc != nil {
+		s.HealthCheck = fmt.Sprintf("%s %d/%d/%d/%d", aws.ToString(hc.Target), aws.ToInt32(hc.Interval), aws.ToInt32(hc.Timeout), aws.ToInt32(hc.HealthyThreshold), aws.ToInt32(hc.UnhealthyThreshold))
+	}
+	for _, td := range tg.TagDescriptions {
+		for _, t := range td.Tags {
+			s.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+	}
+	return s, nil
+}
+
+// InstanceHealthXML is a DescribeInstanceHealth answer in which every
+// listed instance has the given state, for injecting through faultproxy
+// (moto reports InService for any running instance).
+func InstanceHealthXML(state string, ids ...string) string {
+	var b strings.Builder
+	b.WriteString(`<DescribeInstanceHealthResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/"><DescribeInstanceHealthResult><InstanceStates>`)
+	for _, id := range ids {
+		desc := "N/A"
+		if state == "OutOfService" {
+			desc = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+		}
+		fmt.Fprintf(&b, `<member><InstanceId>%s</InstanceId><State>%s</State><ReasonCode>Instance</ReasonCode><Description>%s</Description></member>`, id, state, desc)
+	}
+	b.WriteString(`</InstanceStates></DescribeInstanceHealthResult><ResponseMetadata><RequestId>simulated</RequestId></ResponseMetadata></DescribeInstanceHealthResponse>`)
+	return b.String()
+}

@@ -1,0 +1,202 @@
+package elb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// Probe is the health gate: an HTTP GET of the health-check-url template
+// for color c, once when the template has no {ip}, else once per
+// registered instance. Any answer other than 2xx/3xx, or none within
+// ProbeTimeout, fails the gate.
+func (t *Target) Probe(ctx context.Context, c release.Color) error {
+	tmpl := t.opts.HealthCheckURL
+	if tmpl == "" {
+		t.logf("no health-check-url in .oopsrc: %s is not probed before the switch", c)
+		return nil
+	}
+	o, err := t.latest(ctx)
+	if err != nil {
+		return err
+	}
+	port := strconv.Itoa(int(o.ports[c]))
+	urls := map[string]string{} // what is probed -> URL
+	if strings.Contains(tmpl, "{ip}") {
+		if len(o.instances) == 0 {
+			return fmt.Errorf("%w: %s has no registered instances to probe at %s", target.ErrUnhealthy, t, tmpl)
+		}
+		if t.opts.Addresses == nil {
+			return fmt.Errorf("%w: health-check-url %q needs instance addresses, and none can be looked up", target.ErrMisconfigured, tmpl)
+		}
+		addrs, err := t.opts.Addresses(ctx, o.instances)
+		if err != nil {
+			return fmt.Errorf("probe %s: look up instance addresses: %w", c, err)
+		}
+		for _, id := range o.instances {
+			ip, ok := addrs[id]
+			if !ok || ip == "" {
+				return fmt.Errorf("%w: instance %s has no private address to probe", target.ErrUnhealthy, id)
+			}
+			if strings.Contains(ip, ":") {
+				ip = "[" + ip + "]"
+			}
+			urls[id] = strings.NewReplacer("{ip}", ip, "{port}", port).Replace(tmpl)
+		}
+	} else {
+		u := strings.ReplaceAll(tmpl, "{port}", port)
+		urls[u] = u
+	}
+	var (
+		mu    sync.Mutex
+		fails []string
+		wg    sync.WaitGroup
+	)
+	for what, u := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.get(ctx, u); err != nil {
+				mu.Lock()
+				if what != u {
+					err = fmt.Errorf("%s: %w", what, err)
+				}
+				fails = append(fails, err.Error())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		sort.Strings(fails)
+		return fmt.Errorf("%w: %s probe failed: %s", target.ErrUnhealthy, c, strings.Join(fails, "; "))
+	}
+	t.logf("%s answers on %d probe(s) of %s", c, len(urls), tmpl)
+	return nil
+}
+
+func (t *Target) get(ctx context.Context, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, t.opts.ProbeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("bad health-check-url: %w", err)
+	}
+	resp, err := t.opts.HTTPClient.Do(req)
+	if err != nil {
+		var ne net.Error
+		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
+			return fmt.Errorf("GET %s: no answer within %s", u, t.opts.ProbeTimeout)
+		}
+		return fmt.Errorf("GET %s: %v", u, unwrapURL(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return nil
+}
+
+// Verify watches DescribeInstanceHealth until every registered instance is
+// InService (success), one is OutOfService (failure), or timeout passes.
+// The ELB's view follows the health check, which Apply moved to c's port;
+// it changes only after HealthyThreshold/UnhealthyThreshold checks, so
+// the health gate before the switch is what catches a dead color early.
+func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Duration) error {
+	deadline := t.opts.Now().Add(timeout)
+	for {
+		out, err := t.api.DescribeInstanceHealth(ctx, &elbsdk.DescribeInstanceHealthInput{LoadBalancerName: aws.String(t.name)})
+		if err != nil {
+			return t.explain("DescribeInstanceHealth", err)
+		}
+		if len(out.InstanceStates) == 0 {
+			t.logf("%s has no registered instances: nothing to verify", t)
+			return nil
+		}
+		var bad, waiting []string
+		for _, s := range out.InstanceStates {
+			in := instance(s)
+			switch {
+			case in.Healthy:
+			case in.State == "OutOfService":
+				bad = append(bad, describeInstance(in))
+			default:
+				waiting = append(waiting, describeInstance(in))
+			}
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: %s on %s: %s", target.ErrUnhealthy, c, t, strings.Join(bad, "; "))
+		}
+		if len(waiting) == 0 {
+			t.logf("%s: all %d instances InService on %s", t, len(out.InstanceStates), c)
+			return nil
+		}
+		left := deadline.Sub(t.opts.Now())
+		if left <= 0 {
+			return fmt.Errorf("%w: %s on %s: not InService after %s: %s", target.ErrUnhealthy, c, t, timeout, strings.Join(waiting, "; "))
+		}
+		if err := t.opts.Sleep(ctx, min(left, t.opts.PollInterval)); err != nil {
+			return err
+		}
+	}
+}
+
+func describeInstance(in target.Instance) string {
+	s := in.ID + " " + in.State
+	if in.Reason != "" {
+		s += " (" + in.Reason + ")"
+	}
+	return s
+}
+
+// EC2API is the part of the EC2 API that EC2Addresses calls.
+type EC2API interface {
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+var _ EC2API = (*ec2.Client)(nil)
+
+// EC2Addresses looks up instances' private addresses, for {ip} in the
+// health-check-url (reachable only from inside the VPC).
+func EC2Addresses(api EC2API) func(ctx context.Context, ids []string) (map[string]string, error) {
+	return func(ctx context.Context, ids []string) (map[string]string, error) {
+		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+		if err != nil {
+			return nil, fmt.Errorf("ec2 DescribeInstances (needs ec2:DescribeInstances): %w", err)
+		}
+		m := map[string]string{}
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				m[aws.ToString(in.InstanceId)] = aws.ToString(in.PrivateIpAddress)
+			}
+		}
+		return m, nil
+	}
+}
+
+// unwrapURL drops the "Get <url>:" that net/http adds (the URL is already
+// in the message).
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
