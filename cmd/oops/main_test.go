@@ -22,5 +22,6 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: false,
 		Setup:               setupEnv,
 		Cmds:                scriptCmds(),
+		Condition:           awsCondition,
 	})
 }

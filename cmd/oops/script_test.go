@@ -19,7 +19,7 @@ func setupEnv(env *testscript.Env) error {
 
 // scriptCmds are extra testscript commands shared by the scripts.
 func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		// exits CODE PROG ARGS...: run PROG and require exit status CODE;
 		// stdout and stderr are kept for the next stdout/stderr checks.
 		"exits": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -41,4 +41,8 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			}
 		},
 	}
+	for name, fn := range awsCmds() {
+		cmds[name] = fn
+	}
+	return cmds
 }

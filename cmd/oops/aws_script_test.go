@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oops-deploy/oops/internal/awstest"
+	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target/elb/elbtest"
+)
+
+// awsScript is one script's emulated AWS: moto behind a fault proxy.
+type awsScript struct {
+	moto  *elbtest.Moto
+	proxy *faultproxy.Proxy
+}
+
+// awsCmds are testscript commands for scripts that run oops against moto.
+// Each script gets its own moto (started by aws-start), so scripts run in
+// parallel without sharing resources. Scripts using them start with
+// "[!moto] skip" (see awsCondition).
+//
+//	aws-start                      moto + fault proxy; AWS_* point oops at the proxy
+//	elb-create NAME [live=COLOR]   Classic ELB with listeners 80/443 and tags
+//	                               blue=$BLUE_PORT green=$GREEN_PORT (free loopback ports)
+//	codedeploy-create APP GROUP    CodeDeploy application and deployment group
+//	codedeploy-count APP GROUP N   the group has exactly N deployments
+//	s3-mb BUCKET                   an S3 bucket
+//	simulate ACTION FILE [TIMES]   answer ACTION with FILE's JSON (moto does not run
+//	                               deployments: their progress is simulated)
+//	serve-health PORT [STATUS]     a health endpoint on 127.0.0.1:PORT until the script ends
+func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	var mu sync.Mutex
+	running := map[*testscript.TestScript]*awsScript{}
+	get := func(ts *testscript.TestScript) *awsScript {
+		mu.Lock()
+		defer mu.Unlock()
+		a := running[ts]
+		if a == nil {
+			ts.Fatalf("run aws-start first")
+		}
+		return a
+	}
+	noNeg := func(ts *testscript.TestScript, neg bool, name string) {
+		if neg {
+			ts.Fatalf("unsupported: ! %s", name)
+		}
+	}
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"aws-start": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "aws-start")
+			m, err := elbtest.StartServer()
+			ts.Check(err)
+			p := faultproxy.New(m.URL)
+			mu.Lock()
+			running[ts] = &awsScript{moto: m, proxy: p}
+			mu.Unlock()
+			ts.Defer(func() {
+				p.Close()
+				m.Stop()
+				mu.Lock()
+				delete(running, ts)
+				mu.Unlock()
+			})
+			for _, kv := range awstest.Env(p.URL) {
+				k, v, _ := strings.Cut(kv, "=")
+				ts.Setenv(k, v)
+			}
+			ts.Setenv("MOTO_URL", m.URL)
+		},
+		"elb-create": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "elb-create")
+			if len(args) < 1 {
+				ts.Fatalf("usage: elb-create NAME [live=COLOR]")
+			}
+			a := get(ts)
+			live := release.Blue
+			for _, kv := range args[1:] {
+				if c, ok := strings.CutPrefix(kv, "live="); ok {
+					live = release.Color(c)
+				}
+			}
+			blue, green := freePort(ts), freePort(ts)
+			_, err := elbtest.Create(awsCtx(ts), awstest.Config(a.moto.URL), elbtest.Fixture{
+				Name: args[0], Blue: strconv.Itoa(blue), Green: strconv.Itoa(green), Live: live,
+			})
+			ts.Check(err)
+			ts.Setenv("BLUE_PORT", strconv.Itoa(blue))
+			ts.Setenv("GREEN_PORT", strconv.Itoa(green))
+		},
+		"codedeploy-create": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "codedeploy-create")
+			if len(args) != 2 {
+				ts.Fatalf("usage: codedeploy-create APP GROUP")
+			}
+			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).moto.URL))
+			ctx := awsCtx(ts)
+			_, err := cd.CreateApplication(ctx, &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
+			ts.Check(err)
+			_, err = cd.CreateDeploymentGroup(ctx, &codedeploy.CreateDeploymentGroupInput{
+				ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1]),
+				ServiceRoleArn: aws.String("arn:aws:iam::123456789012:role/codedeploy"),
+			})
+			ts.Check(err)
+		},
+		"codedeploy-count": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "codedeploy-count")
+			if len(args) != 3 {
+				ts.Fatalf("usage: codedeploy-count APP GROUP N")
+			}
+			want, err := strconv.Atoi(args[2])
+			ts.Check(err)
+			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).moto.URL))
+			out, err := cd.ListDeployments(awsCtx(ts), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1])})
+			ts.Check(err)
+			if len(out.Deployments) != want {
+				ts.Fatalf("%s/%s has %d deployments %v, want %d", args[0], args[1], len(out.Deployments), out.Deployments, want)
+			}
+		},
+		"s3-mb": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "s3-mb")
+			if len(args) != 1 {
+				ts.Fatalf("usage: s3-mb BUCKET")
+			}
+			c := s3.NewFromConfig(awstest.Config(get(ts).moto.URL), func(o *s3.Options) { o.UsePathStyle = true })
+			_, err := c.CreateBucket(awsCtx(ts), &s3.CreateBucketInput{Bucket: aws.String(args[0])})
+			ts.Check(err)
+		},
+		"simulate": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "simulate")
+			if len(args) < 2 || len(args) > 3 {
+				ts.Fatalf("usage: simulate ACTION FILE [TIMES]")
+			}
+			times := 0
+			if len(args) == 3 {
+				var err error
+				times, err = strconv.Atoi(args[2])
+				ts.Check(err)
+			}
+			get(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1]), Times: times})
+		},
+		"serve-health": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "serve-health")
+			if len(args) < 1 || len(args) > 2 {
+				ts.Fatalf("usage: serve-health PORT [STATUS]")
+			}
+			status := http.StatusOK
+			if len(args) == 2 {
+				var err error
+				status, err = strconv.Atoi(args[1])
+				ts.Check(err)
+			}
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", args[0]))
+			ts.Check(err)
+			srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(status)
+				fmt.Fprintf(w, "%s %d\n", r.URL.Path, status)
+			})}
+			go srv.Serve(l)
+			ts.Defer(func() { srv.Close() })
+		},
+	}
+}
+
+// awsCondition is the script condition [moto]: moto_server is installed.
+// Scripts start with "[!moto] skip"; under CI a missing moto is an error.
+func awsCondition(cond string) (bool, error) {
+	if cond != "moto" {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		if os.Getenv("CI") != "" {
+			return false, fmt.Errorf("moto_server is not installed and CI is set: %w", err)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+func freePort(ts *testscript.TestScript) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// awsCtx bounds one setup call.
+func awsCtx(ts *testscript.TestScript) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ts.Defer(cancel)
+	return ctx
+}
