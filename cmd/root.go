@@ -42,10 +42,40 @@ release.`,
 	// One constructor per verb, each in its own file.
 	for _, add := range []func(*Factory) *cobra.Command{
 		newVersionCmd,
+		newPublishCmd,
+		newListCmd,
+		newInitCmd,
+		newHookCmd,
 	} {
 		root.AddCommand(add(f))
 	}
+	addCompletionCmd(root)
 	return root
+}
+
+// addCompletionCmd adds cobra's `completion` command (bash, zsh, fish,
+// powershell) now rather than at Execute, so it and `help` get examples
+// like every other command.
+func addCompletionCmd(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "completion":
+			c.Example = "  source <(oops completion bash)              # this shell\n  oops completion zsh > \"${fpath[1]}/_oops\"   # every zsh\n  oops completion fish > ~/.config/fish/completions/oops.fish"
+			examples := map[string]string{
+				"bash":       "  source <(oops completion bash)",
+				"zsh":        "  oops completion zsh > \"${fpath[1]}/_oops\"",
+				"fish":       "  oops completion fish > ~/.config/fish/completions/oops.fish",
+				"powershell": "  oops completion powershell | Out-String | Invoke-Expression",
+			}
+			for _, sh := range c.Commands() {
+				sh.Example = examples[sh.Name()]
+			}
+		case "help":
+			c.Example = "  oops help publish"
+		}
+	}
 }
 
 // Main runs oops with args and returns the exit code.

@@ -316,3 +316,12 @@ func (r *Repo) CommitInfo(sha string) (Info, error) {
 	sort.Strings(info.Tags)
 	return info, nil
 }
+
+// Root is the repository's top folder (the one holding .git).
+func (r *Repo) Root() string {
+	wt, err := r.r.Worktree()
+	if err != nil {
+		return r.dir
+	}
+	return wt.Filesystem.Root()
+}

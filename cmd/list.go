@@ -1,0 +1,147 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+type listOptions struct {
+	Limit int
+	JSON  bool
+}
+
+func newListCmd(f *Factory) *cobra.Command {
+	var opts listOptions
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List releases, newest first",
+		Long: `List the published releases of the application, newest first: commit,
+when it was published, size, author and subject.
+
+Artifacts uploaded by other tools in the original layout
+(<app>/<app>-<full-sha>.zip) are listed too; their author and subject come
+from the local git repository when it has the commit.
+
+On a terminal the output is a table; otherwise one tab-separated line per
+release (commit, published time in RFC 3339, size in bytes, author,
+subject), for grep and cut. --json prints every field.`,
+		Example: `  oops list
+  oops list --limit 5
+  oops list --json | jq -r '.[0].commit'
+  oops list | cut -f1 | head -3`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Limit < 0 {
+				return usageErrorf("--limit must be 0 (all) or more, got %d", opts.Limit)
+			}
+			return f.runList(cmd.Context(), opts)
+		},
+	}
+	c.Flags().IntVarP(&opts.Limit, "limit", "n", 0, "show at most `N` releases (0: all)")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of releases")
+	return c
+}
+
+// listItem is one release as `oops list --json` prints it.
+type listItem struct {
+	release.Release
+	// Status is LIVE, OFF or BAD where known (see releaseStatus).
+	Status string `json:"status,omitempty"`
+}
+
+func (f *Factory) runList(ctx context.Context, opts listOptions) error {
+	idx, err := f.Index(ctx)
+	if err != nil {
+		return err
+	}
+	rels, err := idx.List(ctx, opts.Limit)
+	if err != nil {
+		return err
+	}
+	f.enrichBare(rels)
+	status, err := f.releaseStatus(ctx, rels)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		items := make([]listItem, len(rels))
+		for i, r := range rels {
+			items[i] = listItem{Release: r, Status: status[r.Commit]}
+		}
+		return writeJSON(f.IO.Out, items)
+	}
+	if len(rels) == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
+		return nil
+	}
+	header := []string{"COMMIT", "PUBLISHED", "SIZE", "AUTHOR", "SUBJECT"}
+	if status != nil {
+		header = append([]string{"STATUS"}, header...)
+	}
+	now := f.Now()
+	rows := make([][]string, 0, len(rels))
+	for _, r := range rels {
+		var row []string
+		if f.IO.OutTTY {
+			pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
+			row = []string{r.Short(), pub, humanSize(r.Size), cell(r.Author), cell(r.Subject)}
+		} else {
+			row = []string{r.Short(), r.Published.UTC().Format(time.RFC3339), strconv.FormatInt(r.Size, 10), cell(r.Author), cell(r.Subject)}
+		}
+		if status != nil {
+			row = append([]string{status[r.Commit]}, row...)
+		}
+		rows = append(rows, row)
+	}
+	return printTable(f.IO, header, rows)
+}
+
+// cell keeps one value on one line and in one tab-separated field.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// enrichBare fills author, subject and commit details of bare releases
+// (artifacts without oops metadata) from the local git repository, when
+// there is one and it has the commit.
+func (f *Factory) enrichBare(rels []release.Release) {
+	var repo *release.Repo
+	for i := range rels {
+		if !rels[i].Bare {
+			continue
+		}
+		if repo == nil {
+			wd, err := f.WorkDir()
+			if err != nil {
+				return
+			}
+			if repo, err = release.OpenRepo(wd); err != nil {
+				return
+			}
+		}
+		info, err := repo.CommitInfo(rels[i].Commit)
+		if err != nil {
+			continue
+		}
+		r := &rels[i]
+		r.Author, r.AuthorEmail, r.Subject, r.CommitTime = info.Author, info.Email, info.Subject, info.Time
+		r.Branch, r.Tags = info.Branch, info.Tags
+	}
+}
+
+// releaseStatus marks releases LIVE, OFF or BAD, by commit. It returns nil
+// while nothing knows (the STATUS column is then left out); the history
+// capability fills it in from the target state and release marks.
+func (f *Factory) releaseStatus(_ context.Context, _ []release.Release) (map[string]string, error) {
+	return nil, nil
+}
