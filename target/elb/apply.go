@@ -74,7 +74,11 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 	moving := len(del)+len(create) > 0
 	marker := o.hc != nil && o.hcColor != ""
 
-	var calls []call
+	// The health check (or the oops:switch tag) records where the switch
+	// is going before the delete, the one call after which the ELB alone
+	// no longer says where traffic was. Without a delete (recreating
+	// missing listeners) traffic comes back first and the check follows.
+	var pre, post []call
 	var add []types.Tag
 	if moving && !sameDefs(o.record, defs) {
 		rec, err := t.recordTags(o, defs)
@@ -84,7 +88,7 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 		add = append(add, rec...)
 	}
 	var intent *intentTag
-	if moving && !marker && (o.intent == nil || o.intent.to != to) {
+	if len(del) > 0 && !marker && (o.intent == nil || o.intent.to != to) {
 		intent = &intentTag{to: to, started: t.opts.Now(), by: t.opts.Who}
 		add = append(add, types.Tag{Key: aws.String(tagIntent), Value: aws.String(intent.value())})
 	}
@@ -97,7 +101,7 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 		if intent != nil {
 			why = "records the switch in progress (the health check is not on a color port)"
 		}
-		calls = append(calls, call{
+		pre = append(pre, call{
 			op:   "AddTags",
 			text: fmt.Sprintf("AddTags %s %s  (%s)", t.name, strings.Join(kv, " "), why),
 			run: func(ctx context.Context) error {
@@ -109,18 +113,24 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 	if marker && o.hc.Port != port {
 		hc := o.hc
 		why := "was " + hc.target(hc.Port)
-		if moving {
+		if len(del) > 0 {
 			why += "; records the switch in progress"
 		}
-		calls = append(calls, call{
+		c := call{
 			op:   "ConfigureHealthCheck",
 			text: fmt.Sprintf("ConfigureHealthCheck %s %s  (%s)", t.name, hc.cli(port), why),
 			run: func(ctx context.Context) error {
 				_, err := t.api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(t.name), HealthCheck: hc.sdk(port)})
 				return err
 			},
-		})
+		}
+		if len(del) > 0 {
+			pre = append(pre, c)
+		} else {
+			post = append(post, c)
+		}
 	}
+	calls := pre
 	if len(del) > 0 {
 		ps := make([]string, len(del))
 		for i, p := range del {
@@ -162,6 +172,7 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 			},
 		})
 	}
+	calls = append(calls, post...)
 	if o.intent != nil || intent != nil {
 		calls = append(calls, call{
 			op:   "RemoveTags",

@@ -3,6 +3,7 @@ package elb
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -31,11 +32,13 @@ func (t *Target) explain(op string, err error) error {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		// Transport failures (no answer, connection cut): keep the cause.
-		var oe *smithy.OperationError
-		if errors.As(err, &oe) {
-			return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: %v", t.name, op, oe.Unwrap()), err: err}
+		// Say what happened on the wire, not the SDK's retry bookkeeping.
+		cause := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			cause = ue
 		}
-		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: %v", t.name, op, err), err: err}
+		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: no answer from AWS: %v", t.name, op, cause), err: err}
 	}
 	code, said := ae.ErrorCode(), oneLine(ae.ErrorMessage())
 	var msg string
