@@ -336,10 +336,10 @@ func (t *Target) recover(ctx context.Context, ch *change, failed int, cause erro
 		return nil
 	}
 	if ch.repair {
-		return target.Hinted(fmt.Errorf("%w: repair of %s stopped: %w", target.ErrInconsistent, t, cause), "run `oops repair` again")
+		return target.Hinted(fmt.Errorf("%w: repair stopped: %w", target.ErrInconsistent, cause), "run `oops repair` again")
 	}
 	if o.complete == ch.from && len(o.drift) == 0 {
-		return fmt.Errorf("switch %s to %s: %w; nothing changed: %s is still live", t, ch.to, cause, ch.from)
+		return fmt.Errorf("switch to %s: %w; nothing changed: %s is still live", ch.to, cause, ch.from)
 	}
 	t.logf("%s failed after %d of %d calls: undoing the switch, %s stays live", ch.calls[failed].op, failed, len(ch.calls), ch.from)
 	calls, err := t.converge(o, ch.from, true)
@@ -353,8 +353,8 @@ func (t *Target) recover(ctx context.Context, ch *change, failed int, cause erro
 		}
 	}
 	if err != nil {
-		return target.Hinted(fmt.Errorf("%w: switch %s to %s failed half-way: %w; undoing it failed too: %v", target.ErrInconsistent, t, ch.to, cause, err),
+		return target.Hinted(fmt.Errorf("%w: switch to %s failed half-way: %w; undoing it failed too: %v", target.ErrInconsistent, ch.to, cause, err),
 			"run `oops status` to see what is missing, then `oops repair` as soon as AWS answers again")
 	}
-	return fmt.Errorf("switch %s to %s: %w; undone: %s is live again", t, ch.to, cause, ch.from)
+	return fmt.Errorf("switch to %s: %w; undone: %s is live again", ch.to, cause, ch.from)
 }

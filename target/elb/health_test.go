@@ -1,0 +1,202 @@
+package elb_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/target/elb"
+	"github.com/oops-deploy/oops/target/elb/elbtest"
+)
+
+// colorServer is a color's health endpoint on 127.0.0.1; its port is the
+// port in the ELB's tag for that color.
+func colorServer(t *testing.T, status int) (port string, hits func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		if r.URL.Path != "/healthcheck" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(s.Close)
+	_, p, _ := net.SplitHostPort(s.Listener.Addr().String())
+	return p, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// deadPort is a loopback port nothing listens on.
+func deadPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	return p
+}
+
+// The health gate refuses to switch to a color whose probe fails, changes
+// nothing, and --force overrides it.
+func TestHealthGate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		green   func(t *testing.T) string
+		refused string
+	}{
+		{"healthy", func(t *testing.T) string { p, _ := colorServer(t, 200); return p }, ""},
+		{"answers 500", func(t *testing.T) string { p, _ := colorServer(t, 500); return p }, "500 Internal Server Error"},
+		{"not listening", deadPort, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			blue, _ := colorServer(t, 200)
+			green := tt.green(t)
+			e := setup(t, elbtest.Fixture{Blue: blue, Green: green}, elb.Options{HealthCheckURL: "http://127.0.0.1:{port}/healthcheck"})
+			_, err := switchTo(e, target.SwitchOptions{})
+			if tt.refused == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, target.ErrUnhealthy) || !strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), "127.0.0.1:"+green) {
+				t.Fatalf("Switch = %v, want refused naming the URL and %q", err, tt.refused)
+			}
+			if m := e.mutating(); len(m) != 0 {
+				t.Fatalf("refused switch changed the ELB: %v", m)
+			}
+			if _, err := switchTo(e, target.SwitchOptions{Force: true}); err != nil {
+				t.Fatalf("--force: %v", err)
+			}
+			if st, err := e.tgt.State(e.ctx); err != nil || st.Live.Color != release.Green {
+				t.Errorf("after --force: %v %v", st, err)
+			}
+		})
+	}
+}
+
+// With {ip} every registered instance is probed at its own address (the
+// injected address function maps them to loopback addresses); one dead
+// instance refuses the switch and is named.
+func TestHealthGateProbesEachInstance(t *testing.T) {
+	t.Parallel()
+	blue, _ := colorServer(t, 200)
+	green, hits := colorServer(t, 200)
+	var e *env
+	addrs := func(_ context.Context, ids []string) (map[string]string, error) {
+		m := map[string]string{}
+		for i, id := range ids {
+			// The first instance answers; the second's address has nothing
+			// listening (127.0.0.2 is loopback too).
+			m[id] = "127.0.0." + strconv.Itoa(i+1)
+		}
+		return m, nil
+	}
+	e = setup(t, elbtest.Fixture{Blue: blue, Green: green, Instances: 2}, elb.Options{HealthCheckURL: "http://{ip}:{port}/healthcheck", Addresses: addrs})
+	_, err := switchTo(e, target.SwitchOptions{})
+	if !errors.Is(err, target.ErrUnhealthy) {
+		t.Fatalf("Switch = %v, want unhealthy", err)
+	}
+	if !strings.Contains(err.Error(), e.ids[1]+": GET http://127.0.0.2:"+green+"/healthcheck") || strings.Contains(err.Error(), e.ids[0]) {
+		t.Errorf("error should name only the dead instance %s: %v", e.ids[1], err)
+	}
+	if hits() != 1 {
+		t.Errorf("the live instance was probed %d times, want 1", hits())
+	}
+}
+
+// Verify after the switch: moto reports a running instance InService.
+func TestVerifyInService(t *testing.T) {
+	t.Parallel()
+	e := setup(t, elbtest.Fixture{Instances: 2}, elb.Options{})
+	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
+	if err != nil || res.Reverted {
+		t.Fatalf("Switch = %+v, %v", res, err)
+	}
+	if n := e.proxy.Count("DescribeInstanceHealth"); n != 1 {
+		t.Errorf("verify polled %d times, want 1", n)
+	}
+}
+
+// Simulation: moto cannot make an instance fail its health check, so the
+// DescribeInstanceHealth answer is injected through the fault proxy. The
+// new color goes OutOfService after the switch: oops switches back by
+// itself and says so.
+func TestSimulatedOutOfServiceSwitchesBack(t *testing.T) {
+	t.Parallel()
+	e := setup(t, elbtest.Fixture{Instances: 2, Listeners: elbtest.Default80443(elbtest.FakeCert, elbtest.SSLPolicy)}, elb.Options{})
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
+	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
+	if !errors.Is(err, target.ErrVerifyFailed) || res == nil || !res.Reverted {
+		t.Fatalf("Switch = %+v, %v; want verification failed and reverted", res, err)
+	}
+	for _, w := range []string{e.ids[0] + " OutOfService", "traffic is back on blue"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q: %v", w, err)
+		}
+	}
+	if !strings.Contains(e.log.String(), "switching back to blue") {
+		t.Errorf("progress does not say it switches back:\n%s", e.log)
+	}
+	if got := e.requireOneColor(elbtest.SSLPolicy); got != release.Blue {
+		t.Errorf("%s live after revert, want blue", got)
+	}
+}
+
+// Simulation: instances still registering (Unknown) are waited for, with
+// the injected sleep; InService then passes.
+func TestSimulatedVerifyWaitsForInService(t *testing.T) {
+	t.Parallel()
+	var slept []time.Duration
+	var now time.Time
+	opts := elb.Options{
+		PollInterval: 2 * time.Second,
+		Now:          func() time.Time { return now },
+		Sleep:        func(_ context.Context, d time.Duration) error { slept = append(slept, d); now = now.Add(d); return nil },
+	}
+	e := setup(t, elbtest.Fixture{Instances: 1}, opts)
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Times: 2, Status: 200, Body: elbtest.InstanceHealthXML("Unknown", e.ids...)})
+	if _, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 2 || e.proxy.Count("DescribeInstanceHealth") != 3 {
+		t.Errorf("slept %v, polled %d times; want 2 pauses and 3 polls", slept, e.proxy.Count("DescribeInstanceHealth"))
+	}
+}
+
+// Simulation: never InService within --verify-timeout: switch back.
+func TestSimulatedVerifyTimesOut(t *testing.T) {
+	t.Parallel()
+	var now time.Time
+	opts := elb.Options{
+		Now:   func() time.Time { return now },
+		Sleep: func(_ context.Context, d time.Duration) error { now = now.Add(d); return nil },
+	}
+	e := setup(t, elbtest.Fixture{Instances: 1}, opts)
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("Unknown", e.ids...)})
+	_, err := switchTo(e, target.SwitchOptions{VerifyTimeout: 10 * time.Second})
+	if !errors.Is(err, target.ErrVerifyFailed) || !strings.Contains(err.Error(), "not InService after 10s") {
+		t.Fatalf("Switch = %v", err)
+	}
+	if got := e.requireOneColor(); got != release.Blue {
+		t.Errorf("%s live, want blue", got)
+	}
+}
