@@ -1,0 +1,202 @@
+package alb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// change is what Apply does for a plan.
+type change struct {
+	snap *snapshot
+	to   mix
+	// mark is the canary base to tag both target groups with first, or "".
+	mark  release.Color
+	calls []call
+}
+
+// call is one ModifyListener (ruleARN empty) or ModifyRule.
+type call struct {
+	item    *item
+	actions []types.Action
+}
+
+// plan builds the calls that put s at weight percent on to. Listeners and
+// rules already there are left alone, so a plan after an interrupted one
+// makes only the calls that are still missing.
+// why, when set, is the first step: the reason for a repair's color.
+func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *target.Plan {
+	want := mixFor(to, weight)
+	c := &change{snap: s, to: want}
+	p := &target.Plan{From: to.Other(), To: to, Weight: weight}
+	if why != "" {
+		p.Steps = append(p.Steps, why)
+	}
+	if want.split() && s.split == nil {
+		base := s.state.Live.Color
+		if s.state.Base != "" {
+			base = s.state.Base
+		}
+		if s.base != base {
+			c.mark = base
+			p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=%s on %s and %s (where a rollback returns to)",
+				TagCanaryBase, base, s.groups[release.Blue].name, s.groups[release.Green].name))
+		}
+	}
+	for _, it := range s.items {
+		if it.mix == want {
+			continue
+		}
+		c.calls = append(c.calls, call{item: it, actions: withMix(it, want, s.groups)})
+		op := "ModifyListener"
+		if it.ruleARN != "" {
+			op = "ModifyRule"
+		}
+		p.Steps = append(p.Steps, fmt.Sprintf("%s %s: forward %s (now %s)", op, it.label, s.mixString(want), s.mixString(it.mix)))
+	}
+	if len(c.calls) == 0 {
+		p.Steps = append(p.Steps, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
+	}
+	t.mu.Lock()
+	t.plans[p] = c
+	t.mu.Unlock()
+	return p
+}
+
+// withMix returns it's actions with the forward action set to m. Both
+// colors stay in the forward (one at weight 0) so that the ALB keeps
+// health-checking the off color, which is what the health gate reads. Every
+// other action and setting (order, stickiness, authentication) is kept.
+func withMix(it *item, m mix, groups map[release.Color]*group) []types.Action {
+	out := make([]types.Action, len(it.actions))
+	for i, a := range it.actions {
+		if a.AuthenticateOidcConfig != nil && a.AuthenticateOidcConfig.ClientSecret == nil {
+			// Describe never returns the secret; ModifyListener keeps it only if told to.
+			oidc := *a.AuthenticateOidcConfig
+			oidc.UseExistingClientSecret = aws.Bool(true)
+			a.AuthenticateOidcConfig = &oidc
+		}
+		out[i] = a
+	}
+	old := it.actions[it.fwd]
+	fc := &types.ForwardActionConfig{TargetGroups: []types.TargetGroupTuple{
+		{TargetGroupArn: aws.String(groups[release.Blue].arn), Weight: aws.Int32(int32(m.of(release.Blue)))},
+		{TargetGroupArn: aws.String(groups[release.Green].arn), Weight: aws.Int32(int32(m.of(release.Green)))},
+	}}
+	if old.ForwardConfig != nil {
+		fc.TargetGroupStickinessConfig = old.ForwardConfig.TargetGroupStickinessConfig
+	}
+	out[it.fwd] = types.Action{Type: types.ActionTypeEnumForward, Order: old.Order, ForwardConfig: fc}
+	return out
+}
+
+// apply tags the canary base if needed, then makes the calls in order.
+func (t *Target) apply(ctx context.Context, c *change) error {
+	defer func() {
+		t.mu.Lock()
+		t.last = nil
+		t.mu.Unlock()
+	}()
+	if c.mark != "" {
+		arns := []string{c.snap.groups[release.Blue].arn, c.snap.groups[release.Green].arn}
+		if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: arns, Tags: tags(TagCanaryBase, string(c.mark))}); err != nil {
+			return fmt.Errorf("tag target groups with %s=%s: %w", TagCanaryBase, c.mark, err)
+		}
+	}
+	var done []string
+	for _, call := range c.calls {
+		var err error
+		if call.item.ruleARN == "" {
+			_, err = t.api.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: aws.String(call.item.listenerARN), DefaultActions: call.actions})
+		} else {
+			_, err = t.api.ModifyRule(ctx, &elbv2.ModifyRuleInput{RuleArn: aws.String(call.item.ruleARN), Actions: call.actions})
+		}
+		if err != nil && !isAPIError(err) && ctx.Err() == nil && t.landed(ctx, call, c.to) {
+			err = nil // the answer was lost, not the change
+		}
+		if err != nil {
+			if len(done) == 0 {
+				if !isAPIError(err) && len(c.calls) > 1 {
+					// No answer: the change may have happened anyway.
+					return fmt.Errorf("switch %s: %s got no answer (it may or may not have changed; `oops status` shows the listeners): %w", t, call.item.label, err)
+				}
+				return fmt.Errorf("switch %s: %s: %w", t, call.item.label, err)
+			}
+			return fmt.Errorf("%w: switch %s stopped half-way: %s now forward %s; %s failed (it may or may not have changed): %w; run `oops repair` to put every listener on one color",
+				target.ErrInconsistent, t, strings.Join(done, ", "), c.snap.mixString(c.to), call.item.label, err)
+		}
+		done = append(done, call.item.label)
+	}
+	return nil
+}
+
+// PlanRepair plans putting every listener and color rule on color to, or,
+// when to is empty, on the color the last one in apply order shows: a
+// switch that stopped half-way never reached it, so going there undoes a
+// change that was never verified. If that color fails the health gate and
+// the other passes, it takes the other. Nil when the listeners agree.
+func (t *Target) PlanRepair(ctx context.Context, to release.Color) (*target.Plan, error) {
+	if to != "" && !to.Valid() {
+		return nil, fmt.Errorf("plan repair: %q is not a color", to)
+	}
+	s, err := t.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.split == nil {
+		if to == "" || to == s.state.Live.Color && s.state.Live.Weight == 100 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s is consistent (every listener forwards %s): nothing to repair (to move traffic, run oops rollback, oops shift or oops promote)",
+			t, s.mixString(s.items[0].mix))
+	}
+	why := fmt.Sprintf("put all traffic on %s, as asked", to)
+	if to == "" {
+		to = s.undo
+		last := s.items[len(s.items)-1]
+		why = fmt.Sprintf("put all traffic on %s: %s, the last one oops changes, still shows the state from before the interrupted change", to, last.label)
+		if perr := t.probeGroup(ctx, to, s.groups[to]); perr != nil {
+			other := to.Other()
+			if oerr := t.probeGroup(ctx, other, s.groups[other]); oerr != nil {
+				return nil, fmt.Errorf("repair %s: neither color passes the health gate, so oops will not choose one: %v; %w (choose with `oops repair --to COLOR`)", t, perr, oerr)
+			}
+			why = fmt.Sprintf("put all traffic on %s: %s would be the one to go back to, but %v", other, to, perr)
+			to = other
+		}
+	}
+	return t.plan(s, to, 100, why), nil
+}
+
+// Repair puts every listener on one color when they disagree (see
+// PlanRepair) and says which color and why.
+func (t *Target) Repair(ctx context.Context) (string, error) {
+	p, err := t.PlanRepair(ctx, "")
+	if err != nil || p == nil {
+		return "", err
+	}
+	if err := t.Apply(ctx, p); err != nil {
+		return "", fmt.Errorf("repair %s: %w", t, err)
+	}
+	return fmt.Sprintf("%s: %s", t, p.Steps[0]), nil
+}
+
+// landed reads again whether a call that got no answer took effect.
+func (t *Target) landed(ctx context.Context, c call, want mix) bool {
+	s, err := t.read(ctx)
+	if err != nil {
+		return false
+	}
+	for _, it := range s.items {
+		if it.listenerARN == c.item.listenerARN && it.ruleARN == c.item.ruleARN {
+			return it.mix == want
+		}
+	}
+	return false
+}
