@@ -85,7 +85,7 @@ type item struct {
 type snapshot struct {
 	// lb is the load balancer's name; name is the target's (String()).
 	lb, name string
-	groups map[release.Color]*group
+	groups   map[release.Color]*group
 	// items are in the order Apply changes them.
 	items []*item
 	// base is the canary base both groups' tags agree on, or "".
