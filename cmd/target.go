@@ -17,7 +17,7 @@ func (f *Factory) Target(ctx context.Context) (target.Target, error) {
 	case "elb":
 		return nil, fmt.Errorf("classic ELB target: not built yet")
 	case "alb":
-		return nil, fmt.Errorf("ALB target: not built yet")
+		return f.albTarget(ctx)
 	case "local":
 		return nil, fmt.Errorf("local target: not built yet")
 	case "":
