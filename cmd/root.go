@@ -46,6 +46,10 @@ release.`,
 		newListCmd,
 		newInitCmd,
 		newHookCmd,
+		newStatusCmd,
+		newRollbackCmd,
+		newOffCmd,
+		newRepairCmd,
 	} {
 		root.AddCommand(add(f))
 	}

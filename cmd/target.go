@@ -15,7 +15,7 @@ func (f *Factory) Target(ctx context.Context) (target.Target, error) {
 	}
 	switch kind := c.TargetKind(); kind {
 	case "elb":
-		return nil, fmt.Errorf("classic ELB target: not built yet")
+		return f.elbTarget(ctx, c.ELBName, nil)
 	case "alb":
 		return f.albTarget(ctx)
 	case "local":

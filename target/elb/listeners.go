@@ -270,9 +270,3 @@ func (h *healthCheck) cli(p int32) string {
 	return fmt.Sprintf("Target=%s,Interval=%d,Timeout=%d,UnhealthyThreshold=%d,HealthyThreshold=%d",
 		h.target(p), h.Interval, h.Timeout, h.Unhealthy, h.Healthy)
 }
-
-// describe is the one-line summary status shows.
-func (h *healthCheck) describe() string {
-	return fmt.Sprintf("%s every %ds, timeout %ds, %d to pass, %d to fail",
-		h.target(h.Port), h.Interval, h.Timeout, h.Healthy, h.Unhealthy)
-}

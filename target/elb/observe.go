@@ -422,7 +422,8 @@ func (o *observation) state() *target.State {
 	}
 	st := &target.State{Kind: "elb", Name: o.name, Live: cs(live), Off: cs(live.Other()), Pending: o.pending}
 	if o.hc != nil {
-		st.HealthCheck = o.hc.describe()
+		// The ELB's own notation, which hooks parse for the path.
+		st.HealthCheck = o.hc.target(o.hc.Port)
 	}
 	for _, l := range o.listeners {
 		s := l.String()

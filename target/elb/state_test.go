@@ -24,7 +24,7 @@ func TestStateReadsLiveColorFromListeners(t *testing.T) {
 	if st.Live.Commit != "unknown" || st.Off.Commit != "unknown" {
 		t.Errorf("commits before any deploy: %q %q, want unknown", st.Live.Commit, st.Off.Commit)
 	}
-	if st.HealthCheck != "HTTP:8081/healthcheck every 30s, timeout 5s, 2 to pass, 2 to fail" {
+	if st.HealthCheck != "HTTP:8081/healthcheck" {
 		t.Errorf("health check %q", st.HealthCheck)
 	}
 	if len(st.Listeners) != 2 || !strings.Contains(st.Listeners[1], "443") || !strings.Contains(st.Listeners[1], elbtest.FakeCert) {

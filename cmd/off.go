@@ -1,0 +1,82 @@
+package cmd
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+func newOffCmd(f *Factory) *cobra.Command {
+	var opts switchOptions
+	c := &cobra.Command{
+		Use:   "off",
+		Short: "Point the preview load balancer at the off color",
+		Long: `Point the preview load balancer (preview-elb-name in .oopsrc) at the off
+color of the main one, so the release waiting there can be tried before it
+goes live. The main load balancer is only read.
+
+The preview is switched with the same care as a rollback: the off color is
+probed first (health-check-url; --force skips it), every listener keeps its
+ports, protocols, certificate and policies, the switch is crash-safe, and
+the preview's instances are watched for --verify-timeout afterwards.
+
+When the preview ELB has no blue/green tags of its own, the main ELB's
+ports are used.`,
+		Example: `  oops off
+  oops off --dry-run
+  oops off --yes`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.verifySet = cmd.Flags().Changed("verify-timeout")
+			return f.runOff(cmd.Context(), opts)
+		},
+	}
+	addSwitchFlags(c, &opts)
+	return c
+}
+
+func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
+	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	if err != nil {
+		return err
+	}
+	main, err := f.Target(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := main.State(ctx)
+	if err != nil {
+		return err
+	}
+	pv, err := f.PreviewTarget(ctx, st)
+	if err != nil {
+		return err
+	}
+	return f.switchTarget(ctx, pv, st.Off.Color, opts, vt, release.ActionPreview, "oops off")
+}
+
+// PreviewTarget opens the preview load balancer of the target whose state
+// is main (oops off points it at main's off color).
+func (f *Factory) PreviewTarget(ctx context.Context, main *target.State) (target.Target, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	switch kind := c.TargetKind(); kind {
+	case "elb":
+		if c.PreviewELBName == "" {
+			return nil, withHint(usageErrorf("%s: no preview-elb-name: oops off needs a preview ELB", c.Path),
+				`add "preview-elb-name": "<name of the preview ELB>" to .oopsrc`)
+		}
+		ports := map[release.Color]int{}
+		for _, cs := range []target.ColorState{main.Live, main.Off} {
+			ports[cs.Color] = cs.Port
+		}
+		return f.elbTarget(ctx, c.PreviewELBName, ports)
+	default:
+		return nil, usageErrorf("oops off points a preview Classic ELB (preview-elb-name) at the off color; the %s target has no preview", kind)
+	}
+}

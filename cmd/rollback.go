@@ -1,0 +1,141 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// switchOptions are the flags every traffic-switching command shares.
+type switchOptions struct {
+	Yes, DryRun, Force bool
+	Reason             string
+	VerifyTimeout      time.Duration
+	verifySet          bool
+}
+
+func addSwitchFlags(c *cobra.Command, o *switchOptions) {
+	fl := c.Flags()
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "print the exact plan (every API call) and change nothing")
+	fl.BoolVar(&o.Force, "force", false, "switch even if the color fails its health probe")
+	fl.StringVarP(&o.Reason, "message", "m", "", "why, recorded in history")
+	fl.DurationVar(&o.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
+}
+
+func newRollbackCmd(f *Factory) *cobra.Command {
+	var opts switchOptions
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Send all traffic back to the off color, now",
+		Long: `Point the load balancer at the off color, which still runs the previous
+release: no rebuild, no redeploy.
+
+Before switching, the off color is probed at health-check-url (when set);
+oops refuses if it does not answer, unless --force. After switching, the
+instances' health is watched for --verify-timeout; if they go out of
+service, traffic is switched back automatically (exit 10).
+
+On a Classic ELB a rollback is 5 API calls: 2 reads, then the health check,
+one delete and one create of all listeners (see the README for the design
+and crash safety). If an earlier switch was interrupted, rollback finishes
+it instead.
+
+On a terminal oops asks before switching; scripts pass --yes. --dry-run
+prints every call it would make and changes nothing.`,
+		Example: `  oops rollback
+  oops rollback --yes -m "500s after 4f2a1c9"
+  oops rollback --dry-run
+  oops rollback --yes --force --verify-timeout 0`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.verifySet = cmd.Flags().Changed("verify-timeout")
+			return f.runSwitch(cmd.Context(), opts, release.ActionRollback, "oops rollback")
+		},
+	}
+	addSwitchFlags(c, &opts)
+	return c
+}
+
+// runSwitch rolls traffic over to the off color of f's target (finishing
+// an interrupted switch first if there is one).
+func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
+	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	if err != nil {
+		return err
+	}
+	t, err := f.Target(ctx)
+	if err != nil {
+		return err
+	}
+	return f.switchTarget(ctx, t, "", opts, vt, action, command)
+}
+
+// switchTarget moves t's traffic to color to ("" : the off color) through
+// target.Switch, under the lock, recorded as an event, and prints what is
+// live afterwards.
+func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
+	return f.mutate(ctx, mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun}, func(ctx context.Context, ev *release.Event) error {
+		ev.Target = t.String()
+		res, err := target.Switch(ctx, t, target.SwitchOptions{
+			To:            to,
+			Force:         opts.Force,
+			DryRun:        opts.DryRun,
+			VerifyTimeout: vt,
+			Resume:        true,
+			Logf:          f.progressf,
+			Confirm: func(p *target.Plan) (bool, error) {
+				if !opts.Yes {
+					fmt.Fprint(f.IO.ErrOut, p.String())
+				}
+				return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", t, p.From, p.To))
+			},
+		})
+		if res != nil && res.Before != nil {
+			fillEvent(ev, res)
+		}
+		if err != nil {
+			return err
+		}
+		if res.Plan == nil {
+			fmt.Fprintf(f.IO.Out, "%s is already live on %s: nothing to do\n", res.Before.Live.Color, t)
+			return nil
+		}
+		if opts.DryRun {
+			fmt.Fprint(f.IO.Out, res.Plan.String())
+			f.progressf("dry run: nothing changed")
+			return nil
+		}
+		now := res.Before.Color(res.Plan.To)
+		fmt.Fprintf(f.IO.Out, "%s is live now on %s (port %d, commit %s; was %s)\n",
+			res.Plan.To, t, now.Port, shortCommit(now.Commit), res.Plan.From)
+		return nil
+	})
+}
+
+func fillEvent(ev *release.Event, res *target.SwitchResult) {
+	side := func(c release.Color) release.Side {
+		s := release.Side{Color: c, Commit: res.Before.Color(c).Commit}
+		if s.Commit == "unknown" {
+			s.Commit = ""
+		}
+		return s
+	}
+	if res.Plan != nil {
+		ev.From, ev.To = side(res.Plan.From), side(res.Plan.To)
+		return
+	}
+	ev.From = side(res.Before.Live.Color)
+}
+
+func shortCommit(c string) string {
+	if c == "" || c == "unknown" {
+		return "unknown"
+	}
+	return release.Short(c)
+}

@@ -1,0 +1,157 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+type statusOptions struct {
+	JSON bool
+}
+
+func newStatusCmd(f *Factory) *cobra.Command {
+	var opts statusOptions
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show which color is live, which commit each runs, and their health",
+		Long: `Show the live and the off color with their ports, the commit each runs
+("unknown" until oops deploys it), the health check, each instance's health
+as the load balancer sees it, and the listeners.
+
+Everything is read from the target itself (for a Classic ELB: its listeners
+and tags); nothing is changed. A target left half-switched (an interrupted
+switch, missing or split listeners) is reported with what to run, and
+status exits 8.
+
+On a terminal the output is a table; otherwise tab-separated lines (color,
+role, port, commit, health) for grep and cut. --json keeps the original
+tool's shape {"active":{"color","port"},"off":{"color","port"}} and adds
+fields beside it.`,
+		Example: `  oops status
+  oops status --json | jq -r .active.color
+  oops status | awk '$2 == "live" {print $1}'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.runStatus(cmd.Context(), opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return c
+}
+
+// statusJSON is the state plus, when there is one, the problem found.
+type statusJSON struct {
+	*target.State
+	Problem string `json:"problem,omitempty"`
+}
+
+func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
+	t, err := f.Target(ctx)
+	if err != nil {
+		return err
+	}
+	var st *target.State
+	if d, ok := t.(target.Describer); ok {
+		st, err = d.Describe(ctx)
+	} else {
+		st, err = t.State(ctx)
+	}
+	if st == nil {
+		return err
+	}
+	if opts.JSON {
+		out := statusJSON{State: st}
+		if err != nil {
+			out.Problem = err.Error()
+		}
+		if werr := writeJSON(f.IO.Out, out); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if f.IO.OutTTY {
+		fmt.Fprintln(f.IO.Out, t.String())
+	}
+	rows := [][]string{colorRow(st, st.Live), colorRow(st, st.Off)}
+	if perr := printTable(f.IO, []string{"COLOR", "ROLE", "PORT", "COMMIT", "HEALTH"}, rows); perr != nil {
+		return perr
+	}
+	var extra [][2]string
+	if st.HealthCheck != "" {
+		extra = append(extra, [2]string{"health check", st.HealthCheck})
+	}
+	for _, l := range st.Listeners {
+		extra = append(extra, [2]string{"listener", l})
+	}
+	if p := st.Pending; p != nil {
+		extra = append(extra, [2]string{"pending", fmt.Sprintf("switch %s -> %s interrupted", p.From, p.To)})
+	}
+	for _, kv := range extra {
+		if f.IO.OutTTY {
+			fmt.Fprintf(f.IO.Out, "%s: %s\n", kv[0], kv[1])
+		} else {
+			fmt.Fprintf(f.IO.Out, "%s\t%s\n", strings.ReplaceAll(kv[0], " ", "-"), kv[1])
+		}
+	}
+	return err
+}
+
+func colorRow(st *target.State, c target.ColorState) []string {
+	role := "off"
+	switch {
+	case c.Weight == 100:
+		role = "live"
+	case c.Weight > 0:
+		role = fmt.Sprintf("live %d%%", c.Weight)
+	case st.Live.Weight == 0 && st.Off.Weight == 0:
+		role = "none"
+	}
+	port := "-"
+	if c.Port > 0 {
+		port = strconv.Itoa(c.Port)
+	}
+	commit := c.Commit
+	if commit == "" {
+		commit = "unknown"
+	}
+	if commit != "unknown" {
+		commit = release.Short(commit)
+	}
+	return []string{string(c.Color), role, port, commit, healthCell(c)}
+}
+
+// healthCell summarises instance health: "2/2 InService", or the ones
+// that are not, "-" when the target did not check this color.
+func healthCell(c target.ColorState) string {
+	if len(c.Instances) == 0 {
+		switch {
+		case c.Healthy == nil:
+			return "-"
+		case *c.Healthy:
+			return "healthy"
+		default:
+			return "unhealthy"
+		}
+	}
+	ok := 0
+	var bad []string
+	for _, in := range c.Instances {
+		if in.Healthy {
+			ok++
+		} else {
+			bad = append(bad, in.ID+" "+in.State)
+		}
+	}
+	s := fmt.Sprintf("%d/%d InService", ok, len(c.Instances))
+	if len(bad) > 0 {
+		s += " (" + strings.Join(bad, ", ") + ")"
+	}
+	return s
+}
