@@ -265,4 +265,3 @@ func hintOf(err error) string {
 	}
 	return ""
 }
-
