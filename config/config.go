@@ -164,6 +164,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	v := reflect.ValueOf(c).Elem()
 	unknown, badType := false, map[string]bool{}
 	for _, k := range sortedKeys(raw) {
+		if strings.HasPrefix(k, "//") {
+			continue // a comment, as in .oopsrc.example (JSON has no comments)
+		}
 		idx, ok := known[k]
 		if !ok {
 			unknown = true

@@ -158,3 +158,22 @@ func TestBOMAccepted(t *testing.T) {
 		t.Errorf("a UTF-8 BOM (added by some editors) broke parsing: %v", err)
 	}
 }
+
+// TestExampleFile: the annotated example in the repository loads as is
+// ("//" keys are comments), so copying it is a working start.
+func TestExampleFile(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", ".oopsrc.example"))
+	if err != nil {
+		t.Fatalf(".oopsrc.example does not load: %v", err)
+	}
+	if c.ApplicationName == "" || c.StoreURL() != "s3://octoblu-deploy" || c.TargetKind() != "elb" {
+		t.Errorf("example config = %+v", c)
+	}
+}
+
+func TestCommentKeys(t *testing.T) {
+	c, err := config.Parse("/p/.oopsrc", []byte(`{"//": "note", "// store": "why", "application-name": "a", "store": "x"}`))
+	if err != nil || c.Store != "x" {
+		t.Errorf("comment keys: %+v, %v; want them ignored", c, err)
+	}
+}
