@@ -1,0 +1,110 @@
+// Command hello is the example service of the oops quick start: a tiny web
+// service that says which commit and color it is. oops starts it with PORT,
+// OOPS_COLOR and OOPS_COMMIT set; the commit can also be baked in at build
+// time with -ldflags "-X main.commit=<sha>".
+//
+//	GET /             hello from <commit> (<color>)
+//	GET /healthcheck  ok (503 when built with -X main.healthy=false)
+//	GET /slow?d=2s    answers after d, for in-flight tests
+//	GET /stream?n=5&every=100ms  n lines, one every interval, flushed as written
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Set with -ldflags "-X main.commit=... -X main.healthy=false".
+var (
+	commit  = ""
+	healthy = "true"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	c := commit
+	if c == "" {
+		c = os.Getenv("OOPS_COMMIT")
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	color := os.Getenv("OOPS_COLOR")
+	srv := &http.Server{
+		Addr:              "127.0.0.1:" + port,
+		Handler:           handler(c, color, healthy != "false"),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// Finish what is in flight before exiting, as oops expects on SIGTERM.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("hello %s (%s) listening on %s", short(c), color, srv.Addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	log.Printf("hello %s stopped", short(c))
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func handler(commit, color string, ok bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "hello from %s (%s)\n", short(commit), color)
+	})
+	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, _ *http.Request) {
+		if !ok {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprintf(w, "slow %s from %s (%s)\n", d, short(commit), color)
+	})
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		every, _ := time.ParseDuration(r.URL.Query().Get("every"))
+		rc := http.NewResponseController(w)
+		for i := range n {
+			fmt.Fprintf(w, "%d %s (%s)\n", i, short(commit), color)
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			select {
+			case <-time.After(every):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	return mux
+}

@@ -1,0 +1,210 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// The admin channel is HTTP over the unix socket in the state directory
+// (mode 0600): only this user on this host can switch traffic.
+
+// ProxyStatus is what a running proxy reports about itself.
+type ProxyStatus struct {
+	PID          int                                `json:"pid"`
+	Started      time.Time                          `json:"started"`
+	Live         release.Color                      `json:"live"`
+	Since        time.Time                          `json:"since,omitzero"`
+	Listen       string                             `json:"listen"`
+	Preview      string                             `json:"preview,omitempty"`
+	DrainTimeout string                             `json:"drain_timeout"`
+	Colors       map[release.Color]ProxyColorStatus `json:"colors"`
+}
+
+// ProxyColorStatus is the proxy's view of one color.
+type ProxyColorStatus struct {
+	Port     int     `json:"port"`
+	InFlight int     `json:"in_flight"`
+	Health   *Health `json:"health,omitempty"`
+}
+
+type switchRequest struct {
+	To   release.Color `json:"to"`
+	From release.Color `json:"from,omitempty"`
+}
+
+type drainRequest struct {
+	Color release.Color `json:"color"`
+}
+
+type drainResponse struct {
+	Cut int `json:"cut"`
+}
+
+type errorResponse struct {
+	Error    string `json:"error"`
+	Conflict bool   `json:"conflict,omitempty"`
+}
+
+// Status reports the proxy's state.
+func (p *Proxy) Status() *ProxyStatus {
+	p.mu.Lock()
+	live, since := p.liveColor, p.since
+	p.mu.Unlock()
+	p.addrMu.Lock()
+	st := &ProxyStatus{
+		PID: os.Getpid(), Started: p.started, Live: live, Since: since,
+		Listen: p.publicAddr, Preview: p.previewAddr,
+		DrainTimeout: p.opts.DrainTimeout.String(),
+		Colors:       map[release.Color]ProxyColorStatus{},
+	}
+	p.addrMu.Unlock()
+	for c, b := range p.backends {
+		st.Colors[c] = ProxyColorStatus{Port: b.port, InFlight: p.InFlight(c), Health: b.health.Load()}
+	}
+	return st
+}
+
+func (p *Proxy) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeAdminJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("POST /v1/switch", func(w http.ResponseWriter, r *http.Request) {
+		var req switchRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+			writeAdminJSON(w, http.StatusBadRequest, errorResponse{Error: "bad switch request: " + err.Error()})
+			return
+		}
+		if _, err := p.Switch(req.To, req.From); err != nil {
+			code := http.StatusInternalServerError
+			if errors.Is(err, errConflict) {
+				code = http.StatusConflict
+			}
+			writeAdminJSON(w, code, errorResponse{Error: err.Error(), Conflict: code == http.StatusConflict})
+			return
+		}
+		writeAdminJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+		var req drainRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || !req.Color.Valid() {
+			writeAdminJSON(w, http.StatusBadRequest, errorResponse{Error: "bad drain request: need a color"})
+			return
+		}
+		n, err := p.Drain(r.Context(), req.Color)
+		if err != nil {
+			code := http.StatusInternalServerError
+			if errors.Is(err, errConflict) {
+				code = http.StatusConflict
+			}
+			writeAdminJSON(w, code, errorResponse{Error: err.Error(), Conflict: code == http.StatusConflict})
+			return
+		}
+		writeAdminJSON(w, http.StatusOK, drainResponse{Cut: n})
+	})
+	return mux
+}
+
+func writeAdminJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errProxyDown: no proxy answers on the state directory's socket.
+var errProxyDown = errors.New("oops proxy is not running")
+
+// adminClient talks to the proxy of one state directory.
+type adminClient struct {
+	sock string
+	hc   *http.Client
+}
+
+func newAdminClient(stateDir string) *adminClient {
+	sock := filepath.Join(stateDir, socketFile)
+	return &adminClient{
+		sock: sock,
+		hc: &http.Client{
+			Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, "unix", sock)
+				},
+				DisableKeepAlives: true,
+			},
+		},
+	}
+}
+
+// do sends one admin request. A proxy that is not there at all is
+// errProxyDown, so callers can fall back to the state files.
+func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://oops-proxy"+path, rd)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return errProxyDown
+		}
+		return fmt.Errorf("reach oops proxy at %s: %w", c.sock, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		var er errorResponse
+		_ = json.NewDecoder(res.Body).Decode(&er)
+		if er.Error == "" {
+			er.Error = res.Status
+		}
+		if er.Conflict {
+			return fmt.Errorf("%w: %s", errConflict, er.Error)
+		}
+		return fmt.Errorf("oops proxy: %s", er.Error)
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+func (c *adminClient) status(ctx context.Context) (*ProxyStatus, error) {
+	var st ProxyStatus
+	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (c *adminClient) switchTo(ctx context.Context, to, from release.Color) (*ProxyStatus, error) {
+	var st ProxyStatus
+	if err := c.do(ctx, http.MethodPost, "/v1/switch", switchRequest{To: to, From: from}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (c *adminClient) drain(ctx context.Context, color release.Color) (int, error) {
+	var dr drainResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/drain", drainRequest{Color: color}, &dr); err != nil {
+		return 0, err
+	}
+	return dr.Cut, nil
+}

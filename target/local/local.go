@@ -1,0 +1,419 @@
+// Package local is the embedded default target: blue/green on one host with
+// no cloud. Two copies of the app listen on two loopback ports; the oops
+// proxy (Proxy, run by `oops proxy`) forwards the public address to the live
+// one and switches atomically. Deploys unpack a release into the state
+// directory and start it, detached, on the off color's port.
+//
+// The state directory holds live.json (the live color, written by the
+// proxy, or by oops when no proxy runs), blue.json and green.json (what each
+// color runs, written by deploys), proxy.sock (the admin socket, mode 0600)
+// and releases/ (one unpacked directory per deployed release and color).
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// Defaults for the .oopsrc keys of the local target.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultBluePort     = 8081
+	DefaultGreenPort    = 8082
+	DefaultHealthPath   = "/healthcheck"
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultStateDir     = ".oops"
+	// DefaultDeployTimeout bounds the wait for a new release to get healthy.
+	DefaultDeployTimeout = 60 * time.Second
+)
+
+// Options configure the local target.
+type Options struct {
+	App string
+	// StateDir is absolute (cmd resolves it against the .oopsrc folder).
+	StateDir      string
+	Listen        string
+	PreviewListen string
+	BluePort      int
+	GreenPort     int
+	// Command starts the app, run in the release directory; $PORT and the
+	// other OOPS_ variables are expanded in its arguments.
+	Command      []string
+	HealthPath   string
+	DrainTimeout time.Duration
+	// Open reads a release's artifact from the store.
+	Open func(ctx context.Context, rel release.Release) (io.ReadCloser, error)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// StopGrace is how long an app gets to exit after SIGTERM (default 10s).
+	StopGrace time.Duration
+	// PollInterval spaces health polls while waiting (default 100ms).
+	PollInterval time.Duration
+	// ProbeTimeout bounds one health probe (default 2s).
+	ProbeTimeout time.Duration
+}
+
+// Target is the local blue/green target. It implements target.Target and
+// target.Deployer.
+type Target struct {
+	opts  Options
+	admin *adminClient
+	hc    *http.Client
+	procs procs
+}
+
+var (
+	_ target.Target   = (*Target)(nil)
+	_ target.Deployer = (*Target)(nil)
+)
+
+// New checks the options and fills in defaults.
+func New(opts Options) (*Target, error) {
+	opts.fill()
+	if opts.StateDir == "" || !filepath.IsAbs(opts.StateDir) {
+		return nil, fmt.Errorf("%w: local target: state-dir %q must be an absolute path", target.ErrMisconfigured, opts.StateDir)
+	}
+	if opts.BluePort == opts.GreenPort {
+		return nil, fmt.Errorf("%w: blue-port and green-port are both %d: give each color its own port", target.ErrMisconfigured, opts.BluePort)
+	}
+	for _, p := range []int{opts.BluePort, opts.GreenPort} {
+		if p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("%w: port %d is not a TCP port", target.ErrMisconfigured, p)
+		}
+	}
+	if !strings.HasPrefix(opts.HealthPath, "/") {
+		return nil, fmt.Errorf("%w: health-path %q must start with /", target.ErrMisconfigured, opts.HealthPath)
+	}
+	return &Target{opts: opts, admin: newAdminClient(opts.StateDir), hc: newProbeClient(opts.ProbeTimeout)}, nil
+}
+
+func (o *Options) fill() {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.BluePort == 0 {
+		o.BluePort = DefaultBluePort
+	}
+	if o.GreenPort == 0 {
+		o.GreenPort = DefaultGreenPort
+	}
+	if o.HealthPath == "" {
+		o.HealthPath = DefaultHealthPath
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 10 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 2 * time.Second
+	}
+}
+
+// ProxyOptions are the options `oops proxy` runs with for this target.
+func (t *Target) ProxyOptions() ProxyOptions {
+	return ProxyOptions{
+		StateDir: t.opts.StateDir, BluePort: t.opts.BluePort, GreenPort: t.opts.GreenPort,
+		HealthPath: t.opts.HealthPath, DrainTimeout: t.opts.DrainTimeout, Now: t.opts.Now,
+	}
+}
+
+func (t *Target) String() string { return "local proxy " + t.opts.Listen }
+
+func (t *Target) port(c release.Color) int {
+	if c == release.Green {
+		return t.opts.GreenPort
+	}
+	return t.opts.BluePort
+}
+
+// proxyStatus asks the running proxy; nil (and no error) when none runs.
+func (t *Target) proxyStatus(ctx context.Context) (*ProxyStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ps, err := t.admin.status(ctx)
+	if errors.Is(err, errProxyDown) {
+		return nil, nil
+	}
+	return ps, err
+}
+
+// live is the live color: the running proxy's, or the persisted one.
+func (t *Target) live(ctx context.Context) (release.Color, *ProxyStatus, error) {
+	ps, err := t.proxyStatus(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if ps != nil {
+		return ps.Live, ps, nil
+	}
+	ls, err := readLive(t.opts.StateDir)
+	if err != nil {
+		return "", nil, err
+	}
+	return ls.Live, nil, nil
+}
+
+// State reports the live color, what each color runs (pid, commit) and its
+// health: the proxy's last check when it runs, a fresh probe otherwise.
+func (t *Target) State(ctx context.Context) (*target.State, error) {
+	live, ps, err := t.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &target.State{
+		Kind:        "local",
+		Name:        t.opts.Listen,
+		HealthCheck: "GET http://127.0.0.1:{port}" + t.opts.HealthPath,
+	}
+	if ps == nil {
+		st.Name += " (proxy not running: start it with oops proxy)"
+	}
+	for _, c := range []release.Color{live, live.Other()} {
+		cs, err := t.colorState(ctx, c, ps)
+		if err != nil {
+			return nil, err
+		}
+		if c == live {
+			cs.Weight = 100
+			st.Live = cs
+		} else {
+			st.Off = cs
+		}
+	}
+	return st, nil
+}
+
+func (t *Target) colorState(ctx context.Context, c release.Color, ps *ProxyStatus) (target.ColorState, error) {
+	rec, err := readColor(t.opts.StateDir, c, t.port(c))
+	if err != nil {
+		return target.ColorState{}, err
+	}
+	out := target.ColorState{Color: c, Port: rec.Port, Commit: rec.Commit}
+	inst := target.Instance{
+		ID:      "-",
+		Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(rec.Port)),
+		State:   rec.Status,
+	}
+	alive := t.procs.alive(rec)
+	switch {
+	case rec.PID > 0 && alive:
+		out.PID = rec.PID
+		inst.ID = "pid " + strconv.Itoa(rec.PID)
+	case rec.Status == procRunning:
+		inst.State = "exited"
+		inst.ID = "pid " + strconv.Itoa(rec.PID)
+		inst.Reason = "process exited; see " + rec.Log
+	case rec.Status == procFailed:
+		inst.Reason = rec.Error
+	}
+	var h *Health
+	if ps != nil {
+		h = ps.Colors[c].Health
+	}
+	if h == nil {
+		status, perr := probe(ctx, t.hc, rec.Port, t.opts.HealthPath)
+		h = &Health{Healthy: perr == nil, Status: status, Checked: t.opts.Now()}
+		if perr != nil {
+			h.Error = perr.Error()
+		}
+	}
+	healthy := h.Healthy
+	out.Healthy = &healthy
+	inst.Healthy = healthy
+	if !healthy && inst.Reason == "" {
+		inst.Reason = h.Error
+	}
+	out.Instances = []target.Instance{inst}
+	return out, nil
+}
+
+// Plan describes a switch: one message to the proxy, or, with no proxy
+// running, one write of the persisted live color it will start with.
+func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, weight int) (*target.Plan, error) {
+	if weight != 100 {
+		return nil, fmt.Errorf("%w: the local proxy switches all traffic at once; it has no weights", target.ErrMisconfigured)
+	}
+	p := &target.Plan{From: st.Live.Color, To: to, Weight: 100}
+	ps, err := t.proxyStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ps != nil {
+		p.Steps = []string{
+			fmt.Sprintf("tell the proxy (pid %d, %s) to send new requests on %s to %s (127.0.0.1:%d)",
+				ps.PID, t.admin.sock, ps.Listen, to, t.port(to)),
+			fmt.Sprintf("requests in flight on %s finish there (drain timeout %s)", st.Live.Color, ps.DrainTimeout),
+		}
+	} else {
+		p.Steps = []string{
+			fmt.Sprintf("no proxy is running: record %s as live in %s; oops proxy will send traffic there when it starts",
+				to, filepath.Join(t.opts.StateDir, liveFile)),
+		}
+	}
+	return p, nil
+}
+
+// Apply switches through the proxy; with no proxy running it writes the
+// persisted live color under the proxy's lock, so a proxy starting at the
+// same moment reads either the old or the new color, never half of one.
+func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
+	_, err := t.admin.switchTo(ctx, p.To, p.From)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errConflict):
+		return fmt.Errorf("%w: %v; someone else switched: run oops status", target.ErrInconsistent, err)
+	case !errors.Is(err, errProxyDown):
+		return err
+	}
+	if err := ensureDir(t.opts.StateDir); err != nil {
+		return err
+	}
+	lf, held, err := tryLock(filepath.Join(t.opts.StateDir, lockFile))
+	if err != nil {
+		return fmt.Errorf("lock state directory: %w", err)
+	}
+	if !held {
+		return fmt.Errorf("%w: the proxy is starting; try again in a moment", target.ErrInconsistent)
+	}
+	defer lf.Close()
+	ls, err := readLive(t.opts.StateDir)
+	if err != nil {
+		return err
+	}
+	if ls.Live != p.From {
+		return fmt.Errorf("%w: expected %s live, found %s; run oops status", target.ErrInconsistent, p.From, ls.Live)
+	}
+	return writeLive(t.opts.StateDir, liveState{Live: p.To, Since: t.opts.Now()})
+}
+
+// Probe checks color c directly on its port, and that the process oops
+// started there still runs.
+func (t *Target) Probe(ctx context.Context, c release.Color) error {
+	rec, err := readColor(t.opts.StateDir, c, t.port(c))
+	if err != nil {
+		return err
+	}
+	if rec.PID > 0 && !t.procs.alive(rec) {
+		why := fmt.Sprintf("%s's process (pid %d) is not running", c, rec.PID)
+		if rec.Log != "" {
+			why += "; last lines of " + rec.Log + ":\n" + logTail(rec.Log, 10)
+		}
+		return fmt.Errorf("%w: %s", target.ErrUnhealthy, why)
+	}
+	if _, err := probe(ctx, t.hc, rec.Port, t.opts.HealthPath); err != nil {
+		hint := ""
+		if rec.Commit == "" {
+			hint = fmt.Sprintf(" (nothing deployed on %s yet: oops deploy REV)", c)
+		}
+		return fmt.Errorf("%w: %s: %v%s", target.ErrUnhealthy, c, err, hint)
+	}
+	return nil
+}
+
+// Verify waits until c answers its health check through the proxy (the
+// X-Oops-Color header says which color answered), or directly when no
+// proxy runs.
+func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		last = t.verifyOnce(ctx, c)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s: %v", target.ErrUnhealthy, c, last)
+		case <-time.After(t.opts.PollInterval):
+		}
+	}
+}
+
+func (t *Target) verifyOnce(ctx context.Context, c release.Color) error {
+	ps, err := t.proxyStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		_, err := probe(ctx, t.hc, t.port(c), t.opts.HealthPath)
+		return err
+	}
+	url := "http://" + dialable(ps.Listen) + t.opts.HealthPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := t.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, unwrapURLError(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	if got := res.Header.Get("X-Oops-Color"); got != string(c) {
+		return fmt.Errorf("GET %s answered by %q, not %s", url, got, c)
+	}
+	if res.StatusCode < 200 || res.StatusCode >= 400 {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return nil
+}
+
+// dialable turns a listen address into one to connect to: an unspecified
+// host (":8080", "0.0.0.0:8080", "[::]:8080") means this host's loopback.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Repair has nothing to finish: a local switch is one atomic rename. It
+// checks that the persisted state is readable.
+func (t *Target) Repair(ctx context.Context) (string, error) {
+	if _, _, err := t.live(ctx); err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
+// SetCommit records which commit color c runs.
+func (t *Target) SetCommit(_ context.Context, c release.Color, commit string) error {
+	rec, err := readColor(t.opts.StateDir, c, t.port(c))
+	if err != nil {
+		return err
+	}
+	rec.Commit = commit
+	if err := ensureDir(t.opts.StateDir); err != nil {
+		return err
+	}
+	return writeColor(t.opts.StateDir, rec)
+}
+
+// removeQuiet removes a path, ignoring errors: used for leftovers.
+func removeQuiet(p string) { _ = os.RemoveAll(p) }

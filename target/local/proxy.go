@@ -1,0 +1,566 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// ProxyOptions configure a Proxy.
+type ProxyOptions struct {
+	// StateDir holds the live color, the admin socket and the lock.
+	StateDir string
+	// Ports of the two colors, on 127.0.0.1.
+	BluePort, GreenPort int
+	// HealthPath is checked on each color, e.g. /healthcheck.
+	HealthPath string
+	// DrainTimeout is how long requests in flight on a color a listener
+	// stopped sending to may take to finish before they are cut.
+	DrainTimeout time.Duration
+	// CheckInterval is the time between health checks (default 2s);
+	// CheckTimeout bounds each one (default 2s).
+	CheckInterval, CheckTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logf receives one line per event worth knowing (default: discard).
+	Logf func(format string, args ...any)
+}
+
+// Listeners are what a Proxy serves on. Public is required; Preview is
+// optional; Admin, when nil, is the unix socket in the state directory.
+type Listeners struct {
+	Public, Preview, Admin net.Listener
+}
+
+// Proxy forwards its public listener to the live color and its preview
+// listener to the off color. A switch is one atomic pointer swap: requests
+// that arrive afterwards go to the new color, requests already in flight
+// finish where they started (up to the drain timeout).
+type Proxy struct {
+	opts     ProxyOptions
+	backends map[release.Color]*backend
+	live     *front
+	preview  *front
+	lockFile *os.File
+	started  time.Time
+
+	mu        sync.Mutex // serialises switches and drains
+	liveColor release.Color
+	since     time.Time
+	retiring  map[*route]struct{}
+
+	addrMu                  sync.Mutex
+	publicAddr, previewAddr string
+	adminSock               string
+	serving                 atomic.Bool
+	// shutdownRoutes ends with the proxy, cutting whatever is still open.
+	shutdownRoutes context.Context
+	cancelRoutes   context.CancelFunc
+}
+
+// backend is one color: where it listens and how it is reached.
+type backend struct {
+	color  release.Color
+	port   int
+	rp     *httputil.ReverseProxy
+	health atomic.Pointer[Health]
+}
+
+// route is one listener's assignment to one color. A switch replaces the
+// route; the old one drains: its in-flight count falls to zero, or the
+// drain timeout cancels ctx, cutting what is left.
+type route struct {
+	b        *backend
+	ctx      context.Context
+	cancel   context.CancelFunc
+	inflight atomic.Int64
+	retired  atomic.Bool
+	idleOnce sync.Once
+	idle     chan struct{}
+}
+
+// front is one listener (public or preview) and its current route.
+type front struct {
+	name string
+	cur  atomic.Pointer[route]
+}
+
+// ErrProxyRunning: another proxy already serves this state directory.
+var ErrProxyRunning = errors.New("another oops proxy is running")
+
+// NewProxy opens the state directory, takes its lock (one proxy per state
+// directory) and restores the persisted live color.
+func NewProxy(opts ProxyOptions) (*Proxy, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.CheckInterval <= 0 {
+		opts.CheckInterval = 2 * time.Second
+	}
+	if opts.CheckTimeout <= 0 {
+		opts.CheckTimeout = 2 * time.Second
+	}
+	if opts.HealthPath == "" {
+		opts.HealthPath = DefaultHealthPath
+	}
+	if opts.BluePort <= 0 || opts.GreenPort <= 0 || opts.BluePort == opts.GreenPort {
+		return nil, fmt.Errorf("blue and green need two different ports, got %d and %d", opts.BluePort, opts.GreenPort)
+	}
+	if err := ensureDir(opts.StateDir); err != nil {
+		return nil, err
+	}
+	lf, held, err := tryLock(filepath.Join(opts.StateDir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("lock state directory: %w", err)
+	}
+	if !held {
+		pid, _ := os.ReadFile(filepath.Join(opts.StateDir, lockFile))
+		return nil, fmt.Errorf("%w for %s (pid %s): stop it first, or give this one another state-dir", ErrProxyRunning, opts.StateDir, trimSpace(pid))
+	}
+	_ = lf.Truncate(0)
+	_, _ = lf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	ls, err := readLive(opts.StateDir)
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
+	p := &Proxy{
+		opts:      opts,
+		lockFile:  lf,
+		started:   opts.Now(),
+		liveColor: ls.Live,
+		since:     ls.Since,
+		retiring:  map[*route]struct{}{},
+		live:      &front{name: "public"},
+		preview:   &front{name: "preview"},
+	}
+	p.shutdownRoutes, p.cancelRoutes = context.WithCancel(context.Background())
+	p.backends = map[release.Color]*backend{
+		release.Blue:  p.newBackend(release.Blue, opts.BluePort),
+		release.Green: p.newBackend(release.Green, opts.GreenPort),
+	}
+	p.live.cur.Store(p.newRoute(ls.Live))
+	p.preview.cur.Store(p.newRoute(ls.Live.Other()))
+	return p, nil
+}
+
+func trimSpace(b []byte) string {
+	s := string(b)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func (p *Proxy) newBackend(c release.Color, port int) *backend {
+	u := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	b := &backend{color: c, port: port}
+	b.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			// Keep the Host the client asked for, as nginx's
+			// proxy_set_header Host $host does: apps build links from it.
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        0,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		// Flush every write: streaming responses and server-sent events
+		// reach the client as the app writes them.
+		FlushInterval: -1,
+		ModifyResponse: func(res *http.Response) error {
+			res.Header.Set("X-Oops-Color", string(c))
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+				// The client left, or the drain timeout cut the request.
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			p.opts.Logf("%s (%s): %s %s: %v", c, u.Host, r.Method, r.URL.Path, err)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, "oops proxy: %s (port %d) is not answering\n", c, port)
+		},
+		ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0),
+	}
+	return b
+}
+
+// logfWriter adapts Logf to the io.Writer log.Logger wants.
+type logfWriter func(string, ...any)
+
+func (f logfWriter) Write(b []byte) (int, error) {
+	s := string(b)
+	if n := len(s); n > 0 && s[n-1] == '\n' {
+		s = s[:n-1]
+	}
+	f("%s", s)
+	return len(b), nil
+}
+
+func (p *Proxy) newRoute(c release.Color) *route {
+	ctx, cancel := context.WithCancel(p.shutdownRoutes)
+	return &route{b: p.backends[c], ctx: ctx, cancel: cancel, idle: make(chan struct{})}
+}
+
+func (rt *route) done() {
+	if rt.inflight.Add(-1) == 0 && rt.retired.Load() {
+		rt.idleOnce.Do(func() { close(rt.idle) })
+	}
+}
+
+func (rt *route) retire() {
+	rt.retired.Store(true)
+	if rt.inflight.Load() == 0 {
+		rt.idleOnce.Do(func() { close(rt.idle) })
+	}
+}
+
+// acquire returns the front's current route with the request counted in it.
+// A route retired between the load and the count is given back and the
+// new one taken, so a drain never misses a request.
+func (f *front) acquire() *route {
+	for {
+		rt := f.cur.Load()
+		rt.inflight.Add(1)
+		if !rt.retired.Load() {
+			return rt
+		}
+		rt.done()
+	}
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := f.acquire()
+	defer rt.done()
+	// The request is cut if the drain timeout expires on its route.
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(rt.ctx, cancel)
+	defer func() {
+		stop()
+		cancel()
+	}()
+	rt.b.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// Live returns the color the public listener sends to.
+func (p *Proxy) Live() release.Color {
+	return p.live.cur.Load().b.color
+}
+
+// errConflict: the live color is not the one the caller expected.
+var errConflict = errors.New("live color changed")
+
+// Switch sends new requests on the public listener to color to (and the
+// preview listener to the other). The new color is persisted before the
+// swap: if this fails, nothing changed. from, when set, must be the live
+// color (compare-and-swap against a concurrent switch).
+func (p *Proxy) Switch(to, from release.Color) (release.Color, error) {
+	if !to.Valid() {
+		return "", fmt.Errorf("switch: %q is not a color", to)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev := p.liveColor
+	if from != "" && from != prev {
+		return prev, fmt.Errorf("%w: expected %s live, found %s", errConflict, from, prev)
+	}
+	if to == prev {
+		return prev, nil
+	}
+	now := p.opts.Now()
+	if err := writeLive(p.opts.StateDir, liveState{Live: to, Since: now}); err != nil {
+		return prev, fmt.Errorf("persist live color: %w", err)
+	}
+	p.liveColor, p.since = to, now
+	oldLive := p.live.cur.Swap(p.newRoute(to))
+	oldPrev := p.preview.cur.Swap(p.newRoute(prev))
+	p.retireLocked(oldLive, p.live.name)
+	p.retireLocked(oldPrev, p.preview.name)
+	p.opts.Logf("switched: %s -> %s (port %d)", prev, to, p.backends[to].port)
+	return prev, nil
+}
+
+// retireLocked starts draining rt: once idle it is forgotten; at the drain
+// timeout whatever is still in flight on it is cut.
+func (p *Proxy) retireLocked(rt *route, front string) {
+	rt.retire()
+	p.retiring[rt] = struct{}{}
+	go func() {
+		t := time.NewTimer(p.opts.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-rt.idle:
+		case <-rt.ctx.Done():
+		case <-t.C:
+			if n := rt.inflight.Load(); n > 0 {
+				p.opts.Logf("drain: cut %d request(s) still on %s via the %s listener after %s", n, rt.b.color, front, p.opts.DrainTimeout)
+			}
+		}
+		rt.cancel()
+		p.mu.Lock()
+		delete(p.retiring, rt)
+		p.mu.Unlock()
+	}()
+}
+
+// Drain stops every listener from sending to color c (which must be off),
+// waits up to the drain timeout for what is in flight there to finish, and
+// cuts the rest. Deploys call it before stopping c's process. It returns
+// how many requests were cut.
+func (p *Proxy) Drain(ctx context.Context, c release.Color) (int, error) {
+	p.mu.Lock()
+	if c == p.liveColor {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("%w: %s is live; refusing to drain it", errConflict, c)
+	}
+	// The preview listener keeps pointing at c, through a fresh route, so
+	// only what is in flight now is waited for.
+	if old := p.preview.cur.Load(); old.b.color == c {
+		p.preview.cur.Store(p.newRoute(c))
+		p.retireLocked(old, p.preview.name)
+	}
+	var rts []*route
+	for rt := range p.retiring {
+		if rt.b.color == c {
+			rts = append(rts, rt)
+		}
+	}
+	p.mu.Unlock()
+	t := time.NewTimer(p.opts.DrainTimeout)
+	defer t.Stop()
+	cut := 0
+	for _, rt := range rts {
+		select {
+		case <-rt.idle:
+		case <-rt.ctx.Done():
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-t.C:
+			for _, r := range rts {
+				cut += int(r.inflight.Load())
+				r.cancel()
+			}
+			return cut, nil
+		}
+	}
+	return 0, nil
+}
+
+// InFlight counts the requests on color c across listeners, draining or not.
+func (p *Proxy) InFlight(c release.Color) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := int64(0)
+	for _, rt := range []*route{p.live.cur.Load(), p.preview.cur.Load()} {
+		if rt.b.color == c {
+			n += rt.inflight.Load()
+		}
+	}
+	for rt := range p.retiring {
+		if rt.b.color == c {
+			n += rt.inflight.Load()
+		}
+	}
+	return int(n)
+}
+
+// Handler serves the public listener (live color).
+func (p *Proxy) Handler() http.Handler { return p.live }
+
+// PreviewHandler serves the preview listener (off color).
+func (p *Proxy) PreviewHandler() http.Handler { return p.preview }
+
+// checkHealth probes each color every CheckInterval until ctx ends, and logs
+// changes.
+func (p *Proxy) checkHealth(ctx context.Context) {
+	hc := newProbeClient(p.opts.CheckTimeout)
+	check := func() {
+		var wg sync.WaitGroup
+		for _, b := range p.backends {
+			wg.Go(func() { p.checkOne(ctx, hc, b) })
+		}
+		wg.Wait()
+	}
+	check()
+	t := time.NewTicker(p.opts.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+func (p *Proxy) checkOne(ctx context.Context, hc *http.Client, b *backend) {
+	start := time.Now()
+	status, err := probe(ctx, hc, b.port, p.opts.HealthPath)
+	if ctx.Err() != nil {
+		return
+	}
+	h := &Health{Healthy: err == nil, Checked: p.opts.Now(), Status: status,
+		LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		h.Error = err.Error()
+	}
+	prev := b.health.Load()
+	h.Since = h.Checked
+	if prev != nil && prev.Healthy == h.Healthy {
+		h.Since = prev.Since
+	}
+	b.health.Store(h)
+	if prev == nil || prev.Healthy != h.Healthy {
+		if h.Healthy {
+			p.opts.Logf("health: %s (port %d) is healthy", b.color, b.port)
+		} else if prev != nil || p.Live() == b.color {
+			p.opts.Logf("health: %s (port %d) is unhealthy: %s", b.color, b.port, h.Error)
+		}
+	}
+}
+
+// Serve runs the proxy until ctx ends, then shuts down: listeners close,
+// in-flight requests get the drain timeout to finish, the lock is released.
+func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
+	if ls.Public == nil {
+		return errors.New("serve proxy: no public listener")
+	}
+	if !p.serving.CompareAndSwap(false, true) {
+		return errors.New("serve proxy: already serving")
+	}
+	defer p.Close()
+	admin := ls.Admin
+	if admin == nil {
+		var err error
+		if admin, err = p.listenAdmin(); err != nil {
+			return err
+		}
+	}
+	p.addrMu.Lock()
+	p.publicAddr = ls.Public.Addr().String()
+	if ls.Preview != nil {
+		p.previewAddr = ls.Preview.Addr().String()
+	}
+	p.addrMu.Unlock()
+
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+	go p.checkHealth(hctx)
+
+	servers := []*http.Server{p.newServer(p.live)}
+	listeners := []net.Listener{ls.Public}
+	if ls.Preview != nil {
+		servers = append(servers, p.newServer(p.preview))
+		listeners = append(listeners, ls.Preview)
+	}
+	adminSrv := &http.Server{Handler: p.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	servers = append(servers, adminSrv)
+	listeners = append(listeners, admin)
+
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
+	p.mu.Lock()
+	live, since := p.liveColor, p.since
+	p.mu.Unlock()
+	p.opts.Logf("proxy: %s -> %s (port %d), live since %s", ls.Public.Addr(), live, p.backends[live].port, fmtSince(since))
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("serve proxy: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(sctx)
+	}
+	// Hijacked connections (WebSockets) are not waited for by Shutdown.
+	p.cancelRoutes()
+	return err
+}
+
+func fmtSince(t time.Time) string {
+	if t.IsZero() {
+		return "the start"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func (p *Proxy) newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(logfWriter(p.opts.Logf), "", 0),
+	}
+}
+
+// listenAdmin opens the admin socket, readable and writable by this user
+// only. Holding the lock makes removing a stale socket safe.
+func (p *Proxy) listenAdmin() (net.Listener, error) {
+	sock := filepath.Join(p.opts.StateDir, socketFile)
+	if len(sock) > 100 {
+		return nil, fmt.Errorf("admin socket path %s is too long for a unix socket (%d bytes): use a shorter state-dir", sock, len(sock))
+	}
+	_ = os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("listen on admin socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("restrict admin socket: %w", err)
+	}
+	p.addrMu.Lock()
+	p.adminSock = sock
+	p.addrMu.Unlock()
+	return l, nil
+}
+
+// Close releases the state directory. Serve calls it when it returns.
+func (p *Proxy) Close() error {
+	p.cancelRoutes()
+	p.addrMu.Lock()
+	sock := p.adminSock
+	p.adminSock = ""
+	p.addrMu.Unlock()
+	if sock != "" {
+		_ = os.Remove(sock)
+	}
+	if p.lockFile != nil {
+		err := p.lockFile.Close()
+		p.lockFile = nil
+		return err
+	}
+	return nil
+}

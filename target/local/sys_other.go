@@ -1,0 +1,26 @@
+//go:build !unix
+
+package local
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// The local target needs sessions, process groups and flock: unix only.
+// These stubs keep the rest of oops building elsewhere.
+
+var errUnsupported = errors.New("the local target needs a unix system (Linux, macOS, BSD)")
+
+func detach(*exec.Cmd)                       {}
+func procAlive(pid int, _ string) bool       { return false }
+func procStartTime(int) string               { return "" }
+func signalGroup(int, syscall.Signal) error  { return errUnsupported }
+func tryLock(string) (*os.File, bool, error) { return nil, false, errUnsupported }
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
