@@ -438,7 +438,7 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 		fmt.Fprintf(f.IO.ErrOut, "deployment %s already switched to %s: nothing to do\n", id, env.Color)
 		return nil
 	}
-	vt, err := f.hookVerifyTimeout()
+	vt, err := f.verifyTimeout(0, false)
 	if err != nil {
 		return err
 	}
@@ -447,9 +447,14 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 		reason += " (" + env.LifecycleEvent + ")"
 	}
 	sw := target.SwitchOptions{
-		To: env.Color, Force: opts.Force, DryRun: opts.DryRun, VerifyTimeout: vt,
-		Logf:    func(format string, args ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", args...) },
-		Confirm: func(p *target.Plan) (bool, error) { return f.confirm(opts.Yes, p.String()+"Switch traffic?") },
+		To: env.Color, Force: opts.Force, DryRun: opts.DryRun, VerifyTimeout: vt, Resume: true,
+		Logf: f.progressf,
+		Confirm: func(p *target.Plan) (bool, error) {
+			if !opts.Yes {
+				fmt.Fprint(f.IO.ErrOut, p.String())
+			}
+			return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", env.target, p.From, p.To))
+		},
 	}
 	if opts.DryRun {
 		res, err := target.Switch(ctx, env.target, sw)
@@ -468,14 +473,19 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 		ev.Target = env.target.String()
 		ev.From = release.Side{Color: env.state.Live.Color, Commit: env.state.Live.Commit}
 		ev.To = release.Side{Color: env.Color, Commit: env.Commit}
-		m, etag := env.marker, env.etag
+		// Re-read under the lock: another instance's hook may have switched
+		// since hookEnv looked.
+		m, etag, err := f.readHookMarker(ctx, id)
+		if err != nil {
+			return err
+		}
+		if m != nil && m.Switched {
+			fmt.Fprintf(f.IO.ErrOut, "deployment %s already switched to %s: nothing to do\n", id, m.Color)
+			return nil
+		}
 		if m == nil {
 			m = &hookMarker{Deployment: id, Color: env.Color, Commit: env.Commit, Time: f.Now().UTC()}
-			etag, err = f.writeHookMarker(ctx, m, "")
-			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("switch for deployment %s: another hook is switching it right now: %w", id, err)
-			}
-			if err != nil {
+			if etag, err = f.writeHookMarker(ctx, m, ""); err != nil {
 				return err
 			}
 		}
@@ -494,17 +504,4 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 		fmt.Fprintf(f.IO.ErrOut, "deployment %s: %s is live\n", id, m.Color)
 		return nil
 	})
-}
-
-// hookVerifyTimeout is verify-timeout from .oopsrc (0: no verification).
-func (f *Factory) hookVerifyTimeout() (time.Duration, error) {
-	c, err := f.Config()
-	if err != nil || c.VerifyTimeout == "" {
-		return 0, err
-	}
-	d, err := time.ParseDuration(c.VerifyTimeout)
-	if err != nil || d < 0 {
-		return 0, &config.Error{Path: c.Path, Msg: fmt.Sprintf("verify-timeout %q is not a duration", c.VerifyTimeout), Hint: `write it like "30s" or "2m"`}
-	}
-	return d, nil
 }

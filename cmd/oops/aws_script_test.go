@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,10 +43,14 @@ type awsScript struct {
 //	s3-mb BUCKET                   an S3 bucket
 //	simulate ACTION FILE [TIMES]   answer ACTION with FILE's JSON (moto does not run
 //	                               deployments: their progress is simulated)
-//	serve-health PORT [STATUS]     a health endpoint on 127.0.0.1:PORT until the script ends
+//	serve-health PORT [STATUS]     a health endpoint on 127.0.0.1:PORT until the script ends;
+//	                               again on the same PORT changes its STATUS
+//	aws-calls ACTION N             the proxy saw exactly N calls of ACTION
+//	aws-forget                     forget the calls seen and every simulate rule
 func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	var mu sync.Mutex
 	running := map[*testscript.TestScript]*awsScript{}
+	health := map[healthKey]*atomic.Int32{}
 	get := func(ts *testscript.TestScript) *awsScript {
 		mu.Lock()
 		defer mu.Unlock()
@@ -164,16 +169,56 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 				status, err = strconv.Atoi(args[1])
 				ts.Check(err)
 			}
+			key := healthKey{ts, args[0]}
+			mu.Lock()
+			st := health[key]
+			mu.Unlock()
+			if st != nil {
+				st.Store(int32(status)) // already serving: change the answer
+				return
+			}
+			st = new(atomic.Int32)
+			st.Store(int32(status))
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", args[0]))
 			ts.Check(err)
 			srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(status)
-				fmt.Fprintf(w, "%s %d\n", r.URL.Path, status)
+				code := int(st.Load())
+				w.WriteHeader(code)
+				fmt.Fprintf(w, "%s %d\n", r.URL.Path, code)
 			})}
 			go srv.Serve(l)
-			ts.Defer(func() { srv.Close() })
+			mu.Lock()
+			health[key] = st
+			mu.Unlock()
+			ts.Defer(func() {
+				srv.Close()
+				mu.Lock()
+				delete(health, key)
+				mu.Unlock()
+			})
+		},
+		"aws-calls": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "aws-calls")
+			if len(args) != 2 {
+				ts.Fatalf("usage: aws-calls ACTION N")
+			}
+			want, err := strconv.Atoi(args[1])
+			ts.Check(err)
+			if got := get(ts).proxy.Count(args[0]); got != want {
+				ts.Fatalf("%d %s calls, want %d (all calls: %v)", got, args[0], want, get(ts).proxy.Calls())
+			}
+		},
+		"aws-forget": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "aws-forget")
+			get(ts).proxy.Clear()
 		},
 	}
+}
+
+// healthKey names one script's health endpoint.
+type healthKey struct {
+	ts   *testscript.TestScript
+	port string
 }
 
 // awsCondition is the script condition [moto]: moto_server is installed.
