@@ -323,9 +323,6 @@ func (o *observation) classify() {
 	default:
 		o.complete = o.traffic
 	}
-	if o.problem != nil {
-		o.problem = fmt.Errorf("%w: %w", target.ErrInconsistent, o.problem)
-	}
 }
 
 func (o *observation) colorPort(c release.Color) string {
@@ -358,8 +355,8 @@ func (o *observation) marker() string {
 }
 
 func (o *observation) splitError(intended release.Color) error {
-	err := fmt.Errorf("classic ELB %s: listeners are split across both colors (tags blue=%d, green=%d): %s; %s",
-		o.name, o.ports[release.Blue], o.ports[release.Green], o.listenerList(o.listeners), o.marker())
+	err := fmt.Errorf("%w: classic ELB %s: listeners are split across both colors (tags blue=%d, green=%d): %s; %s",
+		target.ErrInconsistent, o.name, o.ports[release.Blue], o.ports[release.Green], o.listenerList(o.listeners), o.marker())
 	if intended != "" {
 		return target.Hinted(err, fmt.Sprintf("run `oops repair` to point every listener at %s, or `oops repair --to %s`", intended, intended.Other()))
 	}
@@ -371,8 +368,8 @@ func (o *observation) missingError(to release.Color) error {
 	if len(o.missing) == 1 {
 		what = "is missing"
 	}
-	err := fmt.Errorf("classic ELB %s: listener %s (recorded in tag %s) %s, so the ELB takes no traffic there; present: %s; %s",
-		o.name, ports(o.missing), tagListeners, what, o.listenerList(o.listeners), o.marker())
+	err := fmt.Errorf("%w: classic ELB %s: listener %s (recorded in tag %s) %s, so the ELB takes no traffic there; present: %s; %s",
+		target.ErrInconsistent, o.name, ports(o.missing), tagListeners, what, o.listenerList(o.listeners), o.marker())
 	if to == "" {
 		return target.Hinted(err, "run `oops repair --to blue` or `oops repair --to green` to recreate them on that color")
 	}
@@ -390,14 +387,14 @@ func (o *observation) neitherError() error {
 }
 
 func (o *observation) interruptedError() error {
-	err := fmt.Errorf("classic ELB %s: interrupted switch %s -> %s: %s while listeners %s still point at %s",
-		o.name, o.traffic, o.pending.To, o.marker(), ports(o.onColor[o.traffic]), o.colorPort(o.traffic))
+	err := fmt.Errorf("%w: classic ELB %s: interrupted switch %s -> %s: %s while listeners %s still point at %s",
+		target.ErrInconsistent, o.name, o.traffic, o.pending.To, o.marker(), ports(o.onColor[o.traffic]), o.colorPort(o.traffic))
 	return target.Hinted(err, fmt.Sprintf("run `oops repair` to undo it (%s stays live), or `oops rollback` to finish it (%s goes live)", o.traffic, o.pending.To))
 }
 
 func (o *observation) unclearedError() error {
-	err := fmt.Errorf("classic ELB %s: interrupted switch to %s: listeners point at %s but the tag %s was not cleared (listener policies may not be re-attached)",
-		o.name, o.traffic, o.colorPort(o.traffic), tagIntent)
+	err := fmt.Errorf("%w: classic ELB %s: interrupted switch to %s: listeners point at %s but the tag %s was not cleared (listener policies may not be re-attached)",
+		target.ErrInconsistent, o.name, o.traffic, o.colorPort(o.traffic), tagIntent)
 	return target.Hinted(err, "run `oops repair` to finish it")
 }
 
