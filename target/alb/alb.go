@@ -196,7 +196,9 @@ func (t *Target) Probe(ctx context.Context, c release.Color) error {
 	return t.probeGroup(ctx, c, g)
 }
 
-// Verify waits up to timeout for c to have min-healthy healthy targets.
+// Verify waits up to timeout for c to have min-healthy healthy targets,
+// and fails at once when too many have failed their health checks for
+// that to happen (as the Classic ELB fails on OutOfService).
 func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Duration) error {
 	g, err := t.group(ctx, c)
 	if err != nil {
@@ -206,8 +208,12 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 	for {
 		h, err := t.health(ctx, g)
 		if err == nil {
-			if err = h.check(c, g, t.need(h)); err == nil {
+			need := t.need(h)
+			if err = h.check(c, g, need); err == nil {
 				return nil
+			}
+			if h.healthy+h.waiting < need {
+				return err
 			}
 		}
 		if time.Now().Add(t.cfg.PollInterval).After(deadline) {
@@ -231,7 +237,7 @@ func (t *Target) SetCommit(ctx context.Context, c release.Color, commit string) 
 		return err
 	}
 	if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{g.arn}, Tags: tags(TagCommit, commit)}); err != nil {
-		return fmt.Errorf("tag %s with %s: %w", g.name, TagCommit, err)
+		return t.explain("AddTags", g.name, err)
 	}
 	t.mu.Lock()
 	t.last = nil

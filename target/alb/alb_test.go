@@ -401,6 +401,25 @@ func TestVerifyFailsSwitchesBack(t *testing.T) {
 	}
 }
 
+// TestVerifyWaitsForNewTargets is a simulation: just after the switch the
+// targets are still "initial"; verification waits for them instead of
+// switching back.
+func TestVerifyWaitsForNewTargets(t *testing.T) {
+	e := setup(t, albtest.Options{})
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeTargetHealth", Skip: 1, Times: 2, Status: 200,
+		Body: albtest.HealthBody("initial", "Elb.RegistrationInProgress", "10.0.1.110", "10.0.1.111")})
+	res, err := target.Switch(e.ctx, e.target(alb.Config{}), target.SwitchOptions{VerifyTimeout: 10 * time.Second})
+	if err != nil || res.Reverted {
+		t.Fatalf("switch: %v (reverted %v)", err, res.Reverted)
+	}
+	if n := e.proxy.Count("DescribeTargetHealth"); n != 4 {
+		t.Errorf("%d health reads, want 4 (gate, 2 waiting, 1 healthy)", n)
+	}
+	if got := e.weights(80); got != "blue=0 green=100" {
+		t.Errorf("listener forwards %s", got)
+	}
+}
+
 // TestInterruptedSwitch injects faults into ModifyListener on a
 // two-listener ALB (80, 443). Whatever the fault, the next read reports
 // the split exactly, and Repair puts every listener back on one color.

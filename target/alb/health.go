@@ -18,7 +18,10 @@ type health struct {
 	registered, healthy int
 	// notInUse counts targets the ALB does not check because their target
 	// group is not attached to it (reason Target.NotInUse).
-	notInUse  int
+	notInUse int
+	// waiting counts targets whose health is not known yet (initial, or
+	// unused just after their group was attached).
+	waiting   int
 	bad       []string
 	instances []target.Instance
 }
@@ -28,7 +31,7 @@ type health struct {
 func (t *Target) health(ctx context.Context, g *group) (*health, error) {
 	out, err := t.api.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(g.arn)})
 	if err != nil {
-		return nil, fmt.Errorf("read target health of %s: %w", g.name, err)
+		return nil, t.explain("DescribeTargetHealth", g.name, err)
 	}
 	h := &health{}
 	for _, d := range out.TargetHealthDescriptions {
@@ -59,6 +62,9 @@ func (t *Target) health(ctx context.Context, g *group) (*health, error) {
 		}
 		if reason == string(types.TargetHealthReasonEnumNotInUse) {
 			h.notInUse++
+		}
+		if state == types.TargetHealthStateEnumInitial || state == types.TargetHealthStateEnumUnused {
+			h.waiting++
 		}
 		line := fmt.Sprintf("%s %s", id, state)
 		if reason != "" {

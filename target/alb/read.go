@@ -277,7 +277,7 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 			return nil, "", fmt.Errorf("%w: listener-arn %s not found: check the region and the ARN", target.ErrMisconfigured, t.cfg.ListenerARN)
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("read listener %s: %w", id, err)
+			return nil, "", t.explain("DescribeRules", "listener "+id, err)
 		}
 		name := "listener " + id
 		for _, r := range rules {
@@ -292,7 +292,7 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 		return nil, "", fmt.Errorf("%w: no load balancer named %q (alb-name): check the name and the region", target.ErrMisconfigured, t.cfg.Name)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read load balancer %s: %w", t.cfg.Name, err)
+		return nil, "", t.explain("DescribeLoadBalancers", "", err)
 	}
 	if len(lbs.LoadBalancers) != 1 {
 		return nil, "", fmt.Errorf("%w: no load balancer named %q (alb-name)", target.ErrMisconfigured, t.cfg.Name)
@@ -306,7 +306,7 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 	for {
 		page, err := t.api.DescribeListeners(ctx, in)
 		if err != nil {
-			return nil, "", fmt.Errorf("read listeners of %s: %w", t.cfg.Name, err)
+			return nil, "", t.explain("DescribeListeners", "", err)
 		}
 		listeners = append(listeners, page.Listeners...)
 		if aws.ToString(page.NextMarker) == "" {
@@ -321,7 +321,7 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 		out = appendItem(out, &item{name: name, label: "listener " + name, listenerARN: arn, actions: l.DefaultActions})
 		rules, err := t.rules(ctx, arn)
 		if err != nil {
-			return nil, "", fmt.Errorf("read rules of listener %s: %w", name, err)
+			return nil, "", t.explain("DescribeRules", "listener "+name, err)
 		}
 		out = appendRules(out, name, arn, rules)
 	}
@@ -424,7 +424,7 @@ func (t *Target) resolve(ctx context.Context, refs []string, vpc string) (map[re
 				return nil, fmt.Errorf("%w: target group %s (blue-target-group / green-target-group in .oopsrc) not found: %v", target.ErrMisconfigured, strings.Join(sortedKeys(names), " or "), err)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("read target groups: %w", err)
+				return nil, t.explain("DescribeTargetGroups", "", err)
 			}
 			for _, tg := range out.TargetGroups {
 				if c, ok := names[aws.ToString(tg.TargetGroupName)]; ok {
@@ -507,7 +507,7 @@ func (t *Target) scan(ctx context.Context, groups map[release.Color]*group, refs
 	for {
 		page, err := t.api.DescribeTargetGroups(ctx, in)
 		if err != nil {
-			return fmt.Errorf("look for target groups tagged %s: %w", TagColor, err)
+			return t.explain("DescribeTargetGroups", "", err)
 		}
 		for _, tg := range page.TargetGroups {
 			a := aws.ToString(tg.TargetGroupArn)
@@ -551,7 +551,7 @@ func (t *Target) tags(ctx context.Context, arns []string) (map[string]map[string
 	for batch := range slices.Chunk(arns, 20) {
 		res, err := t.api.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: batch})
 		if err != nil {
-			return nil, fmt.Errorf("read target group tags: %w", err)
+			return nil, t.explain("DescribeTags", "", err)
 		}
 		for _, d := range res.TagDescriptions {
 			m := map[string]string{}

@@ -107,7 +107,7 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 	if c.mark != "" {
 		arns := []string{c.snap.groups[release.Blue].arn, c.snap.groups[release.Green].arn}
 		if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: arns, Tags: tags(TagCanaryBase, string(c.mark))}); err != nil {
-			return fmt.Errorf("tag target groups with %s=%s: %w", TagCanaryBase, c.mark, err)
+			return t.explain("AddTags", TagCanaryBase+"="+string(c.mark), err)
 		}
 	}
 	var done []string
@@ -122,15 +122,24 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 			err = nil // the answer was lost, not the change
 		}
 		if err != nil {
-			if len(done) == 0 {
-				if !isAPIError(err) && len(c.calls) > 1 {
-					// No answer: the change may have happened anyway.
-					return fmt.Errorf("switch %s: %s got no answer (it may or may not have changed; `oops status` shows the listeners): %w", t, call.item.label, err)
-				}
-				return fmt.Errorf("switch %s: %s: %w", t, call.item.label, err)
+			op := "ModifyListener"
+			if call.item.ruleARN != "" {
+				op = "ModifyRule"
 			}
-			return fmt.Errorf("%w: switch %s stopped half-way: %s now forward %s; %s failed (it may or may not have changed): %w; run `oops repair` to put every listener on one color",
-				target.ErrInconsistent, t, strings.Join(done, ", "), c.snap.mixString(c.to), call.item.label, err)
+			err = t.explain(op, call.item.label, err)
+			if len(done) == 0 {
+				if !isAPIError(err) {
+					return target.Hinted(fmt.Errorf("%w (it may or may not have changed)", err), "run `oops status` to see where every listener forwards")
+				}
+				return err
+			}
+			verb := "forwards"
+			if len(done) > 1 {
+				verb = "forward"
+			}
+			return target.Hinted(fmt.Errorf("%w: %s stopped half-way: %s now %s %s; %w",
+				target.ErrInconsistent, t, strings.Join(done, ", "), verb, c.snap.mixString(c.to), err),
+				"run `oops status` to see every listener; `oops repair` puts them all on one color")
 		}
 		done = append(done, call.item.label)
 	}
