@@ -132,7 +132,11 @@ type Lock struct {
 }
 
 // Info is what the lock records.
-func (l *Lock) Info() LockInfo { return l.info }
+func (l *Lock) Info() LockInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
+}
 
 // Shared reports whether the lock is the parent command's, borrowed by a hook.
 func (l *Lock) Shared() bool { return l.shared }
@@ -286,7 +290,9 @@ func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(e
 		l.mu.Unlock()
 		info.Heartbeat = now().UTC()
 		body, _ := json.Marshal(info)
-		ctx, cancel := context.WithTimeout(context.Background(), every*2)
+		// A beat may take up to two intervals; past that the holder is
+		// as good as silent and the next tick tries again.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*every)
 		obj, err := l.s.Replace(ctx, l.key, body, etag)
 		cancel()
 		switch {
@@ -294,6 +300,8 @@ func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(e
 			l.mu.Lock()
 			l.etag, l.info = obj.ETag, info
 			l.mu.Unlock()
+		case errors.Is(err, ErrPrecondition) && l.adopt(info):
+			// Our own earlier beat landed although we never heard back.
 		case errors.Is(err, ErrPrecondition), errors.Is(err, ErrNotFound):
 			l.markLost(fmt.Errorf("%w: %s was taken over or released by someone else", ErrLockLost, l.key))
 			return
@@ -304,6 +312,23 @@ func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(e
 			}
 		}
 	}
+}
+
+// adopt re-reads the lock after a failed compare-and-swap: if it still
+// carries this holder's token, the version that did not match is one this
+// holder wrote itself (a write whose answer was lost, e.g. to a timeout),
+// so it takes that version and reports true.
+func (l *Lock) adopt(info LockInfo) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cur, etag, err := readLock(ctx, l.s, l.key)
+	if err != nil || cur.Token != info.Token {
+		return false
+	}
+	l.mu.Lock()
+	l.etag, l.info = etag, cur
+	l.mu.Unlock()
+	return true
 }
 
 func (l *Lock) markLost(err error) {
@@ -335,7 +360,14 @@ func (l *Lock) Release(ctx context.Context) error {
 		l.mu.Lock()
 		etag := l.etag
 		l.mu.Unlock()
-		if e := l.s.Delete(ctx, l.key, etag); e != nil {
+		e := l.s.Delete(ctx, l.key, etag)
+		if errors.Is(e, ErrPrecondition) && l.adopt(l.Info()) {
+			l.mu.Lock()
+			etag = l.etag
+			l.mu.Unlock()
+			e = l.s.Delete(ctx, l.key, etag)
+		}
+		if e != nil {
 			if errors.Is(e, ErrPrecondition) {
 				err = fmt.Errorf("%w: %s was taken over before release", ErrLockLost, l.key)
 				return
