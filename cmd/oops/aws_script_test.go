@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,11 +42,14 @@ type awsScript struct {
 //	                               blue=$BLUE_PORT green=$GREEN_PORT (free loopback ports)
 //	codedeploy-create APP GROUP    CodeDeploy application and deployment group
 //	codedeploy-count APP GROUP N   the group has exactly N deployments
+//	codedeploy-revision APP GROUP  print the last deployment's revision and description,
+//	                               as moto stored them
 //	s3-mb BUCKET                   an S3 bucket
 //	simulate ACTION FILE [TIMES]   answer ACTION with FILE's JSON (moto does not run
 //	                               deployments: their progress is simulated)
 //	serve-health PORT [STATUS]     a health endpoint on 127.0.0.1:PORT until the script ends;
 //	                               again on the same PORT changes its STATUS
+//	example NAME DEST              copy examples/NAME of this repository to DEST
 //	aws-calls ACTION N             the proxy saw exactly N calls of ACTION
 //	aws-forget                     forget the calls seen and every simulate rule
 func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -136,6 +141,23 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 				ts.Fatalf("%s/%s has %d deployments %v, want %d", args[0], args[1], len(out.Deployments), out.Deployments, want)
 			}
 		},
+		"codedeploy-revision": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "codedeploy-revision")
+			if len(args) != 2 {
+				ts.Fatalf("usage: codedeploy-revision APP GROUP")
+			}
+			a := get(ts)
+			out, err := codedeploy.NewFromConfig(awstest.Config(a.moto.URL)).ListDeployments(awsCtx(ts), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1])})
+			ts.Check(err)
+			if len(out.Deployments) == 0 {
+				ts.Fatalf("%s/%s has no deployments", args[0], args[1])
+			}
+			info := motoDeployment(ts, a.moto.URL, out.Deployments[len(out.Deployments)-1])
+			fmt.Fprintf(ts.Stdout(), "revisionType %s\n", info.Revision.RevisionType)
+			loc := info.Revision.S3Location
+			fmt.Fprintf(ts.Stdout(), "bucket %s\nkey %s\nbundleType %s\neTag %s\n", loc.Bucket, loc.Key, loc.BundleType, loc.ETag)
+			fmt.Fprintf(ts.Stdout(), "description %s\n", info.Description)
+		},
 		"s3-mb": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg, "s3-mb")
 			if len(args) != 1 {
@@ -197,6 +219,16 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 				mu.Unlock()
 			})
 		},
+		"example": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "example")
+			if len(args) != 2 {
+				ts.Fatalf("usage: example NAME DEST")
+			}
+			// Tests run in cmd/oops: the examples are two folders up.
+			src, err := filepath.Abs(filepath.Join("..", "..", "examples", args[0]))
+			ts.Check(err)
+			ts.Check(os.CopyFS(ts.MkAbs(args[1]), os.DirFS(src)))
+		},
 		"aws-calls": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg, "aws-calls")
 			if len(args) != 2 {
@@ -213,6 +245,31 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			get(ts).proxy.Clear()
 		},
 	}
+}
+
+// motoDeployment reads a deployment as moto stores it. Raw JSON: moto
+// writes createTime as an ISO string, which the SDK refuses to decode.
+func motoDeployment(ts *testscript.TestScript, url, id string) (info struct {
+	Description string
+	Revision    struct {
+		RevisionType string
+		S3Location   struct{ Bucket, Key, BundleType, ETag string }
+	}
+}) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(fmt.Sprintf(`{"deploymentId":%q}`, id)))
+	ts.Check(err)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "CodeDeploy_20141006.GetDeployment")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/"+awstest.Region+"/codedeploy/aws4_request, SignedHeaders=host, Signature=x")
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	var out struct {
+		DeploymentInfo json.RawMessage `json:"deploymentInfo"`
+	}
+	ts.Check(json.NewDecoder(resp.Body).Decode(&out))
+	ts.Check(json.Unmarshal(out.DeploymentInfo, &info))
+	return info
 }
 
 // healthKey names one script's health endpoint.
