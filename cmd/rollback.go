@@ -17,6 +17,9 @@ type switchOptions struct {
 	Reason             string
 	VerifyTimeout      time.Duration
 	verifySet          bool
+	// Weight is the share (percent) of traffic for the color switched to;
+	// 0 means all of it. Set by oops shift and deploy --canary (ALB).
+	Weight int
 }
 
 func addSwitchFlags(c *cobra.Command, o *switchOptions) {
@@ -84,6 +87,7 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 		ev.Target = t.String()
 		res, err := target.Switch(ctx, t, target.SwitchOptions{
 			To:            to,
+			Weight:        opts.Weight,
 			Force:         opts.Force,
 			DryRun:        opts.DryRun,
 			VerifyTimeout: vt,
@@ -112,8 +116,17 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 			return nil
 		}
 		now := res.Before.Color(res.Plan.To)
-		fmt.Fprintf(f.IO.Out, "%s is live now on %s (port %d, commit %s; was %s)\n",
-			res.Plan.To, t, now.Port, shortCommit(now.Commit), res.Plan.From)
+		where := fmt.Sprintf("port %d", now.Port)
+		if now.Port == 0 && now.TargetGroup != "" {
+			where = "target group " + now.TargetGroup
+		}
+		if w := res.Plan.Weight; w > 0 && w < 100 {
+			fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
+				w, t, res.Plan.To, where, shortCommit(now.Commit), res.Plan.From, 100-w)
+			return nil
+		}
+		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
+			res.Plan.To, t, where, shortCommit(now.Commit), res.Plan.From)
 		return nil
 	})
 }

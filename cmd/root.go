@@ -50,6 +50,8 @@ release.`,
 		newRollbackCmd,
 		newOffCmd,
 		newRepairCmd,
+		newShiftCmd,
+		newPromoteCmd,
 	} {
 		root.AddCommand(add(f))
 	}

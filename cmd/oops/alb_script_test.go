@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oops-deploy/oops/internal/albtest"
+	"github.com/oops-deploy/oops/internal/awstest"
+	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/release"
+)
+
+// TestALBScripts runs the ALB scripts in testdata/alb: the real oops
+// against one moto, each script in its own AWS account behind its own
+// fault proxy.
+func TestALBScripts(t *testing.T) {
+	m := awstest.Start(t)
+	cmds := scriptCmds()
+	for name, fn := range albScriptCmds() {
+		cmds[name] = fn
+	}
+	var accounts atomic.Int64
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/alb",
+		RequireExplicitExec: false,
+		Setup: func(env *testscript.Env) error {
+			if err := setupEnv(env); err != nil {
+				return err
+			}
+			acct := accountProxy(m.URL, fmt.Sprintf("%012d", 200000000000+accounts.Add(1)))
+			env.Defer(acct.Close)
+			p := faultproxy.New(acct.URL)
+			env.Defer(p.Close)
+			env.Values[albKey{}] = &albScript{proxy: p, moto: acct.URL, albs: map[string]*albtest.ALB{}, hits: map[string]chan string{}}
+			for _, kv := range awstest.Env(p.URL) {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv(k, v)
+			}
+			return nil
+		},
+		Cmds:      cmds,
+		Condition: awsCondition,
+	})
+}
+
+type albKey struct{}
+
+// albScript is one script's proxy, its ALBs and the hang rules it waits on.
+type albScript struct {
+	proxy *faultproxy.Proxy
+	moto  string // this script's account, bypassing the fault proxy
+	mu    sync.Mutex
+	albs  map[string]*albtest.ALB
+	hits  map[string]chan string
+}
+
+// albScriptCmds are the commands of the ALB scripts:
+//
+//	alb-fixture NAME [ports=80,443] [live=COLOR] [weighted] [rule] [untagged]
+//	        an ALB (albtest.Options) with target groups NAME-blue and
+//	        NAME-green; $LISTENER_<port> is each listener's ARN
+//	alb-show NAME       print what each listener and rule forwards and the
+//	                    target groups' oops tags, one per line
+//	alb-forward NAME PORT COLOR PERCENT
+//	        point a listener at PERCENT of COLOR, as a hand edit or an
+//	        interrupted tool would leave it
+//	alb-calls           print the API calls made through the proxy, then forget them
+//	alb-fault ACTION MODE [skip=N] [times=N]
+//	        MODE is fail (500), throttle, denied, cut-after (applied, answer
+//	        lost), hang (never forwarded), or, for DescribeTargetHealth,
+//	        unhealthy or unused: a simulation, as moto reports every
+//	        registered target healthy
+//	alb-oopsrc KEY=VALUE...  write .oopsrc (values after $VAR expansion;
+//	                         digits become numbers)
+//	alb-fault-wait ACTION  wait until a hung ACTION has arrived at the proxy
+//	alb-fault-clear        remove every fault
+func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	state := func(ts *testscript.TestScript) *albScript { return ts.Value(albKey{}).(*albScript) }
+	ctx := func(ts *testscript.TestScript) context.Context {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ts.Defer(cancel)
+		return c
+	}
+	alb := func(ts *testscript.TestScript, name string) *albtest.ALB {
+		s := state(ts)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.albs[name]
+		if a == nil {
+			ts.Fatalf("no ALB %q: run alb-fixture first", name)
+		}
+		return a
+	}
+	noNeg := func(ts *testscript.TestScript, neg bool) {
+		if neg {
+			ts.Fatalf("unsupported: !")
+		}
+	}
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"alb-fixture": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) < 1 {
+				ts.Fatalf("usage: alb-fixture NAME [ports=80,443] [live=COLOR] [weighted] [rule] [untagged]")
+			}
+			o := albtest.Options{Name: args[0]}
+			for _, a := range args[1:] {
+				k, v, _ := strings.Cut(a, "=")
+				switch k {
+				case "ports":
+					for _, p := range strings.Split(v, ",") {
+						n, err := strconv.Atoi(p)
+						ts.Check(err)
+						o.Ports = append(o.Ports, n)
+					}
+				case "live":
+					o.Live = release.Color(v)
+				case "weighted":
+					o.Weighted = true
+				case "rule":
+					o.Rule = true
+				case "untagged":
+					o.Untagged = true
+				default:
+					ts.Fatalf("alb-fixture: unknown option %q", a)
+				}
+			}
+			s := state(ts)
+			a, err := albtest.New(ctx(ts), awstest.Config(s.moto), o)
+			ts.Check(err)
+			s.mu.Lock()
+			s.albs[a.Name] = a
+			s.mu.Unlock()
+			for port, arn := range a.Listeners {
+				ts.Setenv(fmt.Sprintf("LISTENER_%d", port), arn)
+			}
+		},
+		"alb-show": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: alb-show NAME")
+			}
+			a, cfg := alb(ts, args[0]), awstest.Config(state(ts).moto)
+			api := elbv2.NewFromConfig(cfg)
+			ls, err := api.DescribeListeners(ctx(ts), &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(a.ARN)})
+			ts.Check(err)
+			for _, l := range ls.Listeners {
+				w, err := a.Weights(ctx(ts), cfg, int(aws.ToInt32(l.Port)))
+				ts.Check(err)
+				fmt.Fprintf(ts.Stdout(), "listener %s:%d blue=%d green=%d\n", l.Protocol, aws.ToInt32(l.Port), w["blue"], w["green"])
+			}
+			if a.Rule != "" {
+				w, err := a.RuleWeights(ctx(ts), cfg)
+				ts.Check(err)
+				fmt.Fprintf(ts.Stdout(), "rule blue=%d green=%d\n", w["blue"], w["green"])
+			}
+			for _, c := range []release.Color{release.Blue, release.Green} {
+				for _, k := range []string{"oops:commit", "oops:canary-base"} {
+					v, err := a.Tag(ctx(ts), cfg, c, k)
+					ts.Check(err)
+					if v != "" {
+						fmt.Fprintf(ts.Stdout(), "tag %s %s=%s\n", c, k, v)
+					}
+				}
+			}
+		},
+		"alb-forward": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 4 {
+				ts.Fatalf("usage: alb-forward NAME PORT COLOR PERCENT")
+			}
+			port, err := strconv.Atoi(args[1])
+			ts.Check(err)
+			pct, err := strconv.Atoi(args[3])
+			ts.Check(err)
+			ts.Check(alb(ts, args[0]).SetForward(ctx(ts), awstest.Config(state(ts).moto), port, release.Color(args[2]), pct))
+		},
+		"alb-calls": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			p := state(ts).proxy
+			calls := p.Calls()
+			fmt.Fprintf(ts.Stdout(), "%d calls\n", len(calls))
+			for _, c := range calls {
+				fmt.Fprintln(ts.Stdout(), c)
+			}
+			p.Clear()
+		},
+		"alb-fault": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) < 2 {
+				ts.Fatalf("usage: alb-fault ACTION MODE [skip=N] [times=N]")
+			}
+			s := state(ts)
+			r := faultproxy.Rule{Action: args[0]}
+			for _, a := range args[2:] {
+				k, v, _ := strings.Cut(a, "=")
+				n, err := strconv.Atoi(v)
+				ts.Check(err)
+				switch k {
+				case "skip":
+					r.Skip = n
+				case "times":
+					r.Times = n
+				default:
+					ts.Fatalf("alb-fault: unknown option %q", a)
+				}
+			}
+			switch args[1] {
+			case "fail":
+				r.Status, r.Body = http.StatusInternalServerError, faultproxy.QueryError("InternalFailure", "injected by the test")
+			case "throttle":
+				r.Status, r.Body = http.StatusBadRequest, faultproxy.QueryError("Throttling", "Rate exceeded")
+			case "denied":
+				r.Status, r.Body = http.StatusForbidden, faultproxy.QueryError("AccessDenied", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticloadbalancing:"+args[0])
+			case "cut-after":
+				r.Cut, r.After = true, true
+			case "hang":
+				hit := make(chan string, 8)
+				s.mu.Lock()
+				s.hits[args[0]] = hit
+				s.mu.Unlock()
+				r.Delay, r.Hit = time.Hour, hit
+			case "unhealthy":
+				r.Status, r.Body = http.StatusOK, albtest.HealthBody("unhealthy", "Target.FailedHealthChecks", "10.0.1.110", "10.0.1.111")
+			case "unused":
+				r.Status, r.Body = http.StatusOK, albtest.HealthBody("unused", "Target.NotInUse", "10.0.1.110", "10.0.1.111")
+			default:
+				ts.Fatalf("alb-fault: unknown mode %q", args[1])
+			}
+			s.proxy.Add(r)
+		},
+		"alb-oopsrc": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			cfg := map[string]any{}
+			for _, kv := range args {
+				k, v, _ := strings.Cut(kv, "=")
+				cfg[k] = v
+				if n, err := strconv.Atoi(v); err == nil {
+					cfg[k] = n
+				}
+			}
+			b, err := json.MarshalIndent(cfg, "", "  ")
+			ts.Check(err)
+			ts.Check(os.WriteFile(ts.MkAbs(".oopsrc"), b, 0o644))
+		},
+		"alb-fault-wait": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: alb-fault-wait ACTION")
+			}
+			s := state(ts)
+			s.mu.Lock()
+			hit := s.hits[args[0]]
+			s.mu.Unlock()
+			if hit == nil {
+				ts.Fatalf("no hang rule for %s", args[0])
+			}
+			select {
+			case <-hit:
+			case <-time.After(30 * time.Second):
+				ts.Fatalf("%s did not arrive within 30s", args[0])
+			}
+		},
+		"alb-fault-clear": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			state(ts).proxy.Clear()
+		},
+	}
+}

@@ -1,0 +1,111 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+func newShiftCmd(f *Factory) *cobra.Command {
+	var opts switchOptions
+	c := &cobra.Command{
+		Use:   "shift PERCENT",
+		Short: "Send PERCENT of the traffic to the off color: a canary (ALB)",
+		Long: `Send PERCENT (0-100) of the traffic to the canary color with one weighted
+forward action per listener, and the rest to the color that had all of it.
+The canary color is the off color when all traffic is on one color, and
+stays the same while a canary is in progress, whichever color has more.
+
+  oops shift 10     10% to the off color (the health gate runs first)
+  oops shift 50     raise the canary to half
+  oops promote      the rest: all traffic to the canary color
+  oops rollback     all traffic back to where the canary started
+  oops shift 0      the same as that rollback
+
+oops status shows the weights. Only an ALB can split traffic; a Classic
+ELB and the local proxy switch all at once (oops rollback).
+
+Like every switch it probes the color it sends traffic to (unless
+--force), asks on a terminal (unless --yes), prints every call with
+--dry-run, watches the color for --verify-timeout and goes back to the
+previous split if it fails, and is recorded in history.`,
+		Example: `  oops shift 10 -m "canary of 4f2a1c9"
+  oops shift 25 --yes
+  oops shift 50 --dry-run
+  oops shift 0 --yes          # end the canary: all back`,
+		Args: exactArgs(1, "one PERCENT from 0 to 100"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePercent(args[0])
+			if err != nil {
+				return err
+			}
+			opts.verifySet = cmd.Flags().Changed("verify-timeout")
+			return f.runShift(cmd.Context(), p, opts)
+		},
+	}
+	addSwitchFlags(c, &opts)
+	return c
+}
+
+func parsePercent(s string) (int, error) {
+	p, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	if err != nil || p < 0 || p > 100 {
+		return 0, withHint(usageErrorf("PERCENT must be a whole number from 0 to 100, got %q", s), "e.g. oops shift 10")
+	}
+	return p, nil
+}
+
+// weightedTarget opens the target for a command that splits traffic,
+// refusing targets that cannot before any call.
+func (f *Factory) weightedTarget(ctx context.Context, command string) (target.Target, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if c.TargetKind() != "alb" {
+		return nil, withHint(usageErrorf("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s)", command, c.Path),
+			"a Classic ELB and the local proxy switch all traffic at once: use oops rollback or oops deploy")
+	}
+	return f.Target(ctx)
+}
+
+// canary says where a canary on st starts from (base) and which color it
+// sends traffic to.
+func canary(st *target.State) (base, to release.Color) {
+	if st.Base != "" {
+		return st.Base, st.Base.Other()
+	}
+	return st.Live.Color, st.Off.Color
+}
+
+func (f *Factory) runShift(ctx context.Context, percent int, opts switchOptions) error {
+	t, err := f.weightedTarget(ctx, "oops shift")
+	if err != nil {
+		return err
+	}
+	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	if err != nil {
+		return err
+	}
+	st, err := t.State(ctx)
+	if err != nil {
+		return err
+	}
+	base, to := canary(st)
+	switch {
+	case st.Color(to).Weight == percent:
+		fmt.Fprintf(f.IO.Out, "%s already sends %d%% to %s: nothing to do\n", t, percent, to)
+		return nil
+	case percent == 0:
+		to = base // all traffic back where the canary started
+	case percent < 100:
+		opts.Weight = percent
+	}
+	return f.switchTarget(ctx, t, to, opts, vt, release.ActionShift, "oops shift")
+}
