@@ -59,7 +59,7 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 		if it.ruleARN != "" {
 			op = "ModifyRule"
 		}
-		p.Steps = append(p.Steps, fmt.Sprintf("%s %s: forward %s (now %s)", op, it.label, s.mixString(want), s.mixString(it.mix)))
+		p.Steps = append(p.Steps, fmt.Sprintf("%s %s: forward %s; was %s", op, it.label, s.mixString(want), s.mixString(it.mix)))
 	}
 	if len(c.calls) == 0 {
 		p.Steps = append(p.Steps, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
