@@ -52,6 +52,8 @@ release.`,
 		newRepairCmd,
 		newShiftCmd,
 		newPromoteCmd,
+		newDeployCmd,
+		newProxyCmd,
 	} {
 		root.AddCommand(add(f))
 	}

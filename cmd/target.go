@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/oops-deploy/oops/target"
 )
@@ -19,7 +18,7 @@ func (f *Factory) Target(ctx context.Context) (target.Target, error) {
 	case "alb":
 		return f.albTarget(ctx)
 	case "local":
-		return nil, fmt.Errorf("local target: not built yet")
+		return f.openLocal(ctx)
 	case "":
 		return nil, withHint(usageErrorf("%s: no target configured", c.Path),
 			`set "elb-name" (Classic ELB), "alb-name" (ALB) or "target": "local" in .oopsrc`)

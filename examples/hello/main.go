@@ -4,7 +4,8 @@
 // time with -ldflags "-X main.commit=<sha>".
 //
 //	GET /             hello from <commit> (<color>)
-//	GET /healthcheck  ok (503 when built with -X main.healthy=false)
+//	GET /healthcheck  ok (503 with HELLO_HEALTHY=false, or when built with
+//	                  -X main.healthy=false: a release that never gets healthy)
 //	GET /slow?d=2s    answers after d, for in-flight tests
 //	GET /stream?n=5&every=100ms  n lines, one every interval, flushed as written
 package main
@@ -43,7 +44,7 @@ func main() {
 	color := os.Getenv("OOPS_COLOR")
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + port,
-		Handler:           handler(c, color, healthy != "false"),
+		Handler:           handler(c, color, healthy != "false" && os.Getenv("HELLO_HEALTHY") != "false"),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

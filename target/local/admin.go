@@ -78,7 +78,10 @@ func (p *Proxy) Status() *ProxyStatus {
 
 func (p *Proxy) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("check") {
+			p.CheckNow(r.Context())
+		}
 		writeAdminJSON(w, http.StatusOK, p.Status())
 	})
 	mux.HandleFunc("POST /v1/switch", func(w http.ResponseWriter, r *http.Request) {
@@ -185,9 +188,15 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	return json.NewDecoder(res.Body).Decode(out)
 }
 
-func (c *adminClient) status(ctx context.Context) (*ProxyStatus, error) {
+// status reports the proxy's state; with check, after checking both
+// colors' health afresh.
+func (c *adminClient) status(ctx context.Context, check bool) (*ProxyStatus, error) {
+	path := "/v1/status"
+	if check {
+		path += "?check"
+	}
 	var st ProxyStatus
-	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+	if err := c.do(ctx, http.MethodGet, path, nil, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil

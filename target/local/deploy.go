@@ -42,7 +42,7 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	case t.opts.Open == nil:
 		return nil, fmt.Errorf("%w: local target: no release store to read artifacts from", target.ErrMisconfigured)
 	}
-	live, ps, err := t.live(ctx)
+	live, ps, err := t.live(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -192,8 +192,13 @@ func (t *Target) waitHealthy(ctx context.Context, cs colorState, timeout time.Du
 	logf("waiting up to %s for GET %s", timeout, url)
 	var last error
 	for {
-		if _, last = probe(wctx, t.hc, cs.Port, t.opts.HealthPath); last == nil {
+		_, err := probe(wctx, t.hc, cs.Port, t.opts.HealthPath)
+		if err == nil {
 			return nil
+		}
+		// A probe cut short by the deadline says less than the one before.
+		if last == nil || wctx.Err() == nil {
+			last = err
 		}
 		if time.Now().After(nextNote) {
 			logf("still waiting for %s after %s: %v", cs.Color, time.Since(start).Round(time.Second), last)
@@ -251,7 +256,7 @@ func (t *Target) Revive(ctx context.Context, logf func(string, ...any)) error {
 // Stop stops the process on color c (not the live one, unless force) and
 // records that nothing runs there.
 func (t *Target) Stop(ctx context.Context, c release.Color, force bool) error {
-	live, ps, err := t.live(ctx)
+	live, ps, err := t.live(ctx, false)
 	if err != nil {
 		return err
 	}

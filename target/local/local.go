@@ -146,11 +146,12 @@ func (t *Target) port(c release.Color) int {
 	return t.opts.BluePort
 }
 
-// proxyStatus asks the running proxy; nil (and no error) when none runs.
-func (t *Target) proxyStatus(ctx context.Context) (*ProxyStatus, error) {
+// proxyStatus asks the running proxy, after a fresh health check when
+// check; nil (and no error) when no proxy runs.
+func (t *Target) proxyStatus(ctx context.Context, check bool) (*ProxyStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ps, err := t.admin.status(ctx)
+	ps, err := t.admin.status(ctx, check)
 	if errors.Is(err, errProxyDown) {
 		return nil, nil
 	}
@@ -158,8 +159,9 @@ func (t *Target) proxyStatus(ctx context.Context) (*ProxyStatus, error) {
 }
 
 // live is the live color: the running proxy's, or the persisted one.
-func (t *Target) live(ctx context.Context) (release.Color, *ProxyStatus, error) {
-	ps, err := t.proxyStatus(ctx)
+// check asks the proxy to check health first (for State).
+func (t *Target) live(ctx context.Context, check bool) (release.Color, *ProxyStatus, error) {
+	ps, err := t.proxyStatus(ctx, check)
 	if err != nil {
 		return "", nil, err
 	}
@@ -176,7 +178,7 @@ func (t *Target) live(ctx context.Context) (release.Color, *ProxyStatus, error) 
 // State reports the live color, what each color runs (pid, commit) and its
 // health: the proxy's last check when it runs, a fresh probe otherwise.
 func (t *Target) State(ctx context.Context) (*target.State, error) {
-	live, ps, err := t.live(ctx)
+	live, ps, err := t.live(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +256,7 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 		return nil, fmt.Errorf("%w: the local proxy switches all traffic at once; it has no weights", target.ErrMisconfigured)
 	}
 	p := &target.Plan{From: st.Live.Color, To: to, Weight: 100}
-	ps, err := t.proxyStatus(ctx)
+	ps, err := t.proxyStatus(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +354,7 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 }
 
 func (t *Target) verifyOnce(ctx context.Context, c release.Color) error {
-	ps, err := t.proxyStatus(ctx)
+	ps, err := t.proxyStatus(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -396,7 +398,7 @@ func dialable(addr string) string {
 // Repair has nothing to finish: a local switch is one atomic rename. It
 // checks that the persisted state is readable.
 func (t *Target) Repair(ctx context.Context) (string, error) {
-	if _, _, err := t.live(ctx); err != nil {
+	if _, _, err := t.live(ctx, false); err != nil {
 		return "", err
 	}
 	return "", nil

@@ -139,7 +139,7 @@ func (ps *procs) alive(cs colorState) bool {
 		case <-done:
 			return false
 		default:
-			return true
+			// Not reaped yet, but it may be a zombie already.
 		}
 	}
 	return procAlive(cs.PID, cs.ProcStart)

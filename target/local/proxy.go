@@ -50,12 +50,13 @@ type Listeners struct {
 // that arrive afterwards go to the new color, requests already in flight
 // finish where they started (up to the drain timeout).
 type Proxy struct {
-	opts     ProxyOptions
-	backends map[release.Color]*backend
-	live     *front
-	preview  *front
-	lockFile *os.File
-	started  time.Time
+	opts        ProxyOptions
+	backends    map[release.Color]*backend
+	probeClient *http.Client
+	live        *front
+	preview     *front
+	lockFile    *os.File
+	started     time.Time
 
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
@@ -150,6 +151,7 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		live:      &front{name: "public"},
 		preview:   &front{name: "preview"},
 	}
+	p.probeClient = newProbeClient(opts.CheckTimeout)
 	p.shutdownRoutes, p.cancelRoutes = context.WithCancel(context.Background())
 	p.backends = map[release.Color]*backend{
 		release.Blue:  p.newBackend(release.Blue, opts.BluePort),
@@ -400,15 +402,7 @@ func (p *Proxy) PreviewHandler() http.Handler { return p.preview }
 // checkHealth probes each color every CheckInterval until ctx ends, and logs
 // changes.
 func (p *Proxy) checkHealth(ctx context.Context) {
-	hc := newProbeClient(p.opts.CheckTimeout)
-	check := func() {
-		var wg sync.WaitGroup
-		for _, b := range p.backends {
-			wg.Go(func() { p.checkOne(ctx, hc, b) })
-		}
-		wg.Wait()
-	}
-	check()
+	p.CheckNow(ctx)
 	t := time.NewTicker(p.opts.CheckInterval)
 	defer t.Stop()
 	for {
@@ -416,9 +410,19 @@ func (p *Proxy) checkHealth(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			check()
+			p.CheckNow(ctx)
 		}
 	}
+}
+
+// CheckNow checks both colors at once and records the results; oops status
+// asks for it so it never shows a result older than a deploy.
+func (p *Proxy) CheckNow(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, b := range p.backends {
+		wg.Go(func() { p.checkOne(ctx, p.probeClient, b) })
+	}
+	wg.Wait()
 }
 
 func (p *Proxy) checkOne(ctx context.Context, hc *http.Client, b *backend) {

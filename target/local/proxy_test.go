@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,15 +38,24 @@ func colorServer(t *testing.T, color string, h http.Handler) (port int) {
 	return port
 }
 
+// handedOut remembers the ports freePort gave, so two parallel tests never
+// get the same one (the kernel happily reuses a port just closed).
+var handedOut sync.Map
+
 // freePort returns a loopback port nothing listens on (for a color that is down).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, dup := handedOut.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 type runningProxy struct {
@@ -107,7 +117,7 @@ func startProxy(t *testing.T, opts ProxyOptions) *runningProxy {
 	c := newAdminClient(opts.StateDir)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := c.status(ctx); err == nil {
+		if _, err := c.status(ctx, false); err == nil {
 			return rp
 		}
 		if time.Now().After(deadline) {
@@ -388,19 +398,9 @@ func TestProxyAdminSocketIsPrivateAndSwitches(t *testing.T) {
 	c := newAdminClient(dir)
 	ctx := context.Background()
 	// Health is checked per color: blue's port is closed, green answers.
-	deadline := time.Now().Add(5 * time.Second)
-	var st *ProxyStatus
-	for {
-		if st, err = c.status(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if st.Colors[release.Blue].Health != nil && st.Colors[release.Green].Health != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no health results: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	st, err := c.status(ctx, true)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if h := st.Colors[release.Blue].Health; h.Healthy || h.Error == "" {
 		t.Errorf("blue (nothing listening): %+v, want unhealthy with a reason", h)

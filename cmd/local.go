@@ -1,0 +1,71 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/target/local"
+)
+
+// openLocal is localTarget as a target.Target (no typed nil on error).
+func (f *Factory) openLocal(ctx context.Context) (target.Target, error) {
+	t, err := f.localTarget(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// localTarget opens the built-in proxy target ("target": "local") with the
+// ports, command and state directory from .oopsrc. Releases are read from
+// the configured store.
+func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	drain := local.DefaultDrainTimeout
+	if c.DrainTimeout != "" {
+		d, err := time.ParseDuration(c.DrainTimeout)
+		if err != nil || d <= 0 {
+			return nil, &config.Error{Path: c.Path, Msg: fmt.Sprintf("drain-timeout %q is not a positive duration", c.DrainTimeout), Hint: `write it like "30s" or "2m"`}
+		}
+		drain = d
+	}
+	stateDir := c.StateDir
+	if stateDir == "" {
+		stateDir = local.DefaultStateDir
+	}
+	if !filepath.IsAbs(stateDir) {
+		stateDir = filepath.Join(c.Dir, stateDir)
+	}
+	t, err := local.New(local.Options{
+		App:           c.ApplicationName,
+		StateDir:      stateDir,
+		Listen:        c.Listen,
+		PreviewListen: c.PreviewListen,
+		BluePort:      c.BluePort,
+		GreenPort:     c.GreenPort,
+		Command:       c.Command,
+		HealthPath:    c.HealthPath,
+		DrainTimeout:  drain,
+		Now:           f.Now,
+		Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
+			idx, err := f.Index(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return idx.Open(ctx, rel)
+		},
+	})
+	if err != nil {
+		return nil, &config.Error{Path: c.Path, Msg: err.Error(), Hint: "see the local target keys in .oopsrc.example"}
+	}
+	return t, nil
+}
