@@ -74,8 +74,8 @@ type Target struct {
 	cfg Config
 
 	mu sync.Mutex
-	// last is the most recent read, so that Plan, Probe and SetCommit after
-	// State cost no further calls.
+	// last is the most recent read: Plan given the State it produced
+	// costs no further calls.
 	last *snapshot
 	// groups are the colors' target groups from the last read: a switch
 	// does not change them, so Verify after Apply needs no new read.

@@ -279,13 +279,14 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 		if err != nil {
 			return nil, "", t.explain("DescribeRules", "listener "+id, err)
 		}
-		name := "listener " + id
+		// DescribeRules does not say the port: name the listener by its id.
+		l := &item{name: "listener " + id, label: "listener " + id, listenerARN: t.cfg.ListenerARN}
 		for _, r := range rules {
 			if aws.ToBool(r.IsDefault) {
-				out = appendItem(out, &item{name: name, label: name, listenerARN: t.cfg.ListenerARN, actions: r.Actions})
+				l.actions = r.Actions
 			}
 		}
-		return appendRules(out, name, t.cfg.ListenerARN, rules), "", nil
+		return appendRules(appendItem(out, l), l, rules), "", nil
 	}
 	lbs, err := t.api.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{t.cfg.Name}})
 	if isNotFound(err, "LoadBalancerNotFound") {
@@ -317,13 +318,12 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 	sort.Slice(listeners, func(i, j int) bool { return aws.ToInt32(listeners[i].Port) < aws.ToInt32(listeners[j].Port) })
 	for _, l := range listeners {
 		name := fmt.Sprintf("%s:%d", l.Protocol, aws.ToInt32(l.Port))
-		arn := aws.ToString(l.ListenerArn)
-		out = appendItem(out, &item{name: name, label: "listener " + name, listenerARN: arn, actions: l.DefaultActions})
-		rules, err := t.rules(ctx, arn)
+		li := &item{name: name, label: "listener " + name, listenerARN: aws.ToString(l.ListenerArn), actions: l.DefaultActions}
+		rules, err := t.rules(ctx, li.listenerARN)
 		if err != nil {
-			return nil, "", t.explain("DescribeRules", "listener "+name, err)
+			return nil, "", t.explain("DescribeRules", li.label, err)
 		}
-		out = appendRules(out, name, arn, rules)
+		out = appendRules(appendItem(out, li), li, rules)
 	}
 	return out, aws.ToString(lb.VpcId), nil
 }
@@ -345,7 +345,8 @@ func (t *Target) rules(ctx context.Context, listener string) ([]types.Rule, erro
 	}
 }
 
-func appendRules(out []*item, listenerName, listener string, rules []types.Rule) []*item {
+// appendRules adds listener l's rules (not the default one) by priority.
+func appendRules(out []*item, l *item, rules []types.Rule) []*item {
 	var rs []types.Rule
 	for _, r := range rules {
 		if !aws.ToBool(r.IsDefault) {
@@ -355,13 +356,10 @@ func appendRules(out []*item, listenerName, listener string, rules []types.Rule)
 	prio := func(r types.Rule) int { n, _ := strconv.Atoi(aws.ToString(r.Priority)); return n }
 	sort.SliceStable(rs, func(i, j int) bool { return prio(rs[i]) < prio(rs[j]) })
 	for _, r := range rs {
-		if !strings.HasPrefix(listenerName, "listener ") {
-			listenerName = "listener " + listenerName
-		}
+		p := aws.ToString(r.Priority)
 		out = appendItem(out, &item{
-			name:        fmt.Sprintf("%s rule %s", strings.TrimPrefix(listenerName, "listener "), aws.ToString(r.Priority)),
-			label:       fmt.Sprintf("rule %s of %s", aws.ToString(r.Priority), listenerName),
-			listenerARN: listener, ruleARN: aws.ToString(r.RuleArn), actions: r.Actions,
+			name: l.name + " rule " + p, label: "rule " + p + " of " + l.label,
+			listenerARN: l.listenerARN, ruleARN: aws.ToString(r.RuleArn), actions: r.Actions,
 		})
 	}
 	return out
