@@ -51,6 +51,7 @@ type awsScript struct {
 //	                               again on the same PORT changes its STATUS
 //	example NAME DEST              copy examples/NAME of this repository to DEST
 //	aws-calls ACTION N             the proxy saw exactly N calls of ACTION
+//	aws-wait ACTION                wait until the proxy has seen an ACTION call
 //	aws-forget                     forget the calls seen and every simulate rule
 func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	var mu sync.Mutex
@@ -238,6 +239,20 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			ts.Check(err)
 			if got := get(ts).proxy.Count(args[0]); got != want {
 				ts.Fatalf("%d %s calls, want %d (all calls: %v)", got, args[0], want, get(ts).proxy.Calls())
+			}
+		},
+		"aws-wait": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg, "aws-wait")
+			if len(args) != 1 {
+				ts.Fatalf("usage: aws-wait ACTION")
+			}
+			p := get(ts).proxy
+			deadline := time.Now().Add(time.Minute)
+			for p.Count(args[0]) == 0 {
+				if time.Now().After(deadline) {
+					ts.Fatalf("no %s call within a minute", args[0])
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		},
 		"aws-forget": func(ts *testscript.TestScript, neg bool, args []string) {

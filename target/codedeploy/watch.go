@@ -24,7 +24,8 @@ type watcher struct {
 	seen map[string]string
 	// done holds instances that reached a final status: not read again.
 	done map[string]types.InstanceTarget
-	// noTargets is set once per-instance progress could not be read.
+	// noTargets is set once per-instance progress could not be read (it
+	// is still tried on every poll, but said once).
 	noTargets bool
 }
 
@@ -38,7 +39,8 @@ func (w *watcher) report(ctx context.Context, info *types.DeploymentInfo) {
 	}
 	targets, err := w.targets(ctx)
 	if err != nil {
-		if !w.noTargets {
+		// A deadline or Ctrl-C is reported by Wait; this is about AWS.
+		if !w.noTargets && ctx.Err() == nil {
 			// Progress per instance is a convenience: a role without
 			// codedeploy:ListDeploymentTargets still deploys.
 			w.noTargets = true
