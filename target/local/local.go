@@ -188,7 +188,12 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 		HealthCheck: "GET http://127.0.0.1:{port}" + t.opts.HealthPath,
 	}
 	if ps == nil {
-		st.Name += " (proxy not running: start it with oops proxy)"
+		st.Listeners = []string{fmt.Sprintf("%s: oops proxy is not running (start it with: oops proxy); it will send traffic to %s", t.opts.Listen, live)}
+	} else {
+		st.Listeners = []string{fmt.Sprintf("%s -> %s (127.0.0.1:%d), oops proxy pid %d", ps.Listen, live, t.port(live), ps.PID)}
+		if ps.Preview != "" {
+			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s (127.0.0.1:%d)", ps.Preview, live.Other(), t.port(live.Other())))
+		}
 	}
 	for _, c := range []release.Color{live, live.Other()} {
 		cs, err := t.colorState(ctx, c, ps)
@@ -325,7 +330,10 @@ func (t *Target) Probe(ctx context.Context, c release.Color) error {
 	}
 	if _, err := probe(ctx, t.hc, rec.Port, t.opts.HealthPath); err != nil {
 		hint := ""
-		if rec.Commit == "" {
+		switch {
+		case rec.Status == procFailed:
+			hint = fmt.Sprintf(" (the last deploy to %s failed: %s)", c, firstLine(rec.Error))
+		case rec.Commit == "":
 			hint = fmt.Sprintf(" (nothing deployed on %s yet: oops deploy REV)", c)
 		}
 		return fmt.Errorf("%w: %s: %v%s", target.ErrUnhealthy, c, err, hint)
@@ -415,6 +423,11 @@ func (t *Target) SetCommit(_ context.Context, c release.Color, commit string) er
 		return err
 	}
 	return writeColor(t.opts.StateDir, rec)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // removeQuiet removes a path, ignoring errors: used for leftovers.

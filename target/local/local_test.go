@@ -379,8 +379,8 @@ func TestLocalProxyRestartKeepsTheLiveColor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Live.Color != release.Green || !strings.Contains(st.Name, "proxy not running") {
-		t.Fatalf("state with the proxy down: live %s, name %q", st.Live.Color, st.Name)
+	if st.Live.Color != release.Green || len(st.Listeners) != 1 || !strings.Contains(st.Listeners[0], "proxy is not running") {
+		t.Fatalf("state with the proxy down: live %s, listeners %q", st.Live.Color, st.Listeners)
 	}
 	rp2 := e.proxy()
 	if body, _ := get(t, nil, rp2.url); body != greeting(a, release.Green) {

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestLocalScripts runs the local target scripts in testdata/local: real
+// oops, a real proxy and real processes of examples/hello, all on
+// 127.0.0.1. Each script gets free ports in $PUBLIC_PORT, $BLUE_PORT and
+// $GREEN_PORT (also replaced in its .oopsrc); every app process it started
+// is killed when it ends.
+func TestLocalScripts(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the local target needs unix")
+	}
+	cmds := scriptCmds()
+	for name, fn := range localScriptCmds() {
+		cmds[name] = fn
+	}
+	var ports sync.Map
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/local",
+		RequireExplicitExec: false,
+		Setup: func(env *testscript.Env) error {
+			if err := setupEnv(env); err != nil {
+				return err
+			}
+			vals := map[string]string{}
+			for _, name := range []string{"PUBLIC_PORT", "BLUE_PORT", "GREEN_PORT"} {
+				p, err := uniquePort(&ports)
+				if err != nil {
+					return err
+				}
+				vals[name] = strconv.Itoa(p)
+				env.Setenv(name, vals[name])
+			}
+			// The script's .oopsrc names its ports as $PUBLIC_PORT ...
+			rc := filepath.Join(env.WorkDir, ".oopsrc")
+			if data, err := os.ReadFile(rc); err == nil {
+				out := os.Expand(string(data), func(k string) string { return vals[k] })
+				if err := os.WriteFile(rc, []byte(out), 0o644); err != nil {
+					return err
+				}
+			}
+			env.Defer(func() { killApps(filepath.Join(env.WorkDir, ".oops")) })
+			return nil
+		},
+		Cmds:      cmds,
+		Condition: awsCondition,
+	})
+}
+
+// uniquePort is a free loopback port no other script of this run got.
+func uniquePort(seen *sync.Map) (int, error) {
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, dup := seen.LoadOrStore(p, true); !dup {
+			return p, nil
+		}
+	}
+}
+
+// killApps kills the process groups of the apps recorded in a state dir.
+func killApps(stateDir string) {
+	for _, c := range []string{"blue", "green"} {
+		data, err := os.ReadFile(filepath.Join(stateDir, c+".json"))
+		if err != nil {
+			continue
+		}
+		var rec struct {
+			PID int `json:"pid"`
+		}
+		if json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
+			_ = syscall.Kill(-rec.PID, syscall.SIGKILL)
+		}
+	}
+}
+
+// helloBin is examples/hello, built once per run.
+var helloBin = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "oops-hello-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "hello")
+	if msg, err := exec.Command("go", "build", "-o", out, "../../examples/hello").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build examples/hello: %v\n%s", err, msg)
+	}
+	return os.ReadFile(out)
+})
+
+// localScriptCmds are the commands of the local target scripts:
+//
+//	hello-release FILE [broken]  a tar.gz release of examples/hello in FILE;
+//	                             broken: its health check always fails
+//	wait-http URL                wait (up to 20s) until URL answers at all
+//	get URL                      GET URL; the body goes to stdout; fails
+//	                             unless 200 (X-Oops-Color goes to stderr)
+func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"hello-release": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) < 1 || len(args) > 2 {
+				ts.Fatalf("usage: hello-release FILE [broken]")
+			}
+			bin, err := helloBin()
+			ts.Check(err)
+			files := []struct {
+				name string
+				body []byte
+			}{{"hello", bin}}
+			if len(args) == 2 && args[1] == "broken" {
+				files = []struct {
+					name string
+					body []byte
+				}{
+					{"hello", []byte("#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n")},
+					{"hello.bin", bin},
+				}
+			}
+			var buf bytes.Buffer
+			gz := gzip.NewWriter(&buf)
+			tw := tar.NewWriter(gz)
+			for _, f := range files {
+				ts.Check(tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.body)), Typeflag: tar.TypeReg}))
+				_, err := tw.Write(f.body)
+				ts.Check(err)
+			}
+			ts.Check(tw.Close())
+			ts.Check(gz.Close())
+			ts.Check(os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644))
+		},
+		"wait-http": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 1 {
+				ts.Fatalf("usage: wait-http URL")
+			}
+			c := &http.Client{Timeout: time.Second}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				res, err := c.Get(args[0])
+				if err == nil {
+					res.Body.Close()
+					return
+				}
+				if time.Now().After(deadline) {
+					ts.Fatalf("%s never answered: %v", args[0], err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		},
+		"get": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 1 {
+				ts.Fatalf("usage: get URL")
+			}
+			c := &http.Client{Timeout: 10 * time.Second}
+			res, err := c.Get(args[0])
+			if err != nil {
+				if !neg {
+					ts.Fatalf("GET %s: %v", args[0], err)
+				}
+				return
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			ts.Check(err)
+			fmt.Fprintf(ts.Stdout(), "%s", body)
+			fmt.Fprintf(ts.Stderr(), "X-Oops-Color: %s\n", res.Header.Get("X-Oops-Color"))
+			if ok := res.StatusCode == http.StatusOK; ok == neg {
+				ts.Fatalf("GET %s: %s", args[0], res.Status)
+			}
+		},
+	}
+}
