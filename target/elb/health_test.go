@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -198,5 +199,25 @@ func TestSimulatedVerifyTimesOut(t *testing.T) {
 	}
 	if got := e.requireOneColor(); got != release.Blue {
 		t.Errorf("%s live, want blue", got)
+	}
+}
+
+// Ctrl-C while verifying stops the wait; it does not switch back (which
+// could put the bad release live again).
+func TestInterruptedVerifyKeepsTheSwitch(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := elb.Options{Sleep: func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }}
+	e := setup(t, elbtest.Fixture{Instances: 1}, opts)
+	e.ctx = ctx
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("Unknown", e.ids...)})
+	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
+	if !errors.Is(err, context.Canceled) || res.Reverted || !strings.Contains(err.Error(), "the switch stands (green is live)") {
+		t.Fatalf("Switch = %+v, %v", res, err)
+	}
+	e.ctx = awstest.Ctx(t)
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
 	}
 }
