@@ -55,6 +55,7 @@ func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.commitOf = func(c release.Color) string { return st.Color(c).Commit }
 	return f.switchTarget(ctx, pv, st.Off.Color, opts, vt, release.ActionPreview, "oops off")
 }
 

@@ -20,6 +20,9 @@ type switchOptions struct {
 	// Weight is the share (percent) of traffic for the color switched to;
 	// 0 means all of it. Set by oops shift and deploy --canary (ALB).
 	Weight int
+	// commitOf names the commit a color runs when the switched target does
+	// not record it (the preview ELB of oops off: the main ELB does).
+	commitOf func(release.Color) string
 }
 
 func addSwitchFlags(c *cobra.Command, o *switchOptions) {
@@ -101,6 +104,11 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 			},
 		})
 		if res != nil && res.Before != nil {
+			if opts.commitOf != nil {
+				for _, cs := range []*target.ColorState{&res.Before.Live, &res.Before.Off} {
+					cs.Commit = opts.commitOf(cs.Color)
+				}
+			}
 			fillEvent(ev, res)
 		}
 		if err != nil {
