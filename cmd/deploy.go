@@ -18,7 +18,9 @@ import (
 type deployOptions struct {
 	Yes, DryRun, NoSwitch, Force bool
 	// NoWait (CodeDeploy) creates the deployment and returns its id.
-	NoWait        bool
+	NoWait bool
+	// Canary (ALB) is the percent of the traffic the release gets; 0: all.
+	Canary        int
 	Reason        string
 	Timeout       time.Duration
 	VerifyTimeout time.Duration
@@ -65,6 +67,9 @@ plan and changes nothing.`,
 			if err := f.checkNoWait(opts.NoWait); err != nil {
 				return err
 			}
+			if err := checkCanary(opts.Canary, opts.NoSwitch); err != nil {
+				return err
+			}
 			return f.runDeploy(cmd.Context(), args[0], opts)
 		},
 	}
@@ -72,6 +77,7 @@ plan and changes nothing.`,
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	fl.BoolVar(&opts.NoSwitch, "no-switch", false, "install on the off color but leave traffic where it is")
+	fl.IntVar(&opts.Canary, "canary", 0, "ALB: send only this `percent` of the traffic to the release (then oops promote, or oops rollback)")
 	fl.BoolVar(&opts.Force, "force", false, "deploy even if the release is live or marked BAD, and switch even if the health gate fails")
 	fl.StringVarP(&opts.Reason, "message", "m", "", "why, recorded in history")
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "CodeDeploy: create the deployment, print its id and exit; nothing is recorded or switched")
@@ -100,11 +106,14 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 	if err != nil {
 		return err
 	}
-	t, err := f.Target(ctx)
+	t, err := f.deployTarget(ctx, opts.Canary)
 	if err != nil {
 		return err
 	}
 	st, err := t.State(ctx)
+	if err == nil {
+		err = noCanaryInProgress(t, st)
+	}
 	if err != nil {
 		return err
 	}
@@ -139,13 +148,16 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		ev.Target = t.String()
 		// Read again under the lock: someone may have switched meanwhile.
 		st, err := t.State(ctx)
+		if err == nil {
+			err = noCanaryInProgress(t, st)
+		}
 		if err != nil {
 			return err
 		}
 		off := st.Off.Color
 		ev.From = release.Side{Color: st.Live.Color, Commit: st.Live.Commit}
 		ev.To = release.Side{Color: off, Commit: sha}
-		what := fmt.Sprintf("Deploy %s to %s (off, port %d) on %s", short, off, st.Off.Port, t)
+		what := fmt.Sprintf("Deploy %s to %s (off, %s) on %s", short, off, where(st.Off), t)
 		if warm {
 			what = fmt.Sprintf("%s already runs on %s (off): switch %s to it", short, off, t)
 		} else if !opts.NoSwitch {
@@ -164,7 +176,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			if opts.Reason != "" {
 				desc += ": " + opts.Reason
 			}
-			f.progressf("deploying %s to %s (port %d) on %s", short, off, st.Off.Port, t)
+			f.progressf("deploying %s to %s (%s) on %s", short, off, where(st.Off), t)
 			dep, err := d.Deploy(ctx, target.DeployRequest{
 				Release: rel, Color: off, Port: st.Off.Port, Description: desc,
 				Wait: !opts.NoWait, Timeout: opts.Timeout, Progress: f.progressf,
@@ -193,12 +205,13 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			f.progressf("%s already runs on %s: switching without reinstalling", short, off)
 		}
 		if opts.NoSwitch {
-			fmt.Fprintf(f.IO.Out, "%s runs on %s (off, port %d); traffic stays on %s. Switch to it with: oops deploy %s\n",
-				short, off, st.Off.Port, st.Live.Color, short)
+			fmt.Fprintf(f.IO.Out, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
+				short, off, where(st.Off), st.Live.Color, short)
 			return nil
 		}
 		res, err := target.Switch(ctx, t, target.SwitchOptions{
 			To:            off,
+			Weight:        opts.Canary,
 			Force:         opts.Force,
 			VerifyTimeout: vt,
 			Logf:          f.progressf,
@@ -213,7 +226,12 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		if st.Live.Commit == "" || st.Live.Commit == "unknown" {
 			prev = fmt.Sprintf("nothing oops knows of ran on %s before", st.Live.Color)
 		}
-		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, port %d); %s\n", short, off, t, st.Off.Port, prev)
+		if opts.Canary > 0 && opts.Canary < 100 {
+			fmt.Fprintf(f.IO.Out, "%s gets %d%% of the traffic on %s now (%s, %s); %s keeps %d%%. Next: oops promote, or oops rollback\n",
+				short, opts.Canary, t, off, where(st.Off), st.Live.Color, 100-opts.Canary)
+			return nil
+		}
+		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, %s); %s\n", short, off, t, where(st.Off), prev)
 		return nil
 	})
 }
@@ -245,7 +263,11 @@ func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *targ
 		if !opts.Force {
 			step("check the health of %s", off)
 		}
-		p, err := t.Plan(ctx, st, off, 100)
+		weight := 100
+		if opts.Canary > 0 {
+			weight = opts.Canary
+		}
+		p, err := t.Plan(ctx, st, off, weight)
 		if err != nil {
 			return err
 		}

@@ -124,17 +124,13 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 			return nil
 		}
 		now := res.Before.Color(res.Plan.To)
-		where := fmt.Sprintf("port %d", now.Port)
-		if now.Port == 0 && now.TargetGroup != "" {
-			where = "target group " + now.TargetGroup
-		}
 		if w := res.Plan.Weight; w > 0 && w < 100 {
 			fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
-				w, t, res.Plan.To, where, shortCommit(now.Commit), res.Plan.From, 100-w)
+				w, t, res.Plan.To, where(now), shortCommit(now.Commit), res.Plan.From, 100-w)
 			return nil
 		}
 		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
-			res.Plan.To, t, where, shortCommit(now.Commit), res.Plan.From)
+			res.Plan.To, t, where(now), shortCommit(now.Commit), res.Plan.From)
 		return nil
 	})
 }

@@ -109,3 +109,43 @@ func (f *Factory) runShift(ctx context.Context, percent int, opts switchOptions)
 	}
 	return f.switchTarget(ctx, t, to, opts, vt, release.ActionShift, "oops shift")
 }
+
+// checkCanary validates deploy --canary PERCENT.
+func checkCanary(percent int, noSwitch bool) error {
+	switch {
+	case percent < 0 || percent > 100:
+		return usageErrorf("--canary must be a percent from 1 to 100, got %d", percent)
+	case percent > 0 && noSwitch:
+		return usageErrorf("--canary sends traffic to the release; it cannot go with --no-switch")
+	}
+	return nil
+}
+
+// deployTarget is the target of oops deploy: one that can split traffic
+// when a canary is asked for.
+func (f *Factory) deployTarget(ctx context.Context, canary int) (target.Target, error) {
+	if canary > 0 {
+		return f.weightedTarget(ctx, "oops deploy --canary")
+	}
+	return f.Target(ctx)
+}
+
+// noCanaryInProgress refuses to deploy while traffic is split: the off
+// color of a canary takes traffic.
+func noCanaryInProgress(t target.Target, st *target.State) error {
+	if st.Base == "" {
+		return nil
+	}
+	_, to := canary(st)
+	return withHint(fmt.Errorf("a canary is in progress on %s (%s has %d%% of the traffic): a deploy would replace a release that takes traffic", t, to, st.Color(to).Weight),
+		"finish it with oops promote, or end it with oops rollback, then deploy")
+}
+
+// where names a color's place on its target: "port 8081", "target group
+// web-green".
+func where(c target.ColorState) string {
+	if c.Port == 0 && c.TargetGroup != "" {
+		return "target group " + c.TargetGroup
+	}
+	return fmt.Sprintf("port %d", c.Port)
+}

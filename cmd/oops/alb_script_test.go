@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/oops-deploy/oops/internal/albtest"
@@ -77,6 +78,7 @@ type albScript struct {
 //	alb-forward NAME PORT COLOR PERCENT
 //	        point a listener at PERCENT of COLOR, as a hand edit or an
 //	        interrupted tool would leave it
+//	alb-tag NAME COLOR KEY=VALUE  tag COLOR's target group
 //	alb-calls           print the API calls made through the proxy, then forget them
 //	alb-fault ACTION MODE [skip=N] [times=N]
 //	        MODE is fail (500), throttle, denied, cut-after (applied, answer
@@ -186,6 +188,18 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 			pct, err := strconv.Atoi(args[3])
 			ts.Check(err)
 			ts.Check(alb(ts, args[0]).SetForward(ctx(ts), awstest.Config(state(ts).moto), port, release.Color(args[2]), pct))
+		},
+		"alb-tag": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 3 {
+				ts.Fatalf("usage: alb-tag NAME COLOR KEY=VALUE")
+			}
+			k, v, _ := strings.Cut(args[2], "=")
+			_, err := elbv2.NewFromConfig(awstest.Config(state(ts).moto)).AddTags(ctx(ts), &elbv2.AddTagsInput{
+				ResourceArns: []string{alb(ts, args[0]).Groups[release.Color(args[1])]},
+				Tags:         []types.Tag{{Key: aws.String(k), Value: aws.String(v)}},
+			})
+			ts.Check(err)
 		},
 		"alb-calls": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
