@@ -155,5 +155,9 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 		return res, fmt.Errorf("%w: %v; switching back failed: %v (run oops repair)", ErrVerifyFailed, verr, err)
 	}
 	res.Reverted = true
-	return res, fmt.Errorf("%w: %s: %v; traffic is back on %s", ErrVerifyFailed, to, verr, plan.From)
+	backOn := string(plan.From)
+	if st.Base != "" {
+		backOn = fmt.Sprintf("the split it had (%d%% on %s)", revertWeight, to)
+	}
+	return res, fmt.Errorf("%w: %s: %v; traffic is back on %s", ErrVerifyFailed, to, verr, backOn)
 }

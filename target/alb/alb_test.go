@@ -371,11 +371,12 @@ func TestVerifyFailsSwitchesBack(t *testing.T) {
 		before func(e *env)
 		opts   target.SwitchOptions
 		want   string
+		says   string
 	}{
-		{name: "full switch goes back to blue", want: "blue=100 green=0"},
+		{name: "full switch goes back to blue", want: "blue=100 green=0", says: "traffic is back on blue"},
 		{name: "failed promotion goes back to the canary split",
 			before: func(e *env) { e.set(80, release.Green, 10); e.set(443, release.Green, 10) },
-			opts:   target.SwitchOptions{To: release.Green}, want: "blue=90 green=10"},
+			opts:   target.SwitchOptions{To: release.Green}, want: "blue=90 green=10", says: "traffic is back on the split it had (10% on green)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -386,8 +387,8 @@ func TestVerifyFailsSwitchesBack(t *testing.T) {
 			e.unhealthy(1, "unhealthy", "Target.FailedHealthChecks")
 			tt.opts.VerifyTimeout = 50 * time.Millisecond
 			res, err := target.Switch(e.ctx, e.target(alb.Config{}), tt.opts)
-			if !errors.Is(err, target.ErrVerifyFailed) {
-				t.Fatalf("error = %v, want verification failure", err)
+			if !errors.Is(err, target.ErrVerifyFailed) || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("error = %v, want verification failure saying %q", err, tt.says)
 			}
 			if !res.Reverted {
 				t.Error("not reverted")
