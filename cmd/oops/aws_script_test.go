@@ -26,18 +26,21 @@ import (
 	"github.com/oops-deploy/oops/target/elb/elbtest"
 )
 
-// awsScript is one script's emulated AWS: moto behind a fault proxy.
+// awsScript is one script's emulated AWS: its own account in the shared
+// moto (url), and the fault proxy oops talks to.
 type awsScript struct {
-	moto  *elbtest.Moto
+	url   string
 	proxy *faultproxy.Proxy
 }
 
 // awsCmds are testscript commands for scripts that run oops against moto.
-// Each script gets its own moto (started by aws-start), so scripts run in
-// parallel without sharing resources. Scripts using them start with
+// The scripts share one moto (started by the first aws-start, stopped after
+// the last script using it), each as its own AWS account, so they run in
+// parallel without seeing each other's ELBs or deployments; S3 bucket names
+// are global, so each script names its own. Scripts using them start with
 // "[!moto] skip" (see awsCondition).
 //
-//	aws-start                      moto + fault proxy; AWS_* point oops at the proxy
+//	aws-start                      an account in moto + a fault proxy; AWS_* point oops at the proxy
 //	elb-create NAME [live=COLOR]   Classic ELB with listeners 80/443 and tags
 //	                               blue=$BLUE_PORT green=$GREEN_PORT (free loopback ports)
 //	codedeploy-create APP GROUP    CodeDeploy application and deployment group
@@ -56,6 +59,8 @@ type awsScript struct {
 func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	var mu sync.Mutex
 	running := map[*testscript.TestScript]*awsScript{}
+	var shared *elbtest.Moto
+	users, accounts := 0, 0
 	health := map[healthKey]*atomic.Int32{}
 	get := func(ts *testscript.TestScript) *awsScript {
 		mu.Lock()
@@ -74,24 +79,36 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"aws-start": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg, "aws-start")
-			m, err := elbtest.StartServer()
-			ts.Check(err)
-			p := faultproxy.New(m.URL)
 			mu.Lock()
-			running[ts] = &awsScript{moto: m, proxy: p}
+			if shared == nil {
+				m, err := elbtest.StartServer()
+				if err != nil {
+					mu.Unlock()
+					ts.Fatalf("start moto: %v", err)
+				}
+				shared = m
+			}
+			users++
+			accounts++
+			direct := accountProxy(shared.URL, fmt.Sprintf("%012d", 200000000000+accounts))
+			p := faultproxy.New(direct.URL)
+			running[ts] = &awsScript{url: direct.URL, proxy: p}
 			mu.Unlock()
 			ts.Defer(func() {
 				p.Close()
-				m.Stop()
+				direct.Close()
 				mu.Lock()
+				defer mu.Unlock()
 				delete(running, ts)
-				mu.Unlock()
+				if users--; users == 0 {
+					shared.Stop()
+					shared = nil
+				}
 			})
 			for _, kv := range awstest.Env(p.URL) {
 				k, v, _ := strings.Cut(kv, "=")
 				ts.Setenv(k, v)
 			}
-			ts.Setenv("MOTO_URL", m.URL)
 		},
 		"elb-create": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg, "elb-create")
@@ -106,7 +123,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 				}
 			}
 			blue, green := freePort(ts), freePort(ts)
-			_, err := elbtest.Create(awsCtx(ts), awstest.Config(a.moto.URL), elbtest.Fixture{
+			_, err := elbtest.Create(awsCtx(ts), awstest.Config(a.url), elbtest.Fixture{
 				Name: args[0], Blue: strconv.Itoa(blue), Green: strconv.Itoa(green), Live: live,
 			})
 			ts.Check(err)
@@ -118,7 +135,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			if len(args) != 2 {
 				ts.Fatalf("usage: codedeploy-create APP GROUP")
 			}
-			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).moto.URL))
+			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).url))
 			ctx := awsCtx(ts)
 			_, err := cd.CreateApplication(ctx, &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
 			ts.Check(err)
@@ -135,7 +152,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			}
 			want, err := strconv.Atoi(args[2])
 			ts.Check(err)
-			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).moto.URL))
+			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).url))
 			out, err := cd.ListDeployments(awsCtx(ts), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1])})
 			ts.Check(err)
 			if len(out.Deployments) != want {
@@ -148,12 +165,12 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 				ts.Fatalf("usage: codedeploy-revision APP GROUP")
 			}
 			a := get(ts)
-			out, err := codedeploy.NewFromConfig(awstest.Config(a.moto.URL)).ListDeployments(awsCtx(ts), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1])})
+			out, err := codedeploy.NewFromConfig(awstest.Config(a.url)).ListDeployments(awsCtx(ts), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1])})
 			ts.Check(err)
 			if len(out.Deployments) == 0 {
 				ts.Fatalf("%s/%s has no deployments", args[0], args[1])
 			}
-			info := motoDeployment(ts, a.moto.URL, out.Deployments[len(out.Deployments)-1])
+			info := motoDeployment(ts, a.url, out.Deployments[len(out.Deployments)-1])
 			fmt.Fprintf(ts.Stdout(), "revisionType %s\n", info.Revision.RevisionType)
 			loc := info.Revision.S3Location
 			fmt.Fprintf(ts.Stdout(), "bucket %s\nkey %s\nbundleType %s\neTag %s\n", loc.Bucket, loc.Key, loc.BundleType, loc.ETag)
@@ -164,7 +181,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			if len(args) != 1 {
 				ts.Fatalf("usage: s3-mb BUCKET")
 			}
-			c := s3.NewFromConfig(awstest.Config(get(ts).moto.URL), func(o *s3.Options) { o.UsePathStyle = true })
+			c := s3.NewFromConfig(awstest.Config(get(ts).url), func(o *s3.Options) { o.UsePathStyle = true })
 			_, err := c.CreateBucket(awsCtx(ts), &s3.CreateBucketInput{Bucket: aws.String(args[0])})
 			ts.Check(err)
 		},
