@@ -52,12 +52,22 @@ unpacks it under state-dir and starts "command" on the off color's port
 for its health check; a release that never gets healthy is stopped, with
 the tail of its log, and nothing is switched (exit 7).
 
+With a load balancer and a "deployment-group" in .oopsrc, CodeDeploy
+installs it: one deployment whose revision is the release's S3 object,
+watched instance by instance (lifecycle event and status on stderr) until
+it succeeds, fails or --timeout passes. A failure prints the failing
+instance, lifecycle event, error code, script and log tail, and switches
+nothing (exit 7). Ctrl-C asks whether to stop the deployment. --no-wait
+prints the deployment id and exits; the appspec's hooks (oops hook) find
+the color to install themselves.
+
 On a terminal oops asks first; scripts pass --yes. --dry-run prints the
 plan and changes nothing.`,
 		Example: `  oops deploy HEAD~1
   oops deploy v1.4.2 --yes -m "fix checkout totals"
   oops deploy 4f2a1c9 --no-switch     # install on the off color only
-  oops deploy 4f2a1c9 --dry-run`,
+  oops deploy 4f2a1c9 --dry-run
+  oops deploy HEAD --yes --no-wait   # CodeDeploy: print the deployment id, do not wait`,
 		Args: exactArgs(1, "one revision (a commit, tag or branch)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.verifySet = cmd.Flags().Changed("verify-timeout")
