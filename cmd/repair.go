@@ -61,6 +61,14 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 	if err != nil {
 		return err
 	}
+	if to != "" {
+		// --to is for a target that cannot say which color is right; on a
+		// consistent one it would be a switch, which is rollback's job.
+		if st, err := t.State(ctx); err == nil && st.Live.Color != to {
+			return withHint(usageErrorf("%s is consistent, with %s live: nothing to repair", t, st.Live.Color),
+				fmt.Sprintf("to send traffic to %s, run oops rollback", to))
+		}
+	}
 	rp, ok := t.(target.RepairPlanner)
 	if !ok {
 		if opts.DryRun || to != "" {
