@@ -2,10 +2,21 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"time"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 )
+
+// LockTokenEnv is exported to everything a mutating command starts (hooks,
+// deploy scripts): an oops started with the token of the current lock runs
+// under that lock instead of waiting for it.
+const LockTokenEnv = "OOPS_LOCK_TOKEN"
 
 // mutateOptions describe a command that changes traffic or the index.
 type mutateOptions struct {
@@ -15,6 +26,10 @@ type mutateOptions struct {
 	Command string
 	Reason  string
 	DryRun  bool
+	// NoLock records the event without taking the lock: for commands that
+	// manage the lock themselves (oops lock release) and for publish, which
+	// only adds immutable objects (an upload must not hold up a rollback).
+	NoLock bool
 }
 
 // mutate runs fn under the application's lock and records its outcome as an
@@ -22,16 +37,167 @@ type mutateOptions struct {
 // event's from/to/target as it learns them. Dry runs take no lock and
 // record nothing.
 //
+// The lock is released however fn ends: success, error, or interrupt (the
+// context from Main is cancelled on SIGINT and SIGTERM, and fn returns).
+// If the lock is lost while fn runs (taken over as stale), fn's context is
+// cancelled.
+//
 // Every command that changes traffic or state goes through here.
 func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx context.Context, ev *release.Event) error) error {
-	ev := &release.Event{Time: f.Now().UTC(), Action: opts.Action, Reason: opts.Reason}
-	if c, err := f.Config(); err == nil {
-		ev.App = c.ApplicationName
+	c, err := f.Config()
+	if err != nil {
+		return err
 	}
+	ev := &release.Event{Time: f.Now().UTC(), Action: opts.Action, App: c.ApplicationName, Reason: opts.Reason}
+	if opts.DryRun {
+		return fn(ctx, ev)
+	}
+	ttl, err := lockTTL(c)
+	if err != nil {
+		return err
+	}
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	id := f.identity(ctx)
+	ev.Who, ev.OSUser, ev.Host = id.Who, id.OSUser, id.Host
 	start := time.Now()
-	err := fn(ctx, ev)
+
+	var lk *store.Lock
+	var runErr error
+	if !opts.NoLock {
+		lk, runErr = f.takeLock(ctx, st, c, opts, id, ttl)
+	}
+	if runErr == nil {
+		runCtx, stop := ctx, func() {}
+		if lk != nil && !lk.Shared() {
+			defer exportEnv(LockTokenEnv, lk.Info().Token)()
+			runCtx, stop = cancelOnLoss(ctx, lk)
+		}
+		runErr = fn(runCtx, ev)
+		stop()
+	}
 	ev.DurationMS = time.Since(start).Milliseconds()
-	// Lock and history are wired in by the history/lock capability.
-	_ = opts.DryRun
-	return err
+	ev.Result = resultOf(runErr)
+	if runErr != nil {
+		ev.Error = runErr.Error()
+	}
+
+	// Record and release even when interrupted: the caller's context may be
+	// cancelled, so these get their own deadline.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := store.AppendEvent(wctx, st, ev); err != nil {
+		f.warnf("could not record this %s in history: %v", ev.Action, err)
+	}
+	if ev.Result == release.ResultOK {
+		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
+			f.warnf("could not update release marks: %v", err)
+		}
+	}
+	if lk != nil {
+		if err := lk.Release(wctx); err != nil {
+			f.warnf("%v (check with: oops lock status)", err)
+		}
+	}
+	return runErr
+}
+
+// takeLock takes the application's lock for this command, or borrows it
+// when this oops runs inside the holder's hook.
+func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config, opts mutateOptions, id identity, ttl time.Duration) (*store.Lock, error) {
+	command := opts.Command
+	if command == "" {
+		command = "oops " + opts.Action
+	}
+	info := store.LockInfo{App: c.ApplicationName, Holder: id.Who, OSUser: id.OSUser, Host: id.Host, PID: os.Getpid(), PIDNS: pidNamespace(), Command: command}
+	lk, err := store.AcquireLock(ctx, st, info, store.LockOptions{
+		TTL:   ttl,
+		Wait:  f.LockWait,
+		Token: f.Getenv(LockTokenEnv),
+		Gone:  func(h store.LockInfo) (bool, string) { return f.holderExited(h) },
+		OnTakeover: func(prev store.LockInfo, why string) {
+			f.warnf("taking over the lock of %s from %s (%q): %s", c.ApplicationName, prev.Describe(), prev.Command, why)
+		},
+		OnWait: func(h store.LockInfo) {
+			f.warnf("waiting up to %s for the lock of %s, held by %s (%q)", f.LockWait, c.ApplicationName, h.Describe(), h.Command)
+		},
+		OnHeartbeatError: func(err error) { f.warnf("could not refresh the lock: %v", err) },
+	})
+	var le *store.LockedError
+	if errors.As(err, &le) {
+		return nil, withHint(err, fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", le.Info.TTL()))
+	}
+	return lk, err
+}
+
+// cancelOnLoss derives a context that is cancelled if the lock is lost.
+func cancelOnLoss(ctx context.Context, lk *store.Lock) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-lk.Lost():
+			cancel(lk.Err())
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+// exportEnv sets an environment variable for child processes (hooks are
+// started with the process environment) and returns its undo.
+func exportEnv(key, value string) func() {
+	old, had := os.LookupEnv(key)
+	_ = os.Setenv(key, value)
+	return func() {
+		if had {
+			_ = os.Setenv(key, old)
+		} else {
+			_ = os.Unsetenv(key)
+		}
+	}
+}
+
+// resultOf classifies how a mutation ended: refused means oops decided not
+// to act (a gate, a conflict, the operator, another holder); failed means
+// it tried and something broke.
+func resultOf(err error) string {
+	var ue usageError
+	switch {
+	case err == nil:
+		return release.ResultOK
+	case errors.Is(err, target.ErrUnhealthy),
+		errors.Is(err, target.ErrAborted),
+		errors.Is(err, target.ErrInconsistent),
+		errors.Is(err, target.ErrMisconfigured),
+		errors.Is(err, store.ErrImmutable),
+		errors.Is(err, store.ErrBadRelease),
+		errors.Is(err, release.ErrUnknownRevision),
+		errors.Is(err, release.ErrAmbiguous),
+		errors.Is(err, release.ErrNotPublished),
+		errors.As(err, &ue):
+		return release.ResultRefused
+	case errors.Is(err, store.ErrLocked) && !errors.Is(err, store.ErrLockLost):
+		return release.ResultRefused
+	}
+	return release.ResultFailed
+}
+
+// lockTTL is lock-ttl from .oopsrc, or the default.
+func lockTTL(c *config.Config) (time.Duration, error) {
+	if c.LockTTL == "" {
+		return store.DefaultLockTTL, nil
+	}
+	d, err := time.ParseDuration(c.LockTTL)
+	if err != nil || d <= 0 {
+		return 0, &config.Error{Path: c.Path, Msg: fmt.Sprintf("lock-ttl %q is not a positive duration", c.LockTTL), Hint: `write it like "1m" or "90s"`}
+	}
+	return d, nil
+}
+
+// warnf prints a diagnostic on stderr.
+func (f *Factory) warnf(format string, args ...any) {
+	fmt.Fprintf(f.IO.ErrOut, "oops: "+format+"\n", args...)
 }

@@ -118,7 +118,10 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 	}
 	var rel release.Release
 	var created bool
-	err = f.mutate(ctx, mutateOptions{Action: release.ActionPublish, Command: "oops publish", DryRun: opts.DryRun},
+	// No lock: a publish only adds immutable objects and updates the index
+	// by compare-and-swap, and an emergency rollback must never wait behind
+	// a long upload. It is still recorded in history.
+	err = f.mutate(ctx, mutateOptions{Action: release.ActionPublish, Command: "oops publish", DryRun: opts.DryRun, NoLock: true},
 		func(ctx context.Context, ev *release.Event) error {
 			ev.To = release.Side{Commit: sha}
 			var err error

@@ -38,10 +38,13 @@ release.`,
 	pf.StringVar(&f.ConfigPath, "config", "", "read this config `file` instead of searching for .oopsrc")
 	pf.StringVarP(&f.Dir, "dir", "C", "", "run as if oops was started in `dir`")
 	pf.StringVar(&f.Region, "region", "", "AWS `region` (overrides .oopsrc and AWS_REGION)")
+	pf.DurationVar(&f.LockWait, "lock-wait", 0, "wait up to `duration` for another operator's lock instead of failing at once")
 
 	// One constructor per verb, each in its own file.
 	for _, add := range []func(*Factory) *cobra.Command{
 		newVersionCmd,
+		newHistoryCmd,
+		newLockCmd,
 		newPublishCmd,
 		newListCmd,
 		newInitCmd,
@@ -88,7 +91,8 @@ func addCompletionCmd(root *cobra.Command) {
 
 // Main runs oops with args and returns the exit code.
 func Main(f *Factory, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal must release the lock like Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	root := NewRoot(f)
 	root.SetArgs(args)

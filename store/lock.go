@@ -23,12 +23,16 @@ func LockKey(app string) string { return app + "/" + MetaDir + "/lock.json" }
 type LockInfo struct {
 	// Token identifies this holding; commands started from the holder's
 	// hooks present it (OOPS_LOCK_TOKEN) to run under the same lock.
-	Token     string    `json:"token"`
-	App       string    `json:"application"`
-	Holder    string    `json:"holder"`
-	OSUser    string    `json:"os_user,omitempty"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
+	Token  string `json:"token"`
+	App    string `json:"application"`
+	Holder string `json:"holder"`
+	OSUser string `json:"os_user,omitempty"`
+	Host   string `json:"host"`
+	PID    int    `json:"pid"`
+	// PIDNS names the process-id space PID belongs to (Linux: the pid
+	// namespace), so a holder on the same host can be checked for life
+	// only where its PID means the same process.
+	PIDNS     string    `json:"pid_ns,omitempty"`
 	Command   string    `json:"command"`
 	Started   time.Time `json:"started"`
 	Heartbeat time.Time `json:"heartbeat"`
@@ -43,11 +47,14 @@ func (i *LockInfo) TTL() time.Duration { return time.Duration(i.TTLMS) * time.Mi
 // Stale reports whether the holder has missed its heartbeats for longer
 // than its TTL at time now, so that the lock may be taken over.
 func (i *LockInfo) Stale(now time.Time) bool {
-	ttl := i.TTL()
-	if ttl <= 0 {
-		ttl = DefaultLockTTL
+	return now.Sub(i.Heartbeat) > i.effectiveTTL()
+}
+
+func (i *LockInfo) effectiveTTL() time.Duration {
+	if ttl := i.TTL(); ttl > 0 {
+		return ttl
 	}
-	return now.Sub(i.Heartbeat) > ttl
+	return DefaultLockTTL
 }
 
 // LockedError says who holds a lock another command wanted.
@@ -102,8 +109,12 @@ type LockOptions struct {
 	Token string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-	// OnTakeover is told about a stale lock that is being taken over.
-	OnTakeover func(prev LockInfo)
+	// Gone reports that a holder is known to have exited (it ran on this
+	// machine and its process no longer exists), so its lock may be taken
+	// over without waiting for its TTL; why says how it is known.
+	Gone func(holder LockInfo) (gone bool, why string)
+	// OnTakeover is told about a lock that is being taken over, and why.
+	OnTakeover func(prev LockInfo, why string)
 	// OnWait is told, once, that the caller is waiting for a holder.
 	OnWait func(holder LockInfo)
 	// OnHeartbeatError is told when a heartbeat could not be written.
@@ -200,11 +211,19 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 		if opts.Token != "" && cur.Token == opts.Token {
 			return &Lock{s: s, key: key, info: cur, shared: true, lostCh: make(chan struct{})}, nil
 		}
-		if cur.Stale(now()) {
+		why := ""
+		if t := now(); cur.Stale(t) {
+			why = fmt.Sprintf("its last heartbeat was %s ago, longer than its lock-ttl of %s", ago(t, cur.Heartbeat), cur.effectiveTTL())
+		} else if opts.Gone != nil {
+			if gone, w := opts.Gone(cur); gone {
+				why = w
+			}
+		}
+		if why != "" {
 			obj, err := s.Replace(ctx, key, body, etag)
 			if err == nil {
 				if opts.OnTakeover != nil {
-					opts.OnTakeover(cur)
+					opts.OnTakeover(cur, why)
 				}
 				return startLock(s, key, info, obj.ETag, ttl, now, opts.OnHeartbeatError), nil
 			}

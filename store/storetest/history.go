@@ -132,7 +132,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) store.Store) {
 			wg.Go(func() {
 				<-start
 				l, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: fmt.Sprint(i)}, store.LockOptions{TTL: time.Minute,
-					OnTakeover: func(p store.LockInfo) {
+					OnTakeover: func(p store.LockInfo, _ string) {
 						mu.Lock()
 						defer mu.Unlock()
 						takeovers = append(takeovers, fmt.Sprintf("%d took over from %+v", i, p))
@@ -196,7 +196,7 @@ func RunHistory(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		var prev store.LockInfo
-		b, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "bob"}, store.LockOptions{TTL: ttl, OnTakeover: func(p store.LockInfo) { prev = p }})
+		b, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "bob"}, store.LockOptions{TTL: ttl, OnTakeover: func(p store.LockInfo, _ string) { prev = p }})
 		if err != nil {
 			t.Fatalf("takeover of a stale lock: %v", err)
 		}
@@ -225,6 +225,30 @@ func RunHistory(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := b.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
+	})
+	t.Run("GoneHolderTakenOverEarly", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := ctx(t)
+		a, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "alice", Host: "h1", PID: 41}, store.LockOptions{TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Release(ctx)
+		alive := func(store.LockInfo) (bool, string) { return false, "" }
+		if _, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "bob"}, store.LockOptions{Gone: alive}); !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("live holder's lock: %v, want ErrLocked", err)
+		}
+		var why string
+		dead := func(h store.LockInfo) (bool, string) { return h.PID == 41, "process 41 has exited" }
+		b, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "bob"}, store.LockOptions{Gone: dead, OnTakeover: func(_ store.LockInfo, w string) { why = w }})
+		if err != nil {
+			t.Fatalf("lock of a holder known to be gone: %v", err)
+		}
+		if why != "process 41 has exited" {
+			t.Errorf("takeover reason %q", why)
+		}
+		_ = b.Release(ctx)
 	})
 	t.Run("SharedWithToken", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,105 @@
+package cmd
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+)
+
+type historyOptions struct {
+	Limit  int
+	Before string
+	JSON   bool
+}
+
+func newHistoryCmd(f *Factory) *cobra.Command {
+	var opts historyOptions
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "Show who changed what, when and why, newest first",
+		Long: `history lists the application's events, newest first: every publish, deploy,
+switch, rollback, repair and lock release, including refused and failed
+attempts, with who ran it (the AWS caller, else the git user, plus OS user
+and host), the reason given with -m, the result and how long it took.`,
+		Example: `  oops history
+  oops history --limit 100 --json
+  oops history --before <ID>      # the page after the event with that id`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Limit < 0 {
+				return withHint(usageErrorf("--limit must be 0 (everything) or more, got %d", opts.Limit), "see: oops history --help")
+			}
+			return runHistory(cmd.Context(), f, opts)
+		},
+	}
+	c.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most `N` events (0: all)")
+	c.Flags().StringVar(&opts.Before, "before", "", "show events older than the one with this `id`")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return c
+}
+
+func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
+	c, err := f.Config()
+	if err != nil {
+		return err
+	}
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{Limit: opts.Limit, Before: opts.Before})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		if events == nil {
+			events = []release.Event{}
+		}
+		return writeJSON(f.IO.Out, events)
+	}
+	if len(events) == 0 {
+		f.warnf("no history yet for %s in %s", c.ApplicationName, st)
+		return nil
+	}
+	now := f.Now()
+	rows := make([][]string, 0, len(events))
+	for _, ev := range events {
+		when := ev.Time.Local().Format("2006-01-02 15:04:05")
+		if f.IO.OutTTY {
+			when += " (" + relTime(now, ev.Time) + ")"
+		}
+		result := ev.Result
+		if ev.Error != "" && f.IO.OutTTY {
+			result += ": " + ev.Error
+		}
+		rows = append(rows, []string{
+			when, ev.Action, result, side(ev.From), side(ev.To), ev.Who,
+			(time.Duration(ev.DurationMS) * time.Millisecond).String(), dash(ev.Reason), ev.ID,
+		})
+	}
+	return printTable(f.IO, []string{"TIME", "ACTION", "RESULT", "FROM", "TO", "WHO", "TOOK", "REASON", "ID"}, rows)
+}
+
+// side formats one end of a change: "green abc1234".
+func side(s release.Side) string {
+	switch {
+	case s.Color == "" && s.Commit == "":
+		return "-"
+	case s.Commit == "":
+		return string(s.Color)
+	case s.Color == "":
+		return release.Short(s.Commit)
+	}
+	return string(s.Color) + " " + release.Short(s.Commit)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
