@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -316,14 +317,23 @@ func (t *Target) items(ctx context.Context, s *snapshot) ([]*item, string, error
 		in.Marker = page.NextMarker
 	}
 	sort.Slice(listeners, func(i, j int) bool { return aws.ToInt32(listeners[i].Port) < aws.ToInt32(listeners[j].Port) })
-	for _, l := range listeners {
+	// One DescribeRules per listener, all at once: a rollback waits for
+	// one round trip instead of one per listener.
+	items := make([]*item, len(listeners))
+	rules := make([][]types.Rule, len(listeners))
+	errs := make([]error, len(listeners))
+	var wg sync.WaitGroup
+	for i, l := range listeners {
 		name := fmt.Sprintf("%s:%d", l.Protocol, aws.ToInt32(l.Port))
-		li := &item{name: name, label: "listener " + name, listenerARN: aws.ToString(l.ListenerArn), actions: l.DefaultActions}
-		rules, err := t.rules(ctx, li.listenerARN)
-		if err != nil {
-			return nil, "", t.explain("DescribeRules", li.label, err)
+		items[i] = &item{name: name, label: "listener " + name, listenerARN: aws.ToString(l.ListenerArn), actions: l.DefaultActions}
+		wg.Go(func() { rules[i], errs[i] = t.rules(ctx, items[i].listenerARN) })
+	}
+	wg.Wait()
+	for i, li := range items {
+		if errs[i] != nil {
+			return nil, "", t.explain("DescribeRules", li.label, errs[i])
 		}
-		out = appendRules(appendItem(out, li), li, rules)
+		out = appendRules(appendItem(out, li), li, rules[i])
 	}
 	return out, aws.ToString(lb.VpcId), nil
 }
