@@ -30,8 +30,8 @@ type call struct {
 
 // plan builds the calls that put s at weight percent on to. Listeners and
 // rules already there are left alone, so a plan after an interrupted one
-// makes only the calls that are still missing.
-// why, when set, is the first step: the reason for a repair's color.
+// makes only the calls that are still missing. why, when set, is the
+// first step: the reason for a repair's color.
 func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *target.Plan {
 	want := mixFor(to, weight)
 	c := &change{snap: s, to: want}
@@ -70,7 +70,7 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 	return p
 }
 
-// withMix returns it's actions with the forward action set to m. Both
+// withMix returns it.actions with the forward action set to m. Both
 // colors stay in the forward (one at weight 0) so that the ALB keeps
 // health-checking the off color, which is what the health gate reads. Every
 // other action and setting (order, stickiness, authentication) is kept.
