@@ -1,6 +1,7 @@
 package elb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -28,6 +29,12 @@ func (t *Target) explain(op string, err error) error {
 	var already *awsError
 	if errors.As(err, &already) {
 		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: interrupted", t.name, op), err: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: no answer from AWS in time", t.name, op), err: err}
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
