@@ -1,3 +1,5 @@
+//go:build unix
+
 package local
 
 import (
@@ -12,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,9 +44,6 @@ var helloBuild = sync.OnceValues(func() ([]byte, error) {
 // broken (its health check always fails, as a bad release's would).
 func hello(t *testing.T, kind string) []entry {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("the local target needs unix")
-	}
 	bin, err := helloBuild()
 	if err != nil {
 		t.Fatal(err)

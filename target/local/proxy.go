@@ -7,8 +7,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +55,7 @@ type Proxy struct {
 	preview     *front
 	lockFile    *os.File
 	started     time.Time
+	acceptLog   atomic.Int64
 
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
@@ -67,36 +66,34 @@ type Proxy struct {
 	publicAddr, previewAddr string
 	adminSock               string
 	serving                 atomic.Bool
-	// shutdownRoutes ends with the proxy, cutting whatever is still open.
-	shutdownRoutes context.Context
-	cancelRoutes   context.CancelFunc
 }
 
-// backend is one color: where it listens and how it is reached.
+// backend is one color: where it listens and the idle connections to it.
 type backend struct {
 	color  release.Color
 	port   int
-	rp     *httputil.ReverseProxy
+	pool   *connPool
 	health atomic.Pointer[Health]
+	errLog atomic.Int64
 }
 
 // route is one listener's assignment to one color. A switch replaces the
-// route; the old one drains: its in-flight count falls to zero, or the
-// drain timeout cancels ctx, cutting what is left.
+// route; the old one drains: its in-flight count falls to zero, or at the
+// drain timeout what is left is cut.
 type route struct {
 	b        *backend
-	ctx      context.Context
-	cancel   context.CancelFunc
 	inflight atomic.Int64
 	retired  atomic.Bool
 	idleOnce sync.Once
 	idle     chan struct{}
 }
 
-// front is one listener (public or preview) and its current route.
+// front is one listener (public or preview), its current route, and the
+// server that serves it (nil until Serve).
 type front struct {
 	name string
 	cur  atomic.Pointer[route]
+	srv  atomic.Pointer[server]
 }
 
 // ErrProxyRunning: another proxy already serves this state directory.
@@ -152,7 +149,6 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		preview:   &front{name: "preview"},
 	}
 	p.probeClient = newProbeClient(opts.CheckTimeout)
-	p.shutdownRoutes, p.cancelRoutes = context.WithCancel(context.Background())
 	p.backends = map[release.Color]*backend{
 		release.Blue:  p.newBackend(release.Blue, opts.BluePort),
 		release.Green: p.newBackend(release.Green, opts.GreenPort),
@@ -174,61 +170,22 @@ func trimSpace(b []byte) string {
 }
 
 func (p *Proxy) newBackend(c release.Color, port int) *backend {
-	u := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	b := &backend{color: c, port: port}
-	b.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			// Keep the Host the client asked for, as nginx's
-			// proxy_set_header Host $host does: apps build links from it.
-			pr.Out.Host = pr.In.Host
-			pr.SetXForwarded()
-		},
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        0,
-			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
-		// Flush every write: streaming responses and server-sent events
-		// reach the client as the app writes them.
-		FlushInterval: -1,
-		ModifyResponse: func(res *http.Response) error {
-			res.Header.Set("X-Oops-Color", string(c))
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-				// The client left, or the drain timeout cut the request.
-				w.WriteHeader(http.StatusBadGateway)
-				return
-			}
-			p.opts.Logf("%s (%s): %s %s: %v", c, u.Host, r.Method, r.URL.Path, err)
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusBadGateway)
-			fmt.Fprintf(w, "oops proxy: %s (port %d) is not answering\n", c, port)
-		},
-		ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0),
-	}
-	return b
-}
-
-// logfWriter adapts Logf to the io.Writer log.Logger wants.
-type logfWriter func(string, ...any)
-
-func (f logfWriter) Write(b []byte) (int, error) {
-	s := string(b)
-	if n := len(s); n > 0 && s[n-1] == '\n' {
-		s = s[:n-1]
-	}
-	f("%s", s)
-	return len(b), nil
+	return &backend{color: c, port: port, pool: &connPool{addr: hostPort(port)}}
 }
 
 func (p *Proxy) newRoute(c release.Color) *route {
-	ctx, cancel := context.WithCancel(p.shutdownRoutes)
-	return &route{b: p.backends[c], ctx: ctx, cancel: cancel, idle: make(chan struct{})}
+	return &route{b: p.backends[c], idle: make(chan struct{})}
+}
+
+// cut ends what is still in flight on rt, on every listener.
+func (p *Proxy) cut(rt *route) int {
+	n := 0
+	for _, f := range []*front{p.live, p.preview} {
+		if s := f.srv.Load(); s != nil {
+			n += s.cut(rt)
+		}
+	}
+	return n
 }
 
 func (rt *route) done() {
@@ -256,19 +213,6 @@ func (f *front) acquire() *route {
 		}
 		rt.done()
 	}
-}
-
-func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt := f.acquire()
-	defer rt.done()
-	// The request is cut if the drain timeout expires on its route.
-	ctx, cancel := context.WithCancel(r.Context())
-	stop := context.AfterFunc(rt.ctx, cancel)
-	defer func() {
-		stop()
-		cancel()
-	}()
-	rt.b.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // Live returns the color the public listener sends to.
@@ -319,13 +263,11 @@ func (p *Proxy) retireLocked(rt *route, front string) {
 		defer t.Stop()
 		select {
 		case <-rt.idle:
-		case <-rt.ctx.Done():
 		case <-t.C:
-			if n := rt.inflight.Load(); n > 0 {
+			if n := p.cut(rt); n > 0 {
 				p.opts.Logf("drain: cut %d request(s) still on %s via the %s listener after %s", n, rt.b.color, front, p.opts.DrainTimeout)
 			}
 		}
-		rt.cancel()
 		p.mu.Lock()
 		delete(p.retiring, rt)
 		p.mu.Unlock()
@@ -357,17 +299,15 @@ func (p *Proxy) Drain(ctx context.Context, c release.Color) (int, error) {
 	p.mu.Unlock()
 	t := time.NewTimer(p.opts.DrainTimeout)
 	defer t.Stop()
-	cut := 0
 	for _, rt := range rts {
 		select {
 		case <-rt.idle:
-		case <-rt.ctx.Done():
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-t.C:
+			cut := 0
 			for _, r := range rts {
-				cut += int(r.inflight.Load())
-				r.cancel()
+				cut += p.cut(r)
 			}
 			return cut, nil
 		}
@@ -392,12 +332,6 @@ func (p *Proxy) InFlight(c release.Color) int {
 	}
 	return int(n)
 }
-
-// Handler serves the public listener (live color).
-func (p *Proxy) Handler() http.Handler { return p.live }
-
-// PreviewHandler serves the preview listener (off color).
-func (p *Proxy) PreviewHandler() http.Handler { return p.preview }
 
 // checkHealth probes each color every CheckInterval until ctx ends, and logs
 // changes.
@@ -479,20 +413,22 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 	defer stopHealth()
 	go p.checkHealth(hctx)
 
-	servers := []*http.Server{p.newServer(p.live)}
-	listeners := []net.Listener{ls.Public}
+	pub := newServer(p, p.live)
+	p.live.srv.Store(pub)
+	servers, listeners := []*server{pub}, []net.Listener{ls.Public}
 	if ls.Preview != nil {
-		servers = append(servers, p.newServer(p.preview))
+		prev := newServer(p, p.preview)
+		p.preview.srv.Store(prev)
+		servers = append(servers, prev)
 		listeners = append(listeners, ls.Preview)
 	}
-	adminSrv := &http.Server{Handler: p.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	servers = append(servers, adminSrv)
-	listeners = append(listeners, admin)
+	adminSrv := &http.Server{Handler: p.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0)}
 
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+1)
 	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+		go func() { errc <- s.serve(listeners[i]) }()
 	}
+	go func() { errc <- adminSrv.Serve(admin) }()
 	p.mu.Lock()
 	live, since := p.liveColor, p.since
 	p.mu.Unlock()
@@ -503,13 +439,20 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 	case err = <-errc:
 		err = fmt.Errorf("serve proxy: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout)
-	defer cancel()
-	for _, s := range servers {
-		_ = s.Shutdown(sctx)
+	// Stop accepting, let what is in flight finish (up to the drain
+	// timeout), then cut the rest, WebSockets included.
+	for _, l := range listeners {
+		l.Close()
 	}
-	// Hijacked connections (WebSockets) are not waited for by Shutdown.
-	p.cancelRoutes()
+	_ = adminSrv.Close()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() { s.shutdown(p.opts.DrainTimeout) })
+	}
+	wg.Wait()
+	for _, b := range p.backends {
+		b.pool.closeIdle()
+	}
 	return err
 }
 
@@ -518,15 +461,6 @@ func fmtSince(t time.Time) string {
 		return "the start"
 	}
 	return t.Format(time.RFC3339)
-}
-
-func (p *Proxy) newServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(logfWriter(p.opts.Logf), "", 0),
-	}
 }
 
 // listenAdmin opens the admin socket, readable and writable by this user
@@ -553,7 +487,6 @@ func (p *Proxy) listenAdmin() (net.Listener, error) {
 
 // Close releases the state directory. Serve calls it when it returns.
 func (p *Proxy) Close() error {
-	p.cancelRoutes()
 	p.addrMu.Lock()
 	sock := p.adminSock
 	p.adminSock = ""
@@ -567,4 +500,16 @@ func (p *Proxy) Close() error {
 		return err
 	}
 	return nil
+}
+
+// logfWriter adapts Logf to the io.Writer log.Logger wants.
+type logfWriter func(string, ...any)
+
+func (f logfWriter) Write(b []byte) (int, error) {
+	s := string(b)
+	if n := len(s); n > 0 && s[n-1] == '\n' {
+		s = s[:n-1]
+	}
+	f("%s", s)
+	return len(b), nil
 }

@@ -4,6 +4,7 @@ package local
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -19,6 +20,9 @@ func procAlive(pid int, _ string) bool       { return false }
 func procStartTime(int) string               { return "" }
 func signalGroup(int, syscall.Signal) error  { return errUnsupported }
 func tryLock(string) (*os.File, bool, error) { return nil, false, errUnsupported }
+
+// connAlive cannot peek here: a request that cannot be retried dials anew.
+func connAlive(net.Conn) bool { return false }
 
 const (
 	sigTerm = syscall.SIGTERM

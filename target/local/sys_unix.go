@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -95,4 +96,26 @@ func tryLock(path string) (f *os.File, held bool, err error) {
 		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// connAlive reports whether an idle app connection can still carry a
+// request: the app has not closed it (a peeked read would see EOF) and has
+// sent nothing unasked. It never blocks.
+func connAlive(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK)
+		return true
+	})
+	return err == nil && alive
 }
