@@ -67,7 +67,16 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	var lk *store.Lock
 	var runErr error
 	if !opts.NoLock {
-		lk, runErr = f.takeLock(ctx, st, c, opts, id, ttl)
+		var takeover string
+		lk, takeover, runErr = f.takeLock(ctx, st, c, opts, id, ttl)
+		if takeover != "" {
+			// The previous holder died without a word: history says so.
+			tev := *ev
+			tev.Time, tev.Action, tev.Result, tev.Reason = f.Now().UTC(), release.ActionLock, release.ResultOK, takeover
+			if err := store.AppendEvent(ctx, st, &tev); err != nil {
+				f.warnf("could not record the lock takeover in history: %v", err)
+			}
+		}
 	}
 	if runErr == nil {
 		runCtx, stop := ctx, func() {}
@@ -106,11 +115,13 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 
 // takeLock takes the application's lock for this command, or borrows it
 // when this oops runs inside the holder's hook.
-func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config, opts mutateOptions, id identity, ttl time.Duration) (*store.Lock, error) {
+// It also describes a takeover of a dead holder's lock, if there was one.
+func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config, opts mutateOptions, id identity, ttl time.Duration) (*store.Lock, string, error) {
 	command := opts.Command
 	if command == "" {
 		command = "oops " + opts.Action
 	}
+	var takeover string
 	info := store.LockInfo{App: c.ApplicationName, Holder: id.Who, OSUser: id.OSUser, Host: id.Host, PID: os.Getpid(), PIDNS: pidNamespace(), Command: command}
 	lk, err := store.AcquireLock(ctx, st, info, store.LockOptions{
 		TTL:   ttl,
@@ -119,6 +130,8 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 		Gone:  func(h store.LockInfo) (bool, string) { return f.holderExited(h) },
 		OnTakeover: func(prev store.LockInfo, why string) {
 			f.warnf("taking over the lock of %s from %s (%q): %s", c.ApplicationName, prev.Describe(), prev.Command, why)
+			takeover = fmt.Sprintf("%s took over the lock from %s (%q, since %s): %s", command, prev.Describe(), prev.Command,
+				prev.Started.UTC().Format(time.RFC3339), why)
 		},
 		OnWait: func(h store.LockInfo) {
 			f.warnf("waiting up to %s for the lock of %s, held by %s (%q)", f.LockWait, c.ApplicationName, h.Describe(), h.Command)
@@ -127,9 +140,9 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 	})
 	var le *store.LockedError
 	if errors.As(err, &le) {
-		return nil, withHint(err, fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", le.Info.TTL()))
+		return nil, "", withHint(err, fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", le.Info.TTL()))
 	}
-	return lk, err
+	return lk, takeover, err
 }
 
 // cancelOnLoss derives a context that is cancelled if the lock is lost.
