@@ -25,6 +25,9 @@ type deployOptions struct {
 	Timeout       time.Duration
 	VerifyTimeout time.Duration
 	verifySet     bool
+	// action and command are what history and the lock record: deploy, or
+	// rollback for oops rollback --to REV, which reuses this path.
+	action, command string
 }
 
 func newDeployCmd(f *Factory) *cobra.Command {
@@ -132,14 +135,23 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		fmt.Fprintf(f.IO.Out, "%s is already live on %s (%s): nothing to do (--force deploys it again)\n", short, st.Live.Color, t)
 		return nil
 	}
-	if !opts.Force {
+	if opts.action == "" {
+		opts.action, opts.command = release.ActionDeploy, "oops deploy "+short
+	}
+	// A release rolled back from needs --force; checked again under the
+	// lock, so the refusal is recorded in history.
+	checkBad := func(ctx context.Context) error {
+		if opts.Force {
+			return nil
+		}
 		marks, err := store.LoadMarks(ctx, idx.Store(), idx.App())
 		if err != nil {
 			return err
 		}
 		if err := marks.CheckBad(sha); err != nil {
-			return withHint(err, "deploy it anyway with --force")
+			return withHint(err, fmt.Sprintf("if it has been fixed: %s --force; oops list shows the releases not marked BAD", opts.command))
 		}
+		return nil
 	}
 	// Already on the off color and not known to be unhealthy: just switch.
 	// (An off color that is down gets the release installed again.)
@@ -152,9 +164,12 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 	}
 
 	if opts.DryRun {
+		if err := checkBad(ctx); err != nil {
+			return err
+		}
 		return f.printDeployPlan(ctx, t, st, rel, warm, opts)
 	}
-	return f.mutate(ctx, mutateOptions{Action: release.ActionDeploy, Command: "oops deploy " + short, Reason: opts.Reason}, func(ctx context.Context, ev *release.Event) error {
+	return f.mutate(ctx, mutateOptions{Action: opts.action, Command: opts.command, Reason: opts.Reason}, func(ctx context.Context, ev *release.Event) error {
 		ev.Target = t.String()
 		// Read again under the lock: someone may have switched meanwhile.
 		st, err := t.State(ctx)
@@ -167,6 +182,9 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		off := st.Off.Color
 		ev.From = release.Side{Color: st.Live.Color, Commit: st.Live.Commit}
 		ev.To = release.Side{Color: off, Commit: sha}
+		if err := checkBad(ctx); err != nil {
+			return err
+		}
 		what := fmt.Sprintf("Deploy %s to %s (off, %s) on %s", short, off, where(st.Off), t)
 		if warm {
 			what = fmt.Sprintf("%s already runs on %s (off): switch %s to it", short, off, t)

@@ -31,7 +31,13 @@ from the local git repository when it has the commit.
 
 On a terminal the output is a table; otherwise one tab-separated line per
 release (commit, published time in RFC 3339, size in bytes, author,
-subject), for grep and cut. --json prints every field.`,
+subject), for grep and cut. --json prints every field.
+
+When the target can be read or releases have been rolled back, a STATUS
+column comes first: LIVE (takes the traffic), OFF (warm) (runs on the off
+color: a rollback to it is instant), BAD: <reason> (was rolled back from:
+deploying it needs --force); and a DEPLOYED column last: when it last went
+live and who did it.`,
 		Example: `  oops list
   oops list --limit 5
   oops list --json | jq -r '.[0].commit'
@@ -52,8 +58,9 @@ subject), for grep and cut. --json prints every field.`,
 // listItem is one release as `oops list --json` prints it.
 type listItem struct {
 	release.Release
-	// Status is LIVE, OFF or BAD where known (see releaseStatus).
-	Status string `json:"status,omitempty"`
+	// Status (LIVE, OFF, BAD), color, BAD reason, last deployed: see
+	// releaseStatus in known.go.
+	releaseState
 }
 
 func (f *Factory) runList(ctx context.Context, opts listOptions) error {
@@ -73,7 +80,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	if opts.JSON {
 		items := make([]listItem, len(rels))
 		for i, r := range rels {
-			items[i] = listItem{Release: r, Status: status[r.Commit]}
+			items[i] = listItem{Release: r, releaseState: status[r.Commit]}
 		}
 		return writeJSON(f.IO.Out, items)
 	}
@@ -83,7 +90,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	}
 	header := []string{"COMMIT", "PUBLISHED", "SIZE", "AUTHOR", "SUBJECT"}
 	if status != nil {
-		header = append([]string{"STATUS"}, header...)
+		header = append(append([]string{"STATUS"}, header...), "DEPLOYED")
 	}
 	now := f.Now()
 	rows := make([][]string, 0, len(rels))
@@ -96,7 +103,8 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 			row = []string{r.Short(), r.Published.UTC().Format(time.RFC3339), strconv.FormatInt(r.Size, 10), cell(r.Author), cell(r.Subject)}
 		}
 		if status != nil {
-			row = append([]string{status[r.Commit]}, row...)
+			rs := status[r.Commit]
+			row = append(append([]string{rs.cell()}, row...), rs.deployedCell(now, f.IO.OutTTY))
 		}
 		rows = append(rows, row)
 	}
@@ -139,9 +147,3 @@ func (f *Factory) enrichBare(rels []release.Release) {
 	}
 }
 
-// releaseStatus marks releases LIVE, OFF or BAD, by commit. It returns nil
-// while nothing knows (the STATUS column is then left out); the history
-// capability fills it in from the target state and release marks.
-func (f *Factory) releaseStatus(_ context.Context, _ []release.Release) (map[string]string, error) {
-	return nil, nil
-}

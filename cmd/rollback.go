@@ -36,6 +36,7 @@ func addSwitchFlags(c *cobra.Command, o *switchOptions) {
 
 func newRollbackCmd(f *Factory) *cobra.Command {
 	var opts switchOptions
+	var to string
 	c := &cobra.Command{
 		Use:   "rollback",
 		Short: "Send all traffic back to the off color, now",
@@ -52,20 +53,43 @@ one delete and one create of all listeners (see the README for the design
 and crash safety). If an earlier switch was interrupted, rollback finishes
 it instead.
 
+The release a rollback leaves is marked BAD (oops list shows it, with -m
+as the reason); deploying it again needs --force. A rollback onto a color
+whose release is marked BAD is refused (exit 12) unless --force: choose a
+known-good release with --to REV instead, which switches to it when the
+off color runs it and otherwise deploys it to the off color first.
+
 On a terminal oops asks before switching; scripts pass --yes. --dry-run
 prints every call it would make and changes nothing.`,
 		Example: `  oops rollback
   oops rollback --yes -m "500s after 4f2a1c9"
+  oops rollback --to v1.4.1 --yes -m "the last two releases break checkout"
   oops rollback --dry-run
   oops rollback --yes --force --verify-timeout 0`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.verifySet = cmd.Flags().Changed("verify-timeout")
+			if to != "" {
+				return f.runRollbackTo(cmd.Context(), to, opts)
+			}
 			return f.runSwitch(cmd.Context(), opts, release.ActionRollback, "oops rollback")
 		},
 	}
 	addSwitchFlags(c, &opts)
+	c.Flags().StringVar(&to, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
 	return c
+}
+
+// runRollbackTo rolls back to a chosen release: a plain switch when the
+// off color already runs it (warm), else the deploy path (install on the
+// off color, wait until healthy, switch), recorded as a rollback so the
+// release it leaves is marked BAD.
+func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOptions) error {
+	return f.runDeploy(ctx, rev, deployOptions{
+		Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
+		VerifyTimeout: opts.VerifyTimeout, verifySet: opts.verifySet,
+		action: release.ActionRollback, command: "oops rollback --to " + rev,
+	})
 }
 
 // runSwitch rolls traffic over to the off color of f's target (finishing
@@ -88,7 +112,12 @@ func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, com
 func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
 	return f.mutate(ctx, mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun}, func(ctx context.Context, ev *release.Event) error {
 		ev.Target = t.String()
+		var check func(*target.State, release.Color) error
+		if action == release.ActionRollback && !opts.Force {
+			check = func(st *target.State, to release.Color) error { return f.refuseBadRollback(ctx, st, to) }
+		}
 		res, err := target.Switch(ctx, t, target.SwitchOptions{
+			Check:         check,
 			To:            to,
 			Weight:        opts.Weight,
 			Force:         opts.Force,

@@ -127,31 +127,24 @@ func UpdateMarks(ctx context.Context, s Store, app string, fn func(Marks)) error
 }
 
 // ApplyEvent updates marks from a successful event: a rollback marks the
-// release it left BAD; anything that put a release live records when and
-// by whom. A release deployed again (which needs --force when BAD) is no
-// longer BAD: the operator vouched for it.
+// release it left BAD (with the reason given, -m); a deploy or rollback
+// that put a BAD release live (both need --force for that) clears its
+// mark: the operator vouched for it. Anything that sent traffic to a
+// release records when and by whom; a deploy also where it was installed.
 func (m Marks) ApplyEvent(ev *release.Event) {
 	if ev.Result != release.ResultOK {
 		return
 	}
-	switch ev.Action {
-	case release.ActionRollback:
-		if from := ev.From.Commit; from != "" && from != ev.To.Commit {
-			mk := m[from]
-			mk.Bad, mk.BadAt, mk.BadBy = true, ev.Time, ev.Who
-			mk.BadReason = ev.Reason
-			if mk.BadReason == "" {
-				mk.BadReason = "rolled back from"
-			}
-			m[from] = mk
+	from, to := ev.From.Commit, ev.To.Commit
+	if ev.Action == release.ActionRollback && from != "" && from != to {
+		mk := m[from]
+		mk.Bad, mk.BadAt, mk.BadBy = true, ev.Time, ev.Who
+		mk.BadReason = ev.Reason
+		if mk.BadReason == "" {
+			mk.BadReason = "rolled back from"
 		}
-	case release.ActionDeploy:
-		if mk, ok := m[ev.To.Commit]; ok && mk.Bad {
-			mk.Bad, mk.BadReason, mk.BadAt, mk.BadBy = false, "", time.Time{}, ""
-			m[ev.To.Commit] = mk
-		}
+		m[from] = mk
 	}
-	to := ev.To.Commit
 	if to == "" {
 		return
 	}
@@ -159,12 +152,14 @@ func (m Marks) ApplyEvent(ev *release.Event) {
 	switch ev.Action {
 	case release.ActionDeploy:
 		mk.DeployedAt, mk.DeployedBy, mk.DeployedColor = ev.Time, ev.Who, ev.To.Color
-		mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
 	case release.ActionRollback, release.ActionSwitch, release.ActionPromote:
-		mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
 	default:
 		return
 	}
+	if ev.Action == release.ActionDeploy || ev.Action == release.ActionRollback {
+		mk.Bad, mk.BadReason, mk.BadAt, mk.BadBy = false, "", time.Time{}, ""
+	}
+	mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
 	m[to] = mk
 }
 

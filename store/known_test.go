@@ -47,6 +47,13 @@ func TestMarksApplyEvent(t *testing.T) {
 			deploy: a,
 		},
 		{
+			name:    "a (forced) rollback onto a BAD release clears it and marks the one it left",
+			start:   store.Marks{b: {Bad: true, BadReason: "500s"}},
+			ev:      release.Event{Action: release.ActionRollback, Result: release.ResultOK, From: release.Side{Commit: a}, To: release.Side{Commit: b}, Reason: "worse"},
+			wantBad: map[string]string{a: "worse"},
+			live:    b,
+		},
+		{
 			name:    "a switch keeps other marks",
 			start:   store.Marks{a: {Bad: true, BadReason: "500s"}},
 			ev:      release.Event{Action: release.ActionSwitch, Result: release.ResultOK, To: release.Side{Commit: b}},

@@ -26,6 +26,10 @@ type SwitchOptions struct {
 	Confirm func(p *Plan) (bool, error)
 	// Logf receives progress lines (stderr).
 	Logf func(format string, args ...any)
+	// Check, when set, may refuse the switch to color to, given the state
+	// read under the caller's lock, before anything is probed or changed
+	// (oops rollback refuses a color running a release marked BAD).
+	Check func(st *State, to release.Color) error
 	// Resume finishes an interrupted switch instead of refusing: when State
 	// reports one (State.Pending with an error) and the target is a
 	// RepairPlanner, the switch goes to Pending.To (or To, when set)
@@ -92,6 +96,11 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 		}
 		if st.Live.Color == to && st.Live.Weight >= weight && weight == 100 {
 			return res, nil
+		}
+		if opts.Check != nil {
+			if err := opts.Check(st, to); err != nil {
+				return res, err
+			}
 		}
 		if plan, err = t.Plan(ctx, st, to, weight); err != nil {
 			return res, err
