@@ -146,4 +146,3 @@ func (f *Factory) enrichBare(rels []release.Release) {
 		r.Branch, r.Tags = info.Branch, info.Tags
 	}
 }
-
