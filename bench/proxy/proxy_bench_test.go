@@ -67,6 +67,7 @@ type site struct {
 	public, blue, green int
 	releases            []string
 	proxyLog            *bytes.Buffer
+	proxyPID            int
 }
 
 func newSite(b *testing.B, bs bins) *site {
@@ -97,6 +98,7 @@ func newSite(b *testing.B, bs bins) *site {
 	if err := proxy.Start(); err != nil {
 		b.Fatal(err)
 	}
+	s.proxyPID = proxy.Process.Pid
 	b.Cleanup(func() {
 		_ = proxy.Process.Signal(os.Interrupt)
 		_ = proxy.Wait()
@@ -227,26 +229,28 @@ func BenchmarkSwitchUnderLoad(b *testing.B) {
 
 // measurement is one load run against one URL.
 type measurement struct {
-	rps, p99 float64
-	errors   string
+	rps, p50, p99 float64
+	errors        string
 }
 
-// loadTool runs one fixed-length load against url with wrk when it is
-// installed, else loadgen: the same tool for every URL of a comparison.
-type loadTool func(b *testing.B, url string, d time.Duration) measurement
+// loadTool runs a fixed-length load of conns connections against url with
+// wrk when it is installed, else loadgen: the same tool for every URL of a
+// comparison.
+type loadTool func(b *testing.B, url string, conns int, d time.Duration) measurement
 
 func pickTool(bs bins) (string, loadTool) {
 	if wrk, err := exec.LookPath("wrk"); err == nil {
-		return "wrk -t2 -c64 --latency", func(b *testing.B, url string, d time.Duration) measurement {
-			out, err := exec.Command(wrk, "-t2", "-c64", "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
+		return "wrk --latency", func(b *testing.B, url string, conns int, d time.Duration) measurement {
+			threads := min(2, conns)
+			out, err := exec.Command(wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
 			if err != nil {
 				b.Fatalf("wrk: %v\n%s", err, out)
 			}
 			return parseWrk(b, string(out))
 		}
 	}
-	return "loadgen -c 64", func(b *testing.B, url string, d time.Duration) measurement {
-		out, err := exec.Command(bs.loadgen, "-url", url, "-c", "64", "-d", d.String()).Output()
+	return "loadgen", func(b *testing.B, url string, conns int, d time.Duration) measurement {
+		out, err := exec.Command(bs.loadgen, "-url", url, "-c", strconv.Itoa(conns), "-d", d.String()).Output()
 		if err != nil {
 			b.Fatalf("loadgen: %v", err)
 		}
@@ -254,7 +258,7 @@ func pickTool(bs bins) (string, loadTool) {
 		if err := json.Unmarshal(out, &r); err != nil {
 			b.Fatal(err)
 		}
-		m := measurement{rps: r.RPS, p99: r.P99MS}
+		m := measurement{rps: r.RPS, p50: r.P50MS, p99: r.P99MS}
 		if len(r.Failures) > 0 {
 			m.errors = fmt.Sprint(r.Failures)
 		}
@@ -264,32 +268,36 @@ func pickTool(bs bins) (string, loadTool) {
 
 var (
 	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkP50    = regexp.MustCompile(`\s50%\s+([0-9.]+)(us|ms|s)`)
 	wrkP99    = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
 	wrkErrors = regexp.MustCompile(`(Socket errors:.*|Non-2xx or 3xx responses:.*)`)
 )
 
 func parseWrk(b *testing.B, out string) measurement {
 	rps := wrkRPS.FindStringSubmatch(out)
-	p99 := wrkP99.FindStringSubmatch(out)
-	if rps == nil || p99 == nil {
+	p50, p99 := wrkP50.FindStringSubmatch(out), wrkP99.FindStringSubmatch(out)
+	if rps == nil || p50 == nil || p99 == nil {
 		b.Fatalf("unexpected wrk output:\n%s", out)
 	}
-	m := measurement{}
-	m.rps, _ = strconv.ParseFloat(rps[1], 64)
-	m.p99, _ = strconv.ParseFloat(p99[1], 64)
-	switch p99[2] {
-	case "us":
-		m.p99 /= 1000
-	case "s":
-		m.p99 *= 1000
+	ms := func(m []string) float64 {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		switch m[2] {
+		case "us":
+			return v / 1000
+		case "s":
+			return v * 1000
+		}
+		return v
 	}
+	m := measurement{p50: ms(p50), p99: ms(p99)}
+	m.rps, _ = strconv.ParseFloat(rps[1], 64)
 	m.errors = strings.Join(wrkErrors.FindAllString(out, -1), "; ")
 	return m
 }
 
 // startNginx runs Debian's nginx in the foreground as a reverse proxy from
 // 127.0.0.1:port to the app, keep-alive to the upstream like the oops proxy.
-func startNginx(b *testing.B, port, app int) {
+func startNginx(b *testing.B, port, app int) (pid int) {
 	b.Helper()
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -351,64 +359,124 @@ http {
 	for ctx.Err() == nil {
 		if res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthcheck", port)); err == nil {
 			res.Body.Close()
-			return
+			return cmd.Process.Pid
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.Fatalf("nginx did not start: %s", errb.String())
+	return 0
+}
+
+// cpuTime is the CPU time (user+system) pid has used, with its children
+// when kids (nginx's workers); 0 where /proc is not there.
+func cpuTime(pid int, kids bool) time.Duration {
+	ticks := func(stat string) (int64, int) {
+		i := strings.LastIndexByte(stat, ')')
+		if i < 0 {
+			return 0, 0
+		}
+		f := strings.Fields(stat[i+1:])
+		if len(f) < 13 {
+			return 0, 0
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return u + st, ppid
+	}
+	const hz = 100 // USER_HZ on Linux
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	total, _ := ticks(string(data))
+	if kids {
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, f := range stats {
+			if data, err := os.ReadFile(f); err == nil {
+				if t, ppid := ticks(string(data)); ppid == pid {
+					total += t
+				}
+			}
+		}
+	}
+	return time.Duration(total) * time.Second / hz
 }
 
 // BenchmarkProxyVsNginx: the same load, in one run, straight to the app,
-// through the oops proxy, and through nginx; rounds alternate so that
-// noise from the machine hits all three alike. Medians are reported.
+// through the oops proxy and through nginx. Throughput: 64 connections,
+// rounds in rotating order so that noise from the machine hits all three
+// alike, medians reported, with each proxy's CPU time per request (less
+// sensitive to that noise). Latency: one connection at a time, where p99
+// is the hop's own cost rather than queueing.
 func BenchmarkProxyVsNginx(b *testing.B) {
 	bs := build(b)
 	s := newSite(b, bs)
 	s.oops("deploy", s.releases[0], "--yes")
 	app := s.green // the first deploy goes to green
 	nginxPort := freePort(b)
-	startNginx(b, nginxPort, app)
+	nginxPID := startNginx(b, nginxPort, app)
 	toolName, tool := pickTool(bs)
-	const rounds = 3
-	d := 5 * time.Second
-	urls := []struct{ name, url string }{
-		{"direct", fmt.Sprintf("http://127.0.0.1:%d/", app)},
-		{"oops", fmt.Sprintf("http://127.0.0.1:%d/", s.public)},
-		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/", nginxPort)},
+	type target struct {
+		name, url string
+		cpu       func() time.Duration
+	}
+	targets := []target{
+		{"direct", fmt.Sprintf("http://127.0.0.1:%d/", app), nil},
+		{"oops", fmt.Sprintf("http://127.0.0.1:%d/", s.public), func() time.Duration { return cpuTime(s.proxyPID, false) }},
+		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/", nginxPort), func() time.Duration { return cpuTime(nginxPID, true) }},
+	}
+	const rounds, latRounds = 5, 3
+	d := 4 * time.Second
+	median := func(v []float64) float64 {
+		slices.Sort(v)
+		return v[len(v)/2]
 	}
 	for range b.N {
-		got := map[string][]measurement{}
-		for range rounds {
-			for _, u := range urls {
-				m := tool(b, u.url, d)
-				if m.errors != "" {
-					b.Errorf("%s: %s", u.name, m.errors)
+		rps, cpuPer, p99, p50 := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+		for r := range rounds {
+			for i := range targets {
+				t := targets[(i+r)%len(targets)]
+				var before time.Duration
+				if t.cpu != nil {
+					before = t.cpu()
 				}
-				got[u.name] = append(got[u.name], m)
+				m := tool(b, t.url, 64, d)
+				if m.errors != "" {
+					b.Errorf("%s: %s", t.name, m.errors)
+				}
+				rps[t.name] = append(rps[t.name], m.rps)
+				if t.cpu != nil {
+					cpuPer[t.name] = append(cpuPer[t.name], float64((t.cpu()-before).Microseconds())/(m.rps*d.Seconds()))
+				}
 			}
 		}
-		med := func(name string, f func(measurement) float64) float64 {
-			var v []float64
-			for _, m := range got[name] {
-				v = append(v, f(m))
+		for r := range latRounds {
+			for i := range targets {
+				t := targets[(i+r)%len(targets)]
+				m := tool(b, t.url, 1, d)
+				p99[t.name] = append(p99[t.name], m.p99)
+				p50[t.name] = append(p50[t.name], m.p50)
 			}
-			slices.Sort(v)
-			return v[len(v)/2]
 		}
-		rps := func(m measurement) float64 { return m.rps }
-		p99 := func(m measurement) float64 { return m.p99 }
 		var lines []string
-		for _, u := range urls {
-			lines = append(lines, fmt.Sprintf("%-7s %9.0f req/s  p99 %6.2f ms", u.name, med(u.name, rps), med(u.name, p99)))
+		for _, t := range targets {
+			line := fmt.Sprintf("%-7s %8.0f req/s   1 conn: p50 %.3f ms  p99 %.3f ms", t.name, median(rps[t.name]), median(p50[t.name]), median(p99[t.name]))
+			if t.cpu != nil {
+				line += fmt.Sprintf("   proxy CPU %.1f us/request", median(cpuPer[t.name]))
+			}
+			lines = append(lines, line)
 		}
-		ratio := med("oops", rps) / med("nginx", rps)
-		added := med("oops", p99) - med("direct", p99)
-		nginxAdded := med("nginx", p99) - med("direct", p99)
-		b.Logf("%s, %d rounds of %s each, medians, on %d CPUs:\n%s\noops/nginx throughput %.2f (target >= 0.90); oops/direct %.2f; added p99: oops %.2f ms (target < 1 ms), nginx %.2f ms",
-			toolName, rounds, d, runtime.NumCPU(), strings.Join(lines, "\n"), ratio, med("oops", rps)/med("direct", rps), added, nginxAdded)
+		ratio := median(rps["oops"]) / median(rps["nginx"])
+		added := median(p99["oops"]) - median(p99["direct"])
+		nginxAdded := median(p99["nginx"]) - median(p99["direct"])
+		b.Logf("%s; throughput: 64 connections, %d rounds of %s; latency: 1 connection, %d rounds; medians; %d CPUs:\n%s\n"+
+			"oops/nginx throughput %.2f (target >= 0.90); oops/nginx CPU per request %.2f; added p99: oops %.3f ms (target < 1 ms), nginx %.3f ms",
+			toolName, rounds, d, latRounds, runtime.NumCPU(), strings.Join(lines, "\n"),
+			ratio, median(cpuPer["oops"])/median(cpuPer["nginx"]), added, nginxAdded)
 		b.ReportMetric(ratio, "oops/nginx-rps")
 		b.ReportMetric(added, "added-p99-ms")
-		b.ReportMetric(med("oops", rps), "oops-rps")
-		b.ReportMetric(med("nginx", rps), "nginx-rps")
+		b.ReportMetric(median(rps["oops"]), "oops-rps")
+		b.ReportMetric(median(rps["nginx"]), "nginx-rps")
 	}
 }

@@ -26,12 +26,11 @@ const (
 	appReadBuf     = 16 << 10
 	appWriteBuf    = 8 << 10
 	copyBuf        = 32 << 10
-	// idleTimeout closes client connections with no request for this long.
-	idleTimeout = 2 * time.Minute
-	// headerTimeout bounds reading one request head (slow clients).
-	headerTimeout = 30 * time.Second
-	maxIdleConns  = 1024
-	appIdleMax    = 90 * time.Second
+	// idleTimeout closes client connections with no request for this long
+	// (and bounds how long a request head may take to arrive).
+	idleTimeout  = 2 * time.Minute
+	maxIdleConns = 1024
+	appIdleMax   = 90 * time.Second
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
@@ -54,8 +53,7 @@ type connPool struct {
 // get returns the most recently used idle connection, else dials a new
 // one. With check, an idle connection is only reused if the app has not
 // closed it meanwhile (for requests that cannot be sent twice).
-func (cp *connPool) get(check bool) (ac *appConn, reused bool, err error) {
-	now := time.Now()
+func (cp *connPool) get(now time.Time, check bool) (ac *appConn, reused bool, err error) {
 	var stale []*appConn
 	cp.mu.Lock()
 	// Forget connections idle too long (the oldest are first).
@@ -245,24 +243,35 @@ func (s *server) serveConn(cc *clientConn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
+	var deadline time.Time // the read deadline in force; zero: none
 	for {
 		if s.closing.Load() {
 			return
 		}
-		_ = cc.c.SetReadDeadline(time.Now().Add(idleTimeout))
+		// One deadline covers waiting for a request and reading its head.
+		// It is only moved when it comes near, which saves two timer
+		// updates per request on a busy connection.
+		now := time.Now()
+		if deadline.IsZero() || deadline.Sub(now) < idleTimeout/2 {
+			deadline = now.Add(idleTimeout)
+			_ = cc.c.SetReadDeadline(deadline)
+		}
 		if _, err := cc.br.Peek(1); err != nil {
 			return
 		}
 		if !cc.state.CompareAndSwap(connIdle, connBusy) {
 			return
 		}
-		_ = cc.c.SetReadDeadline(time.Now().Add(headerTimeout))
 		if err := cc.req.readRequest(cc.br); err != nil {
 			s.badRequest(cc, err)
 			return
 		}
-		_ = cc.c.SetReadDeadline(time.Time{})
-		keep := s.forward(cc)
+		if req := &cc.req; req.chunked || req.contentLength > 0 || req.wantsUpgrade() {
+			// Bodies and tunnels take as long as they take.
+			deadline = time.Time{}
+			_ = cc.c.SetReadDeadline(deadline)
+		}
+		keep := s.forward(cc, now)
 		if !keep || !cc.state.CompareAndSwap(connBusy, connIdle) {
 			return
 		}
@@ -306,7 +315,7 @@ var errRetry = errors.New("app connection closed before answering")
 // forward sends the request in cc.req to the live route of the listener
 // and the response back; it reports whether the client connection can
 // take another request.
-func (s *server) forward(cc *clientConn) (keep bool) {
+func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	req := &cc.req
 	method := req.get(req.method)
 	if string(method) == "CONNECT" {
@@ -329,14 +338,14 @@ func (s *server) forward(cc *clientConn) (keep bool) {
 	buf := *bufp
 
 	for attempt := 0; ; attempt++ {
-		ac, reused, err := b.pool.get(!retryable)
+		ac, reused, err := b.pool.get(now, !retryable)
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
 			writeStatus(cc.bw, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) is not answering\n", b.color, b.port))
 			return false
 		}
 		cc.app.Store(ac)
-		keep, err = s.exchange(cc, ac, b, buf, reused && retryable && attempt < 2)
+		keep, err = s.exchange(cc, ac, b, buf, now, reused && retryable && attempt < 2)
 		cc.app.Store(nil)
 		if errors.Is(err, errRetry) {
 			ac.c.Close()
@@ -348,7 +357,7 @@ func (s *server) forward(cc *clientConn) (keep bool) {
 
 // exchange is one request/response over app connection ac. With canRetry,
 // a connection the app had closed while idle yields errRetry.
-func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, canRetry bool) (keep bool, err error) {
+func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, now time.Time, canRetry bool) (keep bool, err error) {
 	req, res := &cc.req, &cc.res
 	closeClient := req.connClose || req.minor == 0
 	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr)
@@ -466,7 +475,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, c
 		return false, nil
 	}
 	if appReusable {
-		ac.lastUsed = time.Now()
+		ac.lastUsed = now
 		b.pool.put(ac)
 	} else {
 		ac.c.Close()
