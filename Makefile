@@ -32,5 +32,10 @@ bench:
 	@bash scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
+# demo: try oops with one command, no cloud, nothing but Go. It works in
+# .demo/ on 127.0.0.1 and stops and removes everything when it ends.
+demo:
+	@GO=$(GO) bash scripts/demo.sh
+
 clean:
 	rm -rf bin .demo

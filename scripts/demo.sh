@@ -28,7 +28,7 @@ cleanup() {
 	fi
 	# The apps run detached in their own sessions (that is the point):
 	# stop each one's process group by the pid oops recorded.
-	for f in "$DEMO"/app/.oops/blue.json "$DEMO"/app/.oops/green.json; do
+	for f in "$DEMO"/app/.oops/local/blue.json "$DEMO"/app/.oops/local/green.json; do
 		[ -f "$f" ] || continue
 		pid=$(sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p' "$f")
 		[ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null
@@ -90,39 +90,44 @@ if command -v git >/dev/null 2>&1; then
 	cp "$ROOT/examples/hello/main.go" main.go
 	git add main.go && git commit -q -m "hello, first version"
 	git commit -q --allow-empty -m "hello, second version"
-	V1=$(git rev-parse HEAD~1)
-	V2=$(git rev-parse HEAD)
+	git commit -q --allow-empty -m "hello, third version (its health check fails)"
+	V1=$(git rev-parse HEAD~2)
+	V2=$(git rev-parse HEAD~1)
+	V3=$(git rev-parse HEAD)
 	git log --oneline
 else
-	# No git: two made-up commits (full SHAs need no repository).
+	# No git: made-up commits (full SHAs need no repository).
 	V1=1111111111111111111111111111111111111111
 	V2=2222222222222222222222222222222222222222
+	V3=3333333333333333333333333333333333333333
 fi
-for v in "$V1" "$V2"; do
+for v in "$V1" "$V2" "$V3"; do
+	flags="-X main.commit=$v"
+	[ "$v" = "$V3" ] && flags="$flags -X main.healthy=false"
 	mkdir -p "$DEMO/build/$v"
-	(cd "$ROOT" && "$GO" build -ldflags "-X main.commit=$v" -o "$DEMO/build/$v/hello" ./examples/hello)
+	(cd "$ROOT" && "$GO" build -ldflags "$flags" -o "$DEMO/build/$v/hello" ./examples/hello)
 	tar -czf "$DEMO/build/hello-$v.tar.gz" -C "$DEMO/build/$v" hello
 done
 
 cat >.oopsrc <<EOF
 {
   "application-name": "hello",
-  "store": "releases",
+  "store": ".oops",
   "target": "local",
   "listen": "$LISTEN",
   "blue-port": $BLUE_PORT,
   "green-port": $GREEN_PORT,
   "command": ["./hello"],
   "health-path": "/healthcheck",
-  "drain-timeout": "5s",
-  "state-dir": ".oops"
+  "drain-timeout": "5s"
 }
 EOF
 run cat .oopsrc
 
 step "publish both to the directory store"
-run oops publish "$DEMO/build/hello-$V1.tar.gz" --commit "$V1"
-run oops publish "$DEMO/build/hello-$V2.tar.gz" --commit "$V2"
+for v in "$V1" "$V2" "$V3"; do
+	run oops publish "$DEMO/build/hello-$v.tar.gz" --commit "$v"
+done
 run oops list
 
 step "start the proxy (in the background; its log is in .demo/proxy.log)"
@@ -130,11 +135,11 @@ printf '%s$ oops proxy &%s\n' "$D" "$R"
 oops proxy >"$DEMO/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 100); do
-	[ -S .oops/proxy.sock ] && break
+	[ -S .oops/local/proxy.sock ] && break
 	kill -0 "$proxy_pid" 2>/dev/null || { cat "$DEMO/proxy.log" >&2; exit 1; }
 	sleep 0.1
 done
-[ -S .oops/proxy.sock ] || { echo "the proxy did not start" >&2; exit 1; }
+[ -S .oops/local/proxy.sock ] || { echo "the proxy did not start" >&2; exit 1; }
 printf '%s$ GET http://%s/%s  ->  %s' "$D" "$LISTEN" "$R" "$B"
 get "$PUBLIC_PORT" / | head -n 1
 printf '%s(nothing deployed yet)\n' "$R"
@@ -157,3 +162,17 @@ run oops status
 step "and forward again (the second release is still warm on the off color)"
 run oops deploy "${V2:0:7}" --yes --force -m "demo: it was fine after all"
 ask
+
+step "a release that never gets healthy is refused: it is stopped, traffic stays"
+printf '%s$ oops deploy %s --yes --timeout 3s%s\n' "$D" "${V3:0:7}" "$R"
+if oops deploy "${V3:0:7}" --yes --timeout 3s; then
+	echo "the broken release was deployed: that should not happen" >&2
+	exit 1
+else
+	printf '%s(exit %d: deployment failed, traffic untouched)%s\n' "$D" $? "$R"
+fi
+ask
+if oops history --help >/dev/null 2>&1; then
+	step "what happened, as history recorded it"
+	run oops history
+fi

@@ -107,7 +107,7 @@ func newSite(b *testing.B, bs bins) *site {
 			var rec struct {
 				PID int `json:"pid"`
 			}
-			if data, err := os.ReadFile(filepath.Join(s.dir, ".oops", c+".json")); err == nil && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
+			if data, err := os.ReadFile(filepath.Join(s.dir, ".oops", "local", c+".json")); err == nil && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
 				_ = syscall.Kill(-rec.PID, syscall.SIGKILL)
 			}
 		}

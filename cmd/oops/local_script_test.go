@@ -60,7 +60,7 @@ func TestLocalScripts(t *testing.T) {
 					return err
 				}
 			}
-			env.Defer(func() { killApps(filepath.Join(env.WorkDir, ".oops")) })
+			env.Defer(func() { killApps(filepath.Join(env.WorkDir, ".oops", "local")) })
 			return nil
 		},
 		Cmds:      cmds,

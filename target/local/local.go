@@ -34,7 +34,9 @@ const (
 	DefaultGreenPort    = 8082
 	DefaultHealthPath   = "/healthcheck"
 	DefaultDrainTimeout = 30 * time.Second
-	DefaultStateDir     = ".oops"
+	// DefaultStateDir sits inside the default directory store (.oops),
+	// which oops init suggests ignoring in git.
+	DefaultStateDir = ".oops/local"
 	// DefaultDeployTimeout bounds the wait for a new release to get healthy.
 	DefaultDeployTimeout = 60 * time.Second
 )
