@@ -97,9 +97,11 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	// cancelled, so these get their own deadline.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := store.AppendEvent(wctx, st, ev); err != nil {
-		f.warnf("could not record this %s in history: %v", ev.Action, err)
-	}
+	// The event needs no lock, so it is written alongside; the marks are
+	// updated before the lock goes, so the next holder sees them.
+	recorded := make(chan error, 1)
+	evc := *ev
+	go func() { recorded <- store.AppendEvent(wctx, st, &evc) }()
 	if ev.Result == release.ResultOK {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
 			f.warnf("could not update release marks: %v", err)
@@ -109,6 +111,9 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		if err := lk.Release(wctx); err != nil {
 			f.warnf("%v (check with: oops lock status)", err)
 		}
+	}
+	if err := <-recorded; err != nil {
+		f.warnf("could not record this %s in history: %v", ev.Action, err)
 	}
 	return runErr
 }

@@ -1,7 +1,10 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,23 +78,49 @@ func (f *Factory) awsCaller(ctx context.Context) string {
 	return aws.ToString(out.Arn)
 }
 
-// gitUser is user.name from the repository's git config (with global and
-// system config beneath it), or from the global config outside a repository.
+// gitUser is user.name as git would find it: the repository's config,
+// then the global one (GIT_CONFIG_GLOBAL, ~/.gitconfig, XDG), then the
+// system one (unless GIT_CONFIG_NOSYSTEM). Paths come from the Factory's
+// environment, so tests control them.
 func (f *Factory) gitUser() string {
-	wd, err := f.WorkDir()
-	if err != nil {
-		return ""
-	}
-	if repo, err := git.PlainOpenWithOptions(wd, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
-		if c, err := repo.ConfigScoped(gitconfig.SystemScope); err == nil && c.User.Name != "" {
-			return c.User.Name
+	if wd, err := f.WorkDir(); err == nil {
+		if repo, err := git.PlainOpenWithOptions(wd, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+			if c, err := repo.Config(); err == nil && c.User.Name != "" {
+				return c.User.Name
+			}
 		}
-		return ""
 	}
-	for _, scope := range []gitconfig.Scope{gitconfig.GlobalScope, gitconfig.SystemScope} {
-		if c, err := gitconfig.LoadConfig(scope); err == nil && c.User.Name != "" {
+	for _, p := range f.gitConfigFiles() {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if c, err := gitconfig.ReadConfig(bytes.NewReader(data)); err == nil && c.User.Name != "" {
 			return c.User.Name
 		}
 	}
 	return ""
+}
+
+// gitConfigFiles are the global and system git config files, the one
+// that wins first.
+func (f *Factory) gitConfigFiles() []string {
+	var files []string
+	if g := f.Getenv("GIT_CONFIG_GLOBAL"); g != "" {
+		files = append(files, g)
+	} else {
+		home := f.Getenv("HOME")
+		if home != "" {
+			files = append(files, filepath.Join(home, ".gitconfig"))
+		}
+		if x := f.Getenv("XDG_CONFIG_HOME"); x != "" {
+			files = append(files, filepath.Join(x, "git", "config"))
+		} else if home != "" {
+			files = append(files, filepath.Join(home, ".config", "git", "config"))
+		}
+	}
+	if f.Getenv("GIT_CONFIG_NOSYSTEM") == "" {
+		files = append(files, "/etc/gitconfig")
+	}
+	return files
 }

@@ -1,0 +1,213 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/store/dir"
+	"github.com/oops-deploy/oops/target"
+)
+
+// testFactory is a Factory on a fresh directory store, with no AWS and
+// a fixed operator.
+func testFactory(t *testing.T, rc string) (*Factory, store.Store, *bytes.Buffer) {
+	t.Helper()
+	wd := t.TempDir()
+	if rc == "" {
+		rc = `{"application-name": "api", "store": "rel"}`
+	}
+	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	f := NewFactory("test")
+	f.IO = &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut}
+	f.Getwd = func() (string, error) { return wd, nil }
+	env := map[string]string{"USER": "ada", "HOME": wd, "GIT_CONFIG_NOSYSTEM": "1"}
+	f.Getenv = func(k string) string { return env[k] }
+	return f, dir.New(filepath.Join(wd, "rel")), &errOut
+}
+
+func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		result string
+	}{
+		{"ok", nil, release.ResultOK},
+		{"health gate", fmt.Errorf("refusing to switch to green: %w", target.ErrUnhealthy), release.ResultRefused},
+		{"operator said no", target.ErrAborted, release.ResultRefused},
+		{"immutable", store.ErrImmutable, release.ResultRefused},
+		{"known BAD", &store.BadReleaseError{Commit: "abc"}, release.ResultRefused},
+		{"bad input", usageErrorf("no such color"), release.ResultRefused},
+		{"AWS broke", errors.New("ServiceUnavailable"), release.ResultFailed},
+		{"deploy failed", target.ErrDeployFailed, release.ResultFailed},
+		{"verification reverted", target.ErrVerifyFailed, release.ResultFailed},
+		{"interrupted", context.Canceled, release.ResultFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, s, _ := testFactory(t, "")
+			ctx := context.Background()
+			err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback, Reason: "why"}, func(ctx context.Context, ev *release.Event) error {
+				if _, _, err := store.ReadLock(ctx, s, "api"); err != nil {
+					t.Errorf("fn runs without the lock: %v", err)
+				}
+				ev.From = release.Side{Color: release.Blue, Commit: strings.Repeat("a", 40)}
+				ev.To = release.Side{Color: release.Green, Commit: strings.Repeat("b", 40)}
+				return tt.err
+			})
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("mutate returned %v, want %v", err, tt.err)
+			}
+			if _, _, err := store.ReadLock(ctx, s, "api"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("lock left behind: %v", err)
+			}
+			evs, err := store.ListEvents(ctx, s, "api", store.EventQuery{})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("events: %v, %v; want exactly one", evs, err)
+			}
+			ev := evs[0]
+			if ev.Result != tt.result || ev.Action != release.ActionRollback || ev.Reason != "why" || ev.Who != "ada" || ev.OSUser != "ada" || ev.To.Color != release.Green {
+				t.Errorf("event %+v, want result %s by ada", ev, tt.result)
+			}
+			if (tt.err == nil) != (ev.Error == "") {
+				t.Errorf("event error %q for %v", ev.Error, tt.err)
+			}
+			marks, _ := store.LoadMarks(ctx, s, "api")
+			if bad := marks[strings.Repeat("a", 40)].Bad; bad != (tt.err == nil) {
+				t.Errorf("release left marked BAD = %v, want %v (only a rollback that happened marks it)", bad, tt.err == nil)
+			}
+		})
+	}
+}
+
+// TestMutateExportsLockToken: hooks started by fn inherit the lock's
+// token, and an oops started with it runs under the same lock. (Not
+// parallel: the token is in the process environment.)
+func TestMutateExportsLockToken(t *testing.T) {
+	t.Setenv(LockTokenEnv, "") // and forget what parallel tests of an earlier -count left
+	f, s, _ := testFactory(t, "")
+	ctx := context.Background()
+	err := f.mutate(ctx, mutateOptions{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
+		info, _, err := store.ReadLock(ctx, s, "api")
+		if err != nil {
+			return err
+		}
+		token := os.Getenv(LockTokenEnv)
+		if token != info.Token {
+			t.Errorf("%s=%q for hooks, want the lock's token %q", LockTokenEnv, token, info.Token)
+		}
+		hook, _, _ := testFactory(t, "")
+		hook.Getwd, hook.store = f.Getwd, s
+		hook.Getenv = func(k string) string {
+			if k == LockTokenEnv {
+				return token
+			}
+			return f.Getenv(k)
+		}
+		return hook.mutate(ctx, mutateOptions{Action: release.ActionSwitch}, func(context.Context, *release.Event) error { return nil })
+	})
+	if err != nil {
+		t.Fatalf("a hook under the holder's lock: %v", err)
+	}
+	if os.Getenv(LockTokenEnv) != "" {
+		t.Errorf("%s still set after the command", LockTokenEnv)
+	}
+	if _, _, err := store.ReadLock(ctx, s, "api"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lock left behind: %v", err)
+	}
+	evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{})
+	if len(evs) != 2 {
+		t.Errorf("%d events, want the deploy's and the hook's", len(evs))
+	}
+}
+
+func TestMutateDryRunTakesNothing(t *testing.T) {
+	t.Parallel()
+	f, s, _ := testFactory(t, "")
+	ctx := context.Background()
+	ran := false
+	err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback, DryRun: true}, func(context.Context, *release.Event) error {
+		ran = true
+		if _, _, err := store.ReadLock(ctx, s, "api"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a dry run took the lock: %v", err)
+		}
+		return nil
+	})
+	if err != nil || !ran {
+		t.Fatalf("dry run: ran=%v err=%v", ran, err)
+	}
+	if evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{}); len(evs) != 0 {
+		t.Errorf("a dry run recorded %d events", len(evs))
+	}
+}
+
+// TestMutateLockedIsRefusedAndRecorded: a held lock stops the command
+// before fn runs, exits ExitLocked, names the holder, and is recorded.
+func TestMutateLockedIsRefusedAndRecorded(t *testing.T) {
+	t.Parallel()
+	f, s, _ := testFactory(t, "")
+	ctx := context.Background()
+	held, err := store.AcquireLock(ctx, s, store.LockInfo{App: "api", Holder: "grace", Host: "elsewhere", PID: 7, Command: "oops deploy v2"}, store.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(ctx)
+	err = f.mutate(ctx, mutateOptions{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
+		t.Error("fn ran while another holder had the lock")
+		return nil
+	})
+	if ExitCode(err) != ExitLocked || !strings.Contains(err.Error(), `grace (@elsewhere, pid 7): "oops deploy v2"`) {
+		t.Fatalf("got %v (exit %d), want exit %d naming grace's deploy", err, ExitCode(err), ExitLocked)
+	}
+	evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{})
+	if len(evs) != 1 || evs[0].Result != release.ResultRefused {
+		t.Fatalf("events %+v, want one refused", evs)
+	}
+	if cur, _, _ := store.ReadLock(ctx, s, "api"); cur.Holder != "grace" {
+		t.Errorf("the refused command disturbed the lock: %+v", cur)
+	}
+}
+
+// TestMutateLostLockCancelsWork: when someone takes the lock over while fn
+// runs (it was believed dead), fn's context is cancelled at once.
+func TestMutateLostLockCancelsWork(t *testing.T) {
+	t.Parallel()
+	f, s, errOut := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "400ms"}`)
+	ctx := context.Background()
+	err := f.mutate(ctx, mutateOptions{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
+		if err := store.ForceReleaseLock(ctx, s, "api", ""); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Second):
+			t.Error("fn kept running after its lock was removed")
+			return nil
+		}
+	})
+	if !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("got %v, want ErrLockLost", err)
+	}
+	if ExitCode(err) != ExitLocked {
+		t.Errorf("exit %d, want %d", ExitCode(err), ExitLocked)
+	}
+	evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{})
+	if len(evs) != 1 || evs[0].Result != release.ResultFailed {
+		t.Errorf("events %+v, want one failed", evs)
+	}
+	_ = errOut
+}
