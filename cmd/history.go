@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,22 +67,39 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 		return nil
 	}
 	now := f.Now()
+	header := []string{"TIME", "ACTION", "RESULT", "FROM", "TO", "WHO", "TOOK", "REASON"}
+	if !f.IO.OutTTY {
+		header = append(header, "ID") // for --before; piped output has no header
+	}
 	rows := make([][]string, 0, len(events))
 	for _, ev := range events {
 		when := ev.Time.Local().Format("2006-01-02 15:04:05")
+		result := ev.Result
 		if f.IO.OutTTY {
 			when += " (" + relTime(now, ev.Time) + ")"
+			if ev.Error != "" {
+				result += ": " + abbreviate(ev.Error, 48)
+			}
 		}
-		result := ev.Result
-		if ev.Error != "" && f.IO.OutTTY {
-			result += ": " + ev.Error
-		}
-		rows = append(rows, []string{
+		row := []string{
 			when, ev.Action, result, side(ev.From), side(ev.To), ev.Who,
-			(time.Duration(ev.DurationMS) * time.Millisecond).String(), dash(ev.Reason), ev.ID,
-		})
+			(time.Duration(ev.DurationMS) * time.Millisecond).String(), cell(ev.Reason),
+		}
+		if !f.IO.OutTTY {
+			row = append(row, ev.ID)
+		}
+		rows = append(rows, row)
 	}
-	return printTable(f.IO, []string{"TIME", "ACTION", "RESULT", "FROM", "TO", "WHO", "TOOK", "REASON", "ID"}, rows)
+	return printTable(f.IO, header, rows)
+}
+
+// abbreviate keeps the first line of s, at most n characters.
+func abbreviate(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // side formats one end of a change: "green abc1234".
@@ -95,11 +113,4 @@ func side(s release.Side) string {
 		return release.Short(s.Commit)
 	}
 	return string(s.Color) + " " + release.Short(s.Commit)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
