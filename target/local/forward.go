@@ -395,15 +395,18 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		if res.status >= 200 || res.status == 101 {
 			break
 		}
-		// 100 Continue and other interim answers go to the client as they come.
-		cc.out = appendResponseHead(cc.out[:0], res, color, -1, false, false, false)
-		if _, err := cc.bw.Write(cc.out); err != nil {
-			ac.c.Close()
-			return false, nil
-		}
-		if err := cc.bw.Flush(); err != nil {
-			ac.c.Close()
-			return false, nil
+		// 100 Continue and other interim answers go to the client as they
+		// come (HTTP/1.0 clients get none: they would not understand).
+		if req.minor > 0 {
+			cc.out = appendResponseHead(cc.out[:0], res, color, -1, false, false, false)
+			if _, err := cc.bw.Write(cc.out); err != nil {
+				ac.c.Close()
+				return false, nil
+			}
+			if err := cc.bw.Flush(); err != nil {
+				ac.c.Close()
+				return false, nil
+			}
 		}
 		if res.status == 100 && !bodySent {
 			if err := sendBody(); err != nil {

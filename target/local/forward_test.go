@@ -109,6 +109,8 @@ func TestForwardHTTPSemantics(t *testing.T) {
 		{"other transfer codings refused", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", []string{"HTTP/1.1 501 Not Implemented"}, nil},
 		{"huge header refused", "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", []string{"HTTP/1.1 431"}, nil},
 		{"garbage refused", "HELLO\r\n\r\n", []string{"HTTP/1.1 400 Bad Request"}, nil},
+		{"bare CR in a header value refused", "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\rX-B: 2\r\n\r\n", []string{"HTTP/1.1 400 Bad Request"}, nil},
+		{"control byte in the target refused", "GET /a\x01b HTTP/1.1\r\nHost: h\r\n\r\n", []string{"HTTP/1.1 400 Bad Request"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -122,7 +122,7 @@ func (h *head) readRequest(br *bufio.Reader) error {
 		return errBadMessage
 	}
 	target := line[m+1 : t]
-	if bytes.ContainsAny(target, " \t") {
+	if !visible(target) {
 		return errBadMessage
 	}
 	h.minor = minor
@@ -197,6 +197,11 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 			return errBadMessage
 		}
 		value := bytes.Trim(line[colon+1:], " \t")
+		// A bare CR or other control byte in a value is read as a line
+		// end by some servers: another way to smuggle a header in.
+		if !fieldValue(value) {
+			return errBadMessage
+		}
 		f := field{name: h.add(line[:colon]), value: h.add(value)}
 		h.fields = append(h.fields, f)
 		if err := h.note(f, request); err != nil {
@@ -313,6 +318,27 @@ var tokenChars = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// visible reports whether b is all visible ASCII (a request target).
+func visible(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// fieldValue reports whether b may be a header value: no control bytes
+// but tab (bytes above 0x7f are allowed, as obs-text).
+func fieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 func isToken(b []byte) bool {
 	if len(b) == 0 {
