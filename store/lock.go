@@ -79,6 +79,9 @@ func (i *LockInfo) Describe() string {
 	if who == "" {
 		who = i.OSUser
 	}
+	if i.Host == "" && i.PID == 0 {
+		return who
+	}
 	return fmt.Sprintf("%s (%s@%s, pid %d)", who, i.OSUser, i.Host, i.PID)
 }
 
@@ -187,6 +190,7 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 	key := LockKey(info.App)
 	deadline := now().Add(opts.Wait)
 	waiting := false
+	vanished := 0
 	for {
 		t := now().UTC()
 		info.Started, info.Heartbeat = t, t
@@ -203,7 +207,12 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 		}
 		cur, etag, err := readLock(ctx, s, key)
 		if errors.Is(err, ErrNotFound) {
-			continue // released between our create and our read
+			// Released between our create and our read; a store that keeps
+			// saying both "exists" and "not found" is broken, not busy.
+			if vanished++; vanished > 100 {
+				return nil, fmt.Errorf("take lock %s in %s: it exists but cannot be read", key, s)
+			}
+			continue
 		}
 		if err != nil {
 			return nil, err
