@@ -1,6 +1,17 @@
 // Package awstest starts moto_server (an AWS emulator) for tests and builds
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
+//
+// moto differs from AWS in two ways oops depends on, so the server started
+// here corrects both and nothing else:
+//   - DeleteLoadBalancerListeners with several ports deletes none of them
+//     (moto 5 rebuilds the list once per port); AWS deletes them all, and
+//     oops deletes every listener in one call. The launcher replaces that
+//     one function.
+//   - S3 conditional writes (If-None-Match, If-Match) are checked and then
+//     written without a lock, so two racing writers can both pass. S3 never
+//     allows that; Moto.URL is a proxy that runs conditional writes one at a
+//     time, so lock and publish races behave as on S3.
 package awstest
 
 import (
@@ -8,9 +19,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +37,31 @@ import (
 // Region used for every test config.
 const Region = "us-east-1"
 
+// launcher starts moto_server with DeleteLoadBalancerListeners fixed.
+const launcher = `import sys
+from moto.elb.models import ELBBackend
+
+def delete_load_balancer_listeners(self, name, ports):
+    balancer = self.get_load_balancer(name)
+    if balancer:
+        gone = {int(p) for p in ports}
+        balancer.listeners = [l for l in balancer.listeners if int(l.load_balancer_port) not in gone]
+    return balancer
+
+ELBBackend.delete_load_balancer_listeners = delete_load_balancer_listeners
+from moto.server import main
+main(sys.argv[1:])
+`
+
 // Moto is a running moto_server on a loopback port.
 type Moto struct {
+	// URL is the endpoint for SDK clients (the atomic-S3 front).
 	URL string
-	cmd *exec.Cmd
+	// Direct is moto itself, without the front.
+	Direct string
+	cmd    *exec.Cmd
+	front  *httptest.Server
+	dir    string
 }
 
 // ErrMissing explains why moto tests cannot run.
@@ -53,51 +90,112 @@ func Unavailable(tb testing.TB, err error) {
 
 // StartServer starts moto_server on a free loopback port; for TestMain.
 func StartServer() (*Moto, error) {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
+	if _, err := exec.LookPath("moto_server"); err != nil {
 		return nil, fmt.Errorf("%s", errMissing)
+	}
+	py, err := python()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "awstest")
+	if err != nil {
+		return nil, err
+	}
+	script := filepath.Join(dir, "moto_server.py")
+	if err := os.WriteFile(script, []byte(launcher), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	var lastErr error
 	for range 3 {
 		port, err := freePort()
 		if err != nil {
+			os.RemoveAll(dir)
 			return nil, err
 		}
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Stdout, cmd.Stderr = nil, nil
+		cmd := exec.Command(py, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		if err := cmd.Start(); err != nil {
+			os.RemoveAll(dir)
 			return nil, fmt.Errorf("start moto_server: %w", err)
 		}
-		m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-		if lastErr = m.waitReady(20 * time.Second); lastErr == nil {
-			return m, nil
+		direct := fmt.Sprintf("http://127.0.0.1:%d", port)
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		if lastErr = waitReady(direct, exited, 30*time.Second); lastErr == nil {
+			front, err := atomicS3(direct)
+			if err != nil {
+				_ = cmd.Process.Kill()
+				os.RemoveAll(dir)
+				return nil, err
+			}
+			return &Moto{URL: front.URL, Direct: direct, cmd: cmd, front: front, dir: dir}, nil
 		}
-		m.Stop()
+		_ = cmd.Process.Kill()
+		<-exited
 	}
+	os.RemoveAll(dir)
 	return nil, fmt.Errorf("moto_server did not start: %w", lastErr)
 }
 
-func (m *Moto) waitReady(d time.Duration) error {
+// python finds the interpreter that has moto: the one moto_server runs.
+func python() (string, error) {
+	for _, cand := range []string{"python3", "python"} {
+		p, err := exec.LookPath(cand)
+		if err != nil {
+			continue
+		}
+		if exec.Command(p, "-c", "import moto.server, moto.elb.models").Run() == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no python3 on PATH can import moto (pip install 'moto[server]')")
+}
+
+func waitReady(url string, exited <-chan struct{}, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(m.URL + "/moto-api/data.json")
+		resp, err := http.Get(url + "/moto-api/data.json")
 		if err == nil {
 			resp.Body.Close()
 			return nil
 		}
-		if m.cmd.ProcessState != nil {
+		select {
+		case <-exited:
 			return fmt.Errorf("moto_server exited")
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("no answer on %s after %s", m.URL, d)
+	return fmt.Errorf("no answer on %s after %s", url, d)
+}
+
+// atomicS3 fronts moto with a proxy that runs S3 conditional writes one at
+// a time (see the package comment).
+func atomicS3(upstream string) (*httptest.Server, error) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var mu sync.Mutex
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "" {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	})), nil
 }
 
 // Stop kills the server.
 func (m *Moto) Stop() {
+	if m.front != nil {
+		m.front.Close()
+	}
 	if m.cmd != nil && m.cmd.Process != nil {
 		_ = m.cmd.Process.Kill()
-		_ = m.cmd.Wait()
+	}
+	if m.dir != "" {
+		os.RemoveAll(m.dir)
 	}
 }
 

@@ -2,26 +2,17 @@
 // ELBs in it the way operators set them up for oops: tags blue and green,
 // listeners 80 and 443, a health check, registered instances.
 //
-// moto 5 has one bug that matters here: DeleteLoadBalancerListeners with
-// more than one port deletes none of them (it rebuilds the listener list
-// once per port). AWS deletes them all, and oops relies on that to delete
-// every listener in one call, so the server started here is moto with that
-// one function replaced (see launcher). Everything else is moto as shipped.
+// The server is awstest's, which fixes moto's multi-port
+// DeleteLoadBalancerListeners (see the awstest package comment).
 package elbtest
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -33,109 +24,11 @@ import (
 	"github.com/oops-deploy/oops/release"
 )
 
-// launcher starts moto_server with DeleteLoadBalancerListeners fixed.
-const launcher = `import sys
-from moto.elb.models import ELBBackend
+// Moto is a running moto server on a loopback port.
+type Moto = awstest.Moto
 
-def delete_load_balancer_listeners(self, name, ports):
-    balancer = self.get_load_balancer(name)
-    if balancer:
-        gone = {int(p) for p in ports}
-        balancer.listeners = [l for l in balancer.listeners if int(l.load_balancer_port) not in gone]
-    return balancer
-
-ELBBackend.delete_load_balancer_listeners = delete_load_balancer_listeners
-from moto.server import main
-main(sys.argv[1:])
-`
-
-// Moto is a running (patched) moto server on a loopback port.
-type Moto struct {
-	URL string
-	cmd *exec.Cmd
-	dir string
-}
-
-// StartServer starts moto; for TestMain and benchmarks. It needs python3
-// with moto installed (what scripts/deps.sh installs).
-func StartServer() (*Moto, error) {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		return nil, fmt.Errorf("moto_server is not installed (pip install 'moto[server]'); AWS integration tests need it")
-	}
-	py, err := python()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "elbtest")
-	if err != nil {
-		return nil, err
-	}
-	script := filepath.Join(dir, "moto_elb.py")
-	if err := os.WriteFile(script, []byte(launcher), 0o644); err != nil {
-		return nil, err
-	}
-	var lastErr error
-	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(py, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start moto: %w", err)
-		}
-		m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, dir: dir}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		if lastErr = waitReady(m.URL, exited, 30*time.Second); lastErr == nil {
-			return m, nil
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	os.RemoveAll(dir)
-	return nil, fmt.Errorf("moto did not start: %w", lastErr)
-}
-
-// python finds the interpreter that has moto: the one moto_server runs.
-func python() (string, error) {
-	for _, cand := range []string{"python3", "python"} {
-		p, err := exec.LookPath(cand)
-		if err != nil {
-			continue
-		}
-		if exec.Command(p, "-c", "import moto.server, moto.elb.models").Run() == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no python3 on PATH can import moto (pip install 'moto[server]')")
-}
-
-func waitReady(url string, exited <-chan struct{}, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/moto-api/data.json")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("moto exited")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("no answer on %s after %s", url, d)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// StartServer starts moto; for TestMain and benchmarks.
+func StartServer() (*Moto, error) { return awstest.StartServer() }
 
 // Start starts moto for one test and stops it at cleanup; it skips the
 // test without moto (fails it under CI), like awstest.Start.
@@ -147,16 +40,6 @@ func Start(tb testing.TB) *Moto {
 	}
 	tb.Cleanup(m.Stop)
 	return m
-}
-
-// Stop kills the server.
-func (m *Moto) Stop() {
-	if m.cmd != nil && m.cmd.Process != nil {
-		_ = m.cmd.Process.Kill()
-	}
-	if m.dir != "" {
-		os.RemoveAll(m.dir)
-	}
 }
 
 // FakeCert is an IAM server-certificate ARN; moto accepts IAM ARNs on
