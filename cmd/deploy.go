@@ -221,7 +221,9 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 				return nil
 			}
 			if err != nil {
-				if !errors.Is(err, target.ErrDeployFailed) && !errors.Is(err, context.Canceled) {
+				// AWS refusing the call (permissions, missing group) keeps its
+				// own exit code; anything else is a failed deployment.
+				if !errors.Is(err, target.ErrDeployFailed) && !errors.Is(err, context.Canceled) && !isAWSError(err) {
 					err = fmt.Errorf("%w: %w", target.ErrDeployFailed, err)
 				}
 				return err

@@ -56,34 +56,14 @@ func withHint(err error, hint string) error {
 	return &hintError{err: err, hint: hint}
 }
 
-// exitError carries an explicit exit code.
-type exitError struct {
-	err  error
-	code int
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// withCode forces an exit code for err.
-func withCode(err error, code int) error {
-	if err == nil {
-		return nil
-	}
-	return &exitError{err: err, code: code}
-}
-
 // ExitCode maps an error to the process exit code, in one place.
 func ExitCode(err error) int {
-	var ee *exitError
 	var ue usageError
 	var ce *config.Error
 	var nf *config.NotFoundError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ee):
-		return ee.code
 	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &nf):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -142,6 +143,12 @@ func (f *Factory) Who() (user, host string) {
 	user = f.Getenv("USER")
 	if user == "" {
 		user = f.Getenv("LOGNAME")
+	}
+	if user == "" {
+		// cron, systemd and CodeDeploy hooks often run without $USER.
+		if u, err := osuser.Current(); err == nil {
+			user = u.Username
+		}
 	}
 	if user == "" {
 		user = "unknown"

@@ -60,7 +60,8 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	if err != nil {
 		return err
 	}
-	id := f.identity(ctx)
+	// The lock names the local identity; the event waits for the AWS one.
+	id, finalID := f.identityAsync(ctx)
 	ev.Who, ev.OSUser, ev.Host = id.Who, id.OSUser, id.Host
 	start := time.Now()
 
@@ -88,6 +89,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		stop()
 	}
 	ev.DurationMS = time.Since(start).Milliseconds()
+	ev.Who = finalID().Who
 	ev.Result = resultOf(runErr)
 	if runErr != nil {
 		ev.Error = runErr.Error()
@@ -186,6 +188,10 @@ func resultOf(err error) string {
 	switch {
 	case err == nil:
 		return release.ResultOK
+	case isAWSError(err):
+		// AWS answered an attempted change with an error: it failed, even
+		// when the target then reports an inconsistent state.
+		return release.ResultFailed
 	case errors.Is(err, target.ErrUnhealthy),
 		errors.Is(err, target.ErrAborted),
 		errors.Is(err, target.ErrInconsistent),

@@ -32,22 +32,40 @@ var _ callerIdentityAPI = (*sts.Client)(nil)
 
 // identity finds out who is running oops, once per command.
 func (f *Factory) identity(ctx context.Context) identity {
+	_, final := f.identityAsync(ctx)
+	return final()
+}
+
+// identityAsync returns at once who runs this command as far as this host
+// can tell (git user, else OS user), and a function that returns the final
+// identity: the AWS caller ARN when on AWS. The STS call runs in the
+// background, so it never delays a switch; only the event waits for it.
+func (f *Factory) identityAsync(ctx context.Context) (identity, func() identity) {
 	if f.ident != nil {
-		return *f.ident
+		id := *f.ident
+		return id, func() identity { return id }
 	}
 	user, host := f.Who()
-	id := identity{OSUser: user, Host: host}
-	if f.onAWS() {
-		id.Who = f.awsCaller(ctx)
+	local := identity{OSUser: user, Host: host, Who: f.gitUser()}
+	if local.Who == "" {
+		local.Who = user
 	}
-	if id.Who == "" {
-		id.Who = f.gitUser()
+	if !f.onAWS() {
+		f.ident = &local
+		return local, func() identity { return local }
 	}
-	if id.Who == "" {
-		id.Who = user
+	arn := make(chan string, 1)
+	go func() { arn <- f.awsCaller(ctx) }()
+	return local, func() identity {
+		if f.ident == nil {
+			id := local
+			if a := <-arn; a != "" {
+				id.Who = a
+			}
+			f.ident = &id
+		}
+		return *f.ident
 	}
-	f.ident = &id
-	return id
 }
 
 // onAWS reports whether the store or the target is on AWS, where the
