@@ -92,7 +92,15 @@ func (ps *procs) start(cs *colorState, now time.Time) error {
 	detach(c)
 	fmt.Fprintf(logf, "--- oops: %s starting %s on port %d (commit %s): %s\n",
 		now.Format(time.RFC3339), cs.Color, cs.Port, release.Short(cs.Commit), strings.Join(argv, " "))
-	if err := c.Start(); err != nil {
+	err = c.Start()
+	for try := 0; err != nil && textBusy(err) && try < 20; try++ {
+		time.Sleep(25 * time.Millisecond)
+		c = exec.Command(prog, argv[1:]...)
+		c.Dir, c.Env, c.Stdout, c.Stderr = cs.ReleaseDir, append(os.Environ(), env...), logf, logf
+		detach(c)
+		err = c.Start()
+	}
+	if err != nil {
 		return fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
 	}
 	ch := &child{pid: c.Process.Pid, done: make(chan struct{})}

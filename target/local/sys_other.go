@@ -21,6 +21,8 @@ func procStartTime(int) string               { return "" }
 func signalGroup(int, syscall.Signal) error  { return errUnsupported }
 func tryLock(string) (*os.File, bool, error) { return nil, false, errUnsupported }
 
+func textBusy(error) bool { return false }
+
 // connAlive cannot peek here: a request that cannot be retried dials anew.
 func connAlive(net.Conn) bool { return false }
 

@@ -119,3 +119,8 @@ func connAlive(c net.Conn) bool {
 	})
 	return err == nil && alive
 }
+
+// textBusy: exec found the program still open for writing, typically by a
+// process forked elsewhere in this program while the release was being
+// unpacked (go.dev/issue/22315); it goes away on its own.
+func textBusy(err error) bool { return errors.Is(err, syscall.ETXTBSY) }
