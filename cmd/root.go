@@ -57,6 +57,7 @@ release.`,
 		newPromoteCmd,
 		newDeployCmd,
 		newProxyCmd,
+		newDoctorCmd,
 	} {
 		root.AddCommand(add(f))
 	}
