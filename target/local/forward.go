@@ -33,8 +33,6 @@ const (
 	appIdleMax   = 90 * time.Second
 )
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
-
 // appConn is a kept-alive connection to an app.
 type appConn struct {
 	c        net.Conn
@@ -333,8 +331,8 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	// A request that can be sent twice is retried if its pooled connection
 	// turns out closed; any other only goes on a connection seen alive.
 	retryable := idempotent(method) && !hasBody
-	bufp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bufp)
+	bufp := s.p.copyBufs.Get().(*[]byte)
+	defer s.p.copyBufs.Put(bufp)
 	buf := *bufp
 
 	for attempt := 0; ; attempt++ {

@@ -189,14 +189,6 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 		Name:        t.opts.Listen,
 		HealthCheck: "GET http://127.0.0.1:{port}" + t.opts.HealthPath,
 	}
-	if ps == nil {
-		st.Listeners = []string{fmt.Sprintf("%s: oops proxy is not running (start it with: oops proxy); it will send traffic to %s", t.opts.Listen, live)}
-	} else {
-		st.Listeners = []string{fmt.Sprintf("%s -> %s (127.0.0.1:%d), oops proxy pid %d", ps.Listen, live, t.port(live), ps.PID)}
-		if ps.Preview != "" {
-			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s (127.0.0.1:%d)", ps.Preview, live.Other(), t.port(live.Other())))
-		}
-	}
 	for _, c := range []release.Color{live, live.Other()} {
 		cs, err := t.colorState(ctx, c, ps)
 		if err != nil {
@@ -208,6 +200,27 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 		} else {
 			st.Off = cs
 		}
+	}
+	// Where the traffic goes, down to the process (status prints these).
+	app := func(cs target.ColorState) string {
+		s := fmt.Sprintf("%s (127.0.0.1:%d", cs.Color, cs.Port)
+		if cs.PID > 0 {
+			s += fmt.Sprintf(", pid %d", cs.PID)
+		} else {
+			s += ", no process started by oops"
+		}
+		return s + ")"
+	}
+	if ps == nil {
+		st.Listeners = []string{fmt.Sprintf("%s: oops proxy is not running (start it with: oops proxy); it will send traffic to %s", t.opts.Listen, app(st.Live))}
+	} else {
+		st.Listeners = []string{fmt.Sprintf("%s -> %s; oops proxy pid %d", ps.Listen, app(st.Live), ps.PID)}
+		if ps.Preview != "" {
+			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s", ps.Preview, app(st.Off)))
+		}
+	}
+	if ps == nil || ps.Preview == "" {
+		st.Listeners = append(st.Listeners, fmt.Sprintf("off: %s takes no traffic", app(st.Off)))
 	}
 	return st, nil
 }

@@ -56,6 +56,8 @@ type Proxy struct {
 	lockFile    *os.File
 	started     time.Time
 	acceptLog   atomic.Int64
+	// copyBufs are the buffers bodies are copied through.
+	copyBufs sync.Pool
 
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
@@ -149,6 +151,7 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		preview:   &front{name: "preview"},
 	}
 	p.probeClient = newProbeClient(opts.CheckTimeout)
+	p.copyBufs.New = func() any { b := make([]byte, copyBuf); return &b }
 	p.backends = map[release.Color]*backend{
 		release.Blue:  p.newBackend(release.Blue, opts.BluePort),
 		release.Green: p.newBackend(release.Green, opts.GreenPort),
