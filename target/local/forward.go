@@ -224,6 +224,8 @@ func (s *server) cut(rt *route) int {
 	defer s.mu.Unlock()
 	for cc := range s.conns {
 		if cc.route.Load() == rt {
+			// Counted before the abort lets the route go idle.
+			rt.cut.Add(1)
 			cc.abort()
 			n++
 		}

@@ -85,6 +85,8 @@ type backend struct {
 type route struct {
 	b        *backend
 	inflight atomic.Int64
+	// cut counts the requests cut on this route at the drain timeout.
+	cut      atomic.Int64
 	retired  atomic.Bool
 	idleOnce sync.Once
 	idle     chan struct{}
@@ -302,20 +304,27 @@ func (p *Proxy) Drain(ctx context.Context, c release.Color) (int, error) {
 	p.mu.Unlock()
 	t := time.NewTimer(p.opts.DrainTimeout)
 	defer t.Stop()
+	// Whoever cuts a route (this timer or the route's own), it is counted.
+	cut := func() int {
+		n := 0
+		for _, rt := range rts {
+			n += int(rt.cut.Load())
+		}
+		return n
+	}
 	for _, rt := range rts {
 		select {
 		case <-rt.idle:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return cut(), ctx.Err()
 		case <-t.C:
-			cut := 0
 			for _, r := range rts {
-				cut += p.cut(r)
+				p.cut(r)
 			}
-			return cut, nil
+			return cut(), nil
 		}
 	}
-	return 0, nil
+	return cut(), nil
 }
 
 // InFlight counts the requests on color c across listeners, draining or not.

@@ -457,3 +457,66 @@ func TestProxyRejectsCorruptLiveFile(t *testing.T) {
 		t.Fatalf("err = %v, want it to name the bad color", err)
 	}
 }
+
+func TestProxyDrainWaitsForTheOffColorThenCuts(t *testing.T) {
+	t.Parallel()
+	release_ := make(chan struct{})
+	started := make(chan string, 2)
+	blue := colorServer(t, "blue", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- r.URL.Path
+		if r.URL.Path == "/hang" {
+			<-r.Context().Done()
+			return
+		}
+		<-release_
+		fmt.Fprint(w, "blue")
+	}))
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: blue, GreenPort: colorServer(t, "green", nil), DrainTimeout: 300 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.Get(rp.url + "/slow")
+		if err == nil {
+			_, err = io.ReadAll(res.Body)
+			res.Body.Close()
+		}
+		done <- err
+	}()
+	<-started
+	if _, err := rp.p.Switch(release.Green, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Drain waits for the request in flight on blue...
+	drained := make(chan int, 1)
+	go func() {
+		n, err := rp.p.Drain(context.Background(), release.Blue)
+		if err != nil {
+			t.Error(err)
+		}
+		drained <- n
+	}()
+	select {
+	case <-drained:
+		t.Fatal("Drain returned while a request was still in flight on blue")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release_)
+	if n := <-drained; n != 0 {
+		t.Fatalf("Drain cut %d requests that finished in time", n)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the drained request failed: %v", err)
+	}
+	// ... and cuts what does not finish within the drain timeout (here a
+	// request through the preview listener, which points at blue now).
+	go func() {
+		res, err := http.Get(rp.prev + "/hang")
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-started
+	n, err := rp.p.Drain(context.Background(), release.Blue)
+	if err != nil || n != 1 {
+		t.Fatalf("Drain with a hanging request: cut %d, %v; want 1 cut", n, err)
+	}
+}
