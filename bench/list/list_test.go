@@ -4,7 +4,7 @@
 // `aws s3 ls --recursive | sort -r`. It also times `oops --help` and
 // `oops list` on a directory store.
 //
-//	go test ./bench/list/                                   # request count, N=2500 (part of make test)
+//	go test ./bench/list/                                   # request count, N=1200 (part of make test)
 //	go test -run '^$' -bench . -benchtime 1x ./bench/list/  # figures, N=10000 (make bench)
 package listbench
 
@@ -158,7 +158,7 @@ func runList(t *testing.T, endpoint, bucket string, args ...string) string {
 // ceil(N/1000)+5 S3 requests, with or without --limit.
 func TestListRequests(t *testing.T) {
 	needMoto(t)
-	const n = 2500
+	const n = 1200 // two LIST pages; small enough for make test
 	bucket := fmt.Sprintf("list-requests-%d", os.Getpid())
 	seed(t, bucket, n)
 	p := faultproxy.New(motoURL)
