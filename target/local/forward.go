@@ -377,17 +377,25 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		}
 		return err
 	}
+	// final: res holds the app's final answer (it may come before the
+	// whole body was sent).
+	final := false
 	if !bodySent && !req.expectContinue {
 		if err := sendBody(); err != nil {
-			ac.c.Close()
-			return false, nil // the client's body broke off: nobody to answer
+			if !earlyAnswer(ac, res) {
+				ac.c.Close()
+				return false, nil // the client's body broke off: nobody to answer
+			}
+			final = true
 		}
 	}
-	if err := ac.bw.Flush(); err != nil {
-		return s.appFailed(cc, ac, b, err, canRetry)
+	if !final {
+		if err := ac.bw.Flush(); err != nil {
+			return s.appFailed(cc, ac, b, err, canRetry)
+		}
 	}
 	color := string(b.color)
-	for {
+	for !final {
 		if err := res.readResponse(ac.br); err != nil {
 			return s.appFailed(cc, ac, b, err, canRetry)
 		}
@@ -410,8 +418,11 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		}
 		if res.status == 100 && !bodySent {
 			if err := sendBody(); err != nil {
-				ac.c.Close()
-				return false, nil
+				if !earlyAnswer(ac, res) {
+					ac.c.Close()
+					return false, nil
+				}
+				break
 			}
 			if err := ac.bw.Flush(); err != nil {
 				return s.appFailed(cc, ac, b, err, false)
@@ -484,6 +495,16 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		ac.c.Close()
 	}
 	return !closeClient, nil
+}
+
+// earlyAnswer reads the answer an app may have sent before it read the
+// whole request body (413 Content Too Large, 401) and then stopped
+// reading, so the client gets it rather than a dropped connection.
+func earlyAnswer(ac *appConn, res *head) bool {
+	_ = ac.c.SetReadDeadline(time.Now().Add(time.Second))
+	err := res.readResponse(ac.br)
+	_ = ac.c.SetReadDeadline(time.Time{})
+	return err == nil && res.status >= 200 && res.status != 101
 }
 
 // appFailed handles an app connection that broke before the response

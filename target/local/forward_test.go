@@ -30,6 +30,11 @@ func echoApp() http.Handler {
 			w.Header().Set("Content-Length", fmt.Sprint(1<<20))
 			_, _ = w.Write(bytes.Repeat([]byte("0123456789abcdef"), 1<<16)) // 1 MiB
 			return
+		case "/toolarge":
+			// Answers before reading the body, as an upload limit does.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
 		case "/chunked":
 			rc := http.NewResponseController(w)
 			for i := range 3 {
@@ -201,5 +206,33 @@ func TestForwardAppDownIs502(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "blue") {
 		t.Fatalf("app down: %s %q", res.Status, body)
+	}
+}
+
+func TestForwardPassesOnAnEarlyAnswerToAnUpload(t *testing.T) {
+	t.Parallel()
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", echoApp()), GreenPort: freePort(t)})
+	c, err := net.Dial("tcp", strings.TrimPrefix(rp.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	const size = 64 << 20
+	go func() {
+		fmt.Fprintf(c, "POST /toolarge HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := bytes.Repeat([]byte("x"), 1<<16)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return // the proxy closed: expected once it answered
+			}
+		}
+	}()
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upload the app refused early: %v", err)
+	}
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %s, want 413", res.Status)
 	}
 }
