@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,9 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -29,43 +26,17 @@ import (
 // fault proxy.
 func TestALBScripts(t *testing.T) {
 	m := awstest.Start(t)
-	cmds := scriptCmds()
-	for name, fn := range albScriptCmds() {
-		cmds[name] = fn
-	}
-	var accounts atomic.Int64
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/alb",
-		RequireExplicitExec: false,
-		Setup: func(env *testscript.Env) error {
-			if err := setupEnv(env); err != nil {
-				return err
-			}
-			acct := accountProxy(m.URL, fmt.Sprintf("%012d", 200000000000+accounts.Add(1)))
-			env.Defer(acct.Close)
-			p := faultproxy.New(acct.URL)
-			env.Defer(p.Close)
-			env.Values[albKey{}] = &albScript{proxy: p, moto: acct.URL, albs: map[string]*albtest.ALB{}, hits: map[string]chan string{}}
-			for _, kv := range awstest.Env(p.URL) {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
-			}
-			return nil
-		},
-		Cmds:      cmds,
-		Condition: awsCondition,
+	runFaultScripts(t, "testdata/alb", m.URL, 200000000000, albScriptCmds(), func(env *testscript.Env) {
+		env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}}
 	})
 }
 
 type albKey struct{}
 
-// albScript is one script's proxy, its ALBs and the hang rules it waits on.
+// albScript is one script's ALBs.
 type albScript struct {
-	proxy *faultproxy.Proxy
-	moto  string // this script's account, bypassing the fault proxy
-	mu    sync.Mutex
-	albs  map[string]*albtest.ALB
-	hits  map[string]chan string
+	mu   sync.Mutex
+	albs map[string]*albtest.ALB
 }
 
 // albScriptCmds are the commands of the ALB scripts:
@@ -89,13 +60,8 @@ type albScript struct {
 //	                         digits become numbers)
 //	alb-fault-wait ACTION  wait until a hung ACTION has arrived at the proxy
 //	alb-fault-clear        remove every fault
-func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+func albScriptCmds() map[string]scriptCmd {
 	state := func(ts *testscript.TestScript) *albScript { return ts.Value(albKey{}).(*albScript) }
-	ctx := func(ts *testscript.TestScript) context.Context {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
-		ts.Defer(cancel)
-		return c
-	}
 	alb := func(ts *testscript.TestScript, name string) *albtest.ALB {
 		s := state(ts)
 		s.mu.Lock()
@@ -106,12 +72,7 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 		}
 		return a
 	}
-	noNeg := func(ts *testscript.TestScript, neg bool) {
-		if neg {
-			ts.Fatalf("unsupported: !")
-		}
-	}
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	return map[string]scriptCmd{
 		"alb-fixture": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 1 {
@@ -140,7 +101,7 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 				}
 			}
 			s := state(ts)
-			a, err := albtest.New(ctx(ts), awstest.Config(s.moto), o)
+			a, err := albtest.New(awsCtx(ts), awstest.Config(faultState(ts).moto), o)
 			ts.Check(err)
 			s.mu.Lock()
 			s.albs[a.Name] = a
@@ -154,23 +115,23 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 			if len(args) != 1 {
 				ts.Fatalf("usage: alb-show NAME")
 			}
-			a, cfg := alb(ts, args[0]), awstest.Config(state(ts).moto)
+			a, cfg := alb(ts, args[0]), awstest.Config(faultState(ts).moto)
 			api := elbv2.NewFromConfig(cfg)
-			ls, err := api.DescribeListeners(ctx(ts), &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(a.ARN)})
+			ls, err := api.DescribeListeners(awsCtx(ts), &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(a.ARN)})
 			ts.Check(err)
 			for _, l := range ls.Listeners {
-				w, err := a.Weights(ctx(ts), cfg, int(aws.ToInt32(l.Port)))
+				w, err := a.Weights(awsCtx(ts), cfg, int(aws.ToInt32(l.Port)))
 				ts.Check(err)
 				fmt.Fprintf(ts.Stdout(), "listener %s:%d blue=%d green=%d\n", l.Protocol, aws.ToInt32(l.Port), w["blue"], w["green"])
 			}
 			if a.Rule != "" {
-				w, err := a.RuleWeights(ctx(ts), cfg)
+				w, err := a.RuleWeights(awsCtx(ts), cfg)
 				ts.Check(err)
 				fmt.Fprintf(ts.Stdout(), "rule blue=%d green=%d\n", w["blue"], w["green"])
 			}
 			for _, c := range []release.Color{release.Blue, release.Green} {
 				for _, k := range []string{"oops:commit", "oops:canary-base"} {
-					v, err := a.Tag(ctx(ts), cfg, c, k)
+					v, err := a.Tag(awsCtx(ts), cfg, c, k)
 					ts.Check(err)
 					if v != "" {
 						fmt.Fprintf(ts.Stdout(), "tag %s %s=%s\n", c, k, v)
@@ -187,7 +148,7 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 			ts.Check(err)
 			pct, err := strconv.Atoi(args[3])
 			ts.Check(err)
-			ts.Check(alb(ts, args[0]).SetForward(ctx(ts), awstest.Config(state(ts).moto), port, release.Color(args[2]), pct))
+			ts.Check(alb(ts, args[0]).SetForward(awsCtx(ts), awstest.Config(faultState(ts).moto), port, release.Color(args[2]), pct))
 		},
 		"alb-tag": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -195,28 +156,18 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 				ts.Fatalf("usage: alb-tag NAME COLOR KEY=VALUE")
 			}
 			k, v, _ := strings.Cut(args[2], "=")
-			_, err := elbv2.NewFromConfig(awstest.Config(state(ts).moto)).AddTags(ctx(ts), &elbv2.AddTagsInput{
+			_, err := elbv2.NewFromConfig(awstest.Config(faultState(ts).moto)).AddTags(awsCtx(ts), &elbv2.AddTagsInput{
 				ResourceArns: []string{alb(ts, args[0]).Groups[release.Color(args[1])]},
 				Tags:         []types.Tag{{Key: aws.String(k), Value: aws.String(v)}},
 			})
 			ts.Check(err)
 		},
-		"alb-calls": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			p := state(ts).proxy
-			calls := p.Calls()
-			fmt.Fprintf(ts.Stdout(), "%d calls\n", len(calls))
-			for _, c := range calls {
-				fmt.Fprintln(ts.Stdout(), c)
-			}
-			p.Clear()
-		},
+		"alb-calls": callsCmd(),
 		"alb-fault": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 2 {
 				ts.Fatalf("usage: alb-fault ACTION MODE [skip=N] [times=N]")
 			}
-			s := state(ts)
 			r := faultproxy.Rule{Action: args[0]}
 			for _, a := range args[2:] {
 				k, v, _ := strings.Cut(a, "=")
@@ -231,29 +182,19 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 					ts.Fatalf("alb-fault: unknown option %q", a)
 				}
 			}
-			switch args[1] {
-			case "fail":
-				r.Status, r.Body = http.StatusInternalServerError, faultproxy.QueryError("InternalFailure", "injected by the test")
-			case "throttle":
-				r.Status, r.Body = http.StatusBadRequest, faultproxy.QueryError("Throttling", "Rate exceeded")
-			case "denied":
-				r.Status, r.Body = http.StatusForbidden, faultproxy.QueryError("AccessDenied", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticloadbalancing:"+args[0])
-			case "cut-after":
-				r.Cut, r.After = true, true
-			case "hang":
-				hit := make(chan string, 8)
-				s.mu.Lock()
-				s.hits[args[0]] = hit
-				s.mu.Unlock()
-				r.Delay, r.Hit = time.Hour, hit
-			case "unhealthy":
-				r.Status, r.Body = http.StatusOK, albtest.HealthBody("unhealthy", "Target.FailedHealthChecks", "10.0.1.110", "10.0.1.111")
-			case "unused":
-				r.Status, r.Body = http.StatusOK, albtest.HealthBody("unused", "Target.NotInUse", "10.0.1.110", "10.0.1.111")
-			default:
-				ts.Fatalf("alb-fault: unknown mode %q", args[1])
-			}
-			s.proxy.Add(r)
+			addFault(ts, r, args[1], func(mode string, r *faultproxy.Rule) bool {
+				switch mode {
+				case "fail":
+					r.Status, r.Body = http.StatusInternalServerError, faultproxy.QueryError("InternalFailure", "injected by the test")
+				case "unhealthy":
+					r.Status, r.Body = http.StatusOK, albtest.HealthBody("unhealthy", "Target.FailedHealthChecks", "10.0.1.110", "10.0.1.111")
+				case "unused":
+					r.Status, r.Body = http.StatusOK, albtest.HealthBody("unused", "Target.NotInUse", "10.0.1.110", "10.0.1.111")
+				default:
+					return false
+				}
+				return true
+			})
 		},
 		"alb-oopsrc": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -269,27 +210,7 @@ func albScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 			ts.Check(err)
 			ts.Check(os.WriteFile(ts.MkAbs(".oopsrc"), b, 0o644))
 		},
-		"alb-fault-wait": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			if len(args) != 1 {
-				ts.Fatalf("usage: alb-fault-wait ACTION")
-			}
-			s := state(ts)
-			s.mu.Lock()
-			hit := s.hits[args[0]]
-			s.mu.Unlock()
-			if hit == nil {
-				ts.Fatalf("no hang rule for %s", args[0])
-			}
-			select {
-			case <-hit:
-			case <-time.After(30 * time.Second):
-				ts.Fatalf("%s did not arrive within 30s", args[0])
-			}
-		},
-		"alb-fault-clear": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			state(ts).proxy.Clear()
-		},
+		"alb-fault-wait":  faultWait,
+		"alb-fault-clear": faultClear,
 	}
 }

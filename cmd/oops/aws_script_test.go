@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -56,7 +55,7 @@ type awsScript struct {
 //	aws-calls ACTION N             the proxy saw exactly N calls of ACTION
 //	aws-wait ACTION                wait until the proxy has seen an ACTION call
 //	aws-forget                     forget the calls seen and every simulate rule
-func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+func awsCmds() map[string]scriptCmd {
 	var mu sync.Mutex
 	running := map[*testscript.TestScript]*awsScript{}
 	var shared *elbtest.Moto
@@ -71,14 +70,9 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 		}
 		return a
 	}
-	noNeg := func(ts *testscript.TestScript, neg bool, name string) {
-		if neg {
-			ts.Fatalf("unsupported: ! %s", name)
-		}
-	}
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	return map[string]scriptCmd{
 		"aws-start": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "aws-start")
+			noNeg(ts, neg)
 			mu.Lock()
 			if shared == nil {
 				m, err := elbtest.StartServer()
@@ -105,13 +99,10 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 					shared = nil
 				}
 			})
-			for _, kv := range awstest.Env(p.URL) {
-				k, v, _ := strings.Cut(kv, "=")
-				ts.Setenv(k, v)
-			}
+			setAWSEnv(ts, p.URL)
 		},
 		"elb-create": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "elb-create")
+			noNeg(ts, neg)
 			if len(args) < 1 {
 				ts.Fatalf("usage: elb-create NAME [live=COLOR]")
 			}
@@ -131,7 +122,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			ts.Setenv("GREEN_PORT", strconv.Itoa(green))
 		},
 		"codedeploy-create": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "codedeploy-create")
+			noNeg(ts, neg)
 			if len(args) != 2 {
 				ts.Fatalf("usage: codedeploy-create APP GROUP")
 			}
@@ -146,7 +137,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			ts.Check(err)
 		},
 		"codedeploy-count": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "codedeploy-count")
+			noNeg(ts, neg)
 			if len(args) != 3 {
 				ts.Fatalf("usage: codedeploy-count APP GROUP N")
 			}
@@ -160,7 +151,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			}
 		},
 		"codedeploy-revision": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "codedeploy-revision")
+			noNeg(ts, neg)
 			if len(args) != 2 {
 				ts.Fatalf("usage: codedeploy-revision APP GROUP")
 			}
@@ -177,7 +168,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			fmt.Fprintf(ts.Stdout(), "description %s\n", info.Description)
 		},
 		"s3-mb": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "s3-mb")
+			noNeg(ts, neg)
 			if len(args) != 1 {
 				ts.Fatalf("usage: s3-mb BUCKET")
 			}
@@ -186,7 +177,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			ts.Check(err)
 		},
 		"simulate": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "simulate")
+			noNeg(ts, neg)
 			if len(args) < 2 || len(args) > 3 {
 				ts.Fatalf("usage: simulate ACTION FILE [TIMES]")
 			}
@@ -199,7 +190,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			get(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1]), Times: times})
 		},
 		"serve-health": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "serve-health")
+			noNeg(ts, neg)
 			if len(args) < 1 || len(args) > 2 {
 				ts.Fatalf("usage: serve-health PORT [STATUS]")
 			}
@@ -238,7 +229,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			})
 		},
 		"example": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "example")
+			noNeg(ts, neg)
 			if len(args) != 2 {
 				ts.Fatalf("usage: example NAME DEST")
 			}
@@ -248,7 +239,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			ts.Check(os.CopyFS(ts.MkAbs(args[1]), os.DirFS(src)))
 		},
 		"aws-calls": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "aws-calls")
+			noNeg(ts, neg)
 			if len(args) != 2 {
 				ts.Fatalf("usage: aws-calls ACTION N")
 			}
@@ -259,7 +250,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			}
 		},
 		"aws-wait": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "aws-wait")
+			noNeg(ts, neg)
 			if len(args) != 1 {
 				ts.Fatalf("usage: aws-wait ACTION")
 			}
@@ -273,7 +264,7 @@ func awsCmds() map[string]func(ts *testscript.TestScript, neg bool, args []strin
 			}
 		},
 		"aws-forget": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg, "aws-forget")
+			noNeg(ts, neg)
 			get(ts).proxy.Clear()
 		},
 	}
@@ -330,11 +321,4 @@ func freePort(ts *testscript.TestScript) int {
 	ts.Check(err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// awsCtx bounds one setup call.
-func awsCtx(ts *testscript.TestScript) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	ts.Defer(cancel)
-	return ctx
 }

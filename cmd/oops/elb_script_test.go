@@ -1,20 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
@@ -28,59 +21,10 @@ import (
 )
 
 // TestELBScripts runs the Classic ELB scripts in testdata/elb: the real
-// oops (this test binary re-executed as oops) against one moto, each
-// script behind its own fault proxy.
+// oops against one moto, each script behind its own fault proxy.
 func TestELBScripts(t *testing.T) {
 	m := elbtest.Start(t)
-	cmds := scriptCmds()
-	for name, fn := range elbScriptCmds() {
-		cmds[name] = fn
-	}
-	var accounts atomic.Int64
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/elb",
-		RequireExplicitExec: false,
-		Setup: func(env *testscript.Env) error {
-			if err := setupEnv(env); err != nil {
-				return err
-			}
-			// Each script is its own AWS account in moto, so scripts can
-			// use the same ELB names side by side.
-			acct := accountProxy(m.URL, fmt.Sprintf("%012d", 100000000000+accounts.Add(1)))
-			env.Defer(acct.Close)
-			p := faultproxy.New(acct.URL)
-			env.Defer(p.Close)
-			env.Values[elbKey{}] = &elbScript{proxy: p, moto: acct.URL, hits: map[string]chan string{}}
-			for _, kv := range awstest.Env(p.URL) {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
-			}
-			return nil
-		},
-		Cmds:      cmds,
-		Condition: awsCondition,
-	})
-}
-
-type elbKey struct{}
-
-// accountProxy forwards to moto as AWS account acct (moto keeps separate
-// resources per account, chosen by this header).
-func accountProxy(motoURL, acct string) *httptest.Server {
-	u, _ := url.Parse(motoURL)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Set("x-moto-account-id", acct)
-		rp.ServeHTTP(w, r)
-	}))
-}
-
-// elbScript is one script's fault proxy and the hang rules it waits on.
-type elbScript struct {
-	proxy *faultproxy.Proxy
-	moto  string // moto, in this script's account, bypassing the fault proxy
-	mu    sync.Mutex
-	hits  map[string]chan string
+	runFaultScripts(t, "testdata/elb", m.URL, 100000000000, elbScriptCmds(), nil)
 }
 
 // elbScriptCmds are the commands of the Classic ELB scripts:
@@ -101,19 +45,8 @@ type elbScript struct {
 //	        $INSTANCES: a simulation, moto reports running instances InService)
 //	fault-wait ACTION   wait until a hung ACTION has arrived at the proxy
 //	fault-clear         remove every fault
-func elbScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	state := func(ts *testscript.TestScript) *elbScript { return ts.Value(elbKey{}).(*elbScript) }
-	ctx := func(ts *testscript.TestScript) context.Context {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
-		ts.Defer(cancel)
-		return c
-	}
-	noNeg := func(ts *testscript.TestScript, neg bool) {
-		if neg {
-			ts.Fatalf("unsupported: !")
-		}
-	}
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+func elbScriptCmds() map[string]scriptCmd {
+	return map[string]scriptCmd{
 		"elb-fixture": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 1 {
@@ -161,7 +94,7 @@ func elbScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 					f.HealthCheck = "HTTP:" + live + "/healthcheck"
 				}
 			}
-			ids, err := elbtest.Create(ctx(ts), awstest.Config(state(ts).moto), f)
+			ids, err := elbtest.Create(awsCtx(ts), awstest.Config(faultState(ts).moto), f)
 			ts.Check(err)
 			if len(ids) > 0 {
 				ts.Setenv("INSTANCES", strings.Join(ids, " "))
@@ -177,7 +110,7 @@ func elbScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 				k, v, _ := strings.Cut(kv, "=")
 				tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 			}
-			_, err := elbsdk.NewFromConfig(awstest.Config(state(ts).moto)).AddTags(ctx(ts), &elbsdk.AddTagsInput{LoadBalancerNames: []string{args[0]}, Tags: tags})
+			_, err := elbsdk.NewFromConfig(awstest.Config(faultState(ts).moto)).AddTags(awsCtx(ts), &elbsdk.AddTagsInput{LoadBalancerNames: []string{args[0]}, Tags: tags})
 			ts.Check(err)
 		},
 		"elb-show": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -185,7 +118,7 @@ func elbScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 			if len(args) != 1 {
 				ts.Fatalf("usage: elb-show NAME")
 			}
-			s, err := elbtest.Read(ctx(ts), awstest.Config(state(ts).moto), args[0])
+			s, err := elbtest.Read(awsCtx(ts), awstest.Config(faultState(ts).moto), args[0])
 			ts.Check(err)
 			for _, l := range s.Listeners {
 				fmt.Fprintf(ts.Stdout(), "listener %s\n", l)
@@ -195,73 +128,33 @@ func elbScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 				fmt.Fprintf(ts.Stdout(), "tag %s=%s\n", k, s.Tags[k])
 			}
 		},
-		"elb-calls": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			p := state(ts).proxy
-			// ELB calls only: oops also asks STS who runs it, for history.
-			calls := slices.DeleteFunc(p.Calls(), func(a string) bool { return a == "GetCallerIdentity" })
-			fmt.Fprintf(ts.Stdout(), "%d calls\n", len(calls))
-			for _, c := range calls {
-				fmt.Fprintln(ts.Stdout(), c)
-			}
-			p.Clear()
-		},
+		// ELB calls only: oops also asks STS who runs it, for history.
+		"elb-calls": callsCmd("GetCallerIdentity"),
 		"fault": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 2 || len(args) > 3 {
 				ts.Fatalf("usage: fault ACTION MODE [TIMES]")
 			}
-			s := state(ts)
 			r := faultproxy.Rule{Action: args[0]}
 			if len(args) == 3 {
 				n, err := strconv.Atoi(args[2])
 				ts.Check(err)
 				r.Times = n
 			}
-			switch args[1] {
-			case "fail":
-				r.Status, r.Body = http.StatusServiceUnavailable, faultproxy.QueryError("ServiceUnavailable", "injected by the test")
-			case "denied":
-				r.Status, r.Body = http.StatusForbidden, faultproxy.QueryError("AccessDenied", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: elasticloadbalancing:"+args[0])
-			case "throttle":
-				r.Status, r.Body = http.StatusBadRequest, faultproxy.QueryError("Throttling", "Rate exceeded")
-			case "cut-after":
-				r.Cut, r.After = true, true
-			case "hang":
-				hit := make(chan string, 8)
-				s.mu.Lock()
-				s.hits[args[0]] = hit
-				s.mu.Unlock()
-				r.Delay, r.Hit = time.Hour, hit
-			case "out-of-service":
-				r.Status, r.Body = http.StatusOK, elbtest.InstanceHealthXML("OutOfService", strings.Fields(ts.Getenv("INSTANCES"))...)
-			default:
-				ts.Fatalf("fault: unknown mode %q", args[1])
-			}
-			s.proxy.Add(r)
+			addFault(ts, r, args[1], func(mode string, r *faultproxy.Rule) bool {
+				switch mode {
+				case "fail":
+					r.Status, r.Body = http.StatusServiceUnavailable, faultproxy.QueryError("ServiceUnavailable", "injected by the test")
+				case "out-of-service":
+					r.Status, r.Body = http.StatusOK, elbtest.InstanceHealthXML("OutOfService", strings.Fields(ts.Getenv("INSTANCES"))...)
+				default:
+					return false
+				}
+				return true
+			})
 		},
-		"fault-wait": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			if len(args) != 1 {
-				ts.Fatalf("usage: fault-wait ACTION")
-			}
-			s := state(ts)
-			s.mu.Lock()
-			hit := s.hits[args[0]]
-			s.mu.Unlock()
-			if hit == nil {
-				ts.Fatalf("no hang rule for %s", args[0])
-			}
-			select {
-			case <-hit:
-			case <-time.After(30 * time.Second):
-				ts.Fatalf("%s did not arrive within 30s", args[0])
-			}
-		},
-		"fault-clear": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			state(ts).proxy.Clear()
-		},
+		"fault-wait":  faultWait,
+		"fault-clear": faultClear,
 	}
 }
 
