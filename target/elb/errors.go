@@ -8,33 +8,25 @@ import (
 	"strings"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/oops-deploy/oops/target"
 )
 
-// awsError is an AWS failure explained in one line that names the ELB and
-// what is missing (a permission, a resource); it wraps the SDK error so
-// the CLI maps it to its AWS exit code.
-type awsError struct {
-	msg string
-	err error
-}
-
-func (e *awsError) Error() string { return e.msg }
-func (e *awsError) Unwrap() error { return e.err }
-
-// explain turns an error from API operation op into an awsError.
+// explain turns an error from API operation op into a *target.AWSError.
 func (t *Target) explain(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var already *awsError
+	var already *target.AWSError
 	if errors.As(err, &already) {
 		return err
 	}
+	call := fmt.Sprintf("classic ELB %s: %s", t.name, op)
 	switch {
 	case errors.Is(err, context.Canceled):
-		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: interrupted", t.name, op), err: err}
+		return &target.AWSError{Msg: call + ": interrupted", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: no answer from AWS in time", t.name, op), err: err}
+		return &target.AWSError{Msg: call + ": no answer from AWS in time", Err: err}
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
@@ -45,30 +37,27 @@ func (t *Target) explain(op string, err error) error {
 		if errors.As(err, &ue) {
 			cause = ue
 		}
-		return &awsError{msg: fmt.Sprintf("classic ELB %s: %s: no answer from AWS: %v", t.name, op, cause), err: err}
+		return &target.AWSError{Msg: fmt.Sprintf("%s: no answer from AWS: %v", call, cause), Err: err}
 	}
 	code, said := ae.ErrorCode(), oneLine(ae.ErrorMessage())
-	var msg string
+	msg, ok := target.SayAPIError(code, call, "elasticloadbalancing:"+op+" on this load balancer")
 	switch {
-	case code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation" || code == "NotAuthorized":
-		msg = fmt.Sprintf("classic ELB %s: %s: access denied: the AWS identity in use needs the permission elasticloadbalancing:%s on this load balancer", t.name, op, op)
-	case code == "Throttling" || code == "ThrottlingException" || code == "RequestLimitExceeded" || code == "TooManyRequestsException":
-		msg = fmt.Sprintf("classic ELB %s: %s: AWS is throttling requests (%s); wait a few seconds and run the command again", t.name, op, code)
+	case ok:
 	case code == "LoadBalancerNotFound" || code == "AccessPointNotFound":
 		msg = fmt.Sprintf("classic ELB %s not found%s: check elb-name in .oopsrc and the region (--region, AWS_REGION)", t.name, t.inRegion())
 	case code == "CertificateNotFound":
-		msg = fmt.Sprintf("classic ELB %s: %s: a listener's SSL certificate was not found (IAM or ACM); restore it or point the listener at a new one", t.name, op)
+		msg = call + ": a listener's SSL certificate was not found (IAM or ACM); restore it or point the listener at a new one"
 	case code == "PolicyNotFound":
-		msg = fmt.Sprintf("classic ELB %s: %s: a listener policy was not found on the load balancer", t.name, op)
+		msg = call + ": a listener policy was not found on the load balancer"
 	case code == "ListenerNotFound":
-		msg = fmt.Sprintf("classic ELB %s: %s: a listener was not found (changed meanwhile?); run oops status", t.name, op)
+		msg = call + ": a listener was not found (changed meanwhile?); run oops status"
 	default:
-		msg = fmt.Sprintf("classic ELB %s: %s: %s", t.name, op, code)
+		msg = call + ": " + code
 	}
 	if said != "" {
 		msg += " (AWS: " + said + ")"
 	}
-	return &awsError{msg: msg, err: err}
+	return &target.AWSError{Msg: msg, Err: err}
 }
 
 func (t *Target) inRegion() string {

@@ -448,6 +448,6 @@ func (o *observation) driftWarning() string {
 
 // notFound is the error for an ELB that does not exist.
 func (t *Target) notFound() error {
-	return &awsError{msg: fmt.Sprintf("classic ELB %s not found%s: check elb-name in .oopsrc and the region (--region, AWS_REGION)", t.name, t.inRegion()),
-		err: &smithy.GenericAPIError{Code: "LoadBalancerNotFound", Message: "no load balancer named " + t.name}}
+	return &target.AWSError{Msg: fmt.Sprintf("classic ELB %s not found%s: check elb-name in .oopsrc and the region (--region, AWS_REGION)", t.name, t.inRegion()),
+		Err: &smithy.GenericAPIError{Code: "LoadBalancerNotFound", Message: "no load balancer named " + t.name}}
 }
