@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -160,6 +161,13 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 	if !warm {
 		if d, err = f.Deployer(ctx); err != nil {
 			return err
+		}
+		// A deployer that lacks settings says so now, before the lock.
+		if p, ok := d.(interface{ Preflight() error }); ok {
+			if err := p.Preflight(); err != nil {
+				c, _ := f.Config()
+				return &config.Error{Path: c.Path, Msg: err.Error(), Hint: "see .oopsrc.example and the README for the keys"}
+			}
 		}
 	}
 

@@ -20,6 +20,18 @@ const procStopping = "stopping"
 // logName is the app's stdout and stderr, kept in its release directory.
 const logName = "oops.log"
 
+// Preflight reports settings a deploy needs and lacks, before anything
+// is touched.
+func (t *Target) Preflight() error {
+	switch {
+	case len(t.opts.Command) == 0:
+		return errors.New(`local target: no "command" to start a release with, e.g. "command": ["./hello"]`)
+	case t.opts.Open == nil:
+		return errors.New("local target: no release store to read artifacts from")
+	}
+	return nil
+}
+
 // Deploy puts req.Release on req.Color: fetch and unpack it into its own
 // directory, drain and stop what ran on that color, start the release on
 // the color's port, and wait until its health check passes. A release that
