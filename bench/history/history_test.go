@@ -31,38 +31,16 @@ import (
 const app = "app"
 
 // moto is shared by the package's tests and benchmarks.
-var (
-	motoURL string
-	motoErr error
-)
+var moto awstest.Shared
 
-func TestMain(m *testing.M) {
-	srv, err := awstest.StartServer()
-	if err != nil {
-		motoErr = err
-	} else {
-		motoURL = srv.URL
-	}
-	code := m.Run()
-	if srv != nil {
-		srv.Stop()
-	}
-	os.Exit(code)
-}
-
-func needMoto(tb testing.TB) {
-	tb.Helper()
-	if motoErr != nil {
-		awstest.Unavailable(tb, motoErr)
-	}
-}
+func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
 
 // seed writes n events into a new bucket, one a minute, the way
 // store.AppendEvent lays them out, with many concurrent PutObjects.
 func seed(tb testing.TB, bucket string, n int) {
 	tb.Helper()
 	ctx := context.Background()
-	client := s3store.NewClient(awstest.Config(motoURL))
+	client := s3store.NewClient(awstest.Config(moto.URL))
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		tb.Fatal(err)
 	}
@@ -106,10 +84,7 @@ func seed(tb testing.TB, bucket string, n int) {
 // returns stdout.
 func runHistory(tb testing.TB, endpoint, bucket string, args ...string) string {
 	tb.Helper()
-	for _, kv := range awstest.Env(endpoint) {
-		k, v, _ := strings.Cut(kv, "=")
-		tb.Setenv(k, v)
-	}
+	awstest.Setenv(tb, endpoint)
 	wd := tb.TempDir()
 	rc := fmt.Sprintf(`{"application-name": %q, "s3-bucket": %q}`, app, bucket)
 	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
@@ -128,7 +103,7 @@ func runHistory(tb testing.TB, endpoint, bucket string, args ...string) string {
 // checkPage runs `oops history --limit 20 --json` over n events and checks
 // it shows the 20 newest in order with one listing and 20 reads.
 func checkPage(tb testing.TB, bucket string, n int) (requests int, took time.Duration) {
-	p := faultproxy.New(motoURL)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	start := time.Now()
 	out := runHistory(tb, p.URL, bucket, "--limit", "20", "--json")
@@ -154,7 +129,7 @@ func checkPage(tb testing.TB, bucket string, n int) (requests int, took time.Dur
 // TestHistoryRequests: a page of 20 costs 1 listing and 20 reads, however
 // many events there are.
 func TestHistoryRequests(t *testing.T) {
-	needMoto(t)
+	moto.Need(t)
 	const n = 500
 	bucket := fmt.Sprintf("history-requests-%d", os.Getpid())
 	seed(t, bucket, n)
@@ -164,7 +139,7 @@ func TestHistoryRequests(t *testing.T) {
 
 // BenchmarkHistory10k: `oops history --limit 20` over 10,000 events.
 func BenchmarkHistory10k(b *testing.B) {
-	needMoto(b)
+	moto.Need(b)
 	const n = 10000
 	bucket := fmt.Sprintf("history-bench-%d", os.Getpid())
 	start := time.Now()

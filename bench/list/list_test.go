@@ -39,31 +39,9 @@ import (
 const app = "app"
 
 // moto is shared by the package's tests and benchmarks.
-var (
-	motoURL string
-	motoErr error
-)
+var moto awstest.Shared
 
-func TestMain(m *testing.M) {
-	srv, err := awstest.StartServer()
-	if err != nil {
-		motoErr = err
-	} else {
-		motoURL = srv.URL
-	}
-	code := m.Run()
-	if srv != nil {
-		srv.Stop()
-	}
-	os.Exit(code)
-}
-
-func needMoto(tb testing.TB) {
-	tb.Helper()
-	if motoErr != nil {
-		awstest.Unavailable(tb, motoErr)
-	}
-}
+func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
 
 func commit(i int) string {
 	h := sha1.Sum([]byte(fmt.Sprint("release ", i)))
@@ -76,7 +54,7 @@ func commit(i int) string {
 func seed(tb testing.TB, bucket string, n int) {
 	tb.Helper()
 	ctx := context.Background()
-	client := s3store.NewClient(awstest.Config(motoURL))
+	client := s3store.NewClient(awstest.Config(moto.URL))
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		tb.Fatal(err)
 	}
@@ -135,10 +113,7 @@ func seed(tb testing.TB, bucket string, n int) {
 // stdout.
 func runList(t *testing.T, endpoint, bucket string, args ...string) string {
 	t.Helper()
-	for _, kv := range awstest.Env(endpoint) {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	awstest.Setenv(t, endpoint)
 	wd := t.TempDir()
 	rc := fmt.Sprintf(`{"application-name": %q, "s3-bucket": %q}`, app, bucket)
 	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
@@ -157,11 +132,11 @@ func runList(t *testing.T, endpoint, bucket string, args ...string) string {
 // TestListRequests: `oops list` over N releases makes at most
 // ceil(N/1000)+5 S3 requests, with or without --limit.
 func TestListRequests(t *testing.T) {
-	needMoto(t)
+	moto.Need(t)
 	const n = 1200 // two LIST pages; small enough for make test
 	bucket := fmt.Sprintf("list-requests-%d", os.Getpid())
 	seed(t, bucket, n)
-	p := faultproxy.New(motoURL)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	budget := (n+999)/1000 + 5
 
@@ -236,7 +211,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // BenchmarkList10k: oops list vs `aws s3 ls --recursive | sort -r` on the
 // same 10,000-release bucket, alternating runs, medians and their ratio.
 func BenchmarkList10k(b *testing.B) {
-	needMoto(b)
+	moto.Need(b)
 	const n, runs = 10000, 5
 	bucket := fmt.Sprintf("list-bench-%d", os.Getpid())
 	start := time.Now()
@@ -248,10 +223,10 @@ func BenchmarkList10k(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), awstest.Env(motoURL)...)
+	env := append(os.Environ(), awstest.Env(moto.URL)...)
 
 	// Requests, counted through the proxy.
-	p := faultproxy.New(motoURL)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	_, out := timeRun(b, append(os.Environ(), awstest.Env(p.URL)...), wd, bin, "list")
 	if lines := bytes.Count(out, []byte("\n")); lines != n {

@@ -99,7 +99,7 @@ func awsCmds() map[string]scriptCmd {
 					shared = nil
 				}
 			})
-			setAWSEnv(ts, p.URL)
+			awstest.Setenv(ts, p.URL)
 		},
 		"elb-create": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)

@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,7 +56,7 @@ func runFaultScripts(t *testing.T, dir, motoURL string, firstAccount int64, cmds
 			p := faultproxy.New(acct.URL)
 			env.Defer(p.Close)
 			env.Values[faultKey{}] = &faultScript{proxy: p, moto: acct.URL, hits: map[string]chan string{}}
-			setAWSEnv(env, p.URL)
+			awstest.Setenv(env, p.URL)
 			if setup != nil {
 				setup(env)
 			}
@@ -81,14 +80,6 @@ func accountProxy(motoURL, acct string) *httptest.Server {
 		r.Header.Set("x-moto-account-id", acct)
 		rp.ServeHTTP(w, r)
 	}))
-}
-
-// setAWSEnv points the AWS SDK in oops at url.
-func setAWSEnv(env interface{ Setenv(k, v string) }, url string) {
-	for _, kv := range awstest.Env(url) {
-		k, v, _ := strings.Cut(kv, "=")
-		env.Setenv(k, v)
-	}
 }
 
 // addFault injects the fault MODE into the script's next ACTION calls

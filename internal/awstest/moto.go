@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,6 +235,15 @@ func Env(url string) []string {
 		"AWS_REGION=" + Region,
 		"AWS_DEFAULT_REGION=" + Region,
 		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
+// Setenv sets Env(url) in env: a test (t.Setenv), a testscript.Env or a
+// testscript.TestScript.
+func Setenv(env interface{ Setenv(k, v string) }, url string) {
+	for _, kv := range Env(url) {
+		k, v, _ := strings.Cut(kv, "=")
+		env.Setenv(k, v)
 	}
 }
 

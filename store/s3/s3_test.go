@@ -24,33 +24,16 @@ import (
 )
 
 // moto is shared by the package's tests; each test uses its own bucket.
-var (
-	motoURL string
-	motoErr error
-)
+var moto awstest.Shared
 
-func TestMain(m *testing.M) {
-	srv, err := awstest.StartServer()
-	if err != nil {
-		motoErr = err
-	} else {
-		motoURL = srv.URL
-	}
-	code := m.Run()
-	if srv != nil {
-		srv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(moto.Main(m)) }
 
 var bucketSeq atomic.Int64
 
 // newBucket creates a fresh bucket on moto (or on a proxy in front of it).
 func newBucket(t *testing.T, endpoint string) (*sdk.Client, string) {
 	t.Helper()
-	if motoErr != nil {
-		awstest.Unavailable(t, motoErr)
-	}
+	moto.Need(t)
 	client := s3store.NewClient(awstest.Config(endpoint))
 	name := fmt.Sprintf("oops-test-%d-%d", os.Getpid(), bucketSeq.Add(1))
 	if _, err := client.CreateBucket(context.Background(), &sdk.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
@@ -61,13 +44,13 @@ func newBucket(t *testing.T, endpoint string) (*sdk.Client, string) {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		client, bucket := newBucket(t, motoURL)
+		client, bucket := newBucket(t, moto.URL)
 		return s3store.New(client, bucket, "team/oops/")
 	})
 }
 
 func TestKeys(t *testing.T) {
-	client, bucket := newBucket(t, motoURL)
+	client, bucket := newBucket(t, moto.URL)
 	s := s3store.New(client, bucket, "/team/oops/")
 	if got := s.FullKey("app/app-1.zip"); got != "team/oops/app/app-1.zip" {
 		t.Errorf("FullKey = %q", got)
@@ -92,10 +75,8 @@ func TestKeys(t *testing.T) {
 // TestShortListIsOneRequest: a limited listing asks S3 for just that many
 // keys.
 func TestShortListIsOneRequest(t *testing.T) {
-	if motoErr != nil {
-		awstest.Unavailable(t, motoErr)
-	}
-	p := faultproxy.New(motoURL)
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	client, bucket := newBucket(t, p.URL)
 	s := s3store.New(client, bucket, "")
@@ -126,10 +107,8 @@ func randomBytes(t *testing.T, n int) []byte {
 // TestMultipart: a body larger than a part goes up in concurrent parts and
 // reads back whole, with its metadata.
 func TestMultipart(t *testing.T) {
-	if motoErr != nil {
-		awstest.Unavailable(t, motoErr)
-	}
-	p := faultproxy.New(motoURL)
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	client, bucket := newBucket(t, p.URL)
 	s := s3store.New(client, bucket, "pre")
@@ -186,7 +165,7 @@ func (g gate) CompleteMultipartUpload(ctx context.Context, in *sdk.CompleteMulti
 // refused by If-None-Match on CompleteMultipartUpload (S3 and moto honour
 // it), so the first one's bytes stay.
 func TestMultipartRace(t *testing.T) {
-	client, bucket := newBucket(t, motoURL)
+	client, bucket := newBucket(t, moto.URL)
 	ctx := awstest.Ctx(t)
 	arrived, release := make(chan struct{}), make(chan struct{})
 	slow := s3store.New(gate{client, arrived, release}, bucket, "")
@@ -224,10 +203,8 @@ func TestMultipartRace(t *testing.T) {
 // TestMultipartFailureAborts: a failed part aborts the upload, so S3 keeps
 // no half-upload (which it would bill for) and the key stays free.
 func TestMultipartFailureAborts(t *testing.T) {
-	if motoErr != nil {
-		awstest.Unavailable(t, motoErr)
-	}
-	p := faultproxy.New(motoURL)
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
 	defer p.Close()
 	client, bucket := newBucket(t, p.URL)
 	s := s3store.New(client, bucket, "")
