@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: oops end to end on this machine, no cloud, nothing but Go.
 #
-# Builds examples/hello for two commits, publishes both to a directory
+# Builds examples/hello for three commits, publishes them to a directory
 # store, starts `oops proxy`, deploys the first, then the second, shows
 # `oops list` and `oops status`, rolls back, and after each step asks the
 # proxy over real HTTP which release answers. Everything lives in .demo/
@@ -82,7 +82,7 @@ BLUE_PORT=$(free_port $((PUBLIC_PORT + 1)))
 GREEN_PORT=$(free_port $((BLUE_PORT + 1)))
 LISTEN=127.0.0.1:$PUBLIC_PORT
 
-step "two commits of examples/hello, each built and packed as a release"
+step "three commits of examples/hello, each built and packed as a release (the third fails its health check)"
 if command -v git >/dev/null 2>&1; then
 	git init -q .
 	git config user.email demo@example.com
@@ -124,7 +124,7 @@ cat >.oopsrc <<EOF
 EOF
 run cat .oopsrc
 
-step "publish both to the directory store"
+step "publish them to a directory store"
 for v in "$V1" "$V2" "$V3"; do
 	run oops publish "$DEMO/build/hello-$v.tar.gz" --commit "$v"
 done
