@@ -46,4 +46,7 @@ type Event struct {
 	DurationMS int64     `json:"duration_ms"`
 	// Deployment is the CodeDeploy deployment id, where there was one.
 	Deployment string `json:"deployment,omitempty"`
+	// NoSwitch: the release was installed on To.Color but traffic stayed
+	// on From (deploy --no-switch), so To never went live.
+	NoSwitch bool `json:"no_switch,omitempty"`
 }

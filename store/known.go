@@ -152,6 +152,12 @@ func (m Marks) ApplyEvent(ev *release.Event) {
 	switch ev.Action {
 	case release.ActionDeploy:
 		mk.DeployedAt, mk.DeployedBy, mk.DeployedColor = ev.Time, ev.Who, ev.To.Color
+		if ev.NoSwitch {
+			// Installed on the off color only: warm, not live, and no
+			// proof yet that it is good.
+			m[to] = mk
+			return
+		}
 	case release.ActionRollback, release.ActionSwitch, release.ActionPromote:
 	default:
 		return

@@ -61,6 +61,13 @@ func TestMarksApplyEvent(t *testing.T) {
 			live:    b,
 		},
 		{
+			name:    "deploy --no-switch installs (warm) but is not live, and a BAD mark stays",
+			start:   store.Marks{a: {Bad: true, BadReason: "500s"}},
+			ev:      release.Event{Action: release.ActionDeploy, Result: release.ResultOK, To: release.Side{Commit: a, Color: release.Green}, NoSwitch: true},
+			wantBad: map[string]string{a: "500s"},
+			deploy:  a,
+		},
+		{
 			name: "a publish is not a deploy",
 			ev:   release.Event{Action: release.ActionPublish, Result: release.ResultOK, To: release.Side{Commit: a}},
 		},
