@@ -243,6 +243,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			f.progressf("%s already runs on %s: switching without reinstalling", short, off)
 		}
 		if opts.NoSwitch {
+			ev.NoSwitch = true
 			fmt.Fprintf(f.IO.Out, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
 				short, off, where(st.Off), st.Live.Color, short)
 			return nil
