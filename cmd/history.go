@@ -44,11 +44,7 @@ and host), the reason given with -m, the result and how long it took.`,
 }
 
 func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
-	c, err := f.Config()
-	if err != nil {
-		return err
-	}
-	st, err := f.Store(ctx)
+	c, st, err := f.configStore(ctx)
 	if err != nil {
 		return err
 	}

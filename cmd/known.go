@@ -66,11 +66,7 @@ func (s releaseState) deployedCell(now time.Time, tty bool) string {
 // A target that cannot be read is a warning, not a failure: the list
 // itself comes from the store.
 func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (map[string]releaseState, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Store(ctx)
+	c, st, err := f.configStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +125,7 @@ func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to re
 	if commit == "" || commit == "unknown" {
 		return nil // nothing recorded about what runs there
 	}
-	c, err := f.Config()
-	if err != nil {
-		return err
-	}
-	s, err := f.Store(ctx)
+	c, s, err := f.configStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -54,11 +54,7 @@ func newLockStatusCmd(f *Factory) *cobra.Command {
 }
 
 func runLockStatus(ctx context.Context, f *Factory, asJSON bool) error {
-	c, err := f.Config()
-	if err != nil {
-		return err
-	}
-	st, err := f.Store(ctx)
+	c, st, err := f.configStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,11 +116,7 @@ use only when you know that holder is not changing anything.`,
 }
 
 func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) error {
-	c, err := f.Config()
-	if err != nil {
-		return err
-	}
-	st, err := f.Store(ctx)
+	c, st, err := f.configStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/store/dir"
@@ -48,13 +49,23 @@ func (f *Factory) Store(ctx context.Context) (store.Store, error) {
 	return f.store, nil
 }
 
-// Index opens the release index of the application in .oopsrc.
-func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
+// configStore is .oopsrc and the store, for a command that works on the
+// application's records.
+func (f *Factory) configStore(ctx context.Context) (*config.Config, store.Store, error) {
 	c, err := f.Config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s, err := f.Store(ctx)
+	st, err := f.Store(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, st, nil
+}
+
+// Index opens the release index of the application in .oopsrc.
+func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
+	c, s, err := f.configStore(ctx)
 	if err != nil {
 		return nil, err
 	}
