@@ -80,7 +80,20 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 		fmt.Fprintln(f.IO.Out, t.String())
 	}
 	rows := [][]string{colorRow(st, st.Live), colorRow(st, st.Off)}
-	if perr := printTable(f.IO, []string{"COLOR", "ROLE", "PORT", "COMMIT", "HEALTH"}, rows); perr != nil {
+	header := []string{"COLOR", "ROLE", "PORT", "COMMIT", "HEALTH"}
+	if st.Live.PID > 0 || st.Off.PID > 0 {
+		// Local target: the app process behind each color, last so that
+		// scripts reading the first five columns keep working.
+		header = append(header, "PID")
+		for i, c := range []target.ColorState{st.Live, st.Off} {
+			pid := "-"
+			if c.PID > 0 {
+				pid = strconv.Itoa(c.PID)
+			}
+			rows[i] = append(rows[i], pid)
+		}
+	}
+	if perr := printTable(f.IO, header, rows); perr != nil {
 		return perr
 	}
 	var extra [][2]string
