@@ -162,7 +162,7 @@ func albScriptCmds() map[string]scriptCmd {
 			})
 			ts.Check(err)
 		},
-		"alb-calls": callsCmd(),
+		"alb-calls": callsCmd("GetCallerIdentity"),
 		"alb-fault": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 2 {
