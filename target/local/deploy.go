@@ -91,8 +91,11 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	}
 
 	dst := filepath.Join(root, sha+"-"+string(c))
+	// The previous release's directory stays until the new one is healthy,
+	// so a failed deploy can put it back: the off color is the rollback.
+	var prevDir string
 	if old.ReleaseDir != "" && old.ReleaseDir != dst && filepath.Dir(old.ReleaseDir) == root {
-		removeQuiet(old.ReleaseDir)
+		prevDir = old.ReleaseDir
 	}
 	removeQuiet(dst)
 	if err := os.Rename(tmp, dst); err != nil {
@@ -123,10 +126,39 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		if tail := logTail(cs.Log, 15); tail != "" {
 			msg += "\nlast lines of " + cs.Log + ":\n" + tail
 		}
+		if prevDir != "" && old.Commit != "" && old.Status == procRunning {
+			msg += "\n" + t.restorePrevious(context.WithoutCancel(ctx), old, timeout, logf)
+		}
 		return nil, fmt.Errorf("%w: %s", target.ErrDeployFailed, msg)
+	}
+	if prevDir != "" {
+		removeQuiet(prevDir)
 	}
 	logf("%s is healthy on %s", release.Short(sha), c)
 	return &target.Deployment{ID: fmt.Sprintf("pid %d", cs.PID), Status: "healthy"}, nil
+}
+
+// restorePrevious starts again the release a failed deploy replaced on the
+// off color, so that oops rollback still has somewhere to go. It says what
+// became of it, for the deploy's error.
+func (t *Target) restorePrevious(ctx context.Context, prev colorState, timeout time.Duration, logf func(string, ...any)) string {
+	short := release.Short(prev.Commit)
+	if err := waitPortFree(ctx, prev.Port, 5*time.Second); err != nil {
+		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
+	}
+	prev.Error = ""
+	if err := t.procs.start(&prev, t.opts.Now()); err != nil {
+		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
+	}
+	if err := writeColor(t.opts.StateDir, prev); err != nil {
+		_ = t.procs.stop(prev, t.opts.StopGrace)
+		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
+	}
+	logf("restarting %s on %s (pid %d) so that rollback still works", short, prev.Color, prev.PID)
+	if err := t.waitHealthy(ctx, prev, timeout, logf); err != nil {
+		return fmt.Sprintf("%s was restarted on %s but is not healthy: %v", short, prev.Color, err)
+	}
+	return fmt.Sprintf("%s was restarted on %s and is healthy: oops rollback still goes there", short, prev.Color)
 }
 
 // fetchAndUnpack copies the artifact next to the release directories and

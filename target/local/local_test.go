@@ -289,6 +289,46 @@ func TestLocalNeverHealthyReleaseIsStoppedAndNothingSwitches(t *testing.T) {
 	}
 }
 
+// TestLocalFailedDeployRestoresTheWarmRelease: a release that never gets
+// healthy replaced the previous release on the off color; oops starts that
+// one again, so rollback still has a warm release to go to.
+func TestLocalFailedDeployRestoresTheWarmRelease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rp := e.proxy()
+	a, b := e.release(hello(t, "good"), false), e.release(hello(t, "good"), true)
+	bad := e.release(hello(t, "broken"), false)
+	if _, _, err := e.deploy(a, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.switchTo(release.Green)
+	if _, _, err := e.deploy(b, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.switchTo(release.Blue)
+
+	// The off color (green) runs A; the bad release replaces it and fails.
+	color, _, err := e.deploy(bad, 3*time.Second)
+	if !errors.Is(err, target.ErrDeployFailed) || color != release.Green {
+		t.Fatalf("deploying a release that never gets healthy to %s: %v, want ErrDeployFailed on green", color, err)
+	}
+	if want := release.Short(a.Commit) + " was restarted on green and is healthy"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error should say %q:\n%v", want, err)
+	}
+	st, err := e.tgt.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Off.Color != release.Green || st.Off.Commit != a.Commit || st.Off.Healthy == nil || !*st.Off.Healthy {
+		t.Fatalf("off color after the failed deploy: %+v, want A running and healthy", st.Off)
+	}
+	// Rollback goes to A, as before the failed deploy.
+	e.switchTo(release.Green)
+	if body, _ := get(t, nil, rp.url); body != greeting(a, release.Green) {
+		t.Fatalf("after rollback: %q, want A", body)
+	}
+}
+
 func TestLocalRefusesToDeployOnTheLiveColor(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
