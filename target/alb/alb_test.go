@@ -54,8 +54,9 @@ func setup(t *testing.T, o albtest.Options) *env {
 		awstest.Unavailable(t, server.err)
 	}
 	t.Parallel()
+	// Unique per run too: go test -count=N reuses test names on one moto.
 	h := fnv.New32a()
-	h.Write([]byte(t.Name()))
+	fmt.Fprintf(h, "%s/%d", t.Name(), time.Now().UnixNano())
 	o.Name = fmt.Sprintf("t%08x", h.Sum32())
 	e := &env{t: t, ctx: awstest.Ctx(t), direct: server.moto.Config()}
 	var err error

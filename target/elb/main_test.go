@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
@@ -68,9 +69,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// elbName is unique per test and valid for an ELB (32 characters max).
+// elbName is unique per test run (go test -count=N reuses test names on
+// the same moto) and valid for an ELB (32 characters max).
 func elbName(t *testing.T) string {
-	h := sha1.Sum([]byte(t.Name()))
+	h := sha1.Sum(fmt.Appendf(nil, "%s/%d", t.Name(), time.Now().UnixNano()))
 	return "t-" + hex.EncodeToString(h[:])[:20]
 }
 
