@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oops-deploy/oops/internal/albtest"
 	"github.com/oops-deploy/oops/internal/awstest"
-	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target/elb/elbtest"
 )
@@ -32,34 +29,11 @@ import (
 //
 //	go test -run '^$' -bench RollbackALB -benchtime 1x ./bench/rollback/
 func BenchmarkRollbackALB(b *testing.B) {
-	runs := 5
-	if s := os.Getenv("OOPS_BENCH_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("OOPS_BENCH_RUNS=%q is not a positive number", s)
-		}
-		runs = n
-	}
-	m, err := elbtest.StartServer()
-	if err != nil {
-		awstest.Unavailable(b, err)
-	}
-	defer m.Stop()
-	proxy := faultproxy.New(m.URL)
-	defer proxy.Close()
-	rec := newRecorder(proxy.URL)
-	defer rec.Close()
-
-	dir := b.TempDir()
-	oops := filepath.Join(dir, "oops")
-	build := exec.Command("go", "build", "-o", oops, "./cmd/oops")
-	build.Dir = moduleRoot(b)
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build oops: %v\n%s", err, out)
-	}
+	r := newRig(b)
+	runs, proxy, rec, dir, oops := r.runs, r.proxy, r.rec, r.dir, r.oops
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cfg := awstest.Config(m.URL)
+	cfg := awstest.Config(r.moto)
 
 	one, err := albtest.New(ctx, cfg, albtest.Options{Name: "bench-alb1", Weighted: true})
 	if err != nil {
@@ -125,8 +99,7 @@ func BenchmarkRollbackALB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	env := append(os.Environ(), awstest.Env(rec.URL())...)
-	env = append(env, "HOME="+dir, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	env := r.env()
 	modes := []struct{ name, title string }{{"gated", "oops rollback --yes"}, {"switch", "... --force --verify-timeout 0"}}
 	argv := map[string][]string{
 		"gated":  {oops, "rollback", "--yes"},

@@ -52,37 +52,13 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 	if _, err := os.Stat(seed); err != nil {
 		b.Skipf("no baseline script: %v (set OOPS_SEED_SCRIPT)", err)
 	}
-	runs := 5
-	if s := os.Getenv("OOPS_BENCH_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("OOPS_BENCH_RUNS=%q is not a positive number", s)
-		}
-		runs = n
-	}
-
-	m, err := elbtest.StartServer()
-	if err != nil {
-		awstest.Unavailable(b, err)
-	}
-	defer m.Stop()
-	proxy := faultproxy.New(m.URL)
-	defer proxy.Close()
-	rec := newRecorder(proxy.URL)
-	defer rec.Close()
-
-	dir := b.TempDir()
-	oops := filepath.Join(dir, "oops")
-	build := exec.Command("go", "build", "-o", oops, "./cmd/oops")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build oops: %v\n%s", err, out)
-	}
+	r := newRig(b)
+	runs, proxy, rec, dir, oops, motoURL := r.runs, r.proxy, r.rec, r.dir, r.oops, r.moto
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cert := uploadCert(b, dir, m.URL)
+	cert := uploadCert(b, dir, motoURL)
 	const name = "bench-web"
-	if _, err := elbtest.Create(ctx, awstest.Config(m.URL), elbtest.Fixture{
+	if _, err := elbtest.Create(ctx, awstest.Config(motoURL), elbtest.Fixture{
 		Name: name, Blue: "8080", Green: "8081", Instances: 2,
 		Listeners: elbtest.Default80443(cert),
 	}); err != nil {
@@ -91,8 +67,7 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, ".oopsrc"), fmt.Appendf(nil, `{"elb-name": %q, "application-name": "bench", "store": "store"}`, name), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), awstest.Env(rec.URL())...)
-	env = append(env, "HOME="+dir, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	env := r.env()
 
 	// "oops" is the command as an operator types it; it verifies the new
 	// color afterwards (one DescribeInstanceHealth here). "oops-nv" leaves
@@ -113,7 +88,7 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 			b.Fatalf("%s warm-up: %v", tool, err)
 		}
 		flip()
-		checkOnPort(b, ctx, m.URL, name, port)
+		checkOnPort(b, ctx, motoURL, name, port)
 	}
 	b.ResetTimer()
 	for i := range len(order) * runs {
@@ -124,7 +99,7 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 		}
 		results[tool] = append(results[tool], r)
 		flip()
-		checkOnPort(b, ctx, m.URL, name, port)
+		checkOnPort(b, ctx, motoURL, name, port)
 	}
 	b.StopTimer()
 
@@ -221,6 +196,53 @@ func checkOnPort(b *testing.B, ctx context.Context, motoURL, name string, port i
 	if len(s.Listeners) != 2 || !strings.Contains(s.Listeners[0], p) || !strings.Contains(s.Listeners[1], p) {
 		b.Fatalf("after a run the listeners are %v, want both on %d", s.Listeners, port)
 	}
+}
+
+// rig is what both rollback benchmarks stand on: one moto, the fault proxy
+// that counts the calls, the recorder that times them, and an oops binary.
+type rig struct {
+	runs  int    // OOPS_BENCH_RUNS, default 5
+	moto  string // moto itself, for setting up fixtures
+	proxy *faultproxy.Proxy
+	rec   *recorder
+	dir   string
+	oops  string
+}
+
+func newRig(b *testing.B) *rig {
+	b.Helper()
+	r := &rig{runs: 5, dir: b.TempDir()}
+	if s := os.Getenv("OOPS_BENCH_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("OOPS_BENCH_RUNS=%q is not a positive number", s)
+		}
+		r.runs = n
+	}
+	m, err := elbtest.StartServer()
+	if err != nil {
+		awstest.Unavailable(b, err)
+	}
+	b.Cleanup(m.Stop)
+	r.moto = m.URL
+	r.proxy = faultproxy.New(m.URL)
+	b.Cleanup(r.proxy.Close)
+	r.rec = newRecorder(r.proxy.URL)
+	b.Cleanup(r.rec.Close)
+	r.oops = filepath.Join(r.dir, "oops")
+	build := exec.Command("go", "build", "-o", r.oops, "./cmd/oops")
+	build.Dir = moduleRoot(b)
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build oops: %v\n%s", err, out)
+	}
+	return r
+}
+
+// env is the environment oops runs in: AWS through the recorder, no
+// profile or credentials from this machine.
+func (r *rig) env() []string {
+	env := append(os.Environ(), awstest.Env(r.rec.URL())...)
+	return append(env, "HOME="+r.dir, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 }
 
 // recorder times every call on its way to the fault proxy.
