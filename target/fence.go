@@ -1,0 +1,52 @@
+package target
+
+import "context"
+
+// Fence is the lease of the lock a mutating command holds. Every step that
+// changes something (an AWS call that changes a load balancer, a switch sent
+// to the proxy, a process started or stopped, a state or store write, undo
+// steps included) asks Check first: a holder that was stopped past its
+// lease (SIGSTOP, a closed laptop lid) must not act on what it read before
+// someone else took over.
+type Fence interface {
+	// Check returns nil while the holder may still act, else an error that
+	// says who it lost the lock to (it wraps store.ErrLockLost).
+	Check() error
+	// Generation grows with every new holder of the lock. Where oops owns
+	// the switch (the local proxy) it is a real fencing token: a switch
+	// carrying a lower generation than the last one applied is refused.
+	Generation() int64
+}
+
+type fenceKey struct{}
+
+// WithFence returns ctx carrying f, so that backends can check it before
+// each mutating step without every signature naming it. It survives
+// context.WithoutCancel, so undo steps run on a fresh deadline are fenced
+// too.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceOf returns the fence ctx carries, or nil (dry runs, commands that
+// take no lock, tests of a backend alone).
+func FenceOf(ctx context.Context) Fence {
+	f, _ := ctx.Value(fenceKey{}).(Fence)
+	return f
+}
+
+// CheckFence is FenceOf(ctx).Check(), and nil when ctx carries no fence.
+func CheckFence(ctx context.Context) error {
+	if f := FenceOf(ctx); f != nil {
+		return f.Check()
+	}
+	return nil
+}
+
+// FenceGeneration is the generation of ctx's fence, 0 when there is none.
+func FenceGeneration(ctx context.Context) int64 {
+	if f := FenceOf(ctx); f != nil {
+		return f.Generation()
+	}
+	return 0
+}
