@@ -39,6 +39,20 @@ type LockInfo struct {
 	// TTLMS is the holder's lock-ttl in milliseconds: it promised to
 	// heartbeat well within it.
 	TTLMS int64 `json:"ttl_ms"`
+	// Generation grows with every holding (a fencing token): the local
+	// proxy refuses a switch from a holder older than the last it obeyed.
+	Generation int64 `json:"generation,omitempty"`
+	// Released marks the lock as free. A released lock is not deleted but
+	// left as this tombstone, so that the next holder's generation follows
+	// on from it instead of starting again.
+	Released bool `json:"released,omitempty"`
+}
+
+// nextGeneration follows prev: larger than it, and than the wall clock in
+// milliseconds, so that a lock object deleted by hand (or a new store)
+// still starts above the generations a proxy has seen.
+func nextGeneration(prev int64, now time.Time) int64 {
+	return max(prev+1, now.UnixMilli())
 }
 
 // TTL is the holder's time-to-live.
@@ -127,6 +141,13 @@ type LockOptions struct {
 }
 
 // Lock is a held (or shared) application lock. Release it exactly once.
+//
+// A Lock is also a lease: Check says whether the holder may still act.
+// The heartbeat goroutine notices a takeover only when it next runs, and a
+// process that was stopped (SIGSTOP, a closed laptop lid) resumes with
+// every goroutine at once; so every mutating step asks Check, which looks
+// at how long ago a heartbeat was last confirmed, not at whether the
+// goroutine has said anything yet.
 type Lock struct {
 	s    Store
 	key  string
@@ -134,10 +155,25 @@ type Lock struct {
 	// shared is true when this process runs inside the holder's hook and
 	// must neither heartbeat nor release.
 	shared bool
+	// margin is how old the last confirmed heartbeat may be before the
+	// holder must renew it before acting: half the TTL, so that a clock
+	// skew of up to half the TTL between hosts still leaves the holder's
+	// view of its lease shorter than anyone else's.
+	margin time.Duration
+	now    func() time.Time
+	onErr  func(error)
+
+	// beatMu serialises heartbeats: the goroutine's and Check's renewals.
+	beatMu sync.Mutex
 
 	mu   sync.Mutex
 	etag string
 	lost error
+	// confirmed is when the last heartbeat that the store accepted was
+	// sent (time.Now, with its monotonic reading); confirmedWall is the
+	// same instant on the injectable clock.
+	confirmed     time.Time
+	confirmedWall time.Time
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -155,6 +191,9 @@ func (l *Lock) Info() LockInfo {
 // Shared reports whether the lock is the parent command's, borrowed by a hook.
 func (l *Lock) Shared() bool { return l.shared }
 
+// Generation is this holding's fencing token.
+func (l *Lock) Generation() int64 { return l.Info().Generation }
+
 // Lost is closed when the lock is taken over or removed under the holder.
 func (l *Lock) Lost() <-chan struct{} { return l.lostCh }
 
@@ -163,6 +202,43 @@ func (l *Lock) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lost
+}
+
+// leaseAge is how long ago the last confirmed heartbeat was sent. It takes
+// the larger of the monotonic and the wall-clock reading: the monotonic
+// clock ignores wall-clock steps but stands still while the machine is
+// suspended, which is exactly the stall a lease must see.
+func (l *Lock) leaseAge() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(time.Since(l.confirmed), l.now().Sub(l.confirmedWall))
+}
+
+// Check returns nil while this holder may act: its lease was confirmed
+// within the safety margin, or, when older (the process was stopped, the
+// store was slow), it renews the lease now with a compare-and-swap that
+// succeeds only if nobody took the lock over meanwhile. Otherwise it
+// returns an error wrapping ErrLockLost that names the new holder. A
+// shared lock checks nothing: the parent command holds the lease.
+func (l *Lock) Check(ctx context.Context) error {
+	if l.shared {
+		return nil
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	age := l.leaseAge()
+	if age < l.margin {
+		return nil
+	}
+	if err := l.beat(ctx); err != nil {
+		if lost := l.Err(); lost != nil {
+			return lost
+		}
+		return &LockLostError{Key: l.key, Why: fmt.Sprintf("its lease was last confirmed %s ago (lock-ttl %s) and cannot be renewed: %v",
+			age.Round(time.Millisecond), l.info.TTL(), err)}
+	}
+	return nil
 }
 
 // AcquireLock takes app's lock in s for info's holder. A free lock is taken
@@ -194,18 +270,34 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 	for {
 		t := now().UTC()
 		info.Started, info.Heartbeat = t, t
+		info.Generation = nextGeneration(0, t)
 		body, err := json.Marshal(info)
 		if err != nil {
 			return nil, fmt.Errorf("take lock: %w", err)
 		}
+		sent := time.Now()
 		obj, err := s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
 		if err == nil {
-			return startLock(s, key, info, obj.ETag, ttl, now, opts.OnHeartbeatError), nil
+			return startLock(s, key, info, obj.ETag, ttl, sent, t, now, opts.OnHeartbeatError), nil
 		}
 		if !errors.Is(err, ErrExists) {
 			return nil, fmt.Errorf("take lock %s in %s: %w", key, s, err)
 		}
-		cur, etag, err := readLock(ctx, s, key)
+		cur, etag, err := readLockRaw(ctx, s, key)
+		if err == nil && cur.Released {
+			// Free, left as a tombstone by the last holder.
+			info.Generation = nextGeneration(cur.Generation, t)
+			body, _ = json.Marshal(info)
+			sent := time.Now()
+			obj, err := s.Replace(ctx, key, body, etag)
+			if err == nil {
+				return startLock(s, key, info, obj.ETag, ttl, sent, t, now, opts.OnHeartbeatError), nil
+			}
+			if errors.Is(err, ErrPrecondition) || errors.Is(err, ErrNotFound) {
+				continue // someone else took it first
+			}
+			return nil, fmt.Errorf("take lock %s in %s: %w", key, s, err)
+		}
 		if errors.Is(err, ErrNotFound) {
 			// Released between our create and our read; a store that keeps
 			// saying both "exists" and "not found" is broken, not busy.
@@ -229,12 +321,15 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 			}
 		}
 		if why != "" {
+			info.Generation = nextGeneration(cur.Generation, t)
+			body, _ = json.Marshal(info)
+			sent := time.Now()
 			obj, err := s.Replace(ctx, key, body, etag)
 			if err == nil {
 				if opts.OnTakeover != nil {
 					opts.OnTakeover(cur, why)
 				}
-				return startLock(s, key, info, obj.ETag, ttl, now, opts.OnHeartbeatError), nil
+				return startLock(s, key, info, obj.ETag, ttl, sent, t, now, opts.OnHeartbeatError), nil
 			}
 			if errors.Is(err, ErrPrecondition) || errors.Is(err, ErrNotFound) {
 				continue // someone else took it over or released it first
@@ -257,12 +352,23 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 	}
 }
 
-// ReadLock returns app's current lock and its version, or ErrNotFound.
+// ReadLock returns app's current lock and its version, or ErrNotFound
+// when nobody holds it.
 func ReadLock(ctx context.Context, s Store, app string) (LockInfo, string, error) {
 	return readLock(ctx, s, LockKey(app))
 }
 
+// readLock is readLockRaw with a released lock reported as ErrNotFound.
 func readLock(ctx context.Context, s Store, key string) (LockInfo, string, error) {
+	info, etag, err := readLockRaw(ctx, s, key)
+	if err == nil && info.Released {
+		return LockInfo{}, "", ErrNotFound
+	}
+	return info, etag, err
+}
+
+// readLockRaw reads the lock object as it is, tombstone included.
+func readLockRaw(ctx context.Context, s Store, key string) (LockInfo, string, error) {
 	var info LockInfo
 	rc, obj, err := s.Get(ctx, key)
 	if err != nil {
@@ -283,26 +389,41 @@ func readLock(ctx context.Context, s Store, key string) (LockInfo, string, error
 	return info, obj.ETag, nil
 }
 
-// ForceReleaseLock removes app's lock whoever holds it. With a non-empty
-// etag it only removes that version.
+// ForceReleaseLock frees app's lock whoever holds it. With a non-empty
+// etag it only frees that version. The lock is left as a tombstone that
+// keeps its generation, so the holder it was taken from stays fenced out.
 func ForceReleaseLock(ctx context.Context, s Store, app, etag string) error {
-	if err := s.Delete(ctx, LockKey(app), etag); err != nil {
+	key := LockKey(app)
+	cur, curTag, err := readLockRaw(ctx, s, key)
+	if err == nil && etag != "" && curTag != etag {
+		err = ErrPrecondition
+	}
+	if err == nil && !cur.Released {
+		_, err = s.Replace(ctx, key, tombstone(cur, time.Now()), curTag)
+	}
+	if err != nil {
 		return fmt.Errorf("release lock of %s in %s: %w", app, s, err)
 	}
 	return nil
 }
 
-func startLock(s Store, key string, info LockInfo, etag string, ttl time.Duration, now func() time.Time, onErr func(error)) *Lock {
-	l := &Lock{s: s, key: key, info: info, etag: etag,
+// tombstone is what a released lock leaves behind: its generation.
+func tombstone(prev LockInfo, now time.Time) []byte {
+	t := now.UTC()
+	body, _ := json.Marshal(LockInfo{App: prev.App, Released: true, Generation: prev.Generation, Started: t, Heartbeat: t})
+	return body
+}
+
+func startLock(s Store, key string, info LockInfo, etag string, ttl time.Duration, sent, sentWall time.Time, now func() time.Time, onErr func(error)) *Lock {
+	l := &Lock{s: s, key: key, info: info, etag: etag, margin: ttl / 2, now: now, onErr: onErr,
+		confirmed: sent, confirmedWall: sentWall,
 		stop: make(chan struct{}), done: make(chan struct{}), lostCh: make(chan struct{})}
-	go l.heartbeat(ttl/4, now, onErr)
+	go l.heartbeat(ttl / 4)
 	return l
 }
 
-// heartbeat refreshes the lock every interval with a compare-and-swap on
-// the version this holder last wrote, so it notices at once if anyone else
-// wrote in between (a takeover or a forced release).
-func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(error)) {
+// heartbeat refreshes the lock every interval until it is released or lost.
+func (l *Lock) heartbeat(every time.Duration) {
 	defer close(l.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -310,53 +431,105 @@ func (l *Lock) heartbeat(every time.Duration, now func() time.Time, onErr func(e
 		select {
 		case <-l.stop:
 			return
+		case <-l.lostCh:
+			return
 		case <-t.C:
 		}
-		l.mu.Lock()
-		info := l.info
-		etag := l.etag
-		l.mu.Unlock()
-		info.Heartbeat = now().UTC()
-		body, _ := json.Marshal(info)
 		// A beat may take up to two intervals; past that the holder is
 		// as good as silent and the next tick tries again.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*every)
-		obj, err := l.s.Replace(ctx, l.key, body, etag)
+		err := l.beat(ctx)
 		cancel()
-		switch {
-		case err == nil:
-			l.mu.Lock()
-			l.etag, l.info = obj.ETag, info
-			l.mu.Unlock()
-		case errors.Is(err, ErrPrecondition) && l.adopt(info):
-			// Our own earlier beat landed although we never heard back.
-		case errors.Is(err, ErrPrecondition), errors.Is(err, ErrNotFound):
-			l.markLost(fmt.Errorf("%w: %s was taken over or released by someone else", ErrLockLost, l.key))
-			return
-		default:
+		if err != nil && l.Err() == nil && l.onErr != nil {
 			// A transient failure: keep trying; a takeover needs the whole TTL.
-			if onErr != nil {
-				onErr(err)
-			}
+			l.onErr(err)
 		}
 	}
+}
+
+// beat writes one heartbeat with a compare-and-swap on the version this
+// holder last wrote, so it notices at once if anyone else wrote in between
+// (a takeover or a forced release), and then marks the lock lost.
+func (l *Lock) beat(ctx context.Context) error {
+	l.beatMu.Lock()
+	defer l.beatMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	info := l.info
+	etag := l.etag
+	l.mu.Unlock()
+	sent, sentWall := time.Now(), l.now()
+	info.Heartbeat = sentWall.UTC()
+	body, _ := json.Marshal(info)
+	obj, err := l.s.Replace(ctx, l.key, body, etag)
+	if err == nil {
+		l.mu.Lock()
+		l.etag, l.info = obj.ETag, info
+		l.confirmed, l.confirmedWall = sent, sentWall
+		l.mu.Unlock()
+		return nil
+	}
+	if !errors.Is(err, ErrPrecondition) && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	cur, ok := l.adopt(info)
+	if ok {
+		// Our own earlier beat landed although we never heard back; the
+		// lease counts from the older send, to be safe.
+		return nil
+	}
+	l.markLost(lostTo(l.key, cur))
+	return l.Err()
+}
+
+// LockLostError: this holder lost its lock, and to whom.
+type LockLostError struct {
+	Key string
+	// By is the lock as it is now; nil when it could not be read.
+	By *LockInfo
+	// Why adds what is known when By is nil.
+	Why string
+}
+
+func (e *LockLostError) Error() string {
+	switch {
+	case e.By == nil:
+		return fmt.Sprintf("lost the lock %s: %s", e.Key, e.Why)
+	case e.By.Released:
+		return fmt.Sprintf("lost the lock %s: someone released it (oops lock release --force)", e.Key)
+	}
+	return fmt.Sprintf("lost the lock to %s (%q, since %s, generation %d)", e.By.Describe(), e.By.Command,
+		e.By.Started.Local().Format("15:04:05"), e.By.Generation)
+}
+
+// Unwrap makes errors.Is(err, ErrLockLost) (and ErrLocked) true.
+func (e *LockLostError) Unwrap() error { return ErrLockLost }
+
+func lostTo(key string, cur *LockInfo) error {
+	return &LockLostError{Key: key, By: cur, Why: "it was taken over or released by someone else"}
 }
 
 // adopt re-reads the lock after a failed compare-and-swap: if it still
 // carries this holder's token, the version that did not match is one this
 // holder wrote itself (a write whose answer was lost, e.g. to a timeout),
-// so it takes that version and reports true.
-func (l *Lock) adopt(info LockInfo) bool {
+// so it takes that version and reports true. Otherwise it returns the
+// lock as it is now (nil when it cannot be read).
+func (l *Lock) adopt(info LockInfo) (*LockInfo, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cur, etag, err := readLock(ctx, l.s, l.key)
-	if err != nil || cur.Token != info.Token {
-		return false
+	cur, etag, err := readLockRaw(ctx, l.s, l.key)
+	if err != nil {
+		return nil, false
+	}
+	if cur.Token != info.Token || cur.Released {
+		return &cur, false
 	}
 	l.mu.Lock()
 	l.etag, l.info = etag, cur
 	l.mu.Unlock()
-	return true
+	return &cur, true
 }
 
 func (l *Lock) markLost(err error) {
@@ -368,9 +541,10 @@ func (l *Lock) markLost(err error) {
 	}
 }
 
-// Release stops the heartbeat and removes the lock if this holder still
-// has it. It uses its own deadline, not the caller's context, because it
-// runs after interrupts too. A shared lock is left to its holder.
+// Release stops the heartbeat and frees the lock if this holder still has
+// it, leaving a tombstone that keeps the generation. It uses its own
+// deadline, not the caller's context, because it runs after interrupts
+// too. A shared lock is left to its holder.
 func (l *Lock) Release(ctx context.Context) error {
 	if l.shared {
 		return nil
@@ -385,19 +559,22 @@ func (l *Lock) Release(ctx context.Context) error {
 			err = lost
 			return
 		}
+		info := l.Info()
 		l.mu.Lock()
 		etag := l.etag
 		l.mu.Unlock()
-		e := l.s.Delete(ctx, l.key, etag)
-		if errors.Is(e, ErrPrecondition) && l.adopt(l.Info()) {
-			l.mu.Lock()
-			etag = l.etag
-			l.mu.Unlock()
-			e = l.s.Delete(ctx, l.key, etag)
+		_, e := l.s.Replace(ctx, l.key, tombstone(info, l.now()), etag)
+		if errors.Is(e, ErrPrecondition) {
+			if _, ok := l.adopt(info); ok {
+				l.mu.Lock()
+				etag = l.etag
+				l.mu.Unlock()
+				_, e = l.s.Replace(ctx, l.key, tombstone(info, l.now()), etag)
+			}
 		}
 		if e != nil {
-			if errors.Is(e, ErrPrecondition) {
-				err = fmt.Errorf("%w: %s was taken over before release", ErrLockLost, l.key)
+			if errors.Is(e, ErrPrecondition) || errors.Is(e, ErrNotFound) {
+				err = &LockLostError{Key: l.key, Why: "it was taken over before release"}
 				return
 			}
 			err = fmt.Errorf("release lock %s in %s: %w", l.key, l.s, e)

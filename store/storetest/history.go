@@ -17,6 +17,7 @@ import (
 // exactly one contender, and the old holder notices. open returns a new,
 // empty store for each subtest (subtests run in parallel).
 func RunHistory(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Fence", func(t *testing.T) { RunFence(t, open) })
 	t.Run("EventsNewestFirst", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
