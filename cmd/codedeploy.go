@@ -69,7 +69,8 @@ func (f *Factory) codeDeployer(ctx context.Context, withStore bool) (*codedeploy
 	if !withStore {
 		return d, nil
 	}
-	s, err := f.Store(ctx)
+	// The unwrapped store: only its location is needed.
+	s, err := f.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,9 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &nf):
 		return ExitUsage
+	case errors.Is(err, store.ErrLockLost), errors.Is(err, target.ErrFenced):
+		// Before Canceled: losing the lock cancels the command's context.
+		return ExitLocked
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.Is(err, target.ErrAborted):

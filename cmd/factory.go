@@ -16,6 +16,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target/awsfence"
 )
 
 // IOStreams are where a command reads and writes. Data goes to Out,
@@ -135,6 +136,8 @@ func (f *Factory) AWSConfig(ctx context.Context) (aws.Config, error) {
 		return aws.Config{}, withHint(usageErrorf("no AWS region configured"),
 			`set "region" in .oopsrc, pass --region, or export AWS_REGION`)
 	}
+	// A command that lost its lock changes nothing more through AWS.
+	cfg.APIOptions = append(cfg.APIOptions, awsfence.Middleware)
 	return cfg, nil
 }
 

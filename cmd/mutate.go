@@ -84,9 +84,21 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		if lk != nil && !lk.Shared() {
 			defer exportEnv(LockTokenEnv, lk.Info().Token)()
 			runCtx, stop = cancelOnLoss(ctx, lk)
+			// Every mutating step below checks the lease (target.CheckFence).
+			runCtx = target.WithFence(runCtx, lk)
 		}
 		runErr = fn(runCtx, ev)
 		stop()
+		if lk != nil {
+			runErr = lostLockError(ctx, st, lk, runErr)
+			if runErr == nil {
+				// A holder that lost the lock cannot vouch for what it
+				// saw: the state it reports may be the new holder's work.
+				if err := lk.Check(ctx); err != nil {
+					runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", err), "see what is live now: oops status; oops history")
+				}
+			}
+		}
 	}
 	ev.DurationMS = time.Since(start).Milliseconds()
 	ev.Who = finalID().Who
@@ -104,7 +116,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	recorded := make(chan error, 1)
 	evc := *ev
 	go func() { recorded <- store.AppendEvent(wctx, st, &evc) }()
-	if ev.Result == release.ResultOK {
+	if ev.Result == release.ResultOK && (lk == nil || lk.Check(wctx) == nil) {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
 			f.warnf("could not update release marks: %v", err)
 		}
@@ -150,6 +162,31 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 		return nil, "", withHint(err, fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", le.Info.TTL()))
 	}
 	return lk, takeover, err
+}
+
+// lostLockError makes a lost lock the reason fn failed, whatever fn saw
+// (often just its context cancelled by cancelOnLoss, or a refusal by the
+// proxy's fence): the operator must hear "lost the lock to bob", with
+// exit 5, not "interrupted".
+func lostLockError(ctx context.Context, st store.Store, lk *store.Lock, err error) error {
+	if err == nil || errors.Is(err, store.ErrLockLost) {
+		return err
+	}
+	lost := lk.Err()
+	if lost == nil && errors.Is(err, target.ErrFenced) {
+		// The proxy knew before our heartbeat did: say who has the lock.
+		key := store.LockKey(lk.Info().App)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		cur, _, rerr := store.ReadLock(rctx, st, lk.Info().App)
+		cancel()
+		if rerr == nil && cur.Token != lk.Info().Token {
+			lost = &store.LockLostError{Key: key, By: &cur}
+		}
+	}
+	if lost == nil {
+		return err
+	}
+	return fmt.Errorf("%w; stopped before acting further (%v)", lost, err)
 }
 
 // cancelOnLoss derives a context that is cancelled if the lock is lost.

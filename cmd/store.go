@@ -13,12 +13,24 @@ import (
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/store/dir"
 	s3store "github.com/oops-deploy/oops/store/s3"
+	"github.com/oops-deploy/oops/target"
 )
 
 // Store opens the store named in .oopsrc (store, or s3-bucket): S3 for
 // s3://bucket[/prefix], else a directory, created on first write. It is
 // opened once per command.
+//
+// Its writes are fenced: under a mutating command's lock (whose lease the
+// context carries) a holder that lost the lock writes nothing.
 func (f *Factory) Store(ctx context.Context) (store.Store, error) {
+	st, err := f.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return store.Guarded(st, target.CheckFence), nil
+}
+
+func (f *Factory) openStore(ctx context.Context) (store.Store, error) {
 	if f.store != nil {
 		return f.store, nil
 	}

@@ -498,7 +498,7 @@ func (e *LockLostError) Error() string {
 	case e.By == nil:
 		return fmt.Sprintf("lost the lock %s: %s", e.Key, e.Why)
 	case e.By.Released:
-		return fmt.Sprintf("lost the lock %s: someone released it (oops lock release --force)", e.Key)
+		return fmt.Sprintf("lost the lock %s: another holder took it and has released it since (generation %d now)", e.Key, e.By.Generation)
 	}
 	return fmt.Sprintf("lost the lock to %s (%q, since %s, generation %d)", e.By.Describe(), e.By.Command,
 		e.By.Started.Local().Format("15:04:05"), e.By.Generation)

@@ -1,6 +1,9 @@
 package target
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Fence is the lease of the lock a mutating command holds. Every step that
 // changes something (an AWS call that changes a load balancer, a switch sent
@@ -10,13 +13,19 @@ import "context"
 // someone else took over.
 type Fence interface {
 	// Check returns nil while the holder may still act, else an error that
-	// says who it lost the lock to (it wraps store.ErrLockLost).
-	Check() error
+	// says who it lost the lock to (it wraps store.ErrLockLost). It may
+	// renew a lease that is old but still the holder's, hence ctx.
+	Check(ctx context.Context) error
 	// Generation grows with every new holder of the lock. Where oops owns
 	// the switch (the local proxy) it is a real fencing token: a switch
 	// carrying a lower generation than the last one applied is refused.
 	Generation() int64
 }
+
+// ErrFenced: a newer holder of the lock has acted where oops owns the
+// switch (the local proxy, a color's state file), so this older one's
+// change was refused. The CLI treats it like a lost lock (exit 5).
+var ErrFenced = errors.New("fenced out by a newer lock holder")
 
 type fenceKey struct{}
 
@@ -35,10 +44,10 @@ func FenceOf(ctx context.Context) Fence {
 	return f
 }
 
-// CheckFence is FenceOf(ctx).Check(), and nil when ctx carries no fence.
+// CheckFence is FenceOf(ctx).Check(ctx), and nil when ctx carries no fence.
 func CheckFence(ctx context.Context) error {
 	if f := FenceOf(ctx); f != nil {
-		return f.Check()
+		return f.Check(ctx)
 	}
 	return nil
 }

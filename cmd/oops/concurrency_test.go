@@ -30,6 +30,90 @@ func TestLocking(t *testing.T) {
 	m := elbtest.Start(t)
 	t.Run("ConcurrentRollbacks", func(t *testing.T) { t.Parallel(); testConcurrentRollbacks(t, m) })
 	t.Run("StalledHolderTakenOverAfterTTL", func(t *testing.T) { t.Parallel(); testStalledHolder(t, m) })
+	t.Run("StalledHolderFencedOnELB", func(t *testing.T) { t.Parallel(); testFencedELBHolder(t, m) })
+}
+
+// testFencedELBHolder: A's rollback is held at its first change (the
+// health check) and stopped; B takes the stale lock and rolls back. A
+// resumed must not delete B's listeners: the one call it had already sent
+// is the window that remains (AWS cannot check a fencing token), and every
+// later call is refused before it leaves (exit 5, "lost the lock").
+func testFencedELBHolder(t *testing.T, m *elbtest.Moto) {
+	acct := accountProxy(m.URL, "100000000903")
+	defer acct.Close()
+	p := faultproxy.New(acct.URL)
+	defer p.Close()
+	ctx := awstest.Ctx(t)
+	if _, err := elbtest.Create(ctx, awstest.Config(acct.URL), elbtest.Fixture{
+		Name: "fence", Blue: "8081", Green: "8082", Live: release.Blue, Listeners: elbtest.Default80443(elbtest.FakeCert),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "fence", "application-name": "app", "store": "rel", "lock-ttl": "2s"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), awstest.Env(p.URL)...)
+	env = append(env, "USER=tester", "HOME="+work)
+	oops := func(args ...string) (string, int) {
+		cmd := exec.CommandContext(ctx, "oops", args...)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+
+	hit := make(chan string, 1)
+	p.Add(faultproxy.Rule{Action: "ConfigureHealthCheck", Times: 1, Delay: 4 * time.Second, Hit: hit})
+	var aOut strings.Builder
+	a := exec.Command("oops", "rollback", "--yes", "--verify-timeout", "0", "-m", "A")
+	a.Dir, a.Env, a.Stdout, a.Stderr = work, env, &aOut, &aOut
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Process.Kill() }()
+	select {
+	case <-hit:
+	case <-ctx.Done():
+		t.Fatal("A never reached the ELB")
+	}
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// B: blue -> green, after waiting out A's lock-ttl.
+	if out, code := oops("rollback", "--yes", "--verify-timeout", "0", "--lock-wait", "30s", "-m", "B"); code != 0 {
+		t.Fatalf("B's rollback: exit %d\n%s", code, out)
+	}
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(aOut.String(), "lost the lock") {
+		t.Errorf("A resumed: %v, want exit 5 and \"lost the lock\":\n%s", err, aOut.String())
+	}
+	if n := p.Count("DeleteLoadBalancerListeners"); n != 1 {
+		t.Errorf("%d DeleteLoadBalancerListeners calls, want B's one only", n)
+	}
+	snap, err := elbtest.Read(ctx, awstest.Config(acct.URL), "fence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Listeners) != 2 {
+		t.Errorf("listeners after A resumed: %v, want B's two", snap.Listeners)
+	}
+	for _, l := range snap.Listeners {
+		if !strings.Contains(l, ":8082") {
+			t.Errorf("listener %s does not point at green (8082), where B switched", l)
+		}
+	}
+	out, code := oops("status")
+	t.Logf("status after A's one late call (exit %d):\n%s", code, out)
 }
 
 // testConcurrentRollbacks runs 10 rollbacks at once against one ELB: half

@@ -113,10 +113,52 @@ var helloBin = sync.OnceValues(func() ([]byte, error) {
 	return os.ReadFile(out)
 })
 
+// helloTarball is a tar.gz release of examples/hello; kind "broken" never
+// gets healthy, "slow" answers its health check after 1.5s.
+func helloTarball(kind string) ([]byte, error) {
+	bin, err := helloBin()
+	if err != nil {
+		return nil, err
+	}
+	type file struct {
+		name string
+		body []byte
+	}
+	files := []file{{"hello", bin}}
+	switch kind {
+	case "broken":
+		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
+	case "slow":
+		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_HEALTH_DELAY=1500ms exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
+	case "":
+	default:
+		return nil, fmt.Errorf("hello release kind %q: want broken or slow", kind)
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 // localScriptCmds are the commands of the local target scripts:
 //
-//	hello-release FILE [broken]  a tar.gz release of examples/hello in FILE;
-//	                             broken: its health check always fails
+//	hello-release FILE [broken|slow]  a tar.gz release of examples/hello in
+//	                             FILE; broken: its health check always fails;
+//	                             slow: its health check answers after 1.5s
 //	wait-http URL                wait (up to 20s) until URL answers at all
 //	get URL                      GET URL; the body goes to stdout; fails
 //	                             unless 200 (X-Oops-Color goes to stderr)
@@ -126,32 +168,13 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 			if neg || len(args) < 1 || len(args) > 2 {
 				ts.Fatalf("usage: hello-release FILE [broken]")
 			}
-			bin, err := helloBin()
+			kind := ""
+			if len(args) == 2 {
+				kind = args[1]
+			}
+			data, err := helloTarball(kind)
 			ts.Check(err)
-			files := []struct {
-				name string
-				body []byte
-			}{{"hello", bin}}
-			if len(args) == 2 && args[1] == "broken" {
-				files = []struct {
-					name string
-					body []byte
-				}{
-					{"hello", []byte("#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n")},
-					{"hello.bin", bin},
-				}
-			}
-			var buf bytes.Buffer
-			gz := gzip.NewWriter(&buf)
-			tw := tar.NewWriter(gz)
-			for _, f := range files {
-				ts.Check(tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.body)), Typeflag: tar.TypeReg}))
-				_, err := tw.Write(f.body)
-				ts.Check(err)
-			}
-			ts.Check(tw.Close())
-			ts.Check(gz.Close())
-			ts.Check(os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644))
+			ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 		},
 		"wait-http": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 1 {

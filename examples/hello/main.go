@@ -5,7 +5,8 @@
 //
 //	GET /             hello from <commit> (<color>)
 //	GET /healthcheck  ok (503 with HELLO_HEALTHY=false, or when built with
-//	                  -X main.healthy=false: a release that never gets healthy)
+//	                  -X main.healthy=false: a release that never gets healthy;
+//	                  after HELLO_HEALTH_DELAY, e.g. 1s: a slow health check)
 //	GET /slow?d=2s    answers after d, for in-flight tests
 //	GET /stream?n=5&every=100ms  n lines, one every interval, flushed as written
 package main
@@ -44,7 +45,7 @@ func main() {
 	color := os.Getenv("OOPS_COLOR")
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + port,
-		Handler:           handler(c, color, healthy != "false" && os.Getenv("HELLO_HEALTHY") != "false"),
+		Handler:           handler(c, color, healthy != "false" && os.Getenv("HELLO_HEALTHY") != "false", healthDelay()),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,12 +71,23 @@ func short(sha string) string {
 	return sha
 }
 
-func handler(commit, color string, ok bool) http.Handler {
+// healthDelay is HELLO_HEALTH_DELAY (0 when unset or not a duration).
+func healthDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("HELLO_HEALTH_DELAY"))
+	return d
+}
+
+func handler(commit, color string, ok bool, healthDelay time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "hello from %s (%s)\n", short(commit), color)
 	})
-	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(healthDelay):
+		case <-r.Context().Done():
+			return
+		}
 		if !ok {
 			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
 			return

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/oops-deploy/oops/store"
 )
@@ -142,13 +143,16 @@ func (c ctxReader) Read(p []byte) (int, error) {
 }
 
 // lockKey takes the cross-process write lock of key.
-func (s *Store) lockKey(key string) (func(), error) {
+func (s *Store) lockKey(ctx context.Context, key string) (func(), error) {
 	dir := s.internal("locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return lockFile(filepath.Join(dir, keyName(key)+".lock"))
+	return lockFile(ctx, filepath.Join(dir, keyName(key)+".lock"))
 }
+
+// maxLockWait bounds the wait for another process's write of one key.
+const maxLockWait = 10 * time.Second
 
 func (s *Store) object(key string, fi fs.FileInfo) store.Object {
 	return store.Object{Key: key, Size: fi.Size(), ETag: etagOf(fi), Modified: fi.ModTime().UTC()}
@@ -175,7 +179,7 @@ func (s *Store) Create(ctx context.Context, key string, body io.Reader, size int
 	if size >= 0 && n != size {
 		return store.Object{}, fmt.Errorf("create %s: read %d bytes, expected %d", key, n, size)
 	}
-	unlock, err := s.lockKey(key)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return store.Object{}, fmt.Errorf("create %s: lock: %w", key, err)
 	}
@@ -261,7 +265,7 @@ func (s *Store) Replace(ctx context.Context, key string, body []byte, etag strin
 		return store.Object{}, fmt.Errorf("replace %s: %w", key, err)
 	}
 	defer os.Remove(tmp)
-	unlock, err := s.lockKey(key)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return store.Object{}, fmt.Errorf("replace %s: lock: %w", key, err)
 	}
@@ -424,7 +428,7 @@ func (s *Store) Delete(ctx context.Context, key string, etag string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	unlock, err := s.lockKey(key)
+	unlock, err := s.lockKey(ctx, key)
 	if err != nil {
 		return fmt.Errorf("delete %s: lock: %w", key, err)
 	}

@@ -3,6 +3,7 @@
 package dir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,7 +22,7 @@ func etagOf(fi fs.FileInfo) string {
 
 // lockFile takes an exclusive LockFileEx lock on path, released when the
 // process exits.
-func lockFile(path string) (func(), error) {
+func lockFile(_ context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

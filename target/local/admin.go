@@ -15,7 +15,14 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
 )
+
+// fencedError carries the proxy's words for a fenced-out request.
+type fencedError string
+
+func (e fencedError) Error() string { return string(e) }
+func (e fencedError) Unwrap() error { return target.ErrFenced }
 
 // The admin channel is HTTP over the unix socket in the state directory
 // (mode 0600): only this user on this host can switch traffic.
@@ -42,10 +49,13 @@ type ProxyColorStatus struct {
 type switchRequest struct {
 	To   release.Color `json:"to"`
 	From release.Color `json:"from,omitempty"`
+	// Generation is the sender's lock generation (0: none).
+	Generation int64 `json:"generation,omitempty"`
 }
 
 type drainRequest struct {
-	Color release.Color `json:"color"`
+	Color      release.Color `json:"color"`
+	Generation int64         `json:"generation,omitempty"`
 }
 
 type drainResponse struct {
@@ -55,6 +65,16 @@ type drainResponse struct {
 type errorResponse struct {
 	Error    string `json:"error"`
 	Conflict bool   `json:"conflict,omitempty"`
+	Fenced   bool   `json:"fenced,omitempty"`
+}
+
+// adminError answers a refused switch or drain.
+func adminError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, errConflict) || errors.Is(err, target.ErrFenced) {
+		code = http.StatusConflict
+	}
+	writeAdminJSON(w, code, errorResponse{Error: err.Error(), Conflict: errors.Is(err, errConflict), Fenced: errors.Is(err, target.ErrFenced)})
 }
 
 // Status reports the proxy's state.
@@ -90,12 +110,8 @@ func (p *Proxy) adminHandler() http.Handler {
 			writeAdminJSON(w, http.StatusBadRequest, errorResponse{Error: "bad switch request: " + err.Error()})
 			return
 		}
-		if _, err := p.Switch(req.To, req.From); err != nil {
-			code := http.StatusInternalServerError
-			if errors.Is(err, errConflict) {
-				code = http.StatusConflict
-			}
-			writeAdminJSON(w, code, errorResponse{Error: err.Error(), Conflict: code == http.StatusConflict})
+		if _, err := p.SwitchFenced(req.To, req.From, req.Generation); err != nil {
+			adminError(w, err)
 			return
 		}
 		writeAdminJSON(w, http.StatusOK, p.Status())
@@ -106,13 +122,9 @@ func (p *Proxy) adminHandler() http.Handler {
 			writeAdminJSON(w, http.StatusBadRequest, errorResponse{Error: "bad drain request: need a color"})
 			return
 		}
-		n, err := p.Drain(r.Context(), req.Color)
+		n, err := p.DrainFenced(r.Context(), req.Color, req.Generation)
 		if err != nil {
-			code := http.StatusInternalServerError
-			if errors.Is(err, errConflict) {
-				code = http.StatusConflict
-			}
-			writeAdminJSON(w, code, errorResponse{Error: err.Error(), Conflict: code == http.StatusConflict})
+			adminError(w, err)
 			return
 		}
 		writeAdminJSON(w, http.StatusOK, drainResponse{Cut: n})
@@ -180,6 +192,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		if er.Error == "" {
 			er.Error = res.Status
 		}
+		if er.Fenced {
+			return fmt.Errorf("oops proxy refused: %w", fencedError(er.Error))
+		}
 		if er.Conflict {
 			return fmt.Errorf("%w: %s", errConflict, er.Error)
 		}
@@ -204,7 +219,11 @@ func (c *adminClient) status(ctx context.Context, check bool) (*ProxyStatus, err
 
 func (c *adminClient) switchTo(ctx context.Context, to, from release.Color) (*ProxyStatus, error) {
 	var st ProxyStatus
-	if err := c.do(ctx, http.MethodPost, "/v1/switch", switchRequest{To: to, From: from}, &st); err != nil {
+	if err := target.CheckFence(ctx); err != nil {
+		return nil, err
+	}
+	req := switchRequest{To: to, From: from, Generation: target.FenceGeneration(ctx)}
+	if err := c.do(ctx, http.MethodPost, "/v1/switch", req, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -212,7 +231,11 @@ func (c *adminClient) switchTo(ctx context.Context, to, from release.Color) (*Pr
 
 func (c *adminClient) drain(ctx context.Context, color release.Color) (int, error) {
 	var dr drainResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/drain", drainRequest{Color: color}, &dr); err != nil {
+	if err := target.CheckFence(ctx); err != nil {
+		return 0, err
+	}
+	req := drainRequest{Color: color, Generation: target.FenceGeneration(ctx)}
+	if err := c.do(ctx, http.MethodPost, "/v1/drain", req, &dr); err != nil {
 		return 0, err
 	}
 	return dr.Cut, nil

@@ -105,23 +105,23 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		Color: c, Port: port, Commit: sha, ReleaseDir: dst,
 		Log: filepath.Join(dst, logName), Command: t.opts.Command,
 	}
-	if err := t.procs.start(&cs, t.opts.Now()); err != nil {
+	if err := t.startProc(ctx, &cs); err != nil {
 		cs.Status, cs.Error, cs.Commit = procFailed, err.Error(), ""
-		_ = writeColor(t.opts.StateDir, cs)
+		_ = t.saveColor(ctx, cs)
 		return nil, fmt.Errorf("%w: %s: %v (command from .oopsrc, run in %s)", target.ErrDeployFailed, c, err, dst)
 	}
-	if err := writeColor(t.opts.StateDir, cs); err != nil {
-		_ = t.procs.stop(cs, t.opts.StopGrace)
+	if err := t.saveColor(ctx, cs); err != nil {
+		_ = t.stopProc(ctx, cs)
 		return nil, err
 	}
 	logf("started %s on %s: pid %d, port %d, log %s", release.Short(sha), c, cs.PID, port, cs.Log)
 
 	if err := t.waitHealthy(ctx, cs, timeout, logf); err != nil {
 		// Stop it whatever stopped us (even Ctrl-C): nothing half-started stays.
-		_ = t.procs.stop(cs, t.opts.StopGrace)
+		_ = t.stopProc(ctx, cs)
 		failed := cs
 		failed.Status, failed.Error, failed.Commit, failed.PID, failed.ProcStart = procFailed, err.Error(), "", 0, ""
-		_ = writeColor(t.opts.StateDir, failed)
+		_ = t.saveColor(ctx, failed)
 		msg := fmt.Sprintf("%s on %s: %v; it was stopped and traffic was not switched", release.Short(sha), c, err)
 		if tail := logTail(cs.Log, 15); tail != "" {
 			msg += "\nlast lines of " + cs.Log + ":\n" + tail
@@ -147,11 +147,11 @@ func (t *Target) restorePrevious(ctx context.Context, prev colorState, timeout t
 		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
 	}
 	prev.Error = ""
-	if err := t.procs.start(&prev, t.opts.Now()); err != nil {
+	if err := t.startProc(ctx, &prev); err != nil {
 		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
 	}
-	if err := writeColor(t.opts.StateDir, prev); err != nil {
-		_ = t.procs.stop(prev, t.opts.StopGrace)
+	if err := t.saveColor(ctx, prev); err != nil {
+		_ = t.stopProc(ctx, prev)
 		return fmt.Sprintf("%s could not be restarted on %s: %v", short, prev.Color, err)
 	}
 	logf("restarting %s on %s (pid %d) so that rollback still works", short, prev.Color, prev.PID)
@@ -202,7 +202,7 @@ func (t *Target) stopColor(ctx context.Context, old colorState, proxyUp bool, lo
 	logf("stopping %s (pid %d, commit %s)", c, old.PID, release.Short(old.Commit))
 	stopping := old
 	stopping.Status = procStopping
-	if err := writeColor(t.opts.StateDir, stopping); err != nil {
+	if err := t.saveColor(ctx, stopping); err != nil {
 		return err
 	}
 	if proxyUp {
@@ -216,12 +216,12 @@ func (t *Target) stopColor(ctx context.Context, old colorState, proxyUp bool, lo
 			logf("drain timeout: cut %d request(s) still in flight on %s", cut, c)
 		}
 	}
-	if err := t.procs.stop(old, t.opts.StopGrace); err != nil {
+	if err := t.stopProc(ctx, old); err != nil {
 		return err
 	}
 	stopped := old
 	stopped.Status, stopped.PID, stopped.ProcStart, stopped.Commit = procStopped, 0, "", ""
-	return writeColor(t.opts.StateDir, stopped)
+	return t.saveColor(ctx, stopped)
 }
 
 // waitHealthy polls cs's health check until it passes, the process exits,
@@ -284,11 +284,11 @@ func (t *Target) Revive(ctx context.Context, logf func(string, ...any)) error {
 			continue
 		}
 		old := rec.PID
-		if err := t.procs.start(&rec, t.opts.Now()); err != nil {
+		if err := t.startProc(ctx, &rec); err != nil {
 			errs = append(errs, fmt.Errorf("restart %s: %w", c, err))
 			continue
 		}
-		if err := writeColor(t.opts.StateDir, rec); err != nil {
+		if err := t.saveColor(ctx, rec); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -312,4 +312,21 @@ func (t *Target) Stop(ctx context.Context, c release.Color, force bool) error {
 		return err
 	}
 	return t.stopColor(ctx, rec, ps != nil && c != live, func(string, ...any) {})
+}
+
+// startProc starts cs's process, unless this command lost its lock.
+func (t *Target) startProc(ctx context.Context, cs *colorState) error {
+	if err := target.CheckFence(ctx); err != nil {
+		return err
+	}
+	return t.procs.start(cs, t.opts.Now())
+}
+
+// stopProc stops cs's process, unless this command lost its lock: the
+// process may be the one a newer holder relies on.
+func (t *Target) stopProc(ctx context.Context, cs colorState) error {
+	if err := target.CheckFence(ctx); err != nil {
+		return err
+	}
+	return t.procs.stop(cs, t.opts.StopGrace)
 }

@@ -323,10 +323,18 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 	if err != nil {
 		return err
 	}
+	gen := target.FenceGeneration(ctx)
+	if gen != 0 && gen < ls.Generation {
+		return fmt.Errorf("%w: %s was switched under lock generation %d since; this command holds %d",
+			target.ErrFenced, filepath.Join(t.opts.StateDir, liveFile), ls.Generation, gen)
+	}
 	if ls.Live != p.From {
 		return fmt.Errorf("%w: expected %s live, found %s; run oops status", target.ErrInconsistent, p.From, ls.Live)
 	}
-	return writeLive(t.opts.StateDir, liveState{Live: p.To, Since: t.opts.Now()})
+	if err := target.CheckFence(ctx); err != nil {
+		return err
+	}
+	return writeLive(t.opts.StateDir, liveState{Live: p.To, Since: t.opts.Now(), Generation: max(gen, ls.Generation)})
 }
 
 // Probe checks color c directly on its port, and that the process oops
@@ -428,7 +436,7 @@ func (t *Target) Repair(ctx context.Context) (string, error) {
 }
 
 // SetCommit records which commit color c runs.
-func (t *Target) SetCommit(_ context.Context, c release.Color, commit string) error {
+func (t *Target) SetCommit(ctx context.Context, c release.Color, commit string) error {
 	rec, err := readColor(t.opts.StateDir, c, t.port(c))
 	if err != nil {
 		return err
@@ -437,7 +445,7 @@ func (t *Target) SetCommit(_ context.Context, c release.Color, commit string) er
 	if err := ensureDir(t.opts.StateDir); err != nil {
 		return err
 	}
-	return writeColor(t.opts.StateDir, rec)
+	return t.saveColor(ctx, rec)
 }
 
 func firstLine(s string) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
 )
 
 // ProxyOptions configure a Proxy.
@@ -62,6 +63,9 @@ type Proxy struct {
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
 	since     time.Time
+	// generation is the highest lock generation a switch or drain carried:
+	// one carrying less comes from a holder that lost the lock since.
+	generation int64
 	retiring  map[*route]struct{}
 
 	addrMu                  sync.Mutex
@@ -146,8 +150,9 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		opts:      opts,
 		lockFile:  lf,
 		started:   opts.Now(),
-		liveColor: ls.Live,
-		since:     ls.Since,
+		liveColor:  ls.Live,
+		since:      ls.Since,
+		generation: ls.Generation,
 		retiring:  map[*route]struct{}{},
 		live:      &front{name: "public"},
 		preview:   &front{name: "preview"},
@@ -233,12 +238,23 @@ var errConflict = errors.New("live color changed")
 // swap: if this fails, nothing changed. from, when set, must be the live
 // color (compare-and-swap against a concurrent switch).
 func (p *Proxy) Switch(to, from release.Color) (release.Color, error) {
+	return p.SwitchFenced(to, from, 0)
+}
+
+// SwitchFenced is Switch for the holder of lock generation gen: it is
+// refused (target.ErrFenced) when a switch or drain of a later generation
+// was applied, because its sender lost the lock in between. 0 is no
+// generation (oops rollback --no-lock, tests) and is not checked.
+func (p *Proxy) SwitchFenced(to, from release.Color, gen int64) (release.Color, error) {
 	if !to.Valid() {
 		return "", fmt.Errorf("switch: %q is not a color", to)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev := p.liveColor
+	if err := p.fenceLocked(gen); err != nil {
+		return prev, err
+	}
 	if from != "" && from != prev {
 		return prev, fmt.Errorf("%w: expected %s live, found %s", errConflict, from, prev)
 	}
@@ -246,10 +262,11 @@ func (p *Proxy) Switch(to, from release.Color) (release.Color, error) {
 		return prev, nil
 	}
 	now := p.opts.Now()
-	if err := writeLive(p.opts.StateDir, liveState{Live: to, Since: now}); err != nil {
+	newGen := max(p.generation, gen)
+	if err := writeLive(p.opts.StateDir, liveState{Live: to, Since: now, Generation: newGen}); err != nil {
 		return prev, fmt.Errorf("persist live color: %w", err)
 	}
-	p.liveColor, p.since = to, now
+	p.liveColor, p.since, p.generation = to, now, newGen
 	oldLive := p.live.cur.Swap(p.newRoute(to))
 	oldPrev := p.preview.cur.Swap(p.newRoute(prev))
 	p.retireLocked(oldLive, p.live.name)
@@ -284,7 +301,29 @@ func (p *Proxy) retireLocked(rt *route, front string) {
 // cuts the rest. Deploys call it before stopping c's process. It returns
 // how many requests were cut.
 func (p *Proxy) Drain(ctx context.Context, c release.Color) (int, error) {
+	return p.DrainFenced(ctx, c, 0)
+}
+
+// fenceLocked refuses generation gen when a later one was applied, and
+// remembers gen otherwise (in memory; a switch persists it).
+func (p *Proxy) fenceLocked(gen int64) error {
+	if gen == 0 {
+		return nil
+	}
+	if gen < p.generation {
+		return fmt.Errorf("%w: the proxy obeyed lock generation %d since; this command holds %d", target.ErrFenced, p.generation, gen)
+	}
+	return nil
+}
+
+// DrainFenced is Drain for the holder of lock generation gen (see SwitchFenced).
+func (p *Proxy) DrainFenced(ctx context.Context, c release.Color, gen int64) (int, error) {
 	p.mu.Lock()
+	if err := p.fenceLocked(gen); err != nil {
+		p.mu.Unlock()
+		return 0, err
+	}
+	p.generation = max(p.generation, gen)
 	if c == p.liveColor {
 		p.mu.Unlock()
 		return 0, fmt.Errorf("%w: %s is live; refusing to drain it", errConflict, c)

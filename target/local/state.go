@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ const (
 type liveState struct {
 	Live  release.Color `json:"live"`
 	Since time.Time     `json:"since"`
+	// Generation is the highest lock generation the switch was made under.
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // Process states recorded in a color file.
@@ -49,6 +52,9 @@ type colorState struct {
 	Env        []string      `json:"env,omitempty"`
 	Started    time.Time     `json:"started,omitzero"`
 	Error      string        `json:"error,omitempty"`
+	// Generation is the lock generation of the command that wrote this
+	// record: a command holding an older one may not overwrite it.
+	Generation int64 `json:"generation,omitempty"`
 }
 
 func colorFile(c release.Color) string { return string(c) + ".json" }
@@ -139,6 +145,35 @@ func writeColor(dir string, cs colorState) error {
 	return writeJSONAtomic(filepath.Join(dir, colorFile(cs.Color)), cs)
 }
 
+// saveColor writes what a color runs for the command ctx belongs to. It
+// is fenced twice: the lease (a holder that lost the lock writes nothing),
+// and the generation of the record on disk, compared and written under a
+// file lock, so that a holder that lost the lock between its lease check
+// and its write still cannot overwrite what a newer holder recorded.
+func (t *Target) saveColor(ctx context.Context, cs colorState) error {
+	if err := target.CheckFence(ctx); err != nil {
+		return err
+	}
+	dir := t.opts.StateDir
+	lf, err := lockWait(ctx, filepath.Join(dir, "."+colorFile(cs.Color)+".lock"))
+	if err != nil {
+		return fmt.Errorf("lock %s state: %w", cs.Color, err)
+	}
+	defer lf.Close()
+	var cur colorState
+	if _, err := readJSON(filepath.Join(dir, colorFile(cs.Color)), &cur); err != nil {
+		// A corrupt record is replaced: it fences nothing.
+		cur = colorState{}
+	}
+	gen := target.FenceGeneration(ctx)
+	if gen != 0 && gen < cur.Generation {
+		return fmt.Errorf("%w: %s was written under lock generation %d since; this command holds %d",
+			target.ErrFenced, filepath.Join(dir, colorFile(cs.Color)), cur.Generation, gen)
+	}
+	cs.Generation = max(gen, cur.Generation)
+	return writeColor(dir, cs)
+}
+
 // ensureDir creates the state directory, private to this user: the admin
 // socket and the pids in it are nobody else's business.
 func ensureDir(dir string) error {
@@ -146,4 +181,20 @@ func ensureDir(dir string) error {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	return nil
+}
+
+// lockWait takes the file lock at path, waiting while another oops holds
+// it (it is held only for one read and one write).
+func lockWait(ctx context.Context, path string) (*os.File, error) {
+	for {
+		f, held, err := tryLock(path)
+		if err != nil || held {
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

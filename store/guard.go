@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"io"
+)
+
+// Guarded returns s with check asked before every write (Create, Replace,
+// Delete). oops wraps its store so that a command that lost its lock
+// writes nothing more under it: check looks at the lease the context
+// carries (target.CheckFence). Reads pass straight through.
+func Guarded(s Store, check func(ctx context.Context) error) Store {
+	return guarded{s, check}
+}
+
+type guarded struct {
+	Store
+	check func(ctx context.Context) error
+}
+
+func (g guarded) Create(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (Object, error) {
+	if err := g.check(ctx); err != nil {
+		return Object{}, err
+	}
+	return g.Store.Create(ctx, key, body, size, meta)
+}
+
+func (g guarded) Replace(ctx context.Context, key string, body []byte, etag string) (Object, error) {
+	if err := g.check(ctx); err != nil {
+		return Object{}, err
+	}
+	return g.Store.Replace(ctx, key, body, etag)
+}
+
+func (g guarded) Delete(ctx context.Context, key, etag string) error {
+	if err := g.check(ctx); err != nil {
+		return err
+	}
+	return g.Store.Delete(ctx, key, etag)
+}
