@@ -66,7 +66,7 @@ type Proxy struct {
 	// generation is the highest lock generation a switch or drain carried:
 	// one carrying less comes from a holder that lost the lock since.
 	generation int64
-	retiring  map[*route]struct{}
+	retiring   map[*route]struct{}
 
 	addrMu                  sync.Mutex
 	publicAddr, previewAddr string
@@ -147,15 +147,15 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{
-		opts:      opts,
-		lockFile:  lf,
-		started:   opts.Now(),
+		opts:       opts,
+		lockFile:   lf,
+		started:    opts.Now(),
 		liveColor:  ls.Live,
 		since:      ls.Since,
 		generation: ls.Generation,
-		retiring:  map[*route]struct{}{},
-		live:      &front{name: "public"},
-		preview:   &front{name: "preview"},
+		retiring:   map[*route]struct{}{},
+		live:       &front{name: "public"},
+		preview:    &front{name: "preview"},
 	}
 	p.probeClient = newProbeClient(opts.CheckTimeout)
 	p.copyBufs.New = func() any { b := make([]byte, copyBuf); return &b }
