@@ -12,6 +12,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 )
 
 // check is one line of `oops doctor`.
@@ -128,6 +129,8 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 		out = append(out, check{Name: "lock", Status: "warn", Detail: fmt.Sprintf("held by %s (%q)", info.Describe(), info.Command), Hint: "see: oops lock status"})
 	}
 
+	out = append(out, f.fsckCheck(ctx))
+
 	if cfg.TargetKind() == "" {
 		return append(out, check{Name: "target", Status: "warn", Detail: "no target configured: list and publish only",
 			Hint: `set "elb-name", "alb-name" or "target": "local" in ` + cfg.Path})
@@ -137,17 +140,81 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 		return append(out, fail("target", err, ""))
 	}
 	ts, err := t.State(ctx)
-	if err != nil {
+	if err != nil && (ts == nil || ts.Pending == nil) {
 		return append(out, fail("target", fmt.Errorf("%s: %w", t, err), "see: oops status; an interrupted switch is fixed by oops repair"))
 	}
-	out = append(out, check{Name: "target", Status: "ok", Detail: fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)})
-	if err := t.Probe(ctx, ts.Off.Color); err != nil {
-		out = append(out, check{Name: "rollback", Status: "warn", Detail: fmt.Sprintf("the off color %s fails its health gate: %v", ts.Off.Color, err),
-			Hint: "a rollback now would be refused (or need --force)"})
+	if err != nil {
+		out = append(out, check{Name: "target", Status: "warn", Detail: fmt.Sprintf("%s: %v", t, firstLine(err)), Hint: "oops rollback finishes the interrupted switch; oops repair undoes it"})
 	} else {
-		out = append(out, check{Name: "rollback", Status: "ok", Detail: fmt.Sprintf("the off color %s is healthy: oops rollback is ready", ts.Off.Color)})
+		out = append(out, check{Name: "target", Status: "ok", Detail: fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)})
 	}
-	return out
+	return append(out, f.rollbackCheck(ctx))
+}
+
+// rollbackCheck runs `oops rollback --dry-run`'s own preflight (the same
+// functions, so the verdict cannot differ from what rollback then does):
+// config values, target, proxy, state, the BAD-release refusal, the health
+// gate and the plan. A failure carries rollback's own exit code.
+func (f *Factory) rollbackCheck(ctx context.Context) check {
+	fail := func(err error, hint string) check {
+		return check{Name: "rollback", Status: "fail", Detail: "oops rollback would fail: " + err.Error(), Hint: hint, err: err}
+	}
+	opts := switchOptions{DryRun: true}
+	p, err := f.rollbackPreflight(ctx, opts)
+	if err != nil {
+		return fail(err, "")
+	}
+	if p.notServing != nil {
+		return fail(p.notServing, hintOf(p.notServing))
+	}
+	res, err := target.Switch(ctx, p.target, f.switchOptions(ctx, "", opts, p.verify, release.ActionRollback))
+	if err != nil {
+		return fail(err, hintOf(err))
+	}
+	if res.Plan == nil {
+		return check{Name: "rollback", Status: "ok", Detail: fmt.Sprintf("%s is already live: a rollback has nothing to do", res.Before.Live.Color)}
+	}
+	return check{Name: "rollback", Status: "ok", Detail: fmt.Sprintf("the off color %s is healthy: oops rollback is ready (%s -> %s)", res.Plan.To, res.Plan.From, res.Plan.To)}
+}
+
+// fsckCheck runs fsck's quick checks (no --deep, no --repair).
+// Undecodable objects fail (commands that read them may fail too);
+// other problems warn.
+func (f *Factory) fsckCheck(ctx context.Context) check {
+	res, err := f.fsck(ctx, false, false)
+	if err != nil {
+		return check{Name: "fsck", Status: "fail", Detail: err.Error(), Hint: hintOf(err), err: err}
+	}
+	if len(res.Problems) == 0 {
+		return check{Name: "fsck", Status: "ok", Detail: fsckSummary(res)}
+	}
+	first := res.Problems[0]
+	var corrupt *store.Problem
+	for i := range res.Problems {
+		if res.Problems[i].Kind == store.FsckCorrupt {
+			corrupt = &res.Problems[i]
+			break
+		}
+	}
+	hint := "see them all with: oops fsck"
+	if corrupt != nil {
+		err := fmt.Errorf("%s: %w", corrupt.Key, store.ErrCorrupt)
+		return check{Name: "fsck", Status: "fail", Detail: fmt.Sprintf("%d problems; %s", len(res.Problems), corrupt.Detail), Hint: hint + "; oops fsck --repair rebuilds what it can", err: err}
+	}
+	return check{Name: "fsck", Status: "warn", Detail: fmt.Sprintf("%d problems; first: %s %s: %s", len(res.Problems), first.Kind, first.Key, first.Detail), Hint: hint}
+}
+
+// hintOf is the first hint attached to err, for doctor's hint column.
+func hintOf(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if h, ok := e.(*hintError); ok && h.hint != "" {
+			return h.hint
+		}
+		if h, ok := e.(interface{ Hint() string }); ok && h.Hint() != "" {
+			return h.Hint()
+		}
+	}
+	return ""
 }
 
 // checkCredentials asks STS who the AWS credentials belong to.

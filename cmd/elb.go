@@ -3,14 +3,12 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 
-	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target/elb"
 )
@@ -21,9 +19,6 @@ import (
 func (f *Factory) elbTarget(ctx context.Context, name string, ports map[release.Color]int) (*elb.Target, error) {
 	c, err := f.Config()
 	if err != nil {
-		return nil, err
-	}
-	if err := checkHealthURL(c); err != nil {
 		return nil, err
 	}
 	cfg, err := f.AWSConfig(ctx)
@@ -45,19 +40,6 @@ func (f *Factory) elbTarget(ctx context.Context, name string, ports map[release.
 	return elb.New(elbsdk.NewFromConfig(cfg), name, opts), nil
 }
 
-// checkHealthURL rejects a health-check-url that is not an http(s) URL.
-func checkHealthURL(c *config.Config) error {
-	if c.HealthCheckURL == "" {
-		return nil
-	}
-	u, err := url.Parse(strings.NewReplacer("{ip}", "127.0.0.1", "{port}", "80").Replace(c.HealthCheckURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &config.Error{Path: c.Path, Msg: fmt.Sprintf("health-check-url %q is not an http(s) URL", c.HealthCheckURL),
-			Hint: `write it like "http://{ip}:{port}/healthcheck" ({ip}: each instance's private address, {port}: the color's port)`}
-	}
-	return nil
-}
-
 // progressf writes a progress line on stderr.
 func (f *Factory) progressf(format string, args ...any) {
 	fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
@@ -76,12 +58,8 @@ func (f *Factory) verifyTimeout(flag time.Duration, set bool) (time.Duration, er
 	if err != nil {
 		return 0, err
 	}
-	if c.VerifyTimeout == "" {
-		return 60 * time.Second, nil
+	if d := c.Values.VerifyTimeout; d != nil {
+		return *d, nil // parsed when .oopsrc loaded
 	}
-	d, err := time.ParseDuration(c.VerifyTimeout)
-	if err != nil || d < 0 {
-		return 0, &config.Error{Path: c.Path, Msg: fmt.Sprintf("verify-timeout %q is not a duration", c.VerifyTimeout), Hint: `write it like "30s" or "2m" ("0s": no verification)`}
-	}
-	return d, nil
+	return 60 * time.Second, nil
 }

@@ -2,10 +2,8 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
@@ -31,12 +29,8 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 		return nil, err
 	}
 	drain := local.DefaultDrainTimeout
-	if c.DrainTimeout != "" {
-		d, err := time.ParseDuration(c.DrainTimeout)
-		if err != nil || d <= 0 {
-			return nil, &config.Error{Path: c.Path, Msg: fmt.Sprintf("drain-timeout %q is not a positive duration", c.DrainTimeout), Hint: `write it like "30s" or "2m"`}
-		}
-		drain = d
+	if d := c.Values.DrainTimeout; d > 0 {
+		drain = d // parsed when .oopsrc loaded
 	}
 	stateDir := c.StateDir
 	if stateDir == "" {

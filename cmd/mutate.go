@@ -246,16 +246,12 @@ func resultOf(err error) string {
 	return release.ResultFailed
 }
 
-// lockTTL is lock-ttl from .oopsrc, or the default.
+// lockTTL is lock-ttl from .oopsrc (parsed when it loaded), or the default.
 func lockTTL(c *config.Config) (time.Duration, error) {
-	if c.LockTTL == "" {
-		return store.DefaultLockTTL, nil
+	if d := c.Values.LockTTL; d > 0 {
+		return d, nil
 	}
-	d, err := time.ParseDuration(c.LockTTL)
-	if err != nil || d <= 0 {
-		return 0, &config.Error{Path: c.Path, Msg: fmt.Sprintf("lock-ttl %q is not a positive duration", c.LockTTL), Hint: `write it like "1m" or "90s"`}
-	}
-	return d, nil
+	return store.DefaultLockTTL, nil
 }
 
 // warnf prints a diagnostic on stderr.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/target/local"
 )
 
 // switchOptions are the flags every traffic-switching command shares.
@@ -95,15 +96,63 @@ func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOpti
 // runSwitch rolls traffic over to the off color of f's target (finishing
 // an interrupted switch first if there is one).
 func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	p, err := f.rollbackPreflight(ctx, opts)
 	if err != nil {
 		return err
+	}
+	if p.notServing != nil {
+		f.warnf("%v", p.notServing)
+	}
+	return f.switchTarget(ctx, p.target, "", opts, p.verify, action, command)
+}
+
+// preflight is what `oops rollback` found out before reading the target:
+// doctor reports the same.
+type preflight struct {
+	target target.Target
+	verify time.Duration
+	// notServing says the switch would not bring traffic back by itself
+	// (the local target with no oops proxy running): rollback warns,
+	// doctor fails.
+	notServing error
+}
+
+// rollbackPreflight is the part of `oops rollback` (real and --dry-run)
+// before the target is read: .oopsrc (every value parsed when it loaded,
+// verify-timeout and lock-ttl resolved here so nothing fails half-way),
+// the target, and whether anything takes traffic there. The rest of the
+// preflight (state, the BAD-release refusal, the health gate, the plan) is
+// target.Switch with switchOptions, which rollback runs under its lock and
+// doctor runs as --dry-run. Both call these two functions, so doctor's
+// verdict is the rollback's.
+func (f *Factory) rollbackPreflight(ctx context.Context, opts switchOptions) (*preflight, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lockTTL(c); err != nil {
+		return nil, err
 	}
 	t, err := f.Target(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return f.switchTarget(ctx, t, "", opts, vt, action, command)
+	p := &preflight{target: t, verify: vt}
+	if lt, ok := t.(*local.Target); ok {
+		up, err := lt.ProxyRunning(ctx)
+		switch {
+		case err != nil:
+			p.notServing = fmt.Errorf("ask oops proxy: %w", err)
+		case !up:
+			p.notServing = withHint(fmt.Errorf("no oops proxy is running for %s: nothing takes traffic there, a switch only records the color the proxy starts with", t),
+				"start it with: oops proxy (under systemd or your supervisor); see the Local target section of the README")
+		}
+	}
+	return p, nil
 }
 
 // switchTarget moves t's traffic to color to ("" : the off color) through
@@ -112,26 +161,14 @@ func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, com
 func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
 	return f.mutate(ctx, mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun}, func(ctx context.Context, ev *release.Event) error {
 		ev.Target = t.String()
-		var check func(*target.State, release.Color) error
-		if action == release.ActionRollback && !opts.Force {
-			check = func(st *target.State, to release.Color) error { return f.refuseBadRollback(ctx, st, to) }
+		so := f.switchOptions(ctx, to, opts, vt, action)
+		so.Confirm = func(p *target.Plan) (bool, error) {
+			if !opts.Yes {
+				fmt.Fprint(f.IO.ErrOut, p.String())
+			}
+			return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", t, p.From, p.To))
 		}
-		res, err := target.Switch(ctx, t, target.SwitchOptions{
-			Check:         check,
-			To:            to,
-			Weight:        opts.Weight,
-			Force:         opts.Force,
-			DryRun:        opts.DryRun,
-			VerifyTimeout: vt,
-			Resume:        true,
-			Logf:          f.progressf,
-			Confirm: func(p *target.Plan) (bool, error) {
-				if !opts.Yes {
-					fmt.Fprint(f.IO.ErrOut, p.String())
-				}
-				return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", t, p.From, p.To))
-			},
-		})
+		res, err := target.Switch(ctx, t, so)
 		if res != nil && res.Before != nil {
 			if opts.commitOf != nil {
 				for _, cs := range []*target.ColorState{&res.Before.Live, &res.Before.Off} {
@@ -162,6 +199,26 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 			res.Plan.To, t, where(now), shortCommit(now.Commit), res.Plan.From)
 		return nil
 	})
+}
+
+// switchOptions are the checks and settings of a switch: the BAD-release
+// refusal for a rollback without --force, the health gate, resuming an
+// interrupted switch. Confirmation is the caller's.
+func (f *Factory) switchOptions(ctx context.Context, to release.Color, opts switchOptions, vt time.Duration, action string) target.SwitchOptions {
+	var check func(*target.State, release.Color) error
+	if action == release.ActionRollback && !opts.Force {
+		check = func(st *target.State, to release.Color) error { return f.refuseBadRollback(ctx, st, to) }
+	}
+	return target.SwitchOptions{
+		Check:         check,
+		To:            to,
+		Weight:        opts.Weight,
+		Force:         opts.Force,
+		DryRun:        opts.DryRun,
+		VerifyTimeout: vt,
+		Resume:        true,
+		Logf:          f.progressf,
+	}
 }
 
 func fillEvent(ev *release.Event, res *target.SwitchResult) {

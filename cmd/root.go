@@ -58,6 +58,7 @@ release.`,
 		newDeployCmd,
 		newProxyCmd,
 		newDoctorCmd,
+		newFsckCmd,
 	} {
 		root.AddCommand(add(f))
 	}

@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agnivade/levenshtein"
 )
@@ -64,6 +69,22 @@ type Config struct {
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
 	Dir  string `json:"-"`
+
+	// Values are the typed values of the keys above, parsed when the file
+	// loads: commands use these and never parse the strings again.
+	Values Values `json:"-"`
+}
+
+// Values are the parsed durations of .oopsrc. Addresses, ports and URL
+// templates are validated at load and keep their string form.
+type Values struct {
+	// LockTTL is lock-ttl; 0 when unset (the default applies).
+	LockTTL time.Duration
+	// VerifyTimeout is verify-timeout; nil when unset, 0 means "do not
+	// verify".
+	VerifyTimeout *time.Duration
+	// DrainTimeout is drain-timeout; 0 when unset (the default applies).
+	DrainTimeout time.Duration
 }
 
 // Sample is printed when no .oopsrc is found, as the original tool did.
@@ -183,6 +204,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			add(k, "%q must be %s, not %s", k, typeName(f.Type()), jsonKind(raw[k]))
 		}
 	}
+	checkValues(c, raw, badType, add)
 	_, hasApp := raw["application-name"]
 	switch app := c.ApplicationName; {
 	case !hasApp:
@@ -228,6 +250,107 @@ func Parse(path string, data []byte) (*Config, error) {
 		lines[i] = path + p.at + ": " + p.msg
 	}
 	return nil, &Error{Path: path, Msg: fmt.Sprintf("%d problems:\n  %s", len(problems), strings.Join(lines, "\n  ")), Hint: hint}
+}
+
+// Targets are the values "target" takes.
+var Targets = []string{"elb", "alb", "local"}
+
+// checkValues parses every duration, address, port and URL template that
+// is set (and of the right JSON type), fills c.Values, and reports each bad
+// one at its key.
+func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]bool, add func(k, format string, args ...any)) {
+	set := func(k string) bool {
+		_, ok := raw[k]
+		return ok && !badType[k]
+	}
+	positive := func(k, v string) time.Duration {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			add(k, `%s %q is not a positive duration: write it like "30s", "1m" or "1m30s"`, k, v)
+			return 0
+		}
+		return d
+	}
+	if set("lock-ttl") {
+		c.Values.LockTTL = positive("lock-ttl", c.LockTTL)
+	}
+	if set("drain-timeout") {
+		c.Values.DrainTimeout = positive("drain-timeout", c.DrainTimeout)
+	}
+	if set("verify-timeout") {
+		if d, err := time.ParseDuration(c.VerifyTimeout); err != nil || d < 0 {
+			add("verify-timeout", `%s %q is not a duration: write it like "30s" or "2m" ("0s": no verification)`, "verify-timeout", c.VerifyTimeout)
+		} else {
+			c.Values.VerifyTimeout = &d
+		}
+	}
+	for _, k := range []string{"listen", "preview-listen"} {
+		v := c.Listen
+		if k == "preview-listen" {
+			v = c.PreviewListen
+		}
+		if set(k) && !validAddress(v) {
+			add(k, `%s %q is not an address: write it like "127.0.0.1:8080" or ":8080"`, k, v)
+		}
+	}
+	ports := map[string]int{"blue-port": c.BluePort, "green-port": c.GreenPort}
+	for _, k := range []string{"blue-port", "green-port"} {
+		if set(k) && (ports[k] <= 0 || ports[k] > 65535) {
+			add(k, "%s %d is not a TCP port: use 1 to 65535", k, ports[k])
+		}
+	}
+	if set("blue-port") && set("green-port") && c.BluePort == c.GreenPort {
+		add("green-port", "%s %d is blue-port too: give each color its own port", "green-port", c.GreenPort)
+	}
+	if set("min-healthy") && c.MinHealthy != nil && *c.MinHealthy < 0 {
+		add("min-healthy", "%s %d is negative: use 0 or more", "min-healthy", *c.MinHealthy)
+	}
+	if set("health-path") && !strings.HasPrefix(c.HealthPath, "/") {
+		add("health-path", `%s %q must start with /, like "/healthcheck"`, "health-path", c.HealthPath)
+	}
+	if set("health-check-url") {
+		if msg := checkHealthURL(c.HealthCheckURL); msg != "" {
+			add("health-check-url", `%s %q %s: write it like "http://{ip}:{port}/healthcheck" ({ip}: each instance's private address, {port}: the color's port)`, "health-check-url", c.HealthCheckURL, msg)
+		}
+	}
+	if set("target") && !slices.Contains(Targets, c.Target) {
+		add("target", "%s %q is not one of %s", "target", c.Target, strings.Join(Targets, ", "))
+	}
+}
+
+// validAddress accepts host:port with a numeric port (1-65535); the host
+// may be empty (every interface).
+func validAddress(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n <= 65535
+}
+
+// checkHealthURL validates a health-check-url template; "" when fine.
+func checkHealthURL(tmpl string) string {
+	rest := tmpl
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return "has a { without }"
+		}
+		if p := rest[i : i+j+1]; p != "{ip}" && p != "{port}" {
+			return "has an unknown placeholder " + p + " (only {ip} and {port})"
+		}
+		rest = rest[i+j+1:]
+	}
+	u, err := url.Parse(strings.NewReplacer("{ip}", "127.0.0.1", "{port}", "80").Replace(tmpl))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "is not an http(s) URL"
+	}
+	return ""
 }
 
 // checkStore validates the "store" value; "" when fine.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oops-deploy/oops/config"
 )
@@ -175,5 +176,76 @@ func TestCommentKeys(t *testing.T) {
 	c, err := config.Parse("/p/.oopsrc", []byte(`{"//": "note", "// store": "why", "application-name": "a", "store": "x"}`))
 	if err != nil || c.Store != "x" {
 		t.Errorf("comment keys: %+v, %v; want them ignored", c, err)
+	}
+}
+
+// TestValuesParsedAtLoad: every duration, address, port and URL template
+// is checked when the file loads, so a bad one is a config error with
+// file:line:column for every command, not a failure half-way through one.
+func TestValuesParsedAtLoad(t *testing.T) {
+	base := `{"application-name": "a", "store": "s",` + "\n"
+	tests := []struct {
+		name, line string
+		want       string // "" : loads fine
+	}{
+		{"lock-ttl", `"lock-ttl": "soon"}`, `:2:1: lock-ttl "soon" is not a positive duration`},
+		{"lock-ttl zero", `"lock-ttl": "0s"}`, `:2:1: lock-ttl "0s" is not a positive duration`},
+		{"lock-ttl ok", `"lock-ttl": "90s"}`, ""},
+		{"verify-timeout", `"verify-timeout": "1 minute"}`, `:2:1: verify-timeout "1 minute" is not a duration`},
+		{"verify-timeout negative", `"verify-timeout": "-1s"}`, `:2:1: verify-timeout "-1s" is not a duration`},
+		{"verify-timeout off", `"verify-timeout": "0s"}`, ""},
+		{"drain-timeout", `"drain-timeout": "30"}`, `:2:1: drain-timeout "30" is not a positive duration`},
+		{"listen", `"listen": "localhost"}`, `:2:1: listen "localhost" is not an address`},
+		{"listen port", `"listen": "127.0.0.1:99999"}`, `:2:1: listen "127.0.0.1:99999" is not an address`},
+		{"listen ok", `"listen": ":8080"}`, ""},
+		{"preview-listen", `"preview-listen": "127.0.0.1:http:x"}`, `:2:1: preview-listen "127.0.0.1:http:x" is not an address`},
+		{"blue-port", `"blue-port": 70000}`, `:2:1: blue-port 70000 is not a TCP port`},
+		{"green-port", `"green-port": -1}`, `:2:1: green-port -1 is not a TCP port`},
+		{"same ports", `"blue-port": 8081, "green-port": 8081}`, `green-port 8081 is blue-port too`},
+		{"min-healthy", `"min-healthy": -2}`, `:2:1: min-healthy -2 is negative`},
+		{"health-path", `"health-path": "healthcheck"}`, `:2:1: health-path "healthcheck" must start with /`},
+		{"health-check-url scheme", `"health-check-url": "{ip}:{port}/health"}`, `:2:1: health-check-url "{ip}:{port}/health" is not an http(s) URL`},
+		{"health-check-url placeholder", `"health-check-url": "http://{host}:{port}/health"}`, `:2:1: health-check-url "http://{host}:{port}/health" has an unknown placeholder {host}`},
+		{"health-check-url ok", `"health-check-url": "http://{ip}:{port}/healthcheck?deep=1"}`, ""},
+		{"target", `"target": "nginx"}`, `:2:1: target "nginx" is not one of elb, alb, local`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("/p/.oopsrc", []byte(base+tc.line))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v; want it to load", err)
+				}
+				return
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse = %v, %v; want a *config.Error", c, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || ce.Hint == "" {
+				t.Errorf("error %q (hint %q); want it to contain %q and a hint", err, ce.Hint, tc.want)
+			}
+		})
+	}
+}
+
+// TestParsedValues: the typed values are kept, so commands never parse
+// the strings again.
+func TestParsedValues(t *testing.T) {
+	c, err := config.Parse("/p/.oopsrc", []byte(`{"application-name": "a", "store": "s",
+		"lock-ttl": "90s", "verify-timeout": "0s", "drain-timeout": "2s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Values
+	if v.LockTTL != 90*time.Second || v.DrainTimeout != 2*time.Second || v.VerifyTimeout == nil || *v.VerifyTimeout != 0 {
+		t.Errorf("Values = %+v; want lock 90s, drain 2s, verify 0 (set)", v)
+	}
+	c, err = config.Parse("/p/.oopsrc", []byte(`{"application-name": "a", "store": "s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Values; v.LockTTL != 0 || v.VerifyTimeout != nil || v.DrainTimeout != 0 {
+		t.Errorf("Values of an empty config = %+v; want all unset", v)
 	}
 }

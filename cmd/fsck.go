@@ -1,0 +1,164 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target/local"
+)
+
+type fsckOptions struct {
+	Repair, Deep, JSON bool
+}
+
+func newFsckCmd(f *Factory) *cobra.Command {
+	var opts fsckOptions
+	c := &cobra.Command{
+		Use:   "fsck",
+		Short: "Check the store's objects against each other; --repair rebuilds what is derived",
+		Long: `fsck checks, like git fsck, everything oops keeps for the application:
+the release index against the release metadata against the artifacts
+(an entry without metadata or artifact, metadata not in the index,
+metadata that disagrees with its artifact's size), the release marks
+(decodable, naming releases that exist), every event of the history, the
+lock (decodable, not stale), the hook markers, and leftovers of
+interrupted work: temporary files of the directory store, unfinished S3
+multipart uploads, half-unpacked releases of the local target (older than
+24h, so nothing still running is touched).
+
+Each problem names the object, what is wrong and what it means, and
+whether --repair fixes it. --deep also re-reads every artifact and checks
+its SHA-256 against the one recorded at publish.
+
+--repair rebuilds what can be derived from immutable objects: the index
+from the release metadata and a listing of the artifacts, the marks from
+the history; it removes leftovers, a stale lock and undecodable hook
+markers. It never deletes an artifact or an event.
+
+Exit status: 0 when nothing is wrong (or --repair fixed everything), 1
+otherwise, 2 for a bad .oopsrc.`,
+		Example: `  oops fsck
+  oops fsck --deep          # also re-hash every artifact
+  oops fsck --repair        # rebuild the index and marks, remove leftovers
+  oops fsck --json | jq -r '.problems[] | select(.repairable) | .key'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.runFsck(cmd.Context(), opts)
+		},
+	}
+	fl := c.Flags()
+	fl.BoolVar(&opts.Repair, "repair", false, "rebuild the index and the marks, remove leftovers (never an artifact or an event)")
+	fl.BoolVar(&opts.Deep, "deep", false, "re-read every artifact and check its SHA-256")
+	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
+	return c
+}
+
+// errFsckProblems: fsck found something it did not (or could not) repair.
+var errFsckProblems = errors.New("fsck found problems")
+
+func (f *Factory) runFsck(ctx context.Context, opts fsckOptions) error {
+	res, err := f.fsck(ctx, opts.Repair, opts.Deep)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		out := struct {
+			*store.FsckResult
+			Clean bool `json:"clean"`
+		}{res, res.Clean()}
+		if out.Problems == nil {
+			out.Problems = []store.Problem{}
+		}
+		if err := writeJSON(f.IO.Out, out); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range res.Problems {
+			state := ""
+			switch {
+			case p.Repaired:
+				state = " [repaired]"
+			case p.RepairError != "":
+				state = " [repair failed: " + p.RepairError + "]"
+			case p.Repairable:
+				state = " [--repair fixes it]"
+			}
+			fmt.Fprintf(f.IO.Out, "%s %s: %s%s\n", p.Kind, p.Key, p.Detail, state)
+		}
+		f.progressf("%s", fsckSummary(res))
+	}
+	if !res.Clean() {
+		return fmt.Errorf("%w%w", errSilent, errFsckProblems)
+	}
+	return nil
+}
+
+// fsckSummary is one line: what was checked and what is left to do.
+func fsckSummary(res *store.FsckResult) string {
+	checked := fmt.Sprintf("checked %d releases (%d artifacts) and %d events", res.Releases, res.Artifacts, res.Events)
+	var repaired, repairable, other int
+	for _, p := range res.Problems {
+		switch {
+		case p.Repaired:
+			repaired++
+		case p.Repairable:
+			repairable++
+		default:
+			other++
+		}
+	}
+	switch {
+	case len(res.Problems) == 0:
+		return checked + ": no problems"
+	case repairable+other == 0:
+		return fmt.Sprintf("%s: repaired %d problems", checked, repaired)
+	case repairable > 0:
+		return fmt.Sprintf("%s: %d problems, %d of them fixed by: oops fsck --repair", checked, repairable+other, repairable)
+	}
+	return fmt.Sprintf("%s: %d problems that --repair cannot fix; each line says what to do", checked, other)
+}
+
+// fsck runs store.Fsck on the application's store, with the target's
+// leftovers when it has some (the local target's unpack directory).
+func (f *Factory) fsck(ctx context.Context, repair, deep bool) (*store.FsckResult, error) {
+	c, st, err := f.configStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := store.FsckOptions{App: c.ApplicationName, Repair: repair, Deep: deep, Now: f.Now}
+	if c.TargetKind() == "local" {
+		if t, err := f.localTarget(ctx); err == nil {
+			opts.Leftovers = append(opts.Leftovers, localLeftovers{t})
+		}
+	}
+	res, err := store.Fsck(ctx, st, opts)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("fsck %s: %w", st, err), "check that the store can be read: oops doctor")
+	}
+	return res, nil
+}
+
+// localLeftovers lets fsck find and remove what interrupted local deploys
+// left in the state directory.
+type localLeftovers struct{ t *local.Target }
+
+func (l localLeftovers) Leftovers(_ context.Context, olderThan time.Time) ([]store.Leftover, error) {
+	ls, err := l.t.Leftovers(olderThan)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Leftover, len(ls))
+	for i, x := range ls {
+		out[i] = store.Leftover{Name: x.Path, What: x.What, Size: x.Size, Modified: x.Modified, ID: x.Path}
+	}
+	return out, nil
+}
+
+func (l localLeftovers) RemoveLeftover(_ context.Context, x store.Leftover) error {
+	return l.t.RemoveLeftover(x.ID)
+}
