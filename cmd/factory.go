@@ -56,6 +56,9 @@ type Factory struct {
 	cfg   *config.Config
 	ident *identity   // who runs this command, found once (who.go)
 	store store.Store // opened once per command (store.go)
+	// warned holds the objects and problems already warned about, so a
+	// command says each once (tolerant.go).
+	warned map[string]bool
 }
 
 // NewFactory wires the real process environment.

@@ -48,7 +48,10 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 	if err != nil {
 		return err
 	}
-	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{Limit: opts.Limit, Before: opts.Before})
+	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{
+		Limit: opts.Limit, Before: opts.Before,
+		OnCorrupt: func(ce *store.CorruptError) { f.warnCorrupt(ce, "left out") },
+	})
 	if err != nil {
 		return err
 	}

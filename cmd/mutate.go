@@ -106,7 +106,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	go func() { recorded <- store.AppendEvent(wctx, st, &evc) }()
 	if ev.Result == release.ResultOK {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
-			f.warnf("could not update release marks: %v", err)
+			f.warnMarks(err)
 		}
 	}
 	if lk != nil {
