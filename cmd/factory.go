@@ -59,6 +59,9 @@ type Factory struct {
 	// warned holds the objects and problems already warned about, so a
 	// command says each once (tolerant.go).
 	warned map[string]bool
+	// storeDown is why the store cannot be reached, once rollback --no-lock
+	// has found so: readers of bookkeeping skip it (spool.go).
+	storeDown error
 }
 
 // NewFactory wires the real process environment.

@@ -54,9 +54,14 @@ func (f *Factory) warnMarks(err error) {
 
 // marks returns the application's release marks, reading around what
 // cannot be read: marks.json that cannot be decoded is replaced by marks
-// derived from the newest events. Each degradation is a warning, never an
-// error: a rollback must not wait for bookkeeping.
+// derived from the newest events; a store that cannot be reached (rollback
+// --no-lock) by the events this machine spooled. Each degradation is a
+// warning, never an error: a rollback must not wait for bookkeeping.
 func (f *Factory) marks(ctx context.Context, st store.Store, app string) store.Marks {
+	if f.storeDown != nil {
+		f.warnOnce("marks-down", "warning: cannot check the release marks in %s (it cannot be reached): checking only the events this machine spooled", st)
+		return store.MarksFromEvents(f.spooled(st, app))
+	}
 	m, err := store.LoadMarks(ctx, st, app)
 	if err == nil {
 		return m
