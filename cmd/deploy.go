@@ -145,11 +145,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		if opts.Force {
 			return nil
 		}
-		marks, err := store.LoadMarks(ctx, idx.Store(), idx.App())
-		if err != nil {
-			return err
-		}
-		if err := marks.CheckBad(sha); err != nil {
+		if err := f.marks(ctx, idx.Store(), idx.App()).CheckBad(sha); err != nil {
 			return withHint(err, fmt.Sprintf("if it has been fixed: %s --force; oops list shows the releases not marked BAD", opts.command))
 		}
 		return nil

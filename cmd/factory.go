@@ -57,6 +57,12 @@ type Factory struct {
 	cfg   *config.Config
 	ident *identity   // who runs this command, found once (who.go)
 	store store.Store // opened once per command (store.go)
+	// warned holds the objects and problems already warned about, so a
+	// command says each once (tolerant.go).
+	warned map[string]bool
+	// storeDown is why the store cannot be reached, once rollback --no-lock
+	// has found so: readers of bookkeeping skip it (spool.go).
+	storeDown error
 }
 
 // NewFactory wires the real process environment.

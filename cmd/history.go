@@ -48,7 +48,11 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 	if err != nil {
 		return err
 	}
-	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{Limit: opts.Limit, Before: opts.Before})
+	f.flushSpool(ctx, st)
+	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{
+		Limit: opts.Limit, Before: opts.Before,
+		OnCorrupt: func(ce *store.CorruptError) { f.warnCorrupt(ce, "left out") },
+	})
 	if err != nil {
 		return err
 	}

@@ -70,10 +70,7 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 	if err != nil {
 		return nil, err
 	}
-	marks, err := store.LoadMarks(ctx, st, c.ApplicationName)
-	if err != nil {
-		return nil, err
-	}
+	marks := f.marks(ctx, st, c.ApplicationName)
 	var live, off release.Color
 	var liveCommit, offCommit string
 	hasTarget := c.TargetKind() != ""
@@ -129,11 +126,7 @@ func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to re
 	if err != nil {
 		return err
 	}
-	marks, err := store.LoadMarks(ctx, s, c.ApplicationName)
-	if err != nil {
-		return err
-	}
-	if err := marks.CheckBad(commit); err != nil {
+	if err := f.marks(ctx, s, c.ApplicationName).CheckBad(commit); err != nil {
 		return withHint(fmt.Errorf("refusing to roll back to %s: %w", to, err),
 			"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force if it has been fixed")
 	}

@@ -30,6 +30,13 @@ type mutateOptions struct {
 	// manage the lock themselves (oops lock release) and for publish, which
 	// only adds immutable objects (an upload must not hold up a rollback).
 	NoLock bool
+	// WithoutLock is rollback --no-lock: run without the lock when, and
+	// only when, the store cannot be reached; the event waits in a local
+	// spool (spool.go).
+	WithoutLock bool
+	// NoLockOffer is the command offered when the lock cannot be taken
+	// because the store cannot be reached ("" : none).
+	NoLockOffer string
 }
 
 // mutate runs fn under the application's lock and records its outcome as an
@@ -64,12 +71,16 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	id, finalID := f.identityAsync(ctx)
 	ev.Who, ev.OSUser, ev.Host = id.Who, id.OSUser, id.Host
 	start := time.Now()
+	if opts.WithoutLock {
+		return f.mutateWithoutLock(ctx, st, opts, id, ttl, ev, start, finalID, fn)
+	}
 
 	var lk *store.Lock
 	var runErr error
 	if !opts.NoLock {
 		var takeover string
 		lk, takeover, runErr = f.takeLock(ctx, st, c, opts, id, ttl)
+		runErr = f.unreachable(ctx, st, opts, runErr)
 		if takeover != "" {
 			// The previous holder died without a word: history says so.
 			tev := *ev
@@ -80,6 +91,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		}
 	}
 	if runErr == nil {
+		f.flushSpool(ctx, st) // the store is reached: history gets what waited
 		runCtx, stop := ctx, func() {}
 		if lk != nil && !lk.Shared() {
 			defer exportEnv(LockTokenEnv, lk.Info().Token)()
@@ -115,10 +127,10 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	// updated before the lock goes, so the next holder sees them.
 	recorded := make(chan error, 1)
 	evc := *ev
-	go func() { recorded <- store.AppendEvent(wctx, st, &evc) }()
+	go func() { recorded <- f.recordEvent(wctx, st, &evc, runErr) }()
 	if ev.Result == release.ResultOK && (lk == nil || lk.Check(wctx) == nil) {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
-			f.warnf("could not update release marks: %v", err)
+			f.warnMarks(err)
 		}
 	}
 	if lk != nil {

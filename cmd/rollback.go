@@ -24,6 +24,10 @@ type switchOptions struct {
 	// commitOf names the commit a color runs when the switched target does
 	// not record it (the preview ELB of oops off: the main ELB does).
 	commitOf func(release.Color) string
+	// NoLock (rollback --no-lock) switches without the lock when the store
+	// cannot be reached; noLockOffer is the command offered for that.
+	NoLock      bool
+	noLockOffer string
 }
 
 func addSwitchFlags(c *cobra.Command, o *switchOptions) {
@@ -61,15 +65,28 @@ known-good release with --to REV instead, which switches to it when the
 off color runs it and otherwise deploys it to the off color first.
 
 On a terminal oops asks before switching; scripts pass --yes. --dry-run
-prints every call it would make and changes nothing.`,
+prints every call it would make and changes nothing.
+
+When the store (S3 bucket or folder) cannot be reached, rollback cannot
+take the lock and says so. --no-lock then switches without it (health gate
+and verification still apply) and keeps the event in
+$XDG_STATE_HOME/oops/spool (~/.local/state/oops/spool): the next oops
+command that reaches the store appends it to history. --no-lock is refused
+(exit 2) while the store can be reached.`,
 		Example: `  oops rollback
   oops rollback --yes -m "500s after 4f2a1c9"
   oops rollback --to v1.4.1 --yes -m "the last two releases break checkout"
   oops rollback --dry-run
-  oops rollback --yes --force --verify-timeout 0`,
+  oops rollback --yes --force --verify-timeout 0
+  oops rollback --yes --no-lock -m "S3 is down too"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.verifySet = cmd.Flags().Changed("verify-timeout")
+			if to != "" && opts.NoLock {
+				return withHint(usageErrorf("--no-lock cannot be combined with --to: the release to go to is read from the store"),
+					"roll back to the off color: oops rollback --no-lock")
+			}
+			opts.noLockOffer = "oops rollback --no-lock"
 			if to != "" {
 				return f.runRollbackTo(cmd.Context(), to, opts)
 			}
@@ -77,6 +94,7 @@ prints every call it would make and changes nothing.`,
 		},
 	}
 	addSwitchFlags(c, &opts)
+	c.Flags().BoolVar(&opts.NoLock, "no-lock", false, "only when the store cannot be reached: switch without the lock, keep the event on this machine until it can")
 	c.Flags().StringVar(&to, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
 	return c
 }
@@ -159,7 +177,8 @@ func (f *Factory) rollbackPreflight(ctx context.Context, opts switchOptions) (*p
 // target.Switch, under the lock, recorded as an event, and prints what is
 // live afterwards.
 func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
-	return f.mutate(ctx, mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun}, func(ctx context.Context, ev *release.Event) error {
+	mo := mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun, WithoutLock: opts.NoLock, NoLockOffer: opts.noLockOffer}
+	return f.mutate(ctx, mo, func(ctx context.Context, ev *release.Event) error {
 		ev.Target = t.String()
 		so := f.switchOptions(ctx, to, opts, vt, action)
 		so.Confirm = func(p *target.Plan) (bool, error) {

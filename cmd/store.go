@@ -81,7 +81,9 @@ func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.NewIndex(s, c.ApplicationName), nil
+	idx := store.NewIndex(s, c.ApplicationName)
+	idx.OnCorrupt = f.warnCorrupt // read around it, once said
+	return idx, nil
 }
 
 // ResolveRev turns REV into a full SHA: with git when the work dir is in a

@@ -74,6 +74,38 @@ func AppendEvent(ctx context.Context, s Store, ev *release.Event) error {
 	}
 }
 
+// NewEventID names, ahead of writing it, the object an event of app that
+// happened at t will be stored as (see PutEvent).
+func NewEventID(app string, t time.Time) string {
+	return eventID(app, EventKey(app, t, randomSuffix()))
+}
+
+// PutEvent writes ev at the key its ID names (from NewEventID), so that
+// writing the same event twice stores it once: created is false when it
+// was there already. It is how events kept in a local spool while the
+// store could not be reached are appended later, safely retried.
+func PutEvent(ctx context.Context, s Store, ev *release.Event) (created bool, err error) {
+	if ev.App == "" || ev.ID == "" {
+		return false, fmt.Errorf("put event: no application or id")
+	}
+	key := EventsPrefix(ev.App) + ev.ID + ".json"
+	if err := CheckKey(key); err != nil {
+		return false, fmt.Errorf("put event: %w", err)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return false, fmt.Errorf("put event: %w", err)
+	}
+	_, err = s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+	if errors.Is(err, ErrExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("put event in %s: %w", s, err)
+	}
+	return true, nil
+}
+
 // EventQuery narrows ListEvents.
 type EventQuery struct {
 	// Limit is the most events returned (0: all of them).
@@ -83,6 +115,10 @@ type EventQuery struct {
 	Before string
 	// Concurrency bounds the parallel reads (0: a sensible default).
 	Concurrency int
+	// OnCorrupt, when set, is told about each event that exists but cannot
+	// be decoded, which is then left out; without it such an event fails
+	// the whole listing.
+	OnCorrupt func(*CorruptError)
 }
 
 // defaultEventReads bounds concurrent event reads: enough to hide S3's
@@ -113,6 +149,7 @@ func ListEvents(ctx context.Context, s Store, app string, q EventQuery) ([]relea
 		return nil, fmt.Errorf("list events in %s: %w", s, err)
 	}
 	events := make([]release.Event, len(keys))
+	corrupt := make([]*CorruptError, len(keys))
 	workers := q.Concurrency
 	if workers <= 0 {
 		workers = defaultEventReads
@@ -126,6 +163,11 @@ func ListEvents(ctx context.Context, s Store, app string, q EventQuery) ([]relea
 		wg.Go(func() {
 			for i := range next {
 				ev, err := readEvent(ctx, s, app, keys[i])
+				var ce *CorruptError
+				if q.OnCorrupt != nil && errors.As(err, &ce) {
+					corrupt[i] = ce
+					continue
+				}
 				if err != nil {
 					cancel(err) // the first failure wins; the others stop
 					return
@@ -147,7 +189,15 @@ feed:
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-	return events, nil
+	kept := events[:0]
+	for i, ev := range events {
+		if corrupt[i] != nil {
+			q.OnCorrupt(corrupt[i])
+			continue
+		}
+		kept = append(kept, ev)
+	}
+	return kept, nil
 }
 
 func readEvent(ctx context.Context, s Store, app, key string) (release.Event, error) {
@@ -162,7 +212,7 @@ func readEvent(ctx context.Context, s Store, app, key string) (release.Event, er
 		return ev, fmt.Errorf("read event %s: %w", key, err)
 	}
 	if err := json.Unmarshal(data, &ev); err != nil {
-		return ev, fmt.Errorf("read event %s: not an oops event: %w", key, err)
+		return ev, fmt.Errorf("read event: %w", &CorruptError{Key: key, Err: fmt.Errorf("not an oops event: %w", err)})
 	}
 	if ev.ID == "" {
 		ev.ID = eventID(app, key)

@@ -35,6 +35,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -50,6 +51,22 @@ const (
 type Index struct {
 	s   Store
 	app string
+	// OnCorrupt, when set, is told about bookkeeping that exists but cannot
+	// be decoded (the index, a release's metadata) and what the reader does
+	// instead; the reader then goes on without it. Without it such an
+	// object is an error.
+	OnCorrupt func(err *CorruptError, instead string)
+}
+
+// readAround reports err through OnCorrupt and returns true when err is a
+// *CorruptError that the caller may read around.
+func (x *Index) readAround(err error, instead string) bool {
+	var ce *CorruptError
+	if x.OnCorrupt == nil || !errors.As(err, &ce) {
+		return false
+	}
+	x.OnCorrupt(ce, instead)
+	return true
 }
 
 // NewIndex returns the index of app in s.
@@ -207,7 +224,7 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 			short, ErrImmutable, short, have.Key)
 	}
 	meta, _, err := x.readReleaseMeta(ctx, want.Commit)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "rewriting it from the artifact") {
 		return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
 	}
 	haveSum := meta.SHA256
@@ -270,7 +287,7 @@ func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Releas
 	defer rc.Close()
 	var r release.Release
 	if err := json.NewDecoder(rc).Decode(&r); err != nil {
-		return release.Release{}, "", fmt.Errorf("read %s: %w", ReleaseMetaKey(x.app, sha), err)
+		return release.Release{}, obj.ETag, fmt.Errorf("read release metadata: %w", &CorruptError{Key: ReleaseMetaKey(x.app, sha), Err: err})
 	}
 	return r, obj.ETag, nil
 }
@@ -287,11 +304,14 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) error {
 	key := ReleaseMetaKey(x.app, rel.Commit)
 	_, err = x.s.Create(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
 	if errors.Is(err, ErrExists) {
-		// Left by an earlier publish whose artifact was deleted since: the
-		// artifact just stored is the truth.
-		if old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit); rerr == nil && old.SHA256 != rel.SHA256 {
+		// Left by an earlier publish whose artifact was deleted since, or
+		// corrupt: the artifact just stored (or checked) is the truth.
+		old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit)
+		var ce *CorruptError
+		switch {
+		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
 			_, err = x.s.Replace(ctx, key, data, etag)
-		} else {
+		default:
 			err = rerr
 		}
 	}
@@ -305,6 +325,18 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) error {
 		m[rel.Commit] = stored
 		return true
 	}); err != nil {
+		// A corrupt index is left as it is: this release is complete
+		// without it (artifact and metadata are what it is made of), list
+		// reads around it, and oops fsck --repair rebuilds it from every
+		// release's metadata. Overwriting it here with one entry would
+		// hide the others' metadata and the damage.
+		if x.readAround(err, "the release is published but not added to it") {
+			return nil
+		}
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("publish %s: update the index: %w", short, err)
+		}
 		return fmt.Errorf("publish %s: update the index (run the same publish again to repair): %w", short, err)
 	}
 	return nil
@@ -326,7 +358,7 @@ func (x *Index) loadIndex(ctx context.Context) (map[string]release.Release, stri
 	defer rc.Close()
 	var f indexFile
 	if err := json.NewDecoder(rc).Decode(&f); err != nil {
-		return nil, "", fmt.Errorf("read the release index %s in %s: %w", IndexKey(x.app), x.s, err)
+		return nil, "", fmt.Errorf("read the release index in %s: %w", x.s, &CorruptError{Key: IndexKey(x.app), Err: err})
 	}
 	if f.Releases == nil {
 		f.Releases = map[string]release.Release{}
@@ -403,7 +435,12 @@ func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) 
 		return nil, fmt.Errorf("list releases in %s: %w", x.s, err)
 	}
 	if idx.err != nil {
-		return nil, idx.err
+		if !x.readAround(idx.err, "reading each release's own metadata") {
+			return nil, idx.err
+		}
+		if idx.m, err = x.metaOf(ctx, shas); err != nil {
+			return nil, err
+		}
 	}
 	rels := make([]release.Release, 0, len(shas))
 	for _, sha := range shas {
@@ -419,6 +456,39 @@ func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) 
 		rels = rels[:limit]
 	}
 	return rels, nil
+}
+
+// metaReads bounds the concurrent metadata reads of a listing without
+// an index.
+const metaReads = 16
+
+// metaOf reads the per-release metadata of shas, concurrently: what List
+// does when the index cannot be read. Releases without readable metadata
+// are left out (they are listed bare).
+func (x *Index) metaOf(ctx context.Context, shas []string) (map[string]release.Release, error) {
+	metas := make([]release.Release, len(shas))
+	errs := make([]error, len(shas))
+	sem := make(chan struct{}, metaReads)
+	var wg sync.WaitGroup
+	for i, sha := range shas {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			metas[i], _, errs[i] = x.readReleaseMeta(ctx, sha)
+		})
+	}
+	wg.Wait()
+	m := make(map[string]release.Release, len(shas))
+	for i, sha := range shas {
+		switch err := errs[i]; {
+		case err == nil:
+			m[sha] = metas[i]
+		case errors.Is(err, ErrNotFound), x.readAround(err, "listing it from its artifact"):
+		default:
+			return nil, fmt.Errorf("list releases in %s: %w", x.s, err)
+		}
+	}
+	return m, nil
 }
 
 // describe joins a commit's artifacts with its index entry: the artifact
@@ -447,7 +517,7 @@ func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
 		return release.Release{}, fmt.Errorf("%s: %w in %s", release.Short(sha), release.ErrNotPublished, x.s)
 	}
 	meta, _, err := x.readReleaseMeta(ctx, sha)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "using the artifact without it") {
 		return release.Release{}, err
 	}
 	if err == nil && meta.Key == obj.Key {

@@ -87,7 +87,7 @@ func loadMarks(ctx context.Context, s Store, app string) (Marks, string, error) 
 		Releases Marks `json:"releases"`
 	}
 	if err := json.Unmarshal(data, &file); err != nil {
-		return nil, "", fmt.Errorf("read release marks %s in %s: %w", MarksKey(app), s, err)
+		return nil, obj.ETag, fmt.Errorf("read release marks in %s: %w", s, &CorruptError{Key: MarksKey(app), Err: err})
 	}
 	if file.Releases != nil {
 		m = file.Releases
@@ -98,6 +98,11 @@ func loadMarks(ctx context.Context, s Store, app string) (Marks, string, error) 
 // UpdateMarks applies fn to an application's marks and writes them back
 // with a compare-and-swap, retrying when another writer got there first,
 // so no update is lost even outside the lock.
+//
+// Marks that cannot be decoded are left as they are (the error wraps a
+// *CorruptError): writing only fn's change over them would silently forget
+// every other BAD mark. oops fsck --repair rebuilds them from history,
+// which holds every event, this one included.
 func UpdateMarks(ctx context.Context, s Store, app string, fn func(Marks)) error {
 	for {
 		m, etag, err := loadMarks(ctx, s, app)
@@ -175,4 +180,34 @@ func (m Marks) CheckBad(commit string) error {
 		return &BadReleaseError{Commit: commit, Mark: mk}
 	}
 	return nil
+}
+
+// MarksFromEvents derives marks from events given newest first (as
+// ListEvents returns them), replaying them oldest first: what the marks
+// would say if only these events had happened. It is how BAD marks are
+// still honoured when marks.json cannot be read.
+func MarksFromEvents(events []release.Event) Marks {
+	m := Marks{}
+	for i := len(events) - 1; i >= 0; i-- {
+		m.ApplyEvent(&events[i])
+	}
+	return m
+}
+
+// ApplyLateEvent is ApplyEvent for an event recorded after events that
+// happened later (one kept in a local spool while the store could not be
+// reached): it changes nothing when a mark of either release was set after
+// the event happened, since that later operation knew better.
+func (m Marks) ApplyLateEvent(ev *release.Event) {
+	later := func(sha string) bool {
+		if sha == "" {
+			return false
+		}
+		mk := m[sha]
+		return mk.LiveAt.After(ev.Time) || mk.BadAt.After(ev.Time) || mk.DeployedAt.After(ev.Time)
+	}
+	if later(ev.From.Commit) || later(ev.To.Commit) {
+		return
+	}
+	m.ApplyEvent(ev)
 }
