@@ -79,6 +79,9 @@ func runLockStatus(ctx context.Context, f *Factory, asJSON bool) error {
 	fmt.Fprintf(f.IO.Out, "  command:   %s\n", info.Command)
 	fmt.Fprintf(f.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), relTime(now, info.Started))
 	fmt.Fprintf(f.IO.Out, "  heartbeat: %s ago (lock-ttl %s)\n", now.Sub(info.Heartbeat).Round(time.Second), info.TTL())
+	if info.Generation > 0 {
+		fmt.Fprintf(f.IO.Out, "  generation: %d (a holder with a lower one is fenced out)\n", info.Generation)
+	}
 	if out.Stale {
 		fmt.Fprintln(f.IO.Out, "  stale:     the holder stopped heartbeating; the next command takes the lock over")
 	}

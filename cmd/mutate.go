@@ -101,15 +101,17 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		}
 		runErr = fn(runCtx, ev)
 		stop()
-		if lk != nil {
-			runErr = lostLockError(ctx, st, lk, runErr)
-			if runErr == nil {
-				// A holder that lost the lock cannot vouch for what it
-				// saw: the state it reports may be the new holder's work.
-				if err := lk.Check(ctx); err != nil {
-					runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", err), "see what is live now: oops status; oops history")
-				}
+		if lk != nil && !lk.Shared() {
+			// A holder that lost the lock cannot vouch for what it saw
+			// (the state it reports, a refusal it made): it may be the
+			// new holder's work. Losing the lock is what it reports.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			cerr := lk.Check(cctx)
+			cancel()
+			if cerr != nil && runErr == nil {
+				runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
 			}
+			runErr = lostLockError(ctx, st, lk, runErr)
 		}
 	}
 	ev.DurationMS = time.Since(start).Milliseconds()

@@ -317,3 +317,76 @@ func testFenceDeployHealthWait(t *testing.T) {
 	}
 	r.wantLostEvent("A")
 }
+
+// TestFencingAtEachStep stops a deploy or a rollback that holds the lock at
+// each step it reports (SIGSTOP when its progress line appears), lets
+// another operator take the stale lock and deploy, then resumes it (SIGCONT).
+// Whatever step it was stopped at, the resumed command changes nothing
+// more: it exits 5 saying it lost the lock, traffic and the off color stay
+// as the other operator left them, and the next deploy works.
+func TestFencingAtEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   string
+		args []string
+	}{
+		{"deploy/fetching", "fetching", []string{"deploy", sha3[:7]}},
+		{"deploy/stopping", "stopping green", []string{"deploy", sha3[:7]}},
+		{"deploy/started", "started 3333333", []string{"deploy", sha3[:7]}},
+		{"deploy/healthy", "3333333 is healthy", []string{"deploy", sha3[:7]}},
+		{"rollback/gate", "checking health of green", []string{"rollback"}},
+		{"rollback/switched", "switched local proxy", []string{"rollback", "--verify-timeout", "5s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// 3333333 is slow to answer its health check, so every step
+			// of its deploy lasts long enough to be stopped in.
+			r := newLocalRig(t, map[string]string{sha1: "slow", sha2: "", sha3: "slow", sha4: ""})
+			r.must("deploy", sha1[:7], "--yes", "--verify-timeout", "0") // green live: 1111111
+			r.must("deploy", sha2[:7], "--yes", "--verify-timeout", "0") // blue live, green off: 1111111
+
+			args := append(append([]string{}, tc.args...), "--yes", "-m", "A")
+			if tc.args[0] == "deploy" {
+				args = append(args, "--verify-timeout", "0")
+			}
+			a := r.stallAt(tc.at, args...)
+			// B waits out A's lock-ttl (2s) and deploys to the off color.
+			out, code := r.run("deploy", sha4[:7], "--yes", "--verify-timeout", "0", "--lock-wait", "30s", "-m", "B")
+			if code != 0 {
+				t.Fatalf("B's deploy: exit %d\n%s", code, out)
+			}
+			want := r.served()
+			if !strings.HasPrefix(want, "hello from 4444444") {
+				t.Fatalf("after B's deploy the public listener serves %q", want)
+			}
+			before := r.must("status")
+
+			out, code = a.resume(t)
+			if code != 5 || !strings.Contains(out, "lost the lock") {
+				t.Errorf("A resumed: exit %d, want 5 and \"lost the lock\":\n%s", code, out)
+			}
+			if got := r.served(); got != want {
+				t.Errorf("after A resumed the public listener serves %q, want %q as B left it", got, want)
+			}
+			if after := r.must("status"); pidless(after) != pidless(before) {
+				t.Errorf("A changed the target after it lost the lock:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if out, code := r.run("deploy", sha2[:7], "--yes", "--verify-timeout", "0"); code != 0 {
+				t.Errorf("the next deploy: exit %d\n%s", code, out)
+			}
+			r.wantLostEvent("A")
+		})
+	}
+}
+
+// pidless is status output without the health column's timing-dependent
+// parts: the lines that say what runs where.
+func pidless(status string) string {
+	var keep []string
+	for _, l := range strings.Split(status, "\n") {
+		if strings.HasPrefix(l, "blue\t") || strings.HasPrefix(l, "green\t") || strings.HasPrefix(l, "listener\t") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}

@@ -199,12 +199,12 @@ func (t *Target) stopColor(ctx context.Context, old colorState, proxyUp bool, lo
 		return nil
 	}
 	c := old.Color
-	logf("stopping %s (pid %d, commit %s)", c, old.PID, release.Short(old.Commit))
 	stopping := old
 	stopping.Status = procStopping
 	if err := t.saveColor(ctx, stopping); err != nil {
 		return err
 	}
+	logf("stopping %s (pid %d, commit %s)", c, old.PID, release.Short(old.Commit))
 	if proxyUp {
 		cut, err := t.admin.drain(ctx, c)
 		switch {

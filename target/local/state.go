@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -184,12 +185,26 @@ func ensureDir(dir string) error {
 }
 
 // lockWait takes the file lock at path, waiting while another oops holds
-// it (it is held only for one read and one write).
+// it. It is held for one read and one write, so a longer wait means its
+// holder was stopped (SIGSTOP, Ctrl-Z) inside that window: rather than
+// hang, say which process it is. The holder writes its pid into the file.
 func lockWait(ctx context.Context, path string) (*os.File, error) {
+	const maxWait = 5 * time.Second
+	deadline := time.Now().Add(maxWait)
 	for {
 		f, held, err := tryLock(path)
-		if err != nil || held {
-			return f, err
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			_ = f.Truncate(0)
+			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			pid, _ := os.ReadFile(path)
+			return nil, fmt.Errorf("%w: oops process %s has held %s for over %s without finishing a write: is it stopped? resume it (kill -CONT %s) or end it",
+				target.ErrInconsistent, trimSpace(pid), path, maxWait, trimSpace(pid))
 		}
 		select {
 		case <-ctx.Done():
