@@ -154,9 +154,10 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		}
 		return nil
 	}
-	// Already on the off color and not known to be unhealthy: just switch.
-	// (An off color that is down gets the release installed again.)
-	warm := st.Off.Commit == sha && (st.Off.Healthy == nil || *st.Off.Healthy)
+	// Already on the off color, verified and not known to be unhealthy:
+	// just switch. (An off color that is down, or whose install never
+	// passed its health check, gets the release installed again.)
+	warm := st.Off.Commit == sha && !st.Off.Installing && (st.Off.Healthy == nil || *st.Off.Healthy)
 	var d target.Deployer
 	if !warm {
 		if d, err = f.Deployer(ctx); err != nil {

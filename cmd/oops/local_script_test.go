@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"sync"
@@ -115,8 +116,10 @@ var helloBin = sync.OnceValues(func() ([]byte, error) {
 
 // localScriptCmds are the commands of the local target scripts:
 //
-//	hello-release FILE [broken]  a tar.gz release of examples/hello in FILE;
-//	                             broken: its health check always fails
+//	hello-release FILE [broken|slow]  a tar.gz release of examples/hello in
+//	                             FILE; broken: its health check always fails;
+//	                             slow: it starts listening after 3 seconds
+//	wait-file FILE REGEXP        wait (up to 20s) until FILE matches REGEXP
 //	wait-http URL                wait (up to 20s) until URL answers at all
 //	get URL                      GET URL; the body goes to stdout; fails
 //	                             unless 200 (X-Oops-Color goes to stderr)
@@ -132,12 +135,22 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 				name string
 				body []byte
 			}{{"hello", bin}}
-			if len(args) == 2 && args[1] == "broken" {
+			wrap := map[string]string{
+				"broken": "#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n",
+				// slow: healthy only after 3 seconds, so a deploy can be
+				// killed while it waits.
+				"slow": "#!/bin/sh\nsleep 3\nexec ./hello.bin \"$@\"\n",
+			}
+			if len(args) == 2 {
+				w, ok := wrap[args[1]]
+				if !ok {
+					ts.Fatalf("hello-release: unknown kind %q (broken or slow)", args[1])
+				}
 				files = []struct {
 					name string
 					body []byte
 				}{
-					{"hello", []byte("#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n")},
+					{"hello", []byte(w)},
 					{"hello.bin", bin},
 				}
 			}
@@ -152,6 +165,24 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 			ts.Check(tw.Close())
 			ts.Check(gz.Close())
 			ts.Check(os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644))
+		},
+		"wait-file": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: wait-file FILE REGEXP")
+			}
+			re, err := regexp.Compile(args[1])
+			ts.Check(err)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				data, _ := os.ReadFile(ts.MkAbs(args[0]))
+				if re.Match(data) {
+					return
+				}
+				if time.Now().After(deadline) {
+					ts.Fatalf("%s never matched %s; it holds:\n%s", args[0], args[1], data)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		},
 		"wait-http": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 1 {

@@ -49,6 +49,9 @@ type colorState struct {
 	Env        []string      `json:"env,omitempty"`
 	Started    time.Time     `json:"started,omitzero"`
 	Error      string        `json:"error,omitempty"`
+	// Installing is set from the start of a deploy's process until its
+	// health check passed: a deploy killed in between leaves it set.
+	Installing bool `json:"installing,omitempty"`
 }
 
 func colorFile(c release.Color) string { return string(c) + ".json" }
