@@ -345,11 +345,11 @@ func (o *observation) listenerList(ls []listener) string {
 }
 
 func (o *observation) marker() string {
+	if o.hcColor != "" && (o.intent == nil || o.intent.to == o.hcColor) {
+		return fmt.Sprintf("the health check points at %s", o.colorPort(o.hcColor))
+	}
 	if o.intent != nil {
 		return fmt.Sprintf("tag %s says a switch to %s started", tagIntent, o.intent.to)
-	}
-	if o.hcColor != "" {
-		return fmt.Sprintf("the health check points at %s", o.colorPort(o.hcColor))
 	}
 	return "neither the health check nor a tag " + tagIntent + " says which color should be live"
 }
@@ -393,6 +393,9 @@ func (o *observation) interruptedError() error {
 }
 
 func (o *observation) unclearedError() error {
+	if len(o.drift) > 0 {
+		return o.policiesNotBackError()
+	}
 	err := fmt.Errorf("%w: classic ELB %s: interrupted switch to %s: listeners point at %s but the tag %s was not cleared (listener policies may not be re-attached)",
 		target.ErrInconsistent, o.name, o.traffic, o.colorPort(o.traffic), tagIntent)
 	return target.Hinted(err, "run `oops repair` to finish it")
