@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,7 +87,10 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 	var liveInstalling, offInstalling bool
 	hasTarget := c.TargetKind() != ""
 	if hasTarget {
-		if t, err := f.Target(ctx); err != nil {
+		var unsafe *unsafeStateDirError
+		if t, err := f.Target(ctx); errors.As(err, &unsafe) {
+			return nil, err
+		} else if err != nil {
 			f.warnf("cannot tell which releases run where: %v", err)
 		} else if s, err := t.State(ctx); err != nil {
 			f.warnf("cannot tell which releases run where: %v", firstLine(err))

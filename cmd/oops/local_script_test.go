@@ -120,6 +120,7 @@ var helloBin = sync.OnceValues(func() ([]byte, error) {
 //	                             FILE; broken: its health check always fails;
 //	                             slow: it starts listening after 3 seconds
 //	wait-file FILE REGEXP        wait (up to 20s) until FILE matches REGEXP
+//	perm FILE MODE               FILE's permission bits are MODE (octal)
 //	wait-http URL                wait (up to 20s) until URL answers at all
 //	get URL                      GET URL; the body goes to stdout; fails
 //	                             unless 200 (X-Oops-Color goes to stderr)
@@ -165,6 +166,18 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 			ts.Check(tw.Close())
 			ts.Check(gz.Close())
 			ts.Check(os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644))
+		},
+		"perm": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: perm FILE MODE")
+			}
+			want, err := strconv.ParseUint(args[1], 8, 32)
+			ts.Check(err)
+			fi, err := os.Stat(ts.MkAbs(args[0]))
+			ts.Check(err)
+			if got := fi.Mode().Perm(); got != os.FileMode(want) {
+				ts.Fatalf("%s has mode %04o, want %04o", args[0], got, want)
+			}
 		},
 		"wait-file": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 2 {
