@@ -213,6 +213,9 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			if opts.Reason != "" {
 				desc += ": " + opts.Reason
 			}
+			if err := markInstalling(ctx, t, off, sha); err != nil {
+				return err
+			}
 			f.progressf("deploying %s to %s (%s) on %s", short, off, where(st.Off), t)
 			dep, err := d.Deploy(ctx, target.DeployRequest{
 				Release: rel, Color: off, Port: st.Off.Port, Description: desc,
@@ -289,6 +292,9 @@ func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *targ
 	if warm {
 		step("%s already runs on %s: nothing to install", rel.Short(), off)
 	} else {
+		if _, ok := t.(target.InstallRecorder); ok {
+			step("record %s as installing (unverified) on %s", rel.Commit, off)
+		}
 		step("%s", f.installStep(ctx, rel, off, st.Off.Port, opts.NoWait))
 		if opts.NoWait {
 			fmt.Fprint(f.IO.Out, b.String())
@@ -369,4 +375,19 @@ func absDuration(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// markInstalling records on targets that keep what a color runs apart from
+// the installer (ELB, ALB) that the off color is being replaced, before the
+// install starts: a deploy killed half-way then leaves it "installing", not
+// the release it replaced looking warm. SetCommit clears it once it passed.
+func markInstalling(ctx context.Context, t target.Target, c release.Color, sha string) error {
+	ir, ok := t.(target.InstallRecorder)
+	if !ok {
+		return nil
+	}
+	if err := ir.SetInstalling(ctx, c, sha); err != nil {
+		return fmt.Errorf("record install of %s on %s: %w", release.Short(sha), c, err)
+	}
+	return nil
 }

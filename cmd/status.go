@@ -178,6 +178,6 @@ func healthCell(c target.ColorState) string {
 // check, and what to do about it.
 func installingNote(c target.ColorState) string {
 	short := release.Short(c.Commit)
-	return fmt.Sprintf("%s runs %s, which has not passed its health check (its deploy did not finish): "+
+	return fmt.Sprintf("%s runs %s, which has not passed its health check (its deploy failed or did not finish): "+
 		"it is no known-good rollback target; oops deploy %s installs it again and waits for it", c.Color, short, short)
 }

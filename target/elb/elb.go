@@ -283,10 +283,15 @@ func (t *Target) SetCommit(ctx context.Context, c release.Color, commit string) 
 		return fmt.Errorf("record commit: %q is not a color", c)
 	}
 	tags := []types.Tag{{Key: aws.String(commitTag(string(c))), Value: aws.String(commit)}}
-	if o, err := t.observe(ctx); err == nil && o.complete != "" && !sameDefs(o.record, o.defs) {
+	o, oerr := t.observe(ctx)
+	if oerr == nil && o.complete != "" && !sameDefs(o.record, o.defs) {
 		if rec, err := t.recordTags(o, o.defs); err == nil {
 			tags = append(tags, rec...)
 		}
+	}
+	if oerr != nil || o.installing[c] != "" {
+		// The release passed: c is no longer installing.
+		tags = append(tags, verifiedTag(c))
 	}
 	_, err := t.api.AddTags(ctx, &elbsdk.AddTagsInput{LoadBalancerNames: []string{t.name}, Tags: tags})
 	t.forget()

@@ -140,3 +140,43 @@ func TestPolicyNotPutBackIsInconsistent(t *testing.T) {
 		})
 	}
 }
+
+// A deploy marks the off color installing before CodeDeploy touches it, so
+// a deploy killed half-way never leaves the old commit looking warm there;
+// SetCommit, once it passed, clears the mark.
+func TestInstallingUntilSetCommit(t *testing.T) {
+	t.Parallel()
+	e := setup(t, elbtest.Fixture{}, elb.Options{})
+	old, sha := strings.Repeat("1", 40), strings.Repeat("2", 40)
+	var tg target.Target = e.tgt
+	if err := tg.SetCommit(e.ctx, release.Green, old); err != nil {
+		t.Fatal(err)
+	}
+	ir, ok := tg.(target.InstallRecorder)
+	if !ok {
+		t.Fatal("the ELB target does not record installs")
+	}
+	if err := ir.SetInstalling(e.ctx, release.Green, sha); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.tgt.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Off.Commit != sha || !st.Off.Installing {
+		t.Errorf("off = %s installing=%v, want %s installing", st.Off.Commit, st.Off.Installing, sha)
+	}
+	if st.Live.Installing {
+		t.Error("live marked installing")
+	}
+	if err := tg.SetCommit(e.ctx, release.Green, sha); err != nil {
+		t.Fatal(err)
+	}
+	st, err = e.tgt.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Off.Commit != sha || st.Off.Installing {
+		t.Errorf("after SetCommit off = %s installing=%v, want %s verified", st.Off.Commit, st.Off.Installing, sha)
+	}
+}

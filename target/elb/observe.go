@@ -50,6 +50,10 @@ type observation struct {
 	// repairTo is where oops repair goes by default ("" when nothing says).
 	repairTo release.Color
 	problem  error
+
+	// installing is the oops:<color>-installing tag: a commit put on the
+	// color that has not passed its health check yet.
+	installing map[release.Color]string
 }
 
 // drift is a listener whose policies differ from the record: changed on
@@ -130,7 +134,7 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 			tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 		}
 	}
-	o := &observation{name: t.name, commits: map[release.Color]string{}}
+	o := &observation{name: t.name, commits: map[release.Color]string{}, installing: map[release.Color]string{}}
 	for _, d := range lb.ListenerDescriptions {
 		o.listeners = append(o.listeners, fromSDK(d))
 	}
@@ -149,6 +153,7 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 	}
 	for _, c := range []release.Color{release.Blue, release.Green} {
 		o.commits[c] = tags[commitTag(string(c))]
+		o.installing[c] = tags[installingTag(string(c))]
 	}
 	var chunks []string
 	for n := 0; ; n++ {
@@ -412,6 +417,9 @@ func (o *observation) state() *target.State {
 	}
 	cs := func(c release.Color) target.ColorState {
 		s := target.ColorState{Color: c, Port: int(o.ports[c]), Commit: o.commits[c]}
+		if v := o.installing[c]; v != "" {
+			s.Commit, s.Installing = v, true
+		}
 		if s.Commit == "" {
 			s.Commit = "unknown"
 		}
