@@ -150,9 +150,10 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		}
 		return nil
 	}
-	// Already on the off color and not known to be unhealthy: just switch.
-	// (An off color that is down gets the release installed again.)
-	warm := st.Off.Commit == sha && (st.Off.Healthy == nil || *st.Off.Healthy)
+	// Already on the off color, verified and not known to be unhealthy:
+	// just switch. (An off color that is down, or whose install never
+	// passed its health check, gets the release installed again.)
+	warm := st.Off.Commit == sha && !st.Off.Installing && (st.Off.Healthy == nil || *st.Off.Healthy)
 	var d target.Deployer
 	if !warm {
 		if d, err = f.Deployer(ctx); err != nil {
@@ -207,6 +208,9 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			desc := fmt.Sprintf("oops deploy %s by %s@%s", short, user, host)
 			if opts.Reason != "" {
 				desc += ": " + opts.Reason
+			}
+			if err := markInstalling(ctx, t, off, sha); err != nil {
+				return err
 			}
 			f.progressf("deploying %s to %s (%s) on %s", short, off, where(st.Off), t)
 			dep, err := d.Deploy(ctx, target.DeployRequest{
@@ -284,6 +288,9 @@ func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *targ
 	if warm {
 		step("%s already runs on %s: nothing to install", rel.Short(), off)
 	} else {
+		if _, ok := t.(target.InstallRecorder); ok {
+			step("record %s as installing (unverified) on %s", rel.Commit, off)
+		}
 		step("%s", f.installStep(ctx, rel, off, st.Off.Port, opts.NoWait))
 		if opts.NoWait {
 			fmt.Fprint(f.IO.Out, b.String())
@@ -364,4 +371,19 @@ func absDuration(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// markInstalling records on targets that keep what a color runs apart from
+// the installer (ELB, ALB) that the off color is being replaced, before the
+// install starts: a deploy killed half-way then leaves it "installing", not
+// the release it replaced looking warm. SetCommit clears it once it passed.
+func markInstalling(ctx context.Context, t target.Target, c release.Color, sha string) error {
+	ir, ok := t.(target.InstallRecorder)
+	if !ok {
+		return nil
+	}
+	if err := ir.SetInstalling(ctx, c, sha); err != nil {
+		return fmt.Errorf("record install of %s on %s: %w", release.Short(sha), c, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,6 +27,9 @@ type releaseState struct {
 	Color release.Color `json:"color,omitempty"`
 	// Warm: it runs on the off color, so a rollback to it is instant.
 	Warm bool `json:"warm,omitempty"`
+	// Installing: it was put on a color but has not passed its health
+	// check (its deploy is running or was killed): not warm, unverified.
+	Installing bool `json:"installing,omitempty"`
 	store.Mark
 }
 
@@ -36,6 +40,10 @@ func (s releaseState) cell() string {
 		return fmt.Sprintf("BAD (on %s): %s", s.Color, s.BadReason)
 	case s.Status == statusBad:
 		return "BAD: " + s.BadReason
+	case s.Status == statusOff && s.Installing:
+		return "OFF (installing, unverified)"
+	case s.Status == statusLive && s.Installing:
+		return "LIVE (unverified)"
 	case s.Status == statusOff:
 		return "OFF (warm)"
 	case s.Status == "":
@@ -73,15 +81,20 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 	marks := f.marks(ctx, st, c.ApplicationName)
 	var live, off release.Color
 	var liveCommit, offCommit string
+	var liveInstalling, offInstalling bool
 	hasTarget := c.TargetKind() != ""
 	if hasTarget {
-		if t, err := f.Target(ctx); err != nil {
+		var unsafe *unsafeStateDirError
+		if t, err := f.Target(ctx); errors.As(err, &unsafe) {
+			return nil, err
+		} else if err != nil {
 			f.warnf("cannot tell which releases run where: %v", err)
 		} else if s, err := t.State(ctx); err != nil {
 			f.warnf("cannot tell which releases run where: %v", firstLine(err))
 		} else {
 			live, off = s.Live.Color, s.Off.Color
 			liveCommit, offCommit = s.Live.Commit, s.Off.Commit
+			liveInstalling, offInstalling = s.Live.Installing, s.Off.Installing
 		}
 	}
 	if !hasTarget && len(marks) == 0 {
@@ -92,9 +105,9 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 		rs := releaseState{Mark: marks[r.Commit]}
 		switch r.Commit {
 		case liveCommit:
-			rs.Status, rs.Color = statusLive, live
+			rs.Status, rs.Color, rs.Installing = statusLive, live, liveInstalling
 		case offCommit:
-			rs.Status, rs.Color, rs.Warm = statusOff, off, true
+			rs.Status, rs.Color, rs.Warm, rs.Installing = statusOff, off, !offInstalling, offInstalling
 		}
 		if rs.Bad && rs.Status != statusLive {
 			rs.Status = statusBad
@@ -119,6 +132,9 @@ func firstLine(err error) string {
 // back from. --force overrides; --to picks another release.
 func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to release.Color) error {
 	commit := st.Color(to).Commit
+	if st.Color(to).Installing {
+		f.warnf("%s runs %s, whose install never passed its health check: the health gate decides (oops status shows it)", to, release.Short(commit))
+	}
 	if commit == "" || commit == "unknown" {
 		return nil // nothing recorded about what runs there
 	}

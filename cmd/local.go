@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 
@@ -61,5 +62,25 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 	if err != nil {
 		return nil, &config.Error{Path: c.Path, Msg: err.Error(), Hint: "see the local target keys in .oopsrc.example"}
 	}
+	if err := local.CheckStateDir(stateDir); err != nil {
+		return nil, unsafeStateDir(c, err)
+	}
 	return t, nil
 }
+
+// unsafeStateDir turns a state directory others could write into a config
+// error (exit 2) whose hint is the command that fixes it.
+func unsafeStateDir(c *config.Config, err error) error {
+	var ue *local.UnsafeStateError
+	if errors.As(err, &ue) {
+		return &unsafeStateDirError{&config.Error{Path: c.Path, Msg: ue.Error(), Hint: ue.Hint()}}
+	}
+	return err
+}
+
+// unsafeStateDirError is a config error that commands which otherwise read
+// around an unreadable target (oops list) refuse on too.
+type unsafeStateDirError struct{ ce *config.Error }
+
+func (e *unsafeStateDirError) Error() string { return e.ce.Error() }
+func (e *unsafeStateDirError) Unwrap() error { return e.ce }

@@ -103,6 +103,11 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 	for _, l := range st.Listeners {
 		extra = append(extra, [2]string{"listener", l})
 	}
+	for _, c := range []target.ColorState{st.Live, st.Off} {
+		if c.Installing {
+			extra = append(extra, [2]string{"installing", installingNote(c)})
+		}
+	}
 	if p := st.Pending; p != nil {
 		extra = append(extra, [2]string{"pending", fmt.Sprintf("switch %s -> %s interrupted", p.From, p.To)})
 	}
@@ -167,4 +172,12 @@ func healthCell(c target.ColorState) string {
 		s += " (" + strings.Join(bad, ", ") + ")"
 	}
 	return s
+}
+
+// installingNote says that c runs a release that never passed its health
+// check, and what to do about it.
+func installingNote(c target.ColorState) string {
+	short := release.Short(c.Commit)
+	return fmt.Sprintf("%s runs %s, which has not passed its health check (its deploy failed or did not finish): "+
+		"it is no known-good rollback target; oops deploy %s installs it again and waits for it", c.Color, short, short)
 }

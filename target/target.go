@@ -48,6 +48,11 @@ type ColorState struct {
 	PID       int        `json:"pid,omitempty"`
 	Healthy   *bool      `json:"healthy,omitempty"`
 	Instances []Instance `json:"instances,omitempty"`
+	// Installing: Commit was put on this color but has not passed its
+	// health check (a deploy is under way, or was killed before it
+	// finished). It is no known-good rollback target, and a deploy of the
+	// same commit installs it again rather than switching to it as is.
+	Installing bool `json:"installing,omitempty"`
 }
 
 // Intent is a switch that was recorded as started but not as finished.

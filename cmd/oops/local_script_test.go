@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"sync"
@@ -159,6 +160,8 @@ func helloTarball(kind string) ([]byte, error) {
 //	hello-release FILE [broken|slow]  a tar.gz release of examples/hello in
 //	                             FILE; broken: its health check always fails;
 //	                             slow: its health check answers after 1.5s
+//	wait-file FILE REGEXP        wait (up to 20s) until FILE matches REGEXP
+//	perm FILE MODE               FILE's permission bits are MODE (octal)
 //	wait-http URL                wait (up to 20s) until URL answers at all
 //	get URL                      GET URL; the body goes to stdout; fails
 //	                             unless 200 (X-Oops-Color goes to stderr)
@@ -175,6 +178,36 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 			data, err := helloTarball(kind)
 			ts.Check(err)
 			ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
+		},
+		"perm": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: perm FILE MODE")
+			}
+			want, err := strconv.ParseUint(args[1], 8, 32)
+			ts.Check(err)
+			fi, err := os.Stat(ts.MkAbs(args[0]))
+			ts.Check(err)
+			if got := fi.Mode().Perm(); got != os.FileMode(want) {
+				ts.Fatalf("%s has mode %04o, want %04o", args[0], got, want)
+			}
+		},
+		"wait-file": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: wait-file FILE REGEXP")
+			}
+			re, err := regexp.Compile(args[1])
+			ts.Check(err)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				data, _ := os.ReadFile(ts.MkAbs(args[0]))
+				if re.Match(data) {
+					return
+				}
+				if time.Now().After(deadline) {
+					ts.Fatalf("%s never matched %s; it holds:\n%s", args[0], args[1], data)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		},
 		"wait-http": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 1 {

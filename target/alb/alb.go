@@ -236,7 +236,9 @@ func (t *Target) SetCommit(ctx context.Context, c release.Color, commit string) 
 	if err != nil {
 		return err
 	}
-	if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{g.arn}, Tags: tags(TagCommit, commit)}); err != nil {
+	// The same call clears the installing mark: the release passed.
+	tt := append(tags(TagCommit, commit), tags(TagInstalling, "")...)
+	if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{g.arn}, Tags: tt}); err != nil {
 		return t.explain("AddTags", g.name, err)
 	}
 	t.mu.Lock()

@@ -65,6 +65,8 @@ type group struct {
 	commit    string
 	// base is this group's oops:canary-base tag.
 	base string
+	// installing is this group's oops:installing tag (TagInstalling).
+	installing string
 }
 
 // item is one place that forwards to the colors: a listener's default
@@ -203,6 +205,9 @@ func (s *snapshot) toState() *target.State {
 	cs := func(c release.Color, m mix, weighted bool) target.ColorState {
 		g := s.groups[c]
 		out := target.ColorState{Color: c, Commit: g.commit, TargetGroup: g.name}
+		if g.installing != "" {
+			out.Commit, out.Installing = g.installing, true
+		}
 		if weighted {
 			out.Weight = m.of(c)
 		}
@@ -453,6 +458,7 @@ func (t *Target) resolve(ctx context.Context, refs []string, vpc string) (map[re
 				return nil, fmt.Errorf("%w: %s is %s-target-group in .oopsrc but tagged %s=%s", target.ErrMisconfigured, g.name, c, TagColor, v)
 			}
 			g.commit, g.base = tagged[g.arn][TagCommit], tagged[g.arn][TagCanaryBase]
+			g.installing = tagged[g.arn][TagInstalling]
 		}
 		return groups, nil
 	}
@@ -493,7 +499,8 @@ func pick(groups map[release.Color]*group, arns []string, tagged map[string]map[
 		switch as := found[c]; len(as) {
 		case 0:
 		case 1:
-			groups[c] = &group{arn: as[0], name: tgName(as[0]), vpc: vpcs[as[0]], commit: tagged[as[0]][TagCommit], base: tagged[as[0]][TagCanaryBase]}
+			groups[c] = &group{arn: as[0], name: tgName(as[0]), vpc: vpcs[as[0]], commit: tagged[as[0]][TagCommit], base: tagged[as[0]][TagCanaryBase],
+				installing: tagged[as[0]][TagInstalling]}
 		default:
 			names := make([]string, len(as))
 			for i, a := range as {

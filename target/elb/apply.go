@@ -29,6 +29,8 @@ type change struct {
 	calls    []call
 	// repair plans start from a broken state: there is nothing to undo to.
 	repair bool
+	// before is the read the plan was made from: what an undo restores.
+	before *observation
 }
 
 // converge lists the calls that take the ELB from what o saw to every
@@ -37,7 +39,6 @@ type change struct {
 // policies recorded in oops:listeners where a listener's differ (repair);
 // otherwise the listeners' current policies are kept (and recorded).
 func (t *Target) converge(o *observation, to release.Color, restore bool) ([]call, error) {
-	port := o.ports[to]
 	defs := slices.Clone(o.defs)
 	if restore {
 		for i, d := range defs {
@@ -48,6 +49,13 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 			}
 		}
 	}
+	return t.convergeDefs(o, to, defs)
+}
+
+// convergeDefs lists the calls that take the ELB from what o saw to the
+// listeners defs, all on color to's port (see converge).
+func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener) ([]call, error) {
+	port := o.ports[to]
 	present := map[int32]listener{}
 	for _, l := range o.listeners {
 		present[l.Port] = l
@@ -88,7 +96,12 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 		add = append(add, rec...)
 	}
 	var intent *intentTag
-	if len(del) > 0 && !marker && (o.intent == nil || o.intent.to != to) {
+	// Listeners created without their policies until the last calls
+	// re-attach them: the switch is recorded as in progress until then,
+	// so that a policy that could not be put back is never taken for one
+	// removed on purpose (and dropped from the record by the next switch).
+	reattach := reattachesPolicies(create)
+	if (len(del) > 0 && !marker || reattach) && (o.intent == nil || o.intent.to != to) {
 		intent = &intentTag{to: to, started: t.opts.Now(), by: t.opts.Who}
 		add = append(add, types.Tag{Key: aws.String(tagIntent), Value: aws.String(intent.value())})
 	}
@@ -98,7 +111,10 @@ func (t *Target) converge(o *observation, to release.Color, restore bool) ([]cal
 			kv = append(kv, fmt.Sprintf("Key=%s,Value=%q", aws.ToString(tg.Key), aws.ToString(tg.Value)))
 		}
 		why := "records the listeners, so an interrupted switch can be finished"
-		if intent != nil {
+		switch {
+		case intent != nil && reattach:
+			why = "records the listeners and the switch in progress, until their policies are re-attached"
+		case intent != nil:
 			why = "records the switch in progress (the health check is not on a color port)"
 		}
 		pre = append(pre, call{
@@ -210,7 +226,7 @@ func (t *Target) newPlan(o *observation, from, to release.Color, calls []call, r
 		p.Steps = append(p.Steps, c.text)
 	}
 	t.mu.Lock()
-	t.plans[p] = &change{from: from, to: to, calls: calls, repair: repair}
+	t.plans[p] = &change{from: from, to: to, calls: calls, repair: repair, before: o}
 	t.mu.Unlock()
 	return p
 }
@@ -331,18 +347,26 @@ func (t *Target) recover(ctx context.Context, ch *change, failed int, cause erro
 	if err != nil {
 		return target.Hinted(fmt.Errorf("%w: %w; reading the ELB back failed too: %v", target.ErrInconsistent, cause, err), "run `oops status`, then `oops repair`")
 	}
-	if o.complete == ch.to && len(o.drift) == 0 {
-		t.logf("%s failed (%v), but the ELB shows the change complete: %s is live", ch.calls[failed].op, cause, ch.to)
-		return nil
-	}
 	if ch.repair {
+		if o.complete == ch.to && len(o.drift) == 0 {
+			t.logf("%s failed (%v), but the ELB shows the change complete: %s is live", ch.calls[failed].op, cause, ch.to)
+			return nil
+		}
 		return target.Hinted(fmt.Errorf("%w: repair stopped: %w", target.ErrInconsistent, cause), "run `oops repair` again")
 	}
-	if o.complete == ch.from && len(o.drift) == 0 {
+	if done, err := t.finished(rctx, o, ch); err != nil || done {
+		if done {
+			t.logf("%s failed (%v), but the ELB shows the change complete: %s is live", ch.calls[failed].op, cause, ch.to)
+		}
+		return err
+	}
+	// Undo to exactly what the switch read at its start (listeners and
+	// their policies, health check), never to an older record in the tags.
+	calls, err := t.convergeDefs(o, ch.from, ch.before.defs)
+	if err == nil && len(calls) == 0 {
 		return fmt.Errorf("switch to %s: %w; nothing changed: %s is still live", ch.to, cause, ch.from)
 	}
 	t.logf("%s failed after %d of %d calls: undoing the switch, %s stays live", ch.calls[failed].op, failed, len(ch.calls), ch.from)
-	calls, err := t.converge(o, ch.from, true)
 	if err == nil {
 		for _, c := range calls {
 			t.logf("%s", c.text)

@@ -41,6 +41,12 @@
 // When the health check is not on a color port (TCP:22, a separate health
 // port) it cannot record the switch: the tag oops:switch ("<to color>
 // <time> <who>") is written first and removed last instead, two more calls.
+// The same tag is written when the switch re-creates listeners that carry
+// policies (an SSL negotiation policy on 443): they exist without them until
+// the last calls re-attach them, and a listener whose policy could not be
+// put back must read as an unfinished switch (status exits 8, the next
+// switch refuses, oops repair re-attaches it), not as a policy removed on
+// purpose that the next switch would record and so drop for good.
 //
 // # Reading back, and repairing
 //
@@ -54,7 +60,10 @@
 // switch. When a call of a switch fails, Apply reads the ELB again and
 // either confirms the change was made (an answer lost after the fact) or
 // undoes what was done, so that nothing is left half-changed; if that
-// fails too, the error says to run oops repair.
+// fails too, the error says to run oops repair. An undo restores the
+// listeners, their policies and the health check exactly as the switch
+// read them at its start (DescribeLoadBalancers), never an older record
+// from the oops:listeners tag.
 package elb
 
 import (
@@ -274,10 +283,15 @@ func (t *Target) SetCommit(ctx context.Context, c release.Color, commit string) 
 		return fmt.Errorf("record commit: %q is not a color", c)
 	}
 	tags := []types.Tag{{Key: aws.String(commitTag(string(c))), Value: aws.String(commit)}}
-	if o, err := t.observe(ctx); err == nil && o.complete != "" && !sameDefs(o.record, o.defs) {
+	o, oerr := t.observe(ctx)
+	if oerr == nil && o.complete != "" && !sameDefs(o.record, o.defs) {
 		if rec, err := t.recordTags(o, o.defs); err == nil {
 			tags = append(tags, rec...)
 		}
+	}
+	if oerr != nil || o.installing[c] != "" {
+		// The release passed: c is no longer installing.
+		tags = append(tags, verifiedTag(c))
 	}
 	_, err := t.api.AddTags(ctx, &elbsdk.AddTagsInput{LoadBalancerNames: []string{t.name}, Tags: tags})
 	t.forget()

@@ -50,6 +50,10 @@ type observation struct {
 	// repairTo is where oops repair goes by default ("" when nothing says).
 	repairTo release.Color
 	problem  error
+
+	// installing is the oops:<color>-installing tag: a commit put on the
+	// color that has not passed its health check yet.
+	installing map[release.Color]string
 }
 
 // drift is a listener whose policies differ from the record: changed on
@@ -130,7 +134,7 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 			tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 		}
 	}
-	o := &observation{name: t.name, commits: map[release.Color]string{}}
+	o := &observation{name: t.name, commits: map[release.Color]string{}, installing: map[release.Color]string{}}
 	for _, d := range lb.ListenerDescriptions {
 		o.listeners = append(o.listeners, fromSDK(d))
 	}
@@ -149,6 +153,7 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 	}
 	for _, c := range []release.Color{release.Blue, release.Green} {
 		o.commits[c] = tags[commitTag(string(c))]
+		o.installing[c] = tags[installingTag(string(c))]
 	}
 	var chunks []string
 	for n := 0; ; n++ {
@@ -345,11 +350,11 @@ func (o *observation) listenerList(ls []listener) string {
 }
 
 func (o *observation) marker() string {
+	if o.hcColor != "" && (o.intent == nil || o.intent.to == o.hcColor) {
+		return fmt.Sprintf("the health check points at %s", o.colorPort(o.hcColor))
+	}
 	if o.intent != nil {
 		return fmt.Sprintf("tag %s says a switch to %s started", tagIntent, o.intent.to)
-	}
-	if o.hcColor != "" {
-		return fmt.Sprintf("the health check points at %s", o.colorPort(o.hcColor))
 	}
 	return "neither the health check nor a tag " + tagIntent + " says which color should be live"
 }
@@ -393,6 +398,9 @@ func (o *observation) interruptedError() error {
 }
 
 func (o *observation) unclearedError() error {
+	if len(o.drift) > 0 {
+		return o.policiesNotBackError()
+	}
 	err := fmt.Errorf("%w: classic ELB %s: interrupted switch to %s: listeners point at %s but the tag %s was not cleared (listener policies may not be re-attached)",
 		target.ErrInconsistent, o.name, o.traffic, o.colorPort(o.traffic), tagIntent)
 	return target.Hinted(err, "run `oops repair` to finish it")
@@ -409,6 +417,9 @@ func (o *observation) state() *target.State {
 	}
 	cs := func(c release.Color) target.ColorState {
 		s := target.ColorState{Color: c, Port: int(o.ports[c]), Commit: o.commits[c]}
+		if v := o.installing[c]; v != "" {
+			s.Commit, s.Installing = v, true
+		}
 		if s.Commit == "" {
 			s.Commit = "unknown"
 		}

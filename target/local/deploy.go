@@ -104,6 +104,7 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	cs := colorState{
 		Color: c, Port: port, Commit: sha, ReleaseDir: dst,
 		Log: filepath.Join(dst, logName), Command: t.opts.Command,
+		Installing: true,
 	}
 	if err := t.startProc(ctx, &cs); err != nil {
 		cs.Status, cs.Error, cs.Commit = procFailed, err.Error(), ""
@@ -131,6 +132,9 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		}
 		return nil, fmt.Errorf("%w: %s", target.ErrDeployFailed, msg)
 	}
+	if err := t.markVerified(ctx, cs); err != nil {
+		return nil, fmt.Errorf("%w: %s is healthy on %s but %v", target.ErrDeployFailed, release.Short(sha), c, err)
+	}
 	if prevDir != "" {
 		removeQuiet(prevDir)
 	}
@@ -157,6 +161,11 @@ func (t *Target) restorePrevious(ctx context.Context, prev colorState, timeout t
 	logf("restarting %s on %s (pid %d) so that rollback still works", short, prev.Color, prev.PID)
 	if err := t.waitHealthy(ctx, prev, timeout, logf); err != nil {
 		return fmt.Sprintf("%s was restarted on %s but is not healthy: %v", short, prev.Color, err)
+	}
+	if prev.Installing {
+		if err := t.markVerified(ctx, prev); err != nil {
+			return fmt.Sprintf("%s was restarted on %s and is healthy, but %v", short, prev.Color, err)
+		}
 	}
 	return fmt.Sprintf("%s was restarted on %s and is healthy: oops rollback still goes there", short, prev.Color)
 }

@@ -230,7 +230,7 @@ func (t *Target) colorState(ctx context.Context, c release.Color, ps *ProxyStatu
 	if err != nil {
 		return target.ColorState{}, err
 	}
-	out := target.ColorState{Color: c, Port: rec.Port, Commit: rec.Commit}
+	out := target.ColorState{Color: c, Port: rec.Port, Commit: rec.Commit, Installing: rec.Installing && rec.Commit != ""}
 	inst := target.Instance{
 		ID:      "-",
 		Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(rec.Port)),

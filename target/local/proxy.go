@@ -131,6 +131,9 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 	if err := ensureDir(opts.StateDir); err != nil {
 		return nil, err
 	}
+	if err := CheckStateDir(opts.StateDir); err != nil {
+		return nil, err
+	}
 	lf, held, err := tryLock(filepath.Join(opts.StateDir, lockFile))
 	if err != nil {
 		return nil, fmt.Errorf("lock state directory: %w", err)

@@ -56,6 +56,9 @@ type colorState struct {
 	// Generation is the lock generation of the command that wrote this
 	// record: a command holding an older one may not overwrite it.
 	Generation int64 `json:"generation,omitempty"`
+	// Installing is set from the start of a deploy's process until its
+	// health check passed: a deploy killed in between leaves it set.
+	Installing bool `json:"installing,omitempty"`
 }
 
 func colorFile(c release.Color) string { return string(c) + ".json" }

@@ -124,3 +124,12 @@ func connAlive(c net.Conn) bool {
 // process forked elsewhere in this program while the release was being
 // unpacked (go.dev/issue/22315); it goes away on its own.
 func textBusy(err error) bool { return errors.Is(err, syscall.ETXTBSY) }
+
+// fileOwner is the user id owning fi.
+func fileOwner(fi os.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
