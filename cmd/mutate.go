@@ -136,7 +136,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		}
 	}
 	if lk != nil {
-		if err := lk.Release(wctx); err != nil {
+		if err := lk.Release(wctx); err != nil && !errors.Is(runErr, store.ErrLockLost) {
 			f.warnf("%v (check with: oops lock status)", err)
 		}
 	}

@@ -31,6 +31,129 @@ func TestLocking(t *testing.T) {
 	t.Run("ConcurrentRollbacks", func(t *testing.T) { t.Parallel(); testConcurrentRollbacks(t, m) })
 	t.Run("StalledHolderTakenOverAfterTTL", func(t *testing.T) { t.Parallel(); testStalledHolder(t, m) })
 	t.Run("StalledHolderFencedOnELB", func(t *testing.T) { t.Parallel(); testFencedELBHolder(t, m) })
+	for i, action := range []string{"AddTags", "ConfigureHealthCheck", "DeleteLoadBalancerListeners", "CreateLoadBalancerListeners"} {
+		t.Run("StalledAt"+action, func(t *testing.T) {
+			t.Parallel()
+			testFencedELBStep(t, m, action, fmt.Sprintf("1000000009%02d", 10+i))
+		})
+	}
+}
+
+// testFencedELBStep stops A's rollback while its call of action is in
+// flight (held by the fault proxy, so it lands late, after B's switch, as
+// a call sent just before a stall would). That one call is the window AWS
+// leaves (it cannot check a fencing token); A sends nothing after it, exits
+// 5, and whatever the late call did, oops status says it and oops repair
+// leaves every listener on one color.
+func testFencedELBStep(t *testing.T, m *elbtest.Moto, action, account string) {
+	acct := accountProxy(m.URL, account)
+	defer acct.Close()
+	p := faultproxy.New(acct.URL)
+	defer p.Close()
+	ctx := awstest.Ctx(t)
+	name := "step" + account[len(account)-2:]
+	if _, err := elbtest.Create(ctx, awstest.Config(acct.URL), elbtest.Fixture{
+		Name: name, Blue: "8081", Green: "8082", Live: release.Blue, Listeners: elbtest.Default80443(elbtest.FakeCert),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "`+name+`", "application-name": "app", "store": "rel", "lock-ttl": "2s"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), awstest.Env(p.URL)...)
+	env = append(env, "USER=tester", "HOME="+work)
+	oops := func(args ...string) (string, int) {
+		cmd := exec.CommandContext(ctx, "oops", args...)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	hit := make(chan string, 1)
+	p.Add(faultproxy.Rule{Action: action, Times: 1, Delay: 4 * time.Second, Late: true, Hit: hit})
+	var aOut strings.Builder
+	a := exec.Command("oops", "rollback", "--yes", "--verify-timeout", "0", "-m", "A")
+	a.Dir, a.Env, a.Stdout, a.Stderr = work, env, &aOut, &aOut
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Process.Kill() }()
+	select {
+	case <-hit:
+	case <-ctx.Done():
+		t.Fatalf("A never called %s", action)
+	}
+	lands := time.Now().Add(4 * time.Second)
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Count(action)
+	if out, code := oops("rollback", "--yes", "--verify-timeout", "0", "--lock-wait", "30s", "--force", "-m", "B"); code != 0 {
+		t.Fatalf("B's rollback: exit %d\n%s", code, out)
+	}
+	calls := func() map[string]int {
+		c := map[string]int{}
+		for _, act := range []string{"AddTags", "RemoveTags", "ConfigureHealthCheck", "DeleteLoadBalancerListeners", "CreateLoadBalancerListeners", "SetLoadBalancerPoliciesOfListener"} {
+			c[act] = p.Count(act)
+		}
+		return c
+	}
+	afterB := calls()
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(aOut.String(), "lost the lock") {
+		t.Errorf("A resumed: %v, want exit 5 and \"lost the lock\":\n%s", err, aOut.String())
+	}
+	// Nothing of A's but the one late call reached the ELB after B.
+	for act, n := range calls() {
+		if n != afterB[act] {
+			t.Errorf("A called %s %d more time(s) after it lost the lock\n%s", act, n-afterB[act], aOut.String())
+		}
+	}
+	if before < 1 {
+		t.Errorf("the held %s was not counted", action)
+	}
+	time.Sleep(time.Until(lands) + 500*time.Millisecond) // A's late call has landed
+	out, code := oops("status")
+	t.Logf("status after A's late %s (exit %d):\n%s", action, code, out)
+	if code != 0 {
+		if code != 8 {
+			t.Fatalf("status after A's late %s: exit %d, want 0 or 8 (inconsistent, with the fix)\n%s", action, code, out)
+		}
+		if out, code := oops("repair", "--yes"); code != 0 {
+			t.Fatalf("repair after A's late %s: exit %d\n%s", action, code, out)
+		}
+	}
+	snap, err := elbtest.Read(ctx, awstest.Config(acct.URL), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Listeners) != 2 {
+		t.Fatalf("listeners in the end: %v, want both", snap.Listeners)
+	}
+	port := ""
+	to := regexp.MustCompile(`->[A-Z]+:(\d+)`)
+	for _, l := range snap.Listeners {
+		m := to.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("listener %q: no instance port", l)
+		}
+		if port == "" {
+			port = m[1]
+		} else if m[1] != port {
+			t.Errorf("listeners split between colors in the end: %v", snap.Listeners)
+		}
+	}
+	t.Logf("A's output:\n%s", aOut.String())
 }
 
 // testFencedELBHolder: A's rollback is held at its first change (the

@@ -5,6 +5,7 @@ package faultproxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,10 @@ type Rule struct {
 	Body   string
 	// Delay holds the call before it is forwarded (or failed).
 	Delay time.Duration
+	// Late forwards a delayed call even when its caller hung up meanwhile,
+	// as AWS acts on a request that left the caller just before it stalled
+	// or was cancelled.
+	Late bool
 	// Cut closes the connection without answering, after forwarding the
 	// call when After is true (the change happens, the caller never hears).
 	Cut   bool
@@ -149,6 +154,21 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if hit.Hit != nil {
 		hit.Hit <- action
+	}
+	if hit.Late {
+		// Read the body now: the caller's connection may be gone later.
+		body, _ := io.ReadAll(r.Body)
+		r = r.Clone(context.WithoutCancel(r.Context()))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		time.Sleep(hit.Delay)
+		rec := httptest.NewRecorder()
+		p.rp.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
 	}
 	if hit.Delay > 0 {
 		select {
