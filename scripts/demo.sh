@@ -28,7 +28,7 @@ cleanup() {
 	fi
 	# The apps run detached in their own sessions (that is the point):
 	# stop each one's process group by the pid oops recorded.
-	for f in "$DEMO"/app/.oops/local/blue.json "$DEMO"/app/.oops/local/green.json; do
+	for f in "$DEMO"/app/.oops/local/blue*.json "$DEMO"/app/.oops/local/green*.json; do
 		[ -f "$f" ] || continue
 		pid=$(sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p' "$f")
 		[ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null

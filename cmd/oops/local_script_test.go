@@ -86,8 +86,10 @@ func uniquePort(seen *sync.Map) (int, error) {
 
 // killApps kills the process groups of the apps recorded in a state dir.
 func killApps(stateDir string) {
-	for _, c := range []string{"blue", "green"} {
-		data, err := os.ReadFile(filepath.Join(stateDir, c+".json"))
+	// blue.json (older layout) and blue.<generation>.json.
+	paths, _ := filepath.Glob(filepath.Join(stateDir, "[bg][lr]*.json"))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
@@ -160,7 +162,8 @@ func helloTarball(kind string) ([]byte, error) {
 //	hello-release FILE [broken|slow]  a tar.gz release of examples/hello in
 //	                             FILE; broken: its health check always fails;
 //	                             slow: its health check answers after 1.5s
-//	wait-file FILE REGEXP        wait (up to 20s) until FILE matches REGEXP
+//	wait-file GLOB REGEXP        wait (up to 20s) until a file matching GLOB
+//	                             matches REGEXP
 //	perm FILE MODE               FILE's permission bits are MODE (octal)
 //	wait-http URL                wait (up to 20s) until URL answers at all
 //	get URL                      GET URL; the body goes to stdout; fails
@@ -193,15 +196,18 @@ func localScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 		},
 		"wait-file": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 2 {
-				ts.Fatalf("usage: wait-file FILE REGEXP")
+				ts.Fatalf("usage: wait-file GLOB REGEXP")
 			}
 			re, err := regexp.Compile(args[1])
 			ts.Check(err)
 			deadline := time.Now().Add(20 * time.Second)
 			for {
-				data, _ := os.ReadFile(ts.MkAbs(args[0]))
-				if re.Match(data) {
-					return
+				var data []byte
+				paths, _ := filepath.Glob(ts.MkAbs(args[0]))
+				for _, p := range paths {
+					if data, _ = os.ReadFile(p); re.Match(data) {
+						return
+					}
 				}
 				if time.Now().After(deadline) {
 					ts.Fatalf("%s never matched %s; it holds:\n%s", args[0], args[1], data)

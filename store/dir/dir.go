@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oops-deploy/oops/store"
@@ -143,12 +144,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 }
 
 // lockKey takes the cross-process write lock of key.
+// The returned unlock may be called more than once.
 func (s *Store) lockKey(ctx context.Context, key string) (func(), error) {
 	dir := s.internal("locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return lockFile(ctx, filepath.Join(dir, keyName(key)+".lock"))
+	unlock, err := lockFile(ctx, filepath.Join(dir, keyName(key)+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(unlock), nil
 }
 
 // maxLockWait bounds the wait for another process's write of one key.
@@ -211,6 +217,9 @@ func (s *Store) Create(ctx context.Context, key string, body io.Reader, size int
 		}
 		return store.Object{}, fmt.Errorf("create %s: %w", key, conflictErr(err))
 	}
+	// The link is done: the fsync need not hold other writers up (a
+	// process stopped inside the lock blocks them).
+	unlock()
 	syncDir(filepath.Dir(p))
 	return obj, nil
 }
@@ -288,6 +297,7 @@ func (s *Store) Replace(ctx context.Context, key string, body []byte, etag strin
 	if err := os.Rename(tmp, p); err != nil {
 		return store.Object{}, fmt.Errorf("replace %s: %w", key, err)
 	}
+	unlock() // as in Create
 	syncDir(filepath.Dir(p))
 	return s.object(key, fi), nil
 }

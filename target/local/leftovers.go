@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/oops-deploy/oops/release"
 )
 
 // Leftover is a file or directory an interrupted deploy or state write
@@ -26,8 +28,8 @@ type Leftover struct {
 var leftoverPatterns = []struct{ dir, prefix, what string }{
 	{releaseDir, ".unpack-", "half-unpacked release of an interrupted deploy"},
 	{releaseDir, ".artifact-", "downloaded artifact of an interrupted deploy"},
-	{"", ".blue.json.", "temporary state file of an interrupted write"},
-	{"", ".green.json.", "temporary state file of an interrupted write"},
+	{"", ".blue.", "temporary state file of an interrupted write"},
+	{"", ".green.", "temporary state file of an interrupted write"},
 	{"", "." + liveFile + ".", "temporary state file of an interrupted write"},
 }
 
@@ -35,6 +37,21 @@ var leftoverPatterns = []struct{ dir, prefix, what string }{
 // olderThan (younger ones may belong to a deploy still running).
 func (t *Target) Leftovers(olderThan time.Time) ([]Leftover, error) {
 	var out []Leftover
+	// A color's records below its highest generation are never read: one
+	// written by a holder that had lost the lock, or not yet cleaned up.
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		files, err := colorFiles(t.opts.StateDir, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files[min(1, len(files)):] {
+			fi, err := os.Stat(f.path)
+			if err != nil || !fi.ModTime().Before(olderThan) {
+				continue
+			}
+			out = append(out, Leftover{Path: f.path, What: fmt.Sprintf("%s state of an older lock generation (%d), superseded", c, f.gen), Size: fi.Size(), Modified: fi.ModTime()})
+		}
+	}
 	for _, lp := range leftoverPatterns {
 		dir := filepath.Join(t.opts.StateDir, lp.dir)
 		entries, err := os.ReadDir(dir)

@@ -5,7 +5,7 @@
 // directory and start it, detached, on the off color's port.
 //
 // The state directory holds live.json (the live color, written by the
-// proxy, or by oops when no proxy runs), blue.json and green.json (what each
+// proxy, or by oops when no proxy runs), blue.<generation>.json and green.<generation>.json (what each
 // color runs, written by deploys), proxy.sock (the admin socket, mode 0600)
 // and releases/ (one unpacked directory per deployed release and color).
 package local

@@ -1,13 +1,16 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -60,8 +63,6 @@ type colorState struct {
 	// health check passed: a deploy killed in between leaves it set.
 	Installing bool `json:"installing,omitempty"`
 }
-
-func colorFile(c release.Color) string { return string(c) + ".json" }
 
 // writeJSONAtomic writes v to path through a temporary file and a rename, so
 // a reader (or a crash) never sees half a file.
@@ -134,47 +135,121 @@ func writeLive(dir string, ls liveState) error {
 	return writeJSONAtomic(filepath.Join(dir, liveFile), ls)
 }
 
+// What a color runs is kept in one file per lock generation,
+// <color>.<generation>.json, and the highest generation is the record. A
+// holder that lost the lock can only write under its own, lower,
+// generation, which nobody reads: fencing without a file lock, so a writer
+// stopped half-way (SIGSTOP) blocks nobody. <color>.json is the name older
+// versions used; it counts as generation 0 (or the one it records).
+
+// colorFiles lists color c's record files in dir, highest generation first.
+func colorFiles(dir string, c release.Color) ([]colorFileGen, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state directory: %w", err)
+	}
+	var out []colorFileGen
+	for _, e := range entries {
+		gen, ok := colorFileGeneration(e.Name(), c)
+		if ok && e.Type().IsRegular() {
+			out = append(out, colorFileGen{path: filepath.Join(dir, e.Name()), gen: gen})
+		}
+	}
+	slices.SortFunc(out, func(a, b colorFileGen) int { return cmp.Compare(b.gen, a.gen) })
+	return out, nil
+}
+
+type colorFileGen struct {
+	path string
+	gen  int64
+}
+
+// colorFileGeneration parses "<c>.<gen>.json" (and the older "<c>.json").
+func colorFileGeneration(name string, c release.Color) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, string(c)+".")
+	if !ok {
+		return 0, false
+	}
+	if rest == "json" {
+		return 0, true
+	}
+	num, ok := strings.CutSuffix(rest, ".json")
+	if !ok {
+		return 0, false
+	}
+	gen, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || gen < 0 {
+		return 0, false
+	}
+	return gen, true
+}
+
+func colorFileName(c release.Color, gen int64) string {
+	return fmt.Sprintf("%s.%d.json", c, gen)
+}
+
 // readColor reads what color c runs; a zero state (status stopped) when
 // nothing was ever deployed there.
 func readColor(dir string, c release.Color, port int) (colorState, error) {
 	cs := colorState{Color: c, Port: port, Status: procStopped}
-	if _, err := readJSON(filepath.Join(dir, colorFile(c)), &cs); err != nil {
+	files, err := colorFiles(dir, c)
+	if err != nil {
 		return colorState{}, err
+	}
+	if len(files) > 0 {
+		if _, err := readJSON(files[0].path, &cs); err != nil {
+			return colorState{}, err
+		}
+		cs.Generation = max(cs.Generation, files[0].gen)
 	}
 	cs.Color, cs.Port = c, port
 	return cs, nil
 }
 
+// writeColor writes cs as the record of generation cs.Generation and
+// removes the records of lower generations.
 func writeColor(dir string, cs colorState) error {
-	return writeJSONAtomic(filepath.Join(dir, colorFile(cs.Color)), cs)
+	if err := writeJSONAtomic(filepath.Join(dir, colorFileName(cs.Color, cs.Generation)), cs); err != nil {
+		return err
+	}
+	files, _ := colorFiles(dir, cs.Color)
+	for _, f := range files {
+		if f.gen < cs.Generation || (f.gen == cs.Generation && filepath.Base(f.path) != colorFileName(cs.Color, cs.Generation)) {
+			_ = os.Remove(f.path)
+		}
+	}
+	return nil
 }
 
 // saveColor writes what a color runs for the command ctx belongs to. It
 // is fenced twice: the lease (a holder that lost the lock writes nothing),
-// and the generation of the record on disk, compared and written under a
-// file lock, so that a holder that lost the lock between its lease check
-// and its write still cannot overwrite what a newer holder recorded.
+// and the generation: the record is written under the command's lock
+// generation, so a holder that lost the lock between its lease check and
+// its write leaves a record of an older generation, which is never read.
+// Commands without a lock (oops proxy restarting an app) write under the
+// current generation.
 func (t *Target) saveColor(ctx context.Context, cs colorState) error {
 	if err := target.CheckFence(ctx); err != nil {
 		return err
 	}
 	dir := t.opts.StateDir
-	lf, err := lockWait(ctx, filepath.Join(dir, "."+colorFile(cs.Color)+".lock"))
+	files, err := colorFiles(dir, cs.Color)
 	if err != nil {
-		return fmt.Errorf("lock %s state: %w", cs.Color, err)
+		return err
 	}
-	defer lf.Close()
-	var cur colorState
-	if _, err := readJSON(filepath.Join(dir, colorFile(cs.Color)), &cur); err != nil {
-		// A corrupt record is replaced: it fences nothing.
-		cur = colorState{}
+	var cur int64
+	if len(files) > 0 {
+		cur = files[0].gen
 	}
 	gen := target.FenceGeneration(ctx)
-	if gen != 0 && gen < cur.Generation {
+	if gen != 0 && gen < cur {
 		return fmt.Errorf("%w: %s was written under lock generation %d since; this command holds %d",
-			target.ErrFenced, filepath.Join(dir, colorFile(cs.Color)), cur.Generation, gen)
+			target.ErrFenced, files[0].path, cur, gen)
 	}
-	cs.Generation = max(gen, cur.Generation)
+	cs.Generation = max(gen, cur)
 	return writeColor(dir, cs)
 }
 
@@ -185,34 +260,4 @@ func ensureDir(dir string) error {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	return nil
-}
-
-// lockWait takes the file lock at path, waiting while another oops holds
-// it. It is held for one read and one write, so a longer wait means its
-// holder was stopped (SIGSTOP, Ctrl-Z) inside that window: rather than
-// hang, say which process it is. The holder writes its pid into the file.
-func lockWait(ctx context.Context, path string) (*os.File, error) {
-	const maxWait = 5 * time.Second
-	deadline := time.Now().Add(maxWait)
-	for {
-		f, held, err := tryLock(path)
-		if err != nil {
-			return nil, err
-		}
-		if held {
-			_ = f.Truncate(0)
-			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-			return f, nil
-		}
-		if time.Now().After(deadline) {
-			pid, _ := os.ReadFile(path)
-			return nil, fmt.Errorf("%w: oops process %s has held %s for over %s without finishing a write: is it stopped? resume it (kill -CONT %s) or end it",
-				target.ErrInconsistent, trimSpace(pid), path, maxWait, trimSpace(pid))
-		}
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
