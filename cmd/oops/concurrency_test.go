@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/oops-deploy/oops/internal/albtest"
 	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
@@ -31,6 +36,7 @@ func TestLocking(t *testing.T) {
 	t.Run("ConcurrentRollbacks", func(t *testing.T) { t.Parallel(); testConcurrentRollbacks(t, m) })
 	t.Run("StalledHolderTakenOverAfterTTL", func(t *testing.T) { t.Parallel(); testStalledHolder(t, m) })
 	t.Run("StalledHolderFencedOnELB", func(t *testing.T) { t.Parallel(); testFencedELBHolder(t, m) })
+	t.Run("StalledALBHolder", func(t *testing.T) { t.Parallel(); testFencedALB(t, m) })
 	for i, action := range []string{"AddTags", "ConfigureHealthCheck", "DeleteLoadBalancerListeners", "CreateLoadBalancerListeners"} {
 		t.Run("StalledAt"+action, func(t *testing.T) {
 			t.Parallel()
@@ -172,8 +178,14 @@ func testFencedELBHolder(t *testing.T, m *elbtest.Moto) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The store is S3 too: the lock, the takeover and the events go
+	// through the same fault proxy as the ELB calls.
+	s3c := s3.NewFromConfig(awstest.Config(acct.URL), func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fence-store")}); err != nil {
+		t.Fatal(err)
+	}
 	work := t.TempDir()
-	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "fence", "application-name": "app", "store": "rel", "lock-ttl": "2s"}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "fence", "application-name": "app", "store": "s3://fence-store", "lock-ttl": "2s"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), awstest.Env(p.URL)...)
@@ -237,6 +249,22 @@ func testFencedELBHolder(t *testing.T, m *elbtest.Moto) {
 	}
 	out, code := oops("status")
 	t.Logf("status after A's one late call (exit %d):\n%s", code, out)
+	// B's history entry stands, and A's says it failed.
+	out, code = oops("history", "--json")
+	if code != 0 {
+		t.Fatalf("history: exit %d\n%s", code, out)
+	}
+	var evs []release.Event
+	if err := json.Unmarshal([]byte(out), &evs); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	for _, ev := range evs {
+		results[ev.Reason] = ev.Result
+	}
+	if results["B"] != release.ResultOK || results["A"] != release.ResultFailed {
+		t.Errorf("history results %v, want B ok and A failed", results)
+	}
 }
 
 // testConcurrentRollbacks runs 10 rollbacks at once against one ELB: half
@@ -420,4 +448,87 @@ func testStalledHolder(t *testing.T, m *elbtest.Moto) {
 		t.Errorf("lock taken over %s after the holder stalled, before its TTL (%s) could have passed", waited, ttl)
 	}
 	t.Logf("stalled holder's lock taken over %s after it stopped (lock-ttl %s)", waited.Round(10*time.Millisecond), ttl)
+}
+
+// testFencedALB: A's rollback is stopped with its first ModifyListener in
+// flight; B rolls back twice (to green and back to blue). A's call lands
+// late, moving one listener to green: the window that remains. A sends
+// nothing after it and exits 5; oops status reports the split listeners
+// (exit 8) and oops repair puts them back on one color.
+func testFencedALB(t *testing.T, m *elbtest.Moto) {
+	acct := accountProxy(m.URL, "100000000904")
+	defer acct.Close()
+	p := faultproxy.New(acct.URL)
+	defer p.Close()
+	ctx := awstest.Ctx(t)
+	lb, err := albtest.New(ctx, awstest.Config(acct.URL), albtest.Options{Name: "fencealb", Ports: []int{80, 443}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	rc := fmt.Sprintf(`{"alb-name": %q, "application-name": "app", "store": "rel", "lock-ttl": "2s"}`, lb.Name)
+	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(rc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), awstest.Env(p.URL)...)
+	env = append(env, "USER=tester", "HOME="+work)
+	oops := func(args ...string) (string, int) {
+		cmd := exec.CommandContext(ctx, "oops", args...)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), 0
+	}
+	hit := make(chan string, 1)
+	p.Add(faultproxy.Rule{Action: "ModifyListener", Times: 1, Delay: 4 * time.Second, Late: true, Hit: hit})
+	var aOut strings.Builder
+	a := exec.Command("oops", "rollback", "--yes", "--force", "--verify-timeout", "0", "-m", "A")
+	a.Dir, a.Env, a.Stdout, a.Stderr = work, env, &aOut, &aOut
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Process.Kill() }()
+	select {
+	case <-hit:
+	case <-ctx.Done():
+		t.Fatal("A never called ModifyListener")
+	}
+	lands := time.Now().Add(4 * time.Second)
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for _, why := range []string{"B1", "B2"} {
+		if out, code := oops("rollback", "--yes", "--force", "--verify-timeout", "0", "--lock-wait", "30s", "-m", why); code != 0 {
+			t.Fatalf("B's rollback %s: exit %d\n%s", why, code, out)
+		}
+	}
+	afterB := p.Count("ModifyListener")
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(aOut.String(), "lost the lock") {
+		t.Errorf("A resumed: %v, want exit 5 and \"lost the lock\":\n%s", err, aOut.String())
+	}
+	if n := p.Count("ModifyListener"); n != afterB {
+		t.Errorf("A called ModifyListener %d more time(s) after it lost the lock:\n%s", n-afterB, aOut.String())
+	}
+	time.Sleep(time.Until(lands) + 500*time.Millisecond) // A's late call has landed
+	out, code := oops("status")
+	t.Logf("status after A's late ModifyListener (exit %d):\n%s", code, out)
+	if code != 8 {
+		t.Errorf("status after a late ModifyListener split the listeners: exit %d, want 8\n%s", code, out)
+	}
+	if out, code := oops("repair", "--yes"); code != 0 {
+		t.Fatalf("repair: exit %d\n%s", code, out)
+	}
+	if out, code := oops("status"); code != 0 {
+		t.Errorf("status after repair: exit %d\n%s", code, out)
+	}
 }
