@@ -79,7 +79,13 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	var runErr error
 	if !opts.NoLock {
 		var takeover string
-		lk, takeover, runErr = f.takeLock(ctx, st, c, opts, id, ttl)
+		// The lock writes to the store as it is: its heartbeats and lease
+		// renewals are what the fence asks, so they must not be fenced.
+		raw, err := f.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		lk, takeover, runErr = f.takeLock(ctx, raw, c, opts, id, ttl)
 		runErr = f.unreachable(ctx, st, opts, runErr)
 		if takeover != "" {
 			// The previous holder died without a word: history says so.
@@ -157,6 +163,7 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 	var takeover string
 	info := store.LockInfo{App: c.ApplicationName, Holder: id.Who, OSUser: id.OSUser, Host: id.Host, PID: os.Getpid(), PIDNS: pidNamespace(), Command: command}
 	lk, err := store.AcquireLock(ctx, st, info, store.LockOptions{
+		Now:   f.Now,
 		TTL:   ttl,
 		Wait:  f.LockWait,
 		Token: f.Getenv(LockTokenEnv),

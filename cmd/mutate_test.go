@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,4 +211,56 @@ func TestMutateLostLockCancelsWork(t *testing.T) {
 		t.Errorf("events %+v, want one failed", evs)
 	}
 	_ = errOut
+}
+
+// TestMutateLeaseOldButNotTakenOver: a command whose lease went past its
+// margin (the process was paused) while nobody took the lock renews it at
+// its next fenced step and goes on; one whose lock was taken meanwhile
+// writes nothing more and fails with "lost the lock to ...".
+func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
+	t.Parallel()
+	for _, takenOver := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takenOver=%v", takenOver), func(t *testing.T) {
+			t.Parallel()
+			f, s, _ := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+			var skew atomic.Int64
+			f.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := f.mutate(ctx, mutateOptions{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
+				// The process was paused for most of its lock-ttl.
+				skew.Store(int64(50 * time.Minute))
+				if takenOver {
+					later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+					bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: "oops deploy"}, store.LockOptions{TTL: time.Hour, Now: later})
+					if err != nil {
+						return fmt.Errorf("bob's takeover: %w", err)
+					}
+					defer bob.Release(context.Background())
+				}
+				st, err := f.Store(ctx)
+				if err != nil {
+					return err
+				}
+				_, err = st.Create(ctx, "api/probe", strings.NewReader("x"), 1, nil)
+				return err
+			})
+			_, statErr := s.Stat(context.Background(), "api/probe")
+			if takenOver {
+				if !errors.Is(err, store.ErrLockLost) || !strings.Contains(err.Error(), "lost the lock to bob") {
+					t.Fatalf("mutate after a takeover: %v, want lost the lock to bob", err)
+				}
+				if statErr == nil {
+					t.Fatal("a holder that lost the lock wrote to the store")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("mutate after a pause nobody used: %v", err)
+			}
+			if statErr != nil {
+				t.Fatalf("the write after renewing: %v", statErr)
+			}
+		})
+	}
 }

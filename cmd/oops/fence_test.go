@@ -30,6 +30,25 @@ import (
 func TestFencing(t *testing.T) {
 	t.Run("LocalRollbackStalledWhileVerifying", testFenceRollbackVerify)
 	t.Run("LocalDeployStalledInHealthWait", testFenceDeployHealthWait)
+	t.Run("LocalStallNobodyUsed", testFenceStallNobodyUsed)
+}
+
+// testFenceStallNobodyUsed: a deploy stopped longer than half its
+// lock-ttl, but resumed before anyone took the lock over, renews its lease
+// and finishes: a pause alone does not fail a command.
+func testFenceStallNobodyUsed(t *testing.T) {
+	r := newLocalRig(t, map[string]string{sha1: "", sha2: "slow", sha3: "slow", sha4: "slow"})
+	r.must("deploy", sha1[:7], "--yes", "--verify-timeout", "0")
+	for _, sha := range []string{sha3, sha4, sha2} {
+		a := r.stallAt("waiting up to", "deploy", sha[:7], "--yes", "--verify-timeout", "0")
+		time.Sleep(1500 * time.Millisecond) // past the lease margin (1s), within lock-ttl (2s)
+		if out, code := a.resume(t); code != 0 {
+			t.Fatalf("a deploy resumed before anyone took its lock: exit %d\n%s", code, out)
+		}
+		if got := r.served(); !strings.HasPrefix(got, "hello from "+sha[:7]) {
+			t.Fatalf("after the deploy of %s the public listener serves %q", sha[:7], got)
+		}
+	}
 }
 
 // localRig is a local target in a temp dir: a directory store, the proxy
@@ -210,6 +229,13 @@ func (s *stalled) resume(t *testing.T) (string, int) {
 		}
 		return s.output(), 0
 	case <-time.After(60 * time.Second):
+		// SIGQUIT: the Go runtime prints every goroutine, to see where.
+		_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+		}
+		time.Sleep(100 * time.Millisecond)
 		t.Fatalf("resumed oops did not end:\n%s", s.output())
 	}
 	return "", 0
