@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/oops-deploy/oops/config"
@@ -115,6 +116,7 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 			cerr := lk.Check(cctx)
 			cancel()
 			if cerr != nil && runErr == nil {
+				cerr = nameTakeover(ctx, st, lk, cerr)
 				runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
 			}
 			runErr = lostLockError(ctx, st, lk, runErr)
@@ -170,7 +172,7 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 		Gone:  func(h store.LockInfo) (bool, string) { return f.holderExited(h) },
 		OnTakeover: func(prev store.LockInfo, why string) {
 			f.warnf("taking over the lock of %s from %s (%q): %s", c.ApplicationName, prev.Describe(), prev.Command, why)
-			takeover = fmt.Sprintf("%s took over the lock from %s (%q, since %s): %s", command, prev.Describe(), prev.Command,
+			takeover = fmt.Sprintf("%s"+tookOver+"%s (%q, since %s): %s", command, prev.Describe(), prev.Command,
 				prev.Started.UTC().Format(time.RFC3339), why)
 		},
 		OnWait: func(h store.LockInfo) {
@@ -190,10 +192,14 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 // proxy's fence): the operator must hear "lost the lock to bob", with
 // exit 5, not "interrupted".
 func lostLockError(ctx context.Context, st store.Store, lk *store.Lock, err error) error {
-	if err == nil || errors.Is(err, store.ErrLockLost) {
-		return err
+	if err == nil {
+		return nil
 	}
 	lost := lk.Err()
+	var le *store.LockLostError
+	if lost == nil && errors.As(err, &le) {
+		lost = le
+	}
 	if lost == nil && errors.Is(err, target.ErrFenced) {
 		// The proxy knew before our heartbeat did: say who has the lock.
 		key := store.LockKey(lk.Info().App)
@@ -207,7 +213,36 @@ func lostLockError(ctx context.Context, st store.Store, lk *store.Lock, err erro
 	if lost == nil {
 		return err
 	}
-	return fmt.Errorf("%w; stopped before acting further (%v)", lost, err)
+	// Lead with the loss, and whom to: the step that noticed it follows.
+	return fmt.Errorf("%w; stopped before acting further (%v)", nameTakeover(ctx, st, lk, lost), err)
+}
+
+// tookOver joins the two holders in the history event of a takeover.
+const tookOver = " took over the lock from "
+
+// nameTakeover names who took the lock over when the lock itself no longer
+// says (that holder has released it since): the takeover is in history.
+func nameTakeover(ctx context.Context, st store.Store, lk *store.Lock, lost error) error {
+	var le *store.LockLostError
+	if !errors.As(lost, &le) || (le.By != nil && !le.By.Released) {
+		return lost
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	info := lk.Info()
+	evs, err := store.ListEvents(rctx, st, info.App, store.EventQuery{Limit: 20, OnCorrupt: func(*store.CorruptError) {}})
+	if err != nil {
+		return lost
+	}
+	for _, ev := range evs { // newest first
+		if ev.Action == release.ActionLock && ev.Result == release.ResultOK && ev.Time.After(info.Started) &&
+			strings.Contains(ev.Reason, tookOver) {
+			cmd, _, _ := strings.Cut(ev.Reason, tookOver)
+			return fmt.Errorf("lost the lock to %s (%q, took it over at %s and has released it since): %w",
+				ev.Who, cmd, ev.Time.Local().Format("15:04:05"), store.ErrLockLost)
+		}
+	}
+	return lost
 }
 
 // cancelOnLoss derives a context that is cancelled if the lock is lost.

@@ -304,8 +304,8 @@ func (r *localRig) wantLostEvent(reason string) {
 			ev = &e
 		}
 	}
-	if ev == nil || ev.Result != release.ResultFailed || !strings.Contains(ev.Error, "lost the lock") {
-		r.t.Errorf("event of %q: %+v; want a failed event that says it lost the lock", reason, ev)
+	if ev == nil || ev.Result != release.ResultFailed || !strings.Contains(ev.Error, "lost the lock to tester") {
+		r.t.Errorf("event of %q: %+v; want a failed event that says it lost the lock, and to whom", reason, ev)
 	}
 }
 
