@@ -103,11 +103,17 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		if lk != nil && !lk.Shared() {
 			defer exportEnv(LockTokenEnv, lk.Info().Token)()
 			runCtx, stop = cancelOnLoss(ctx, lk)
-			// Every mutating step below checks the lease (target.CheckFence).
+		}
+		if lk != nil {
+			// Every mutating step below checks the lease (target.CheckFence),
+			// a hook's too: it acts for its holder, with its generation.
 			runCtx = target.WithFence(runCtx, lk)
 		}
 		runErr = fn(runCtx, ev)
 		stop()
+		if lk != nil && lk.Shared() {
+			runErr = lostLockError(ctx, st, lk, runErr)
+		}
 		if lk != nil && !lk.Shared() {
 			// A holder that lost the lock cannot vouch for what it saw
 			// (the state it reports, a refusal it made): it may be the

@@ -264,3 +264,68 @@ func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// TestMutateHookFollowsHoldersLease: an oops started by a hook under the
+// holder's token (OOPS_LOCK_TOKEN) is fenced like its holder: it carries
+// the holder's generation to the proxy, and once the holder lost the lock
+// it writes nothing more and fails with "lost the lock to ...". (Not
+// parallel: the token is in the process environment.)
+func TestMutateHookFollowsHoldersLease(t *testing.T) {
+	t.Setenv(LockTokenEnv, "")
+	for _, takenOver := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takenOver=%v", takenOver), func(t *testing.T) {
+			f, s, _ := testFactory(t, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var hookErr error
+			_ = f.mutate(ctx, mutateOptions{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
+				parentGen := target.FenceGeneration(ctx)
+				token := os.Getenv(LockTokenEnv)
+				hook, _, _ := testFactory(t, "")
+				hook.Getwd, hook.store = f.Getwd, s
+				hook.Getenv = func(k string) string {
+					if k == LockTokenEnv {
+						return token
+					}
+					return f.Getenv(k)
+				}
+				// The hook is another process: it sees none of this one's context.
+				hctx, hcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer hcancel()
+				hookErr = hook.mutate(hctx, mutateOptions{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
+					if got := target.FenceGeneration(ctx); got != parentGen || got == 0 {
+						t.Errorf("the hook's switch carries generation %d, want its holder's %d", got, parentGen)
+					}
+					if takenOver {
+						later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+						bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: "oops rollback"}, store.LockOptions{Now: later})
+						if err != nil {
+							return fmt.Errorf("bob's takeover: %w", err)
+						}
+						defer bob.Release(context.Background())
+					}
+					st, err := hook.Store(ctx)
+					if err != nil {
+						return err
+					}
+					_, err = st.Create(ctx, "api/probe", strings.NewReader("x"), 1, nil)
+					return err
+				})
+				return nil
+			})
+			_, statErr := s.Stat(context.Background(), "api/probe")
+			if !takenOver {
+				if hookErr != nil || statErr != nil {
+					t.Fatalf("a hook under a live holder: %v (probe: %v)", hookErr, statErr)
+				}
+				return
+			}
+			if statErr == nil {
+				t.Error("a hook whose holder lost the lock wrote to the store")
+			}
+			if !errors.Is(hookErr, store.ErrLockLost) || !strings.Contains(hookErr.Error(), "lost the lock to bob") || ExitCode(hookErr) != ExitLocked {
+				t.Fatalf("hook after its holder lost the lock: %v (exit %d), want lost the lock to bob, exit %d", hookErr, ExitCode(hookErr), ExitLocked)
+			}
+		})
+	}
+}

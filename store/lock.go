@@ -218,11 +218,16 @@ func (l *Lock) leaseAge() time.Duration {
 // within the safety margin, or, when older (the process was stopped, the
 // store was slow), it renews the lease now with a compare-and-swap that
 // succeeds only if nobody took the lock over meanwhile. Otherwise it
-// returns an error wrapping ErrLockLost that names the new holder. A
-// shared lock checks nothing: the parent command holds the lease.
+// returns an error wrapping ErrLockLost that names the new holder.
+//
+// A shared lock (a hook's) cannot renew the lease, which its holder keeps:
+// it reads the lock and may act while the lock still carries the holder's
+// token and the holder's heartbeat is within its TTL. A hook that outlives
+// its holder's lease (both were stopped, the holder died) stops as the
+// holder would.
 func (l *Lock) Check(ctx context.Context) error {
 	if l.shared {
-		return nil
+		return l.checkShared(ctx)
 	}
 	if err := l.Err(); err != nil {
 		return err
@@ -237,6 +242,25 @@ func (l *Lock) Check(ctx context.Context) error {
 		}
 		return &LockLostError{Key: l.key, Why: fmt.Sprintf("its lease was last confirmed %s ago (lock-ttl %s) and cannot be renewed: %v",
 			age.Round(time.Millisecond), l.info.TTL(), err)}
+	}
+	return nil
+}
+
+// checkShared is Check for a lock borrowed by a hook.
+func (l *Lock) checkShared(ctx context.Context) error {
+	cur, _, err := readLockRaw(ctx, l.s, l.key)
+	if errors.Is(err, ErrNotFound) {
+		return &LockLostError{Key: l.key, Why: "the lock this hook runs under was removed"}
+	}
+	if err != nil {
+		return &LockLostError{Key: l.key, Why: fmt.Sprintf("the lease of the command this hook runs under cannot be confirmed: %v", err)}
+	}
+	if cur.Token != l.info.Token || cur.Released {
+		return lostTo(l.key, &cur)
+	}
+	if now := l.now(); cur.Stale(now) {
+		return &LockLostError{Key: l.key, Why: fmt.Sprintf("the command this hook runs under, %s, last confirmed its lease %s ago (lock-ttl %s): it may have lost the lock",
+			cur.Describe(), ago(now, cur.Heartbeat), cur.effectiveTTL())}
 	}
 	return nil
 }
@@ -310,7 +334,7 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 			return nil, err
 		}
 		if opts.Token != "" && cur.Token == opts.Token {
-			return &Lock{s: s, key: key, info: cur, shared: true, lostCh: make(chan struct{})}, nil
+			return &Lock{s: s, key: key, info: cur, shared: true, now: now, lostCh: make(chan struct{})}, nil
 		}
 		why := ""
 		if t := now(); cur.Stale(t) {
