@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/agnivade/levenshtein"
+
+	"github.com/oops-deploy/oops/store"
 )
 
 // FileName is the name of the config file.
@@ -272,7 +274,11 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		return d
 	}
 	if set("lock-ttl") {
-		c.Values.LockTTL = positive("lock-ttl", c.LockTTL)
+		if d := positive("lock-ttl", c.LockTTL); d > 0 && d < store.MinLockTTL {
+			add("lock-ttl", `lock-ttl %q is shorter than %s: a holder could not heartbeat in time, and anyone could take its lock; write it like "30s" or "1m"`, c.LockTTL, store.MinLockTTL)
+		} else {
+			c.Values.LockTTL = d
+		}
 	}
 	if set("drain-timeout") {
 		c.Values.DrainTimeout = positive("drain-timeout", c.DrainTimeout)

@@ -16,6 +16,12 @@ import (
 // a live holder has to miss three beats in a row to lose its lock.
 const DefaultLockTTL = time.Minute
 
+// MinLockTTL is the shortest lock-ttl: below it the holder would have to
+// heartbeat faster than a store answers (and at ttl/4 = 0, not at all), so
+// the lock would be anyone's to take over. AcquireLock raises a shorter
+// TTL to it; .oopsrc refuses one.
+const MinLockTTL = 100 * time.Millisecond
+
 // LockKey is where an application's lock lives.
 func LockKey(app string) string { return app + "/" + MetaDir + "/lock.json" }
 
@@ -116,7 +122,8 @@ var ErrLockLost = fmt.Errorf("lock lost: %w", ErrLocked)
 
 // LockOptions control AcquireLock.
 type LockOptions struct {
-	// TTL is this holder's time-to-live (0: DefaultLockTTL).
+	// TTL is this holder's time-to-live (0: DefaultLockTTL; at least
+	// MinLockTTL).
 	TTL time.Duration
 	// Wait is how long to wait for a held lock before giving up (0: fail
 	// at once).
@@ -279,6 +286,7 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
+	ttl = max(ttl, MinLockTTL)
 	poll := opts.Poll
 	if poll <= 0 {
 		poll = min(max(ttl/8, 50*time.Millisecond), time.Second)
