@@ -659,20 +659,26 @@ func (k *fsck) checkLock(ctx context.Context) error {
 		p = k.add(Problem{Key: k.lock.Key, Kind: FsckCorrupt, Repairable: stale,
 			Detail: ce.Error() + fmt.Sprintf("; it blocks every change until it is %s old", DefaultLockTTL)})
 		if stale {
-			p.Detail += "; --repair removes it"
+			p.Detail += "; --repair releases it"
 		}
+	case info.Released:
+		return nil // a released lock's tombstone: it keeps the generation
 	case info.Stale(now):
 		p = k.add(Problem{Key: k.lock.Key, Kind: FsckStaleLock, Repairable: true,
-			Detail: fmt.Sprintf("lock of %s (%q) without a heartbeat for %s: the holder died; the next command takes it over, --repair removes it",
+			Detail: fmt.Sprintf("lock of %s (%q) without a heartbeat for %s: the holder died; the next command takes it over, --repair releases it",
 				info.Describe(), info.Command, now.Sub(info.Heartbeat).Round(time.Second))})
 	default:
 		return nil
 	}
 	if k.opts.Repair && p.Repairable {
-		// Only the version read: a holder that just took it keeps it.
-		err := k.s.Delete(ctx, k.lock.Key, obj.ETag)
+		// Only the version read: a holder that just took it keeps it. The
+		// lock is released as a holder releases it, to a tombstone that
+		// keeps its generation (0 when unreadable: the next holder's then
+		// starts from the wall clock), not deleted.
+		info.App = k.app
+		_, err := k.s.Replace(ctx, k.lock.Key, tombstone(info, now), obj.ETag)
 		if err != nil {
-			err = fmt.Errorf("remove %s: %w", k.lock.Key, err)
+			err = fmt.Errorf("release %s: %w", k.lock.Key, err)
 		}
 		k.repaired(err, func(q *Problem) bool { return q.Key == k.lock.Key })
 	}

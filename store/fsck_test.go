@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,6 +136,10 @@ func TestFsck(t *testing.T) {
 			hb := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 			write(t, root, store.LockKey("app"), `{"token":"t","application":"app","holder":"ada","command":"oops deploy","started":"`+hb+`","heartbeat":"`+hb+`","ttl_ms":60000}`)
 		}, want: "stale-lock app/.oops/lock.json (repairable)", fixed: true},
+		{name: "lock released an hour ago (a tombstone)", breakIt: func(t *testing.T, _ *dir.Store, root string) {
+			hb := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+			write(t, root, store.LockKey("app"), `{"application":"app","started":"`+hb+`","heartbeat":"`+hb+`","generation":42,"released":true}`)
+		}, want: "", fixed: true},
 		{name: "undecodable old lock", breakIt: func(t *testing.T, _ *dir.Store, root string) {
 			write(t, root, store.LockKey("app"), `{"tok`)
 			old(t, filepath.Join(root, filepath.FromSlash(store.LockKey("app"))))
@@ -216,5 +221,30 @@ func TestFsck(t *testing.T) {
 				t.Errorf("after repair, %s is not BAD (500s): %v", release.Short(sha(2)), err)
 			}
 		})
+	}
+}
+
+// TestFsckRepairKeepsLockGeneration: --repair frees a stale lock by leaving
+// the tombstone a release leaves, so the next holder's generation follows
+// on from the dead holder's (the local proxy refuses anything lower).
+func TestFsckRepairKeepsLockGeneration(t *testing.T) {
+	ctx := context.Background()
+	s, root := fsckFixture(t)
+	hb := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	far := time.Now().Add(time.Hour).UnixMilli() // a generation above the wall clock
+	body := fmt.Sprintf(`{"token":"t","application":"app","holder":"ada","command":"oops deploy","started":%q,"heartbeat":%q,"ttl_ms":60000,"generation":%d}`, hb, hb, far)
+	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(store.LockKey("app"))), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := store.AcquireLock(ctx, s, store.LockInfo{App: "app", Holder: "bob"}, store.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Release(ctx)
+	if got := lk.Generation(); got <= far {
+		t.Errorf("after fsck --repair freed the lock of generation %d, the next holder has generation %d", far, got)
 	}
 }
