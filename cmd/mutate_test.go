@@ -329,3 +329,26 @@ func TestMutateHookFollowsHoldersLease(t *testing.T) {
 		})
 	}
 }
+
+// TestMutateLockedHintSaysTheRealTTL: a lock that records no lock-ttl (an
+// unreadable lock file) still expires after the default; the refusal must
+// say so, not "loses the lock 0s after its last heartbeat".
+func TestMutateLockedHintSaysTheRealTTL(t *testing.T) {
+	t.Parallel()
+	f, s, _ := testFactory(t, "")
+	ctx := context.Background()
+	if _, err := s.Create(ctx, store.LockKey("api"), strings.NewReader(`{"tok`), 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
+		t.Error("fn ran under an unreadable lock")
+		return nil
+	})
+	if ExitCode(err) != ExitLocked {
+		t.Fatalf("got %v (exit %d), want exit %d", err, ExitCode(err), ExitLocked)
+	}
+	want := fmt.Sprintf("loses the lock %s after its last heartbeat", store.DefaultLockTTL)
+	if h := hintOf(err); !strings.Contains(h, want) {
+		t.Errorf("hint %q, want it to say %q", h, want)
+	}
+}

@@ -61,20 +61,20 @@ func nextGeneration(prev int64, now time.Time) int64 {
 	return max(prev+1, now.UnixMilli())
 }
 
-// TTL is the holder's time-to-live.
-func (i *LockInfo) TTL() time.Duration { return time.Duration(i.TTLMS) * time.Millisecond }
+// TTL is the holder's time-to-live: the lock-ttl it recorded, or
+// DefaultLockTTL for a lock that records none (an unreadable lock file),
+// which is how long such a lock holds.
+func (i *LockInfo) TTL() time.Duration {
+	if i.TTLMS > 0 {
+		return time.Duration(i.TTLMS) * time.Millisecond
+	}
+	return DefaultLockTTL
+}
 
 // Stale reports whether the holder has missed its heartbeats for longer
 // than its TTL at time now, so that the lock may be taken over.
 func (i *LockInfo) Stale(now time.Time) bool {
-	return now.Sub(i.Heartbeat) > i.effectiveTTL()
-}
-
-func (i *LockInfo) effectiveTTL() time.Duration {
-	if ttl := i.TTL(); ttl > 0 {
-		return ttl
-	}
-	return DefaultLockTTL
+	return now.Sub(i.Heartbeat) > i.TTL()
 }
 
 // LockedError says who holds a lock another command wanted.
@@ -267,7 +267,7 @@ func (l *Lock) checkShared(ctx context.Context) error {
 	}
 	if now := l.now(); cur.Stale(now) {
 		return &LockLostError{Key: l.key, Why: fmt.Sprintf("the command this hook runs under, %s, last confirmed its lease %s ago (lock-ttl %s): it may have lost the lock",
-			cur.Describe(), ago(now, cur.Heartbeat), cur.effectiveTTL())}
+			cur.Describe(), ago(now, cur.Heartbeat), cur.TTL())}
 	}
 	return nil
 }
@@ -346,7 +346,7 @@ func AcquireLock(ctx context.Context, s Store, info LockInfo, opts LockOptions) 
 		}
 		why := ""
 		if t := now(); cur.Stale(t) {
-			why = fmt.Sprintf("its last heartbeat was %s ago, longer than its lock-ttl of %s", ago(t, cur.Heartbeat), cur.effectiveTTL())
+			why = fmt.Sprintf("its last heartbeat was %s ago, longer than its lock-ttl of %s", ago(t, cur.Heartbeat), cur.TTL())
 		} else if opts.Gone != nil {
 			if gone, w := opts.Gone(cur); gone {
 				why = w
