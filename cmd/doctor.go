@@ -118,6 +118,10 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 	}
 
 	info, _, err := store.ReadLock(ctx, st, cfg.ApplicationName)
+	var locked error // what rollback's lock would say now
+	if err == nil {
+		locked = f.lockRefusal(info)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		out = append(out, check{Name: "lock", Status: "ok", Detail: "free"})
@@ -148,14 +152,15 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 	} else {
 		out = append(out, check{Name: "target", Status: "ok", Detail: fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)})
 	}
-	return append(out, f.rollbackCheck(ctx))
+	return append(out, f.rollbackCheck(ctx, locked))
 }
 
 // rollbackCheck runs `oops rollback --dry-run`'s own preflight (the same
 // functions, so the verdict cannot differ from what rollback then does):
-// config values, target, proxy, state, the BAD-release refusal, the health
-// gate and the plan. A failure carries rollback's own exit code.
-func (f *Factory) rollbackCheck(ctx context.Context) check {
+// config values, target, proxy, the lock (locked: the refusal the lock as
+// read would give), state, the BAD-release refusal, the health gate and the
+// plan, in rollback's order. A failure carries rollback's own exit code.
+func (f *Factory) rollbackCheck(ctx context.Context, locked error) check {
 	fail := func(err error, hint string) check {
 		return check{Name: "rollback", Status: "fail", Detail: "oops rollback would fail: " + err.Error(), Hint: hint, err: err}
 	}
@@ -166,6 +171,9 @@ func (f *Factory) rollbackCheck(ctx context.Context) check {
 	}
 	if p.notServing != nil {
 		return fail(p.notServing, hintOf(p.notServing))
+	}
+	if locked != nil {
+		return check{Name: "rollback", Status: "fail", Detail: "oops rollback would be refused now: " + locked.Error(), Hint: hintOf(locked), err: locked}
 	}
 	res, err := target.Switch(ctx, p.target, f.switchOptions(ctx, "", opts, p.verify, release.ActionRollback))
 	if err != nil {

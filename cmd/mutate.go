@@ -188,9 +188,26 @@ func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config
 	})
 	var le *store.LockedError
 	if errors.As(err, &le) {
-		return nil, "", withHint(err, fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", le.Info.TTL()))
+		return nil, "", withHint(err, lockedHint(le.Info))
 	}
 	return lk, takeover, err
+}
+
+// lockedHint is the way through a lock held by holder.
+func lockedHint(holder store.LockInfo) string {
+	return fmt.Sprintf("wait for it with --lock-wait 5m; a holder that died loses the lock %s after its last heartbeat; to remove it now: oops lock release --force", holder.TTL())
+}
+
+// lockRefusal is the refusal takeLock would meet now with the lock as
+// read (nil: it would take the lock, take it over, or share it).
+func (f *Factory) lockRefusal(cur store.LockInfo) error {
+	if cur.Released || (cur.Token != "" && cur.Token == f.Getenv(LockTokenEnv)) || cur.Stale(f.Now()) {
+		return nil
+	}
+	if gone, _ := f.holderExited(cur); gone {
+		return nil
+	}
+	return withHint(&store.LockedError{Info: cur, Now: f.Now()}, lockedHint(cur))
 }
 
 // lostLockError makes a lost lock the reason fn failed, whatever fn saw
