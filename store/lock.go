@@ -229,7 +229,8 @@ func (l *Lock) leaseAge() time.Duration {
 //
 // A shared lock (a hook's) cannot renew the lease, which its holder keeps:
 // it reads the lock and may act while the lock still carries the holder's
-// token and the holder's heartbeat is within its TTL. A hook that outlives
+// token and the holder's heartbeat is within half its TTL, the margin the
+// holder itself keeps. A hook that outlives
 // its holder's lease (both were stopped, the holder died) stops as the
 // holder would.
 func (l *Lock) Check(ctx context.Context) error {
@@ -265,7 +266,8 @@ func (l *Lock) checkShared(ctx context.Context) error {
 	if cur.Token != l.info.Token || cur.Released {
 		return lostTo(l.key, &cur)
 	}
-	if now := l.now(); cur.Stale(now) {
+	// The same margin as the holder's own lease: half its TTL.
+	if now := l.now(); now.Sub(cur.Heartbeat) > cur.TTL()/2 {
 		return &LockLostError{Key: l.key, Why: fmt.Sprintf("the command this hook runs under, %s, last confirmed its lease %s ago (lock-ttl %s): it may have lost the lock",
 			cur.Describe(), ago(now, cur.Heartbeat), cur.TTL())}
 	}
