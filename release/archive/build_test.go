@@ -24,7 +24,8 @@ func file(name, body string) ent { return ent{name: name, body: body, mode: 0o64
 func link(name, to string) ent   { return ent{name: name, link: to} }
 func dir(name string) ent        { return ent{name: name, dir: true, mode: 0o755} }
 
-var epoch = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+// epoch is the time of every entry, so test archives are the same bytes on every run.
+func epoch() time.Time { return time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC) }
 
 func tarGz(tb testing.TB, es ...ent) []byte {
 	tb.Helper()
@@ -32,7 +33,7 @@ func tarGz(tb testing.TB, es ...ent) []byte {
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
 	for _, e := range es {
-		h := &tar.Header{Name: e.name, Mode: int64(e.mode), Size: int64(len(e.body)), Typeflag: tar.TypeReg, ModTime: epoch}
+		h := &tar.Header{Name: e.name, Mode: int64(e.mode), Size: int64(len(e.body)), Typeflag: tar.TypeReg, ModTime: epoch()}
 		switch {
 		case e.typ == tar.TypeXGlobalHeader:
 			h = &tar.Header{Typeflag: e.typ, Name: e.name, PAXRecords: map[string]string{"comment": "oops"}}
@@ -66,7 +67,7 @@ func zipOf(tb testing.TB, es ...ent) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, e := range es {
-		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate, Modified: epoch}
+		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate, Modified: epoch()}
 		mode, body := e.mode, e.body
 		switch {
 		case e.typ == tar.TypeChar:
