@@ -50,6 +50,7 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 		Command:       c.Command,
 		HealthPath:    c.HealthPath,
 		DrainTimeout:  drain,
+		Archive:       archiveLimits(c),
 		Now:           f.Now,
 		Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
 			idx, err := f.Index(ctx)

@@ -90,6 +90,14 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 	if !fi.Mode().IsRegular() {
 		return withHint(usageErrorf("%s is not a regular file", opts.File), "pass the path of a built .zip, .tar.gz or .tgz")
 	}
+	c, err := f.Config()
+	if err != nil {
+		return err
+	}
+	// Before anything else: an archive oops would not unpack is never stored.
+	if err := checkArtifact(file, fi.Size(), opts.File, ext, archiveLimits(c)); err != nil {
+		return err
+	}
 	idx, err := f.Index(ctx)
 	if err != nil {
 		return err

@@ -68,6 +68,12 @@ type Config struct {
 	DrainTimeout  string   `json:"drain-timeout,omitempty"`
 	StateDir      string   `json:"state-dir,omitempty"`
 
+	// Release archives: the limits publish validates and unpacking
+	// enforces (package release/archive), to raise for unusual builds.
+	ArchiveMaxSize    string `json:"archive-max-size,omitempty"`
+	ArchiveMaxEntries *int   `json:"archive-max-entries,omitempty"`
+	ArchiveMaxRatio   *int   `json:"archive-max-ratio,omitempty"`
+
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
 	Dir  string `json:"-"`
@@ -87,6 +93,12 @@ type Values struct {
 	VerifyTimeout *time.Duration
 	// DrainTimeout is drain-timeout; 0 when unset (the default applies).
 	DrainTimeout time.Duration
+	// ArchiveMaxSize is archive-max-size in bytes, ArchiveMaxEntries and
+	// ArchiveMaxRatio the other archive limits; 0 when unset (the
+	// defaults apply).
+	ArchiveMaxSize    int64
+	ArchiveMaxEntries int
+	ArchiveMaxRatio   int
 }
 
 // Sample is printed when no .oopsrc is found, as the original tool did.
@@ -319,9 +331,54 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			add("health-check-url", `%s %q %s: write it like "http://{ip}:{port}/healthcheck" ({ip}: each instance's private address, {port}: the color's port)`, "health-check-url", c.HealthCheckURL, msg)
 		}
 	}
+	if set("archive-max-size") {
+		if n, ok := parseSize(c.ArchiveMaxSize); ok {
+			c.Values.ArchiveMaxSize = n
+		} else {
+			add("archive-max-size", `%s %q is not a size: write it like "8GiB", "500MB" or a number of bytes`, "archive-max-size", c.ArchiveMaxSize)
+		}
+	}
+	for _, n := range []struct {
+		key      string
+		val, dst *int
+	}{
+		{"archive-max-entries", c.ArchiveMaxEntries, &c.Values.ArchiveMaxEntries},
+		{"archive-max-ratio", c.ArchiveMaxRatio, &c.Values.ArchiveMaxRatio},
+	} {
+		switch {
+		case !set(n.key) || n.val == nil:
+		case *n.val < 1:
+			add(n.key, "%s %d must be 1 or more", n.key, *n.val)
+		default:
+			*n.dst = *n.val
+		}
+	}
 	if set("target") && !slices.Contains(Targets, c.Target) {
 		add("target", "%s %q is not one of %s", "target", c.Target, strings.Join(Targets, ", "))
 	}
+}
+
+// parseSize reads a positive byte count like "8GiB", "500 MB" or "1048576".
+func parseSize(s string) (int64, bool) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, false
+	}
+	return n * mult, true
 }
 
 // validAddress accepts host:port with a numeric port (1-65535); the host

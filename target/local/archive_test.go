@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oops-deploy/oops/release/archive"
 )
 
 type entry struct {
@@ -96,11 +98,11 @@ func TestUnpack(t *testing.T) {
 	}{
 		{"tar.gz keeps modes and links", tarGz, good, ""},
 		{"zip keeps modes and links", zipOf, good, ""},
-		{"tar.gz zip-slip refused", tarGz, []entry{{name: "../evil", body: "x", mode: 0o644}}, "outside the release directory"},
-		{"zip zip-slip refused", zipOf, []entry{{name: "a/../../evil", body: "x", mode: 0o644}}, "outside the release directory"},
-		{"absolute path refused", tarGz, []entry{{name: "/etc/evil", body: "x", mode: 0o644}}, "outside the release directory"},
-		{"link out refused", tarGz, []entry{{name: "l", link: "../../etc/passwd"}}, "outside the release directory"},
-		{"absolute link refused", zipOf, []entry{{name: "l", link: "/etc/passwd"}}, "outside the release directory"},
+		{"tar.gz zip-slip refused", tarGz, []entry{{name: "../evil", body: "x", mode: 0o644}}, "outside the release folder"},
+		{"zip zip-slip refused", zipOf, []entry{{name: "a/../../evil", body: "x", mode: 0o644}}, "outside the release folder"},
+		{"absolute path refused", tarGz, []entry{{name: "/etc/evil", body: "x", mode: 0o644}}, "outside the release folder"},
+		{"link out refused", tarGz, []entry{{name: "l", link: "../../etc/passwd"}}, "outside the release folder"},
+		{"absolute link refused", zipOf, []entry{{name: "l", link: "/etc/passwd"}}, "outside the release folder"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +116,7 @@ func TestUnpack(t *testing.T) {
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			err := unpack(file, dir)
+			err := unpack(file, dir, archive.Options{})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -151,7 +153,7 @@ func TestUnpackRejectsOtherFormats(t *testing.T) {
 	if err := os.WriteFile(file, []byte("just text"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := unpack(file, root); err == nil || !strings.Contains(err.Error(), "not a zip or tar.gz") {
+	if err := unpack(file, root, archive.Options{}); err == nil || !strings.Contains(err.Error(), "not a zip or tar.gz") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/release/archive"
 	"github.com/oops-deploy/oops/target"
 )
 
@@ -194,7 +195,7 @@ func (t *Target) fetchAndUnpack(ctx context.Context, rel release.Release, root s
 	if err != nil {
 		return "", err
 	}
-	if err := unpack(f.Name(), tmp); err != nil {
+	if err := unpack(f.Name(), tmp, archive.Options{Limits: t.opts.Archive}); err != nil {
 		removeQuiet(tmp)
 		return "", fmt.Errorf("unpack: %w", err)
 	}

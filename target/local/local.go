@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/release/archive"
 	"github.com/oops-deploy/oops/target"
 )
 
@@ -65,6 +66,9 @@ type Options struct {
 	PollInterval time.Duration
 	// ProbeTimeout bounds one health probe (default 2s).
 	ProbeTimeout time.Duration
+	// Archive are the limits a release archive is unpacked with (zero
+	// fields: the defaults), the same as oops publish validates with.
+	Archive archive.Limits
 }
 
 // Target is the local blue/green target. It implements target.Target and
