@@ -51,7 +51,7 @@ Publish never asks for confirmation, since it cannot overwrite anything.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVarP(&opts.Commit, "commit", "c", "HEAD", "the `rev` FILE was built from: SHA (>= 7 chars), tag, branch, HEAD~N")
+	fl.StringVarP(&opts.Commit, "commit", "c", "HEAD", "the `rev` FILE was built from: SHA (>= 4 hex digits, unique), tag, branch, HEAD~N")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "resolve, check and print what would be published; upload nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the release as JSON")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "accepted for scripts that pass it to every command; publish never asks")
