@@ -391,3 +391,37 @@ func (r *Repo) Root() string {
 	}
 	return wt.Filesystem.Root()
 }
+
+// HeadCommit is the full SHA HEAD points at, or "" (an empty repository).
+func (r *Repo) HeadCommit() string {
+	h, err := r.r.ResolveRevision(plumbing.Revision(plumbing.HEAD))
+	if err != nil {
+		return ""
+	}
+	return h.String()
+}
+
+// Changed lists the tracked files whose content in the working tree or
+// the index differs from HEAD (modified, added, deleted, renamed), sorted.
+// Untracked files do not count: a build usually leaves some.
+func (r *Repo) Changed() ([]string, error) {
+	wt, err := r.r.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("read the working tree of %s: %w", r.dir, err)
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, fmt.Errorf("compare the working tree of %s with HEAD: %w", r.dir, err)
+	}
+	var paths []string
+	for path, fs := range st {
+		if fs.Worktree == git.Untracked && fs.Staging == git.Untracked {
+			continue
+		}
+		if fs.Worktree != git.Unmodified || fs.Staging != git.Unmodified {
+			paths = append(paths, path)
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
+}

@@ -399,3 +399,58 @@ func TestResolveNeverGuessesOutsideRepo(t *testing.T) {
 		t.Errorf("Resolve(2b4): %v; want ErrUnknownRevision: at least 4 hex digits", err)
 	}
 }
+
+func TestChanged(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir string, wt *git.Worktree)
+		want   []string
+	}{
+		{"clean", func(*testing.T, string, *git.Worktree) {}, nil},
+		{"untracked files do not count", func(t *testing.T, dir string, _ *git.Worktree) {
+			write(t, filepath.Join(dir, "build.zip"), "zip")
+		}, nil},
+		{"modified", func(t *testing.T, dir string, _ *git.Worktree) {
+			write(t, filepath.Join(dir, "f.txt"), "edited")
+		}, []string{"f.txt"}},
+		{"staged", func(t *testing.T, dir string, wt *git.Worktree) {
+			write(t, filepath.Join(dir, "new.txt"), "new")
+			if _, err := wt.Add("new.txt"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"new.txt"}},
+		{"deleted", func(t *testing.T, dir string, _ *git.Worktree) {
+			if err := os.Remove(filepath.Join(dir, "f.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"f.txt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			wt, err := f.repo.Worktree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, f.dir, wt)
+			r, err := release.OpenRepo(f.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Changed()
+			if err != nil || strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("Changed() = %q, %v; want %q", got, err, tc.want)
+			}
+			if h := r.HeadCommit(); h != f.c3 {
+				t.Fatalf("HeadCommit() = %q, want %s", h, f.c3)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -103,6 +103,9 @@ type PublishInput struct {
 	Progress func(io.Reader) io.Reader
 	// DryRun checks everything and writes nothing.
 	DryRun bool
+	// Dirty records that the working tree differed from the commit
+	// (oops publish --allow-dirty).
+	Dirty bool
 }
 
 // Publish stores an artifact and its metadata. It returns the release and
@@ -141,6 +144,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		CommitTime:  in.Info.Time,
 		Branch:      in.Info.Branch,
 		Tags:        in.Info.Tags,
+		Dirty:       in.Dirty,
 	}
 
 	for attempt := 0; ; attempt++ {
