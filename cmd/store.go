@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -83,7 +84,24 @@ func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
 	}
 	idx := store.NewIndex(s, c.ApplicationName)
 	idx.OnCorrupt = f.warnCorrupt // read around it, once said
+	idx.Ancestor = f.ancestor()
 	return idx, nil
+}
+
+// ancestor tells whether one commit is an ancestor of another, from the
+// local git repository when there is one (opened on first use), for the
+// order of releases published at the same instant.
+func (f *Factory) ancestor() func(a, b string) bool {
+	var once sync.Once
+	var repo *release.Repo
+	return func(a, b string) bool {
+		once.Do(func() {
+			if wd, err := f.WorkDir(); err == nil {
+				repo, _ = release.OpenRepo(wd)
+			}
+		})
+		return repo != nil && repo.IsAncestor(a, b)
+	}
 }
 
 // ResolveRev turns REV into a full SHA: with git when the work dir is in a

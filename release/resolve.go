@@ -425,3 +425,18 @@ func (r *Repo) Changed() ([]string, error) {
 	sort.Strings(paths)
 	return paths, nil
 }
+
+// IsAncestor reports whether commit a is an ancestor of commit b (false
+// when git does not have both).
+func (r *Repo) IsAncestor(a, b string) bool {
+	ca, err := r.r.CommitObject(plumbing.NewHash(a))
+	if err != nil {
+		return false
+	}
+	cb, err := r.r.CommitObject(plumbing.NewHash(b))
+	if err != nil {
+		return false
+	}
+	ok, err := ca.IsAncestor(cb)
+	return err == nil && ok
+}

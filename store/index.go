@@ -56,6 +56,10 @@ type Index struct {
 	// instead; the reader then goes on without it. Without it such an
 	// object is an error.
 	OnCorrupt func(err *CorruptError, instead string)
+	// Ancestor, when set, reports whether commit a is an ancestor of
+	// commit b (false when unknown): List orders releases published at the
+	// same instant, from the same commit time, descendant first.
+	Ancestor func(a, b string) bool
 }
 
 // readAround reports err through OnCorrupt and returns true when err is a
@@ -136,7 +140,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		Key:         release.Key(x.app, in.Commit, in.Ext),
 		Size:        size,
 		SHA256:      sum,
-		Published:   now.UTC().Truncate(time.Second),
+		Published:   now.UTC(), // sub-second: list orders by it
 		Publisher:   in.Publisher,
 		Author:      in.Info.Author,
 		AuthorEmail: in.Info.Email,
@@ -250,7 +254,7 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		rel.ETag = have.ETag
 	} else {
 		// Adopting a bare upload: it was published when it was uploaded.
-		rel.Published = have.Modified.UTC().Truncate(time.Second)
+		rel.Published = have.Modified.UTC()
 	}
 	if dryRun {
 		return rel, nil
@@ -450,16 +454,57 @@ func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) 
 	for _, sha := range shas {
 		rels = append(rels, x.describe(sha, objs[sha], idx.m))
 	}
-	sort.SliceStable(rels, func(i, j int) bool {
-		if !rels[i].Published.Equal(rels[j].Published) {
-			return rels[i].Published.After(rels[j].Published)
-		}
-		return rels[i].Commit > rels[j].Commit
-	})
+	x.sortNewestFirst(rels)
 	if limit > 0 && len(rels) > limit {
 		rels = rels[:limit]
 	}
 	return rels, nil
+}
+
+// sortNewestFirst orders releases by publish time, newest first; ties fall
+// by commit time (newer first), then by ancestry when x.Ancestor knows it
+// (a descendant before its ancestors), then by SHA, so the order never
+// depends on the store's listing.
+func (x *Index) sortNewestFirst(rels []release.Release) {
+	sameTime := func(a, b release.Release) bool {
+		return a.Published.Equal(b.Published) && a.CommitTime.Equal(b.CommitTime)
+	}
+	sort.Slice(rels, func(i, j int) bool {
+		a, b := rels[i], rels[j]
+		switch {
+		case !a.Published.Equal(b.Published):
+			return a.Published.After(b.Published)
+		case !a.CommitTime.Equal(b.CommitTime):
+			return a.CommitTime.After(b.CommitTime)
+		}
+		return a.Commit > b.Commit
+	})
+	if x.Ancestor == nil {
+		return
+	}
+	// Within each run of ties, a release's depth is how many of the others
+	// are its ancestors: a descendant is always deeper than its ancestors,
+	// so ordering by depth is a (total, with SHA) order consistent with
+	// ancestry, whatever the graph.
+	for i := 0; i < len(rels); {
+		j := i + 1
+		for j < len(rels) && sameTime(rels[i], rels[j]) {
+			j++
+		}
+		if j-i > 1 {
+			group := rels[i:j]
+			depth := make(map[string]int, len(group))
+			for _, a := range group {
+				for _, b := range group {
+					if a.Commit != b.Commit && x.Ancestor(b.Commit, a.Commit) {
+						depth[a.Commit]++
+					}
+				}
+			}
+			sort.SliceStable(group, func(k, l int) bool { return depth[group[k].Commit] > depth[group[l].Commit] })
+		}
+		i = j
+	}
 }
 
 // metaReads bounds the concurrent metadata reads of a listing without
