@@ -84,23 +84,27 @@ func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
 	}
 	idx := store.NewIndex(s, c.ApplicationName)
 	idx.OnCorrupt = f.warnCorrupt // read around it, once said
-	idx.Ancestor = f.ancestor()
+	idx.Generation = f.generation()
 	return idx, nil
 }
 
-// ancestor tells whether one commit is an ancestor of another, from the
-// local git repository when there is one (opened on first use), for the
+// generation numbers commits from the local git repository when there is
+// one (opened on first use; each commit's history walked once), for the
 // order of releases published at the same instant.
-func (f *Factory) ancestor() func(a, b string) bool {
+func (f *Factory) generation() func(sha string) (int, bool) {
 	var once sync.Once
 	var repo *release.Repo
-	return func(a, b string) bool {
+	memo := map[string]int{}
+	return func(sha string) (int, bool) {
 		once.Do(func() {
 			if wd, err := f.WorkDir(); err == nil {
 				repo, _ = release.OpenRepo(wd)
 			}
 		})
-		return repo != nil && repo.IsAncestor(a, b)
+		if repo == nil {
+			return 0, false
+		}
+		return repo.Generation(sha, memo)
 	}
 }
 

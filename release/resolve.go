@@ -426,17 +426,56 @@ func (r *Repo) Changed() ([]string, error) {
 	return paths, nil
 }
 
-// IsAncestor reports whether commit a is an ancestor of commit b (false
-// when git does not have both).
-func (r *Repo) IsAncestor(a, b string) bool {
-	ca, err := r.r.CommitObject(plumbing.NewHash(a))
-	if err != nil {
-		return false
+// Generation is the generation number of commit sha: 1 for a root commit
+// (or one whose parents this clone lacks, as in a shallow clone), else one
+// more than its highest parent's. A descendant always has a higher
+// generation than each of its ancestors. memo carries what earlier calls
+// computed, so numbering every commit of a history walks it once. False
+// when git does not have the commit.
+func (r *Repo) Generation(sha string, memo map[string]int) (int, bool) {
+	start := plumbing.NewHash(sha)
+	if g, ok := memo[sha]; ok {
+		return g, g > 0
 	}
-	cb, err := r.r.CommitObject(plumbing.NewHash(b))
-	if err != nil {
-		return false
+	parents := func(h plumbing.Hash) ([]plumbing.Hash, bool) {
+		c, err := r.r.CommitObject(h)
+		if err != nil {
+			return nil, false
+		}
+		return c.ParentHashes, true
 	}
-	ok, err := ca.IsAncestor(cb)
-	return err == nil && ok
+	if _, ok := parents(start); !ok {
+		memo[sha] = 0
+		return 0, false
+	}
+	// Iterative depth-first walk: histories are deeper than the stack
+	// should be.
+	stack := []plumbing.Hash{start}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		if _, done := memo[h.String()]; done {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		ps, _ := parents(h)
+		g, pending := 1, false
+		for _, p := range ps {
+			pg, done := memo[p.String()]
+			if !done {
+				if _, ok := parents(p); !ok {
+					memo[p.String()] = 0 // not in this clone
+					continue
+				}
+				stack = append(stack, p)
+				pending = true
+				continue
+			}
+			g = max(g, pg+1)
+		}
+		if !pending {
+			memo[h.String()] = g
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return memo[sha], true
 }

@@ -454,3 +454,39 @@ func write(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+func TestGeneration(t *testing.T) {
+	f := newFixture(t)
+	// A commit whose parent this clone lacks (a shallow clone's boundary).
+	orphan := &object.Commit{Author: *sig("Bob", 0), Committer: *sig("Bob", 0), Message: "shallow\n",
+		TreeHash: plumbing.ZeroHash, ParentHashes: []plumbing.Hash{plumbing.NewHash(strings.Repeat("ab", 20))}}
+	obj := f.repo.Storer.NewEncodedObject()
+	if err := orphan.Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.repo.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := release.OpenRepo(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memo := map[string]int{}
+	tests := []struct {
+		sha    string
+		want   int
+		wantOK bool
+	}{
+		{f.c3, 3, true}, // first: walks the whole history
+		{f.c1, 1, true},
+		{f.c2, 2, true},
+		{h.String(), 1, true},
+		{strings.Repeat("cd", 20), 0, false},
+	}
+	for _, tc := range tests {
+		if g, ok := r.Generation(tc.sha, memo); g != tc.want || ok != tc.wantOK {
+			t.Errorf("Generation(%s) = %d, %v; want %d, %v", tc.sha[:7], g, ok, tc.want, tc.wantOK)
+		}
+	}
+}

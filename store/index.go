@@ -56,10 +56,11 @@ type Index struct {
 	// instead; the reader then goes on without it. Without it such an
 	// object is an error.
 	OnCorrupt func(err *CorruptError, instead string)
-	// Ancestor, when set, reports whether commit a is an ancestor of
-	// commit b (false when unknown): List orders releases published at the
-	// same instant, from the same commit time, descendant first.
-	Ancestor func(a, b string) bool
+	// Generation, when set, is a commit's generation number in git (a
+	// descendant's is always higher than its ancestors'), false when
+	// unknown: List orders releases published at the same instant, from
+	// the same commit time, descendant first.
+	Generation func(sha string) (int, bool)
 }
 
 // readAround reports err through OnCorrupt and returns true when err is a
@@ -462,12 +463,20 @@ func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) 
 }
 
 // sortNewestFirst orders releases by publish time, newest first; ties fall
-// by commit time (newer first), then by ancestry when x.Ancestor knows it
-// (a descendant before its ancestors), then by SHA, so the order never
-// depends on the store's listing.
+// by commit time (newer first), then by generation when x.Generation knows
+// it (a descendant before its ancestors; known before unknown), then by
+// SHA, so the order never depends on the store's listing. Generations are
+// only asked for ties.
 func (x *Index) sortNewestFirst(rels []release.Release) {
-	sameTime := func(a, b release.Release) bool {
-		return a.Published.Equal(b.Published) && a.CommitTime.Equal(b.CommitTime)
+	gen := func(sha string) int {
+		if x.Generation == nil {
+			return 0
+		}
+		g, ok := x.Generation(sha)
+		if !ok {
+			return 0
+		}
+		return g
 	}
 	sort.Slice(rels, func(i, j int) bool {
 		a, b := rels[i], rels[j]
@@ -477,34 +486,11 @@ func (x *Index) sortNewestFirst(rels []release.Release) {
 		case !a.CommitTime.Equal(b.CommitTime):
 			return a.CommitTime.After(b.CommitTime)
 		}
+		if ga, gb := gen(a.Commit), gen(b.Commit); ga != gb {
+			return ga > gb
+		}
 		return a.Commit > b.Commit
 	})
-	if x.Ancestor == nil {
-		return
-	}
-	// Within each run of ties, a release's depth is how many of the others
-	// are its ancestors: a descendant is always deeper than its ancestors,
-	// so ordering by depth is a (total, with SHA) order consistent with
-	// ancestry, whatever the graph.
-	for i := 0; i < len(rels); {
-		j := i + 1
-		for j < len(rels) && sameTime(rels[i], rels[j]) {
-			j++
-		}
-		if j-i > 1 {
-			group := rels[i:j]
-			depth := make(map[string]int, len(group))
-			for _, a := range group {
-				for _, b := range group {
-					if a.Commit != b.Commit && x.Ancestor(b.Commit, a.Commit) {
-						depth[a.Commit]++
-					}
-				}
-			}
-			sort.SliceStable(group, func(k, l int) bool { return depth[group[k].Commit] > depth[group[l].Commit] })
-		}
-		i = j
-	}
 }
 
 // metaReads bounds the concurrent metadata reads of a listing without

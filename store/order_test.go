@@ -43,7 +43,7 @@ func TestListOrder(t *testing.T) {
 				publish(t, x, in)
 			}
 			if tc.children != nil {
-				x.Ancestor = func(a, b string) bool { return descends(tc.children, a, b) }
+				x.Generation = func(s string) (int, bool) { return generation(tc.children, s) }
 			}
 			if got := commits(list(t, x, 0)); got != tc.want {
 				t.Fatalf("order %s, want %s", got, tc.want)
@@ -76,18 +76,23 @@ func short(ns ...int) string {
 	return s
 }
 
-// descends reports whether commit a is an ancestor of commit b in the
-// graph children (by test number).
-func descends(children map[int][]int, a, b string) bool {
+// generation numbers commit s in the graph children (by test number):
+// 1 for a root, else one more than its highest parent; false when s is
+// not in the graph.
+func generation(children map[int][]int, s string) (int, bool) {
+	inGraph := false
+	g := 1
 	for p, cs := range children {
-		if sha(p) != a {
-			continue
+		if sha(p) == s {
+			inGraph = true
 		}
 		for _, c := range cs {
-			if sha(c) == b || descends(children, sha(c), b) {
-				return true
+			if sha(c) == s {
+				inGraph = true
+				pg, _ := generation(children, sha(p))
+				g = max(g, pg+1)
 			}
 		}
 	}
-	return false
+	return g, inGraph
 }
