@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build install deps vet lint test bench demo clean
+.PHONY: all build install deps vet lint test bench fuzz demo clean
 
 all: build
 
@@ -31,6 +31,12 @@ test: deps lint
 bench:
 	@bash scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# fuzz runs every fuzz target in the repository (found with go test -list
+# '^Fuzz', package by package) for FUZZTIME each. Not part of make test.
+FUZZTIME ?= 30s
+fuzz:
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # demo: try oops with one command, no cloud, nothing but Go. It works in
 # .demo/ on 127.0.0.1 and stops and removes everything when it ends.

@@ -231,6 +231,11 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			if err != nil {
 				// AWS refusing the call (permissions, missing group) keeps its
 				// own exit code; anything else is a failed deployment.
+				// An artifact that is not what was published is its own
+				// failure (exit 13), with what to do about it.
+				if errors.Is(err, target.ErrIntegrity) {
+					return withHint(err, fmt.Sprintf("nothing was unpacked, stopped or switched; the store's copy of %s is not the published release: find out who changed it, then put the published bytes back (oops fsck --deep checks every release)", rel.Key))
+				}
 				if !errors.Is(err, target.ErrDeployFailed) && !errors.Is(err, context.Canceled) && !isAWSError(err) {
 					err = fmt.Errorf("%w: %w", target.ErrDeployFailed, err)
 				}

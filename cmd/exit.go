@@ -29,6 +29,7 @@ const (
 	ExitReverted     = 10 // switched, failed verification, switched back
 	ExitAborted      = 11 // the operator answered no
 	ExitBadRelease   = 12 // refused: the release is marked BAD (was rolled back from); --force overrides
+	ExitIntegrity    = 13 // the artifact does not match the size and SHA-256 recorded at publish; nothing changed
 	ExitInterrupted  = 130
 )
 
@@ -85,6 +86,8 @@ func ExitCode(err error) int {
 		return ExitReverted
 	case errors.Is(err, target.ErrUnhealthy):
 		return ExitUnhealthy
+	case errors.Is(err, target.ErrIntegrity):
+		return ExitIntegrity
 	case errors.Is(err, target.ErrDeployFailed):
 		return ExitDeployFailed
 	case errors.Is(err, target.ErrInconsistent), errors.Is(err, target.ErrMisconfigured):

@@ -29,15 +29,28 @@ Artifacts uploaded by other tools in the original layout
 (<app>/<app>-<full-sha>.zip) are listed too; their author and subject come
 from the local git repository when it has the commit.
 
-On a terminal the output is a table; otherwise one tab-separated line per
-release (commit, published time in RFC 3339, size in bytes, author,
-subject), for grep and cut. --json prints every field.
+Releases published at the same instant are ordered by commit time, then
+a descendant before its ancestors (when the local git repository has
+them), then by SHA.
 
-When the target can be read or releases have been rolled back, a STATUS
-column comes first: LIVE (takes the traffic), OFF (warm) (runs on the off
-color: a rollback to it is instant), BAD: <reason> (was rolled back from:
-deploying it needs --force); and a DEPLOYED column last: when it last went
-live and who did it.`,
+On a terminal the output is a table; otherwise one tab-separated line per
+release, for grep and cut, always with the same eight columns in this
+order, whatever the target and the marks ("-" when empty):
+
+  1 COMMIT     7-hex abbreviation
+  2 PUBLISHED  RFC 3339, UTC
+  3 SIZE       bytes
+  4 AUTHOR
+  5 SUBJECT
+  6 STATUS     LIVE (takes the traffic), OFF (warm) (runs on the off color:
+               a rollback to it is instant), BAD: <reason> (was rolled back
+               from: deploying it needs --force), or -
+  7 DEPLOYED   when it last went live, and who did it
+  8 FLAGS      dirty (published with --allow-dirty), bare (no oops
+               metadata: unverified on deploy), comma-separated
+
+On a terminal, STATUS comes first and DEPLOYED last when there is any, and
+FLAGS only when a release has one. --json prints every field.`,
 		Example: `  oops list
   oops list --limit 5
   oops list --json | jq -r '.[0].commit'
@@ -89,27 +102,66 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
 		return nil
 	}
+	if !f.IO.OutTTY {
+		return printTable(f.IO, nil, pipedListRows(rels, status))
+	}
 	header := []string{"COMMIT", "PUBLISHED", "SIZE", "AUTHOR", "SUBJECT"}
 	if status != nil {
 		header = append(append([]string{"STATUS"}, header...), "DEPLOYED")
 	}
+	withFlags := false
+	for _, r := range rels {
+		withFlags = withFlags || flagsCell(r) != "-"
+	}
+	if withFlags {
+		header = append(header, "FLAGS")
+	}
 	now := f.Now()
 	rows := make([][]string, 0, len(rels))
 	for _, r := range rels {
-		var row []string
-		if f.IO.OutTTY {
-			pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
-			row = []string{r.Short(), pub, humanSize(r.Size), cell(r.Author), cell(r.Subject)}
-		} else {
-			row = []string{r.Short(), r.Published.UTC().Format(time.RFC3339), strconv.FormatInt(r.Size, 10), cell(r.Author), cell(r.Subject)}
-		}
+		pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
+		row := []string{r.Short(), pub, humanSize(r.Size), cell(r.Author), cell(r.Subject)}
 		if status != nil {
 			rs := status[r.Commit]
-			row = append(append([]string{rs.cell()}, row...), rs.deployedCell(now, f.IO.OutTTY))
+			row = append(append([]string{rs.cell()}, row...), rs.deployedCell(now, true))
+		}
+		if withFlags {
+			row = append(row, flagsCell(r))
 		}
 		rows = append(rows, row)
 	}
 	return printTable(f.IO, header, rows)
+}
+
+// pipedListRows are the lines of a piped oops list: always the same eight
+// columns in the same order (documented in the help and the README), so
+// that cut -f and awk keep working whatever the target and the marks.
+func pipedListRows(rels []release.Release, status map[string]releaseState) [][]string {
+	rows := make([][]string, 0, len(rels))
+	for _, r := range rels {
+		rs := status[r.Commit] // zero when nothing is known: "-"
+		rows = append(rows, []string{
+			r.Short(), r.Published.UTC().Format(time.RFC3339), strconv.FormatInt(r.Size, 10),
+			cell(r.Author), cell(r.Subject), rs.cell(), rs.deployedCell(time.Time{}, false), flagsCell(r),
+		})
+	}
+	return rows
+}
+
+// flagsCell is the FLAGS column: dirty (published with --allow-dirty),
+// bare (no oops metadata, so not verified on deploy), or "-".
+func flagsCell(r release.Release) string {
+	var flags []string
+	if r.Dirty {
+		flags = append(flags, "dirty")
+	}
+	if r.Bare {
+		flags = append(flags, "bare")
+	}
+	if len(flags) == 0 {
+		return "-"
+	}
+	return strings.Join(flags, ",")
 }
 
 // cell keeps one value on one line and in one tab-separated field.

@@ -313,6 +313,7 @@ func resultOf(err error) string {
 		errors.Is(err, target.ErrInconsistent),
 		errors.Is(err, target.ErrMisconfigured),
 		errors.Is(err, store.ErrImmutable),
+		errors.Is(err, target.ErrIntegrity), // checked before anything changed
 		errors.Is(err, store.ErrBadRelease),
 		errors.Is(err, release.ErrUnknownRevision),
 		errors.Is(err, release.ErrAmbiguous),

@@ -49,6 +49,7 @@ func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
 		{"health gate", fmt.Errorf("refusing to switch to green: %w", target.ErrUnhealthy), release.ResultRefused},
 		{"operator said no", target.ErrAborted, release.ResultRefused},
 		{"immutable", store.ErrImmutable, release.ResultRefused},
+		{"artifact changed in the store", fmt.Errorf("deploy abc: %w", target.ErrIntegrity), release.ResultRefused},
 		{"known BAD", &store.BadReleaseError{Commit: "abc"}, release.ResultRefused},
 		{"bad input", usageErrorf("no such color"), release.ResultRefused},
 		{"AWS broke", errors.New("ServiceUnavailable"), release.ResultFailed},

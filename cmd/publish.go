@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -22,6 +23,9 @@ type publishOptions struct {
 	DryRun bool
 	JSON   bool
 	Yes    bool
+	// AllowDirty publishes HEAD although tracked files differ from it,
+	// recording dirty: true.
+	AllowDirty bool
 }
 
 func newPublishCmd(f *Factory) *cobra.Command {
@@ -36,7 +40,13 @@ subject, branch, tags, size, SHA-256, who published it and when).
 A release never changes: publishing the same bytes again does nothing and
 exits 0; different bytes for a published commit are refused (exit 4) and
 nothing is touched. Two publishers racing on one commit cannot both win.
-Publish never asks for confirmation, since it cannot overwrite anything.`,
+Publish never asks for confirmation, since it cannot overwrite anything.
+
+Publishing HEAD while tracked files differ from it (modified, staged or
+deleted; untracked files do not count) is refused (exit 2): the artifact
+was probably not built from the commit it would be labelled with. Commit
+or stash, build again and publish; or pass --allow-dirty, which publishes
+it with "dirty": true in its metadata, shown by oops list.`,
 		Example: `  oops publish build/app.zip                  # the release of HEAD
   oops publish app.tar.gz --commit v1.4.2     # of a tag, branch, SHA or HEAD~1
   oops publish app.zip --dry-run              # check everything, upload nothing
@@ -51,10 +61,11 @@ Publish never asks for confirmation, since it cannot overwrite anything.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVarP(&opts.Commit, "commit", "c", "HEAD", "the `rev` FILE was built from: SHA (>= 7 chars), tag, branch, HEAD~N")
+	fl.StringVarP(&opts.Commit, "commit", "c", "HEAD", "the `rev` FILE was built from: SHA (>= 4 hex digits, unique), tag, branch, HEAD~N")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "resolve, check and print what would be published; upload nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the release as JSON")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "accepted for scripts that pass it to every command; publish never asks")
+	fl.BoolVar(&opts.AllowDirty, "allow-dirty", false, "publish HEAD although tracked files differ from it, marked dirty")
 	return c
 }
 
@@ -109,6 +120,10 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 		}
 		return err
 	}
+	dirty, err := f.checkDirty(wd, sha, opts)
+	if err != nil {
+		return err
+	}
 	info, err := release.CommitInfo(wd, sha)
 	if err != nil {
 		// Publishing a commit this clone lacks is allowed; it just has no
@@ -119,7 +134,7 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 	user, host := f.Who()
 	in := store.PublishInput{
 		Commit: sha, Ext: ext, Body: file, Size: fi.Size(), Info: info,
-		Publisher: user + "@" + host, Now: f.Now(), DryRun: opts.DryRun,
+		Publisher: user + "@" + host, Now: f.Now(), DryRun: opts.DryRun, Dirty: dirty,
 	}
 	if f.IO.ErrTTY && !opts.DryRun {
 		in.Progress = f.progress(fi.Size(), "publish "+release.Short(sha))
@@ -155,6 +170,36 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 		fmt.Fprintf(f.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
 	}
 	return nil
+}
+
+// checkDirty refuses to publish HEAD from a working tree whose tracked
+// files differ from it, unless --allow-dirty; it reports whether the
+// release is to be marked dirty. Another commit than HEAD (--commit) says
+// where the artifact came from, and is not checked.
+func (f *Factory) checkDirty(wd, sha string, opts publishOptions) (bool, error) {
+	repo, err := release.OpenRepo(wd)
+	if err != nil || repo.HeadCommit() != sha {
+		return false, nil
+	}
+	changed, err := repo.Changed()
+	if err != nil {
+		return false, err
+	}
+	if len(changed) == 0 {
+		return false, nil
+	}
+	list := strings.Join(changed[:min(len(changed), 5)], ", ")
+	if len(changed) > 5 {
+		list += fmt.Sprintf(", and %d more", len(changed)-5)
+	}
+	if opts.AllowDirty {
+		fmt.Fprintf(f.IO.ErrOut, "note: publishing %s marked dirty: %d tracked file(s) differ from it (%s)\n", release.Short(sha), len(changed), list)
+		return true, nil
+	}
+	return false, withHint(
+		usageErrorf("publish %s: the working tree of %s differs from HEAD in %d tracked file(s) (%s): the artifact was probably not built from %s; nothing was published",
+			release.Short(sha), repo.Root(), len(changed), list, release.Short(sha)),
+		"commit or stash the changes, build again and publish; or publish it marked dirty: oops publish "+opts.File+" --allow-dirty")
 }
 
 // progress returns a wrapper that draws a byte progress bar on stderr.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -83,7 +84,28 @@ func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
 	}
 	idx := store.NewIndex(s, c.ApplicationName)
 	idx.OnCorrupt = f.warnCorrupt // read around it, once said
+	idx.Generation = f.generation()
 	return idx, nil
+}
+
+// generation numbers commits from the local git repository when there is
+// one (opened on first use; each commit's history walked once), for the
+// order of releases published at the same instant.
+func (f *Factory) generation() func(sha string) (int, bool) {
+	var once sync.Once
+	var repo *release.Repo
+	memo := map[string]int{}
+	return func(sha string) (int, bool) {
+		once.Do(func() {
+			if wd, err := f.WorkDir(); err == nil {
+				repo, _ = release.OpenRepo(wd)
+			}
+		})
+		if repo == nil {
+			return 0, false
+		}
+		return repo.Generation(sha, memo)
+	}
 }
 
 // ResolveRev turns REV into a full SHA: with git when the work dir is in a

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/agnivade/levenshtein"
 
@@ -226,6 +227,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	case badType["application-name"]:
 	case strings.TrimSpace(app) == "":
 		add("application-name", `"application-name" is empty`)
+	case strings.ContainsFunc(app, unicode.IsControl):
+		// A tab or newline would split piped output and history lines.
+		add("application-name", `"application-name" %q cannot contain a control character (tab, newline, ...)`, app)
 	case strings.ContainsAny(app, "/\\") || strings.HasPrefix(app, "."):
 		// It is a folder of the store: <app>/<app>-<sha>.zip.
 		add("application-name", `"application-name" %q cannot contain / or \ or start with a dot`, app)

@@ -127,6 +127,10 @@ func TestErrors(t *testing.T) {
 		{"other scheme", `{"application-name": "a", "store": "gs://b"}`, []string{"only s3:// URLs and directory paths"}, nil},
 		{"bucket with prefix", `{"application-name": "a", "s3-bucket": "s3://b/p"}`, []string{`"s3-bucket" takes a bucket name`}, nil},
 		{"app with slash", `{"application-name": "a/b", "store": "x"}`, []string{"cannot contain /"}, nil},
+		// Found by FuzzParse: a tab or newline in the name broke piped
+		// output and history lines, and made odd folders and keys.
+		{"app with a tab", `{"application-name": "a\tb", "store": "x"}`, []string{"control character"}, nil},
+		{"app with a newline", `{"application-name": "a\nb", "store": "x"}`, []string{"control character"}, nil},
 		{"key in a value is not its position", "{\"store\": \"region\",\n \"application-name\": \"a\", \"region\": 1}", []string{`/p/.oopsrc:2:27: "region" must be a string`}, nil},
 	}
 	for _, tc := range tests {

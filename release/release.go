@@ -54,6 +54,10 @@ type Release struct {
 	CommitTime  time.Time `json:"commit_time,omitzero"`
 	Branch      string    `json:"branch,omitempty"`
 	Tags        []string  `json:"tags,omitempty"`
+	// Dirty: published with --allow-dirty from a working tree whose
+	// tracked files differed from the commit, so the artifact may not be
+	// what the commit builds.
+	Dirty bool `json:"dirty,omitempty"`
 	// Bare is true when only the artifact exists (uploaded by another tool),
 	// so the descriptive fields came from git or are missing.
 	Bare bool `json:"bare,omitempty"`

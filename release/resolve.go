@@ -14,8 +14,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// MinPrefix is the shortest SHA prefix accepted as a revision.
-const MinPrefix = 7
+// MinPrefix is the shortest SHA prefix accepted as a commit: fewer hex
+// digits are not a commit (they may still name a branch or tag).
+const MinPrefix = 4
 
 // ErrNoRepo: the folder is not inside a git repository.
 var ErrNoRepo = errors.New("not in a git repository")
@@ -78,11 +79,14 @@ func OpenRepo(dir string) (*Repo, error) {
 }
 
 // Resolve turns rev into a full commit SHA. In a git repository rev is
-// anything git understands: a full SHA, a unique prefix of at least 7 hex
-// digits, a tag (annotated tags peeled), a branch, HEAD~N. Outside one, or
-// when git does not know a prefix, full SHAs and unique prefixes are
-// resolved against known (the commits with published releases; it is only
-// called when needed, since it may cost a store listing).
+// anything git understands: a full SHA, a prefix of at least 4 hex digits,
+// a tag (annotated tags peeled), a branch, HEAD~N. Outside one, full SHAs
+// and prefixes are resolved against known (the commits with published
+// releases; it may cost a store listing, so it is called only for
+// prefixes). A REV never guesses: a prefix matching more than one commit,
+// in git or among the published releases (or a hex name that is a branch
+// or tag and also the prefix of another commit), is an *AmbiguousError
+// listing them all, whatever its length.
 func Resolve(repoDir, rev string, known func() ([]string, error)) (string, error) {
 	r, err := OpenRepo(repoDir)
 	if err != nil && !errors.Is(err, ErrNoRepo) {
@@ -116,40 +120,145 @@ func (r *Repo) Resolve(rev string, known func() ([]string, error)) (string, erro
 	if rev == "" {
 		return "", fmt.Errorf("%w: empty revision", ErrUnknownRevision)
 	}
-	lower := strings.ToLower(rev)
 	// A full SHA is taken as is: it may be published from another clone,
 	// and whether it is published is for the caller to check.
-	if IsFullSHA(lower) {
+	if lower := strings.ToLower(rev); IsFullSHA(lower) {
 		return lower, nil
 	}
-	prefix := isHex(lower) && len(lower) >= MinPrefix
-	if r != nil {
-		if prefix {
-			sha, err := r.prefix(rev, lower)
-			if err != nil || sha != "" {
-				return sha, err
-			}
-		}
-		if h, err := r.r.ResolveRevision(plumbing.Revision(rev)); err == nil {
-			return h.String(), nil
-		}
+	// "<base>~2", "<base>^": resolve the base here, never by git's guess
+	// of a short hex name, then let git walk from its full SHA.
+	base, suffix := rev, ""
+	if i := strings.IndexAny(rev, "~^@:"); i > 0 {
+		base, suffix = rev[:i], rev[i:]
 	}
-	if prefix {
-		return resolveKnown(rev, lower, known, r != nil)
+	if lower := strings.ToLower(base); isHex(lower) && !IsFullSHA(lower) {
+		sha, err := r.resolveHex(base, lower, known)
+		if err != nil || suffix == "" {
+			return sha, err
+		}
+		if r == nil {
+			return "", fmt.Errorf("%w %q: %w, so %s cannot be followed", ErrUnknownRevision, rev, ErrNoRepo, suffix)
+		}
+		h, err := r.r.ResolveRevision(plumbing.Revision(sha + suffix))
+		if err != nil {
+			return "", fmt.Errorf("%w %q: git cannot follow %s from %s in %s: %v", ErrUnknownRevision, rev, suffix, Short(sha), r.dir, err)
+		}
+		return h.String(), nil
 	}
-	switch {
-	case r == nil:
-		return "", fmt.Errorf("%w %q: %w, so only SHAs (at least %d characters) of published releases can be resolved", ErrUnknownRevision, rev, ErrNoRepo, MinPrefix)
-	case isHex(lower):
-		return "", fmt.Errorf("%w %q: not a branch or tag, and SHA prefixes need at least %d characters", ErrUnknownRevision, rev, MinPrefix)
+	if r == nil {
+		return "", fmt.Errorf("%w %q: %w, so only SHAs (at least %d hex digits) of published releases can be resolved", ErrUnknownRevision, rev, ErrNoRepo, MinPrefix)
+	}
+	if h, err := r.r.ResolveRevision(plumbing.Revision(rev)); err == nil {
+		return h.String(), nil
 	}
 	return "", fmt.Errorf("%w %q: git knows no such branch, tag or commit in %s", ErrUnknownRevision, rev, r.dir)
 }
 
-// prefix finds the commits git has whose SHA starts with lower; "" when
-// none (then rev may still be a branch named like hex, or a release git
-// has not fetched).
-func (r *Repo) prefix(rev, lower string) (string, error) {
+// resolveHex resolves a name made of hex digits (not a full SHA): the
+// commits git has with that prefix, the published releases with it, and a
+// branch or tag of that name; exactly one commit among them all, or an
+// error. Fewer than MinPrefix digits can only be a branch or tag.
+func (r *Repo) resolveHex(rev, lower string, known func() ([]string, error)) (string, error) {
+	var cands []string
+	seen := map[string]bool{}
+	add := func(sha string) {
+		if !seen[sha] {
+			seen[sha] = true
+			cands = append(cands, sha)
+		}
+	}
+	ref := ""
+	if r != nil {
+		ref = r.refCommit(rev)
+		if ref != "" {
+			add(ref)
+		}
+	}
+	if len(lower) < MinPrefix {
+		if ref != "" {
+			return ref, nil
+		}
+		if r == nil {
+			return "", fmt.Errorf("%w %q: SHA prefixes need at least %d hex digits (%w)", ErrUnknownRevision, rev, MinPrefix, ErrNoRepo)
+		}
+		return "", fmt.Errorf("%w %q: not a branch or tag, and SHA prefixes need at least %d hex digits", ErrUnknownRevision, rev, MinPrefix)
+	}
+	if r != nil {
+		shas, err := r.prefix(rev, lower)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range shas {
+			add(s)
+		}
+	}
+	if known != nil {
+		all, err := known()
+		if err != nil {
+			return "", fmt.Errorf("resolve %q against published releases: %w", rev, err)
+		}
+		for _, s := range all {
+			if strings.HasPrefix(s, lower) {
+				add(s)
+			}
+		}
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0], nil
+	case 0:
+		where := "no published release matches it"
+		if r != nil {
+			where = "git knows no such branch, tag or commit and " + where
+		} else {
+			where = ErrNoRepo.Error() + " and " + where
+		}
+		return "", fmt.Errorf("%w %q: %s", ErrUnknownRevision, rev, where)
+	}
+	sort.Strings(cands)
+	e := &AmbiguousError{Rev: rev, Candidates: cands}
+	if r != nil {
+		for _, sha := range cands {
+			line := sha[:12] + "  (published; not in this clone)"
+			if c, err := r.r.CommitObject(plumbing.NewHash(sha)); err == nil {
+				line = fmt.Sprintf("%s  %s  %s", sha[:12], c.Committer.When.Format("2006-01-02"), subject(c.Message))
+			}
+			if sha == ref {
+				line += "  (branch or tag " + rev + ")"
+			}
+			e.Described = append(e.Described, line)
+		}
+	}
+	return "", e
+}
+
+// refCommit is the commit a branch, remote branch or tag named name points
+// at (annotated tags peeled), by git's rules, or "".
+func (r *Repo) refCommit(name string) string {
+	for _, rule := range plumbing.RefRevParseRules {
+		ref, err := r.r.Reference(plumbing.ReferenceName(fmt.Sprintf(rule, name)), true)
+		if err != nil {
+			continue
+		}
+		h := ref.Hash()
+		if t, err := r.r.TagObject(h); err == nil {
+			c, err := t.Commit()
+			if err != nil {
+				return ""
+			}
+			h = c.Hash
+		}
+		if _, err := r.r.CommitObject(h); err != nil {
+			return ""
+		}
+		return h.String()
+	}
+	return ""
+}
+
+// prefix finds the commits git has whose SHA starts with lower (tags
+// peeled to their commits), sorted.
+func (r *Repo) prefix(rev, lower string) ([]string, error) {
 	type fastIter interface {
 		HashesWithPrefix(prefix []byte) ([]plumbing.Hash, error)
 	}
@@ -158,13 +267,13 @@ func (r *Repo) prefix(rev, lower string) (string, error) {
 	if fi, ok := r.r.Storer.(fastIter); ok {
 		hs, err := fi.HashesWithPrefix(even)
 		if err != nil {
-			return "", fmt.Errorf("look up %q in git: %w", rev, err)
+			return nil, fmt.Errorf("look up %q in git: %w", rev, err)
 		}
 		hashes = hs
 	} else {
 		iter, err := r.r.CommitObjects()
 		if err != nil {
-			return "", fmt.Errorf("look up %q in git: %w", rev, err)
+			return nil, fmt.Errorf("look up %q in git: %w", rev, err)
 		}
 		_ = iter.ForEach(func(c *object.Commit) error {
 			hashes = append(hashes, c.Hash)
@@ -172,7 +281,7 @@ func (r *Repo) prefix(rev, lower string) (string, error) {
 		})
 	}
 	seen := map[plumbing.Hash]bool{}
-	var commits []*object.Commit
+	var shas []string
 	for _, h := range hashes {
 		if !strings.HasPrefix(h.String(), lower) {
 			continue
@@ -191,54 +300,11 @@ func (r *Repo) prefix(rev, lower string) (string, error) {
 		}
 		if !seen[c.Hash] {
 			seen[c.Hash] = true
-			commits = append(commits, c)
+			shas = append(shas, c.Hash.String())
 		}
 	}
-	switch len(commits) {
-	case 0:
-		return "", nil
-	case 1:
-		return commits[0].Hash.String(), nil
-	}
-	sort.Slice(commits, func(i, j int) bool { return commits[i].Hash.String() < commits[j].Hash.String() })
-	e := &AmbiguousError{Rev: rev}
-	for _, c := range commits {
-		e.Candidates = append(e.Candidates, c.Hash.String())
-		e.Described = append(e.Described, fmt.Sprintf("%s  %s  %s", c.Hash.String()[:12], c.Committer.When.Format("2006-01-02"), subject(c.Message)))
-	}
-	return "", e
-}
-
-func resolveKnown(rev, lower string, known func() ([]string, error), inRepo bool) (string, error) {
-	var all []string
-	if known != nil {
-		var err error
-		if all, err = known(); err != nil {
-			return "", fmt.Errorf("resolve %q against published releases: %w", rev, err)
-		}
-	}
-	seen := map[string]bool{}
-	var match []string
-	for _, sha := range all {
-		if strings.HasPrefix(sha, lower) && !seen[sha] {
-			seen[sha] = true
-			match = append(match, sha)
-		}
-	}
-	sort.Strings(match)
-	switch len(match) {
-	case 1:
-		return match[0], nil
-	case 0:
-		where := "no published release matches it"
-		if inRepo {
-			where = "git knows no such commit and " + where
-		} else {
-			where = ErrNoRepo.Error() + " and " + where
-		}
-		return "", fmt.Errorf("%w %q: %s", ErrUnknownRevision, rev, where)
-	}
-	return "", &AmbiguousError{Rev: rev, Candidates: match}
+	sort.Strings(shas)
+	return shas, nil
 }
 
 func subject(msg string) string {
@@ -324,4 +390,92 @@ func (r *Repo) Root() string {
 		return r.dir
 	}
 	return wt.Filesystem.Root()
+}
+
+// HeadCommit is the full SHA HEAD points at, or "" (an empty repository).
+func (r *Repo) HeadCommit() string {
+	h, err := r.r.ResolveRevision(plumbing.Revision(plumbing.HEAD))
+	if err != nil {
+		return ""
+	}
+	return h.String()
+}
+
+// Changed lists the tracked files whose content in the working tree or
+// the index differs from HEAD (modified, added, deleted, renamed), sorted.
+// Untracked files do not count: a build usually leaves some.
+func (r *Repo) Changed() ([]string, error) {
+	wt, err := r.r.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("read the working tree of %s: %w", r.dir, err)
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, fmt.Errorf("compare the working tree of %s with HEAD: %w", r.dir, err)
+	}
+	var paths []string
+	for path, fs := range st {
+		if fs.Worktree == git.Untracked && fs.Staging == git.Untracked {
+			continue
+		}
+		if fs.Worktree != git.Unmodified || fs.Staging != git.Unmodified {
+			paths = append(paths, path)
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// Generation is the generation number of commit sha: 1 for a root commit
+// (or one whose parents this clone lacks, as in a shallow clone), else one
+// more than its highest parent's. A descendant always has a higher
+// generation than each of its ancestors. memo carries what earlier calls
+// computed, so numbering every commit of a history walks it once. False
+// when git does not have the commit.
+func (r *Repo) Generation(sha string, memo map[string]int) (int, bool) {
+	start := plumbing.NewHash(sha)
+	if g, ok := memo[sha]; ok {
+		return g, g > 0
+	}
+	parents := func(h plumbing.Hash) ([]plumbing.Hash, bool) {
+		c, err := r.r.CommitObject(h)
+		if err != nil {
+			return nil, false
+		}
+		return c.ParentHashes, true
+	}
+	if _, ok := parents(start); !ok {
+		memo[sha] = 0
+		return 0, false
+	}
+	// Iterative depth-first walk: histories are deeper than the stack
+	// should be.
+	stack := []plumbing.Hash{start}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		if _, done := memo[h.String()]; done {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		ps, _ := parents(h)
+		g, pending := 1, false
+		for _, p := range ps {
+			pg, done := memo[p.String()]
+			if !done {
+				if _, ok := parents(p); !ok {
+					memo[p.String()] = 0 // not in this clone
+					continue
+				}
+				stack = append(stack, p)
+				pending = true
+				continue
+			}
+			g = max(g, pg+1)
+		}
+		if !pending {
+			memo[h.String()] = g
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return memo[sha], true
 }

@@ -77,7 +77,9 @@ func TestResolveInRepo(t *testing.T) {
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	noKnown := func() ([]string, error) { t.Error("known() called although git could answer"); return nil, nil }
+	// Prefixes also consult the published releases (a prefix matching a
+	// commit git has and another published one is ambiguous); names do not.
+	noKnown := func() ([]string, error) { return nil, nil }
 	tests := []struct {
 		rev, want string
 	}{
@@ -115,7 +117,7 @@ func TestResolveUnknown(t *testing.T) {
 	}{
 		{"nope", "git knows no such branch"},
 		{"HEAD~9", "git knows no such"},
-		{"abc", "at least 7"},
+		{"abc", "at least 4"},
 		{"1234567", "no published release matches"},
 		{"", "empty"},
 	}
@@ -261,5 +263,230 @@ func TestCommitInfo(t *testing.T) {
 	}
 	if _, err := release.CommitInfo(t.TempDir(), f.c1); !errors.Is(err, release.ErrNoRepo) {
 		t.Errorf("CommitInfo outside git: %v, want ErrNoRepo", err)
+	}
+}
+
+// collide stores commits (children of parent) until two share their
+// first n hex digits, and returns both SHAs. The search is deterministic.
+func collide(t *testing.T, f fixture, n int) (string, string) {
+	t.Helper()
+	mk := func(i int) *object.Commit {
+		return &object.Commit{
+			Author: *sig("Bob", 0), Committer: *sig("Bob", 0),
+			Message:      fmt.Sprintf("twin %d\n", i),
+			TreeHash:     plumbing.ZeroHash,
+			ParentHashes: []plumbing.Hash{plumbing.NewHash(f.c1)},
+		}
+	}
+	seen := map[string]plumbing.Hash{}
+	for i := 0; i < 1<<20; i++ {
+		obj := f.repo.Storer.NewEncodedObject()
+		if err := mk(i).Encode(obj); err != nil {
+			t.Fatal(err)
+		}
+		p := obj.Hash().String()[:n]
+		if h, ok := seen[p]; ok {
+			if _, err := f.repo.Storer.SetEncodedObject(obj); err != nil {
+				t.Fatal(err)
+			}
+			return h.String(), obj.Hash().String()
+		}
+		seen[p] = obj.Hash()
+		if _, err := f.repo.Storer.SetEncodedObject(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("no %d-hex collision found", n)
+	return "", ""
+}
+
+// TestResolveNeverGuesses: a prefix matching more than one commit, in git
+// or among the published releases, is ambiguous at every length from 4
+// digits; fewer than 4 hex digits are not a commit; a hex name that is
+// both a branch and a commit prefix of another commit is ambiguous too.
+func TestResolveNeverGuesses(t *testing.T) {
+	f := newFixture(t)
+	a, b := collide(t, f, 4)
+	common := 4
+	for a[common] == b[common] {
+		common++
+	}
+	// A release published from another clone, sharing c3's first 9 digits.
+	other := f.c3[:9] + strings.Repeat("0", 31)
+	if other == f.c3 {
+		other = f.c3[:9] + strings.Repeat("1", 31)
+	}
+	known := func() ([]string, error) { return []string{a, other}, nil }
+	mustRef := func(name, sha string) {
+		t.Helper()
+		if err := f.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(name), plumbing.NewHash(sha))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRef(f.c1[:6], f.c2) // a branch named like c1's prefix, pointing elsewhere
+	mustRef("beef", f.c2)   // a branch whose name is hex
+
+	type tc struct {
+		rev  string
+		want []string // candidates; one means it resolves to it
+	}
+	var tests []tc
+	for n := 4; n <= common; n++ {
+		tests = append(tests, tc{a[:n], []string{a, b}}, tc{strings.ToUpper(b[:n]), []string{a, b}})
+	}
+	tests = append(tests,
+		tc{a[:common+1], []string{a}},
+		tc{b[:common+1] + "~1", []string{f.c1}},
+		tc{a[:4] + "~1", []string{a, b}}, // ambiguous below a suffix too
+		tc{f.c3[:7], []string{f.c3, other}},
+		tc{f.c3[:9], []string{f.c3, other}},
+		tc{f.c3[:10], []string{f.c3}},
+		tc{f.c1[:6], []string{f.c1, f.c2}},
+		tc{f.c2[:8], []string{f.c2}},
+	)
+	if !strings.HasPrefix(f.c1, "beef") && !strings.HasPrefix(f.c2, "beef") && !strings.HasPrefix(f.c3, "beef") {
+		tests = append(tests, tc{"beef", []string{f.c2}})
+	}
+	for _, tc := range tests {
+		got, err := release.Resolve(f.dir, tc.rev, known)
+		if len(tc.want) == 1 {
+			if err != nil || got != tc.want[0] {
+				t.Errorf("Resolve(%q) = %q, %v; want %s", tc.rev, got, err, tc.want[0])
+			}
+			continue
+		}
+		var amb *release.AmbiguousError
+		if !errors.As(err, &amb) || !errors.Is(err, release.ErrAmbiguous) {
+			t.Errorf("Resolve(%q) = %q, %v; want ambiguous between %v", tc.rev, got, err, tc.want)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w[:12]) {
+				t.Errorf("Resolve(%q): %v does not list %s", tc.rev, err, w[:12])
+			}
+		}
+	}
+	// Fewer than 4 hex digits are not a commit, even one git could find.
+	for _, rev := range []string{f.c1[:1], f.c2[:2], f.c3[:3]} {
+		got, err := release.Resolve(f.dir, rev, known)
+		if !errors.Is(err, release.ErrUnknownRevision) || !strings.Contains(err.Error(), "at least 4") {
+			t.Errorf("Resolve(%q) = %q, %v; want ErrUnknownRevision: at least 4 hex digits", rev, got, err)
+		}
+	}
+	// The published releases cannot be listed: no guess either.
+	boom := errors.New("store down")
+	if _, err := release.Resolve(f.dir, f.c3[:7], func() ([]string, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("known() failure: err = %v, want it passed on", err)
+	}
+}
+
+// Outside a repository, prefixes of 4 to 39 digits resolve against the
+// published releases, and an ambiguous one is an error at every length.
+func TestResolveNeverGuessesOutsideRepo(t *testing.T) {
+	dir := t.TempDir()
+	a := "2b4a" + strings.Repeat("1", 36)
+	b := "2b4a" + strings.Repeat("2", 36)
+	known := func() ([]string, error) { return []string{a, b}, nil }
+	for _, rev := range []string{"2b4a", "2B4A", "2b4a~1"} {
+		if got, err := release.Resolve(dir, rev, known); !errors.Is(err, release.ErrAmbiguous) || !strings.Contains(fmt.Sprint(err), a) {
+			t.Errorf("Resolve(%q) = %q, %v; want ambiguous", rev, got, err)
+		}
+	}
+	if got, err := release.Resolve(dir, "2b4a2", known); err != nil || got != b {
+		t.Errorf("Resolve(2b4a2) = %q, %v; want %s", got, err, b)
+	}
+	if _, err := release.Resolve(dir, "2b4", known); !errors.Is(err, release.ErrUnknownRevision) || !strings.Contains(err.Error(), "at least 4") {
+		t.Errorf("Resolve(2b4): %v; want ErrUnknownRevision: at least 4 hex digits", err)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir string, wt *git.Worktree)
+		want   []string
+	}{
+		{"clean", func(*testing.T, string, *git.Worktree) {}, nil},
+		{"untracked files do not count", func(t *testing.T, dir string, _ *git.Worktree) {
+			write(t, filepath.Join(dir, "build.zip"), "zip")
+		}, nil},
+		{"modified", func(t *testing.T, dir string, _ *git.Worktree) {
+			write(t, filepath.Join(dir, "f.txt"), "edited")
+		}, []string{"f.txt"}},
+		{"staged", func(t *testing.T, dir string, wt *git.Worktree) {
+			write(t, filepath.Join(dir, "new.txt"), "new")
+			if _, err := wt.Add("new.txt"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"new.txt"}},
+		{"deleted", func(t *testing.T, dir string, _ *git.Worktree) {
+			if err := os.Remove(filepath.Join(dir, "f.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"f.txt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			wt, err := f.repo.Worktree()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, f.dir, wt)
+			r, err := release.OpenRepo(f.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Changed()
+			if err != nil || strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("Changed() = %q, %v; want %q", got, err, tc.want)
+			}
+			if h := r.HeadCommit(); h != f.c3 {
+				t.Fatalf("HeadCommit() = %q, want %s", h, f.c3)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGeneration(t *testing.T) {
+	f := newFixture(t)
+	// A commit whose parent this clone lacks (a shallow clone's boundary).
+	orphan := &object.Commit{Author: *sig("Bob", 0), Committer: *sig("Bob", 0), Message: "shallow\n",
+		TreeHash: plumbing.ZeroHash, ParentHashes: []plumbing.Hash{plumbing.NewHash(strings.Repeat("ab", 20))}}
+	obj := f.repo.Storer.NewEncodedObject()
+	if err := orphan.Encode(obj); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.repo.Storer.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := release.OpenRepo(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memo := map[string]int{}
+	tests := []struct {
+		sha    string
+		want   int
+		wantOK bool
+	}{
+		{f.c3, 3, true}, // first: walks the whole history
+		{f.c1, 1, true},
+		{f.c2, 2, true},
+		{h.String(), 1, true},
+		{strings.Repeat("cd", 20), 0, false},
+	}
+	for _, tc := range tests {
+		if g, ok := r.Generation(tc.sha, memo); g != tc.want || ok != tc.wantOK {
+			t.Errorf("Generation(%s) = %d, %v; want %d, %v", tc.sha[:7], g, ok, tc.want, tc.wantOK)
+		}
 	}
 }

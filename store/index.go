@@ -56,6 +56,11 @@ type Index struct {
 	// instead; the reader then goes on without it. Without it such an
 	// object is an error.
 	OnCorrupt func(err *CorruptError, instead string)
+	// Generation, when set, is a commit's generation number in git (a
+	// descendant's is always higher than its ancestors'), false when
+	// unknown: List orders releases published at the same instant, from
+	// the same commit time, descendant first.
+	Generation func(sha string) (int, bool)
 }
 
 // readAround reports err through OnCorrupt and returns true when err is a
@@ -103,6 +108,9 @@ type PublishInput struct {
 	Progress func(io.Reader) io.Reader
 	// DryRun checks everything and writes nothing.
 	DryRun bool
+	// Dirty records that the working tree differed from the commit
+	// (oops publish --allow-dirty).
+	Dirty bool
 }
 
 // Publish stores an artifact and its metadata. It returns the release and
@@ -133,7 +141,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		Key:         release.Key(x.app, in.Commit, in.Ext),
 		Size:        size,
 		SHA256:      sum,
-		Published:   now.UTC().Truncate(time.Second),
+		Published:   now.UTC(), // sub-second: list orders by it
 		Publisher:   in.Publisher,
 		Author:      in.Info.Author,
 		AuthorEmail: in.Info.Email,
@@ -141,6 +149,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		CommitTime:  in.Info.Time,
 		Branch:      in.Info.Branch,
 		Tags:        in.Info.Tags,
+		Dirty:       in.Dirty,
 	}
 
 	for attempt := 0; ; attempt++ {
@@ -246,7 +255,7 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		rel.ETag = have.ETag
 	} else {
 		// Adopting a bare upload: it was published when it was uploaded.
-		rel.Published = have.Modified.UTC().Truncate(time.Second)
+		rel.Published = have.Modified.UTC()
 	}
 	if dryRun {
 		return rel, nil
@@ -446,16 +455,42 @@ func (x *Index) List(ctx context.Context, limit int) ([]release.Release, error) 
 	for _, sha := range shas {
 		rels = append(rels, x.describe(sha, objs[sha], idx.m))
 	}
-	sort.SliceStable(rels, func(i, j int) bool {
-		if !rels[i].Published.Equal(rels[j].Published) {
-			return rels[i].Published.After(rels[j].Published)
-		}
-		return rels[i].Commit > rels[j].Commit
-	})
+	x.sortNewestFirst(rels)
 	if limit > 0 && len(rels) > limit {
 		rels = rels[:limit]
 	}
 	return rels, nil
+}
+
+// sortNewestFirst orders releases by publish time, newest first; ties fall
+// by commit time (newer first), then by generation when x.Generation knows
+// it (a descendant before its ancestors; known before unknown), then by
+// SHA, so the order never depends on the store's listing. Generations are
+// only asked for ties.
+func (x *Index) sortNewestFirst(rels []release.Release) {
+	gen := func(sha string) int {
+		if x.Generation == nil {
+			return 0
+		}
+		g, ok := x.Generation(sha)
+		if !ok {
+			return 0
+		}
+		return g
+	}
+	sort.Slice(rels, func(i, j int) bool {
+		a, b := rels[i], rels[j]
+		switch {
+		case !a.Published.Equal(b.Published):
+			return a.Published.After(b.Published)
+		case !a.CommitTime.Equal(b.CommitTime):
+			return a.CommitTime.After(b.CommitTime)
+		}
+		if ga, gb := gen(a.Commit), gen(b.Commit); ga != gb {
+			return ga > gb
+		}
+		return a.Commit > b.Commit
+	})
 }
 
 // metaReads bounds the concurrent metadata reads of a listing without

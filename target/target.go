@@ -209,3 +209,8 @@ type Deployment struct {
 
 // ErrDeployFailed: a deployment did not succeed; traffic was not switched.
 var ErrDeployFailed = errors.New("deployment failed")
+
+// ErrIntegrity: a release's artifact does not match the size and SHA-256
+// recorded when it was published; nothing was unpacked, stopped or
+// switched.
+var ErrIntegrity = errors.New("release integrity check failed")

@@ -147,6 +147,15 @@ func encodeRecord(defs []listener) ([]string, error) {
 	return chunks, nil
 }
 
+// knownProtocol reports whether p is a Classic ELB listener protocol.
+func knownProtocol(p string) bool {
+	switch p {
+	case "HTTP", "HTTPS", "TCP", "SSL":
+		return true
+	}
+	return false
+}
+
 // decodeRecord reads what encodeRecord wrote (chunks joined by a space).
 func decodeRecord(s string) ([]listener, error) {
 	var out []listener
@@ -161,9 +170,20 @@ func decodeRecord(s string) ([]listener, error) {
 			if len(parts) != 3 {
 				return nil, fmt.Errorf("bad listener %q (want L<port>:<protocol>:<instance protocol>)", t)
 			}
+			// The tag can be written by anyone who may tag the ELB, and a
+			// switch re-creates listeners from it: only what an ELB can
+			// have (found by FuzzDecodeRecord).
 			port, err := strconv.ParseInt(parts[0], 10, 32)
-			if err != nil || port <= 0 {
-				return nil, fmt.Errorf("bad listener port in %q", t)
+			if err != nil || port <= 0 || port > 65535 {
+				return nil, fmt.Errorf("bad listener port in %q (want 1 to 65535)", t)
+			}
+			if !knownProtocol(parts[1]) || !knownProtocol(parts[2]) {
+				return nil, fmt.Errorf("bad listener protocol in %q (want HTTP, HTTPS, TCP or SSL)", t)
+			}
+			for _, l := range out {
+				if l.Port == int32(port) {
+					return nil, fmt.Errorf("listener port %d recorded twice", port)
+				}
 			}
 			out = append(out, listener{Port: int32(port), Protocol: parts[1], InstanceProtocol: parts[2]})
 		case 'C', 'P':
@@ -172,6 +192,9 @@ func decodeRecord(s string) ([]listener, error) {
 			}
 			l := &out[len(out)-1]
 			if t[0] == 'C' {
+				if l.Cert != "" {
+					return nil, fmt.Errorf("a second certificate %q for listener %d", t, l.Port)
+				}
 				l.Cert = v
 			} else {
 				l.Policies = append(l.Policies, v)

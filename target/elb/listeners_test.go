@@ -55,7 +55,11 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRecordRejectsGarbage(t *testing.T) {
-	for _, s := range []string{"X80", "L80:HTTP", "Cfoo L80:HTTP:HTTP", "Lx:HTTP:HTTP", "L0:HTTP:HTTP"} {
+	for _, s := range []string{"X80", "L80:HTTP", "Cfoo L80:HTTP:HTTP", "Lx:HTTP:HTTP", "L0:HTTP:HTTP",
+		// Found by FuzzDecodeRecord: listeners no ELB can have.
+		"L80::", "L80:HTTP:", "L65536:HTTP:HTTP", "L80:FTP:HTTP", "L80:http:http",
+		"L80:HTTP:HTTP L80:TCP:TCP", "L443:HTTPS:HTTP Ca Cb",
+	} {
 		if _, err := decodeRecord(s); err == nil {
 			t.Errorf("decodeRecord(%q) accepted a malformed record", s)
 		}

@@ -71,9 +71,16 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		return nil, fmt.Errorf("create release directory: %w", err)
 	}
 
-	// Fetch and unpack first: a bad artifact changes nothing.
-	logf("fetching %s", req.Release.Key)
+	// Fetch, verify and unpack first: a bad artifact changes nothing.
+	if verified(req.Release) {
+		logf("fetching %s (%d bytes, sha256 %s)", req.Release.Key, req.Release.Size, req.Release.SHA256)
+	} else {
+		logf("fetching %s: UNVERIFIED: a bare artifact has no oops metadata (size, SHA-256) to check its bytes against", req.Release.Key)
+	}
 	tmp, err := t.fetchAndUnpack(ctx, req.Release, root, c)
+	if errors.Is(err, target.ErrIntegrity) {
+		return nil, fmt.Errorf("deploy %s: %w", release.Short(sha), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", target.ErrDeployFailed, req.Release.Key, err)
 	}
@@ -184,9 +191,21 @@ func (t *Target) fetchAndUnpack(ctx context.Context, rel release.Release, root s
 		return "", err
 	}
 	defer os.Remove(f.Name())
-	_, err = io.Copy(f, rc)
+	var body io.Reader = rc
+	var v *verifier
+	if verified(rel) {
+		v = newVerifier(rel, rc)
+		body = v
+	}
+	_, err = io.Copy(f, body)
+	if v != nil {
+		err = v.check(err)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if errors.Is(err, target.ErrIntegrity) {
+		return "", err
 	}
 	if err != nil {
 		return "", fmt.Errorf("fetch artifact: %w", err)

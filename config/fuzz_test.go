@@ -1,0 +1,103 @@
+package config_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/oops-deploy/oops/config"
+)
+
+// FuzzParse feeds .oopsrc text, hostile included, to Parse: it never
+// panics, returns either a config or a *config.Error (exit 2) naming the
+// file, always the same answer for the same text, and a config it accepts
+// holds only values the commands can use without checking again.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		config.Sample,
+		`{"application-name": "api", "store": ".oops", "target": "local", "listen": ":8080", "blue-port": 8081, "green-port": 8082, "command": ["./api"], "health-path": "/healthcheck", "drain-timeout": "30s", "lock-ttl": "5m", "verify-timeout": "0s"}`,
+		``, `   `, `null`, `[]`, `"str"`, `{`, `{"application-name":`, `}`,
+		"\xef\xbb\xbf{}",                       // a BOM
+		"{\"application-name\": \"a\x00b\"}",   // NUL
+		"{\"application-name\": \"\xff\xfe\"}", // invalid UTF-8
+		"{\"\xff\": 1}",
+		`{"application-name": "../../etc", "store": "."}`,
+		`{"application-name": ".", "store": "."}`,
+		`{"application-name": "a\nb", "store": "."}`,
+		`{"application-name": "a\tb", "store": "s3://b"}`,
+		`{"application-name": "a", "application-name": "b", "store": "x"}`, // duplicate keys
+		`{"application-name": "a", "store": "s3://"}`,
+		`{"application-name": "a", "s3-bucket": "b/../c"}`,
+		`{"application-name": "a", "store": "x", "blue-port": 1e309}`,
+		`{"application-name": "a", "store": "x", "blue-port": -1, "green-port": 65536}`,
+		`{"application-name": "a", "store": "x", "blue-port": 8080, "green-port": 8080}`,
+		`{"application-name": "a", "store": "x", "listen": "[::1]:99999"}`,
+		`{"application-name": "a", "store": "x", "listen": ""}`,
+		`{"application-name": "a", "store": "x", "lock-ttl": "-9223372036854775808ns"}`,
+		`{"application-name": "a", "store": "x", "drain-timeout": "9999999999h"}`,
+		`{"application-name": "a", "store": "x", "verify-timeout": "-1s"}`,
+		`{"application-name": "a", "store": "x", "min-healthy": -2147483649}`,
+		`{"application-name": "a", "store": "x", "health-check-url": "http://{ip}:{port}/{evil}"}`,
+		`{"application-name": "a", "store": "x", "health-check-url": "file:///etc/passwd"}`,
+		`{"application-name": "a", "store": "x", "health-path": "healthcheck"}`,
+		`{"application-name": "a", "store": "x", "target": "ELB"}`,
+		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
+		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
+		`{"application-name": "a", "store": "x", "elb-name": {"$ne": null}}`,
+		`{"aplication-name": "a", "stor": "x"}`,
+		"{\n\n\n  \"application-name\": 1,\n  \"store\": true\n}",
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
+		`{"application-name": "` + strings.Repeat("a", 100000) + `", "store": "x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const path = "/srv/app/.oopsrc"
+		c, err := config.Parse(path, data)
+		c2, err2 := config.Parse(path, data)
+		if (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+			t.Fatalf("Parse is not deterministic: %v, then %v", err, err2)
+		}
+		if err != nil {
+			var ce *config.Error
+			if c != nil || !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), path) {
+				t.Fatalf("Parse failed with %T %v (config %v): want a *config.Error at %s", err, err, c, path)
+			}
+			return
+		}
+		if c == nil || c2 == nil {
+			t.Fatal("Parse returned neither a config nor an error")
+		}
+		app := c.ApplicationName
+		if strings.TrimSpace(app) == "" || strings.ContainsAny(app, `/\`) || strings.HasPrefix(app, ".") ||
+			strings.ContainsFunc(app, unicode.IsControl) {
+			t.Fatalf("accepted application-name %q: it names folders and keys of the store", app)
+		}
+		if c.StoreURL() == "" {
+			t.Fatal("accepted a config without a store")
+		}
+		for _, p := range []int{c.BluePort, c.GreenPort} {
+			if p < 0 || p > 65535 {
+				t.Fatalf("accepted port %d", p)
+			}
+		}
+		if c.BluePort != 0 && c.BluePort == c.GreenPort {
+			t.Fatalf("accepted blue-port = green-port = %d", c.BluePort)
+		}
+		v := c.Values
+		if v.LockTTL < 0 || v.DrainTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) {
+			t.Fatalf("accepted a negative duration: %+v", v)
+		}
+		if c.Target != "" && !slices.Contains(config.Targets, c.Target) {
+			t.Fatalf("accepted target %q", c.Target)
+		}
+		if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
+			t.Fatalf("accepted health-path %q", c.HealthPath)
+		}
+		if c.MinHealthy != nil && *c.MinHealthy < 0 {
+			t.Fatalf("accepted min-healthy %d", *c.MinHealthy)
+		}
+	})
+}
