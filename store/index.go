@@ -543,21 +543,34 @@ func (x *Index) describe(sha string, objs []Object, m map[string]release.Release
 
 // Get returns the release of a commit, or an error wrapping
 // release.ErrNotPublished.
+//
+// A commit oops published is its published artifact, whatever else is
+// stored for it: another artifact of the same commit (another extension,
+// uploaded by other CI or by someone with write access to the store) would
+// come first in the listing, and would be deployed bare, unverified.
 func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
+	meta, _, err := x.readReleaseMeta(ctx, sha)
+	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "using the artifact without it") {
+		return release.Release{}, err
+	}
+	if s, _, ok := release.ParseKey(x.app, meta.Key); err == nil && ok && s == sha {
+		obj, err := x.s.Stat(ctx, meta.Key)
+		if errors.Is(err, ErrNotFound) {
+			return release.Release{}, fmt.Errorf("%s: %w: %s, which oops published for it, is gone from %s (another artifact of the commit is not what was published: put the published one back from its build)",
+				release.Short(sha), release.ErrNotPublished, meta.Key, x.s)
+		}
+		if err != nil {
+			return release.Release{}, fmt.Errorf("%s: read %s: %w", release.Short(sha), meta.Key, err)
+		}
+		meta.ETag = obj.ETag
+		return meta, nil
+	}
 	obj, err := x.artifact(ctx, sha)
 	if err != nil {
 		return release.Release{}, err
 	}
 	if obj == nil {
 		return release.Release{}, fmt.Errorf("%s: %w in %s", release.Short(sha), release.ErrNotPublished, x.s)
-	}
-	meta, _, err := x.readReleaseMeta(ctx, sha)
-	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "using the artifact without it") {
-		return release.Release{}, err
-	}
-	if err == nil && meta.Key == obj.Key {
-		meta.ETag = obj.ETag
-		return meta, nil
 	}
 	return release.Release{Commit: sha, App: x.app, Key: obj.Key, Size: obj.Size, ETag: obj.ETag, Published: obj.Modified, Bare: true}, nil
 }

@@ -357,3 +357,50 @@ func TestListCost(t *testing.T) {
 		t.Errorf("List over 12 releases made calls %v; want one List and one Get", c.calls)
 	}
 }
+
+// TestGetPrefersPublishedArtifact: a second artifact for a published
+// commit (another CI's upload, or an attacker with write access to the
+// store) sorts before the published one in the store's listing; Get must
+// still return what oops published, with its size and SHA-256, so that the
+// deploy verifies it, and never the sibling, bare and unverified.
+func TestGetPrefersPublishedArtifact(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		ext      string // the published artifact's
+		sibling  string
+		deleteIt bool // the published artifact is gone
+		wantErr  error
+	}{
+		{name: "tar.gz sibling of a zip", ext: ".zip", sibling: ".tar.gz"},
+		{name: "tgz sibling of a zip", ext: ".zip", sibling: ".tgz"},
+		{name: "published zip replaced by a tar.gz", ext: ".zip", sibling: ".tar.gz", deleteIt: true, wantErr: release.ErrNotPublished},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dir.New(t.TempDir())
+			x := store.NewIndex(s, "app")
+			in := input(1, "published bytes")
+			in.Ext = tc.ext
+			pub, _ := publish(t, x, in)
+			evil := "other bytes"
+			if _, err := s.Create(ctx, release.Key("app", sha(1), tc.sibling), strings.NewReader(evil), int64(len(evil)), nil); err != nil {
+				t.Fatal(err)
+			}
+			if tc.deleteIt {
+				if err := s.Delete(ctx, pub.Key, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := x.Get(ctx, sha(1))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Get = %+v, %v; want %v: the metadata names an artifact that is gone, another one is not it", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Bare || got.Key != pub.Key || got.SHA256 != pub.SHA256 || got.Size != pub.Size {
+				t.Fatalf("Get = %+v, %v; want the published %s with its SHA-256", got, err, pub.Key)
+			}
+		})
+	}
+}
