@@ -403,15 +403,28 @@ func (r *Repo) HeadCommit() string {
 
 // Changed lists the tracked files whose content in the working tree or
 // the index differs from HEAD (modified, added, deleted, renamed), sorted.
-// Untracked files do not count: a build usually leaves some.
+// Untracked files do not count: a build usually leaves some. A checked-out
+// submodule counts as its files do (as git status says "modified
+// content"): the build includes them.
 func (r *Repo) Changed() ([]string, error) {
-	wt, err := r.r.Worktree()
+	paths, err := changed(r.r, r.dir, "")
 	if err != nil {
-		return nil, fmt.Errorf("read the working tree of %s: %w", r.dir, err)
+		return nil, err
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// changed lists the changed tracked files of repo, prefixed with prefix,
+// and those of its checked-out submodules.
+func changed(repo *git.Repository, dir, prefix string) ([]string, error) {
+	wt, err := repo.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("read the working tree of %s: %w", dir, err)
 	}
 	st, err := wt.Status()
 	if err != nil {
-		return nil, fmt.Errorf("compare the working tree of %s with HEAD: %w", r.dir, err)
+		return nil, fmt.Errorf("compare the working tree of %s with HEAD: %w", dir, err)
 	}
 	var paths []string
 	for path, fs := range st {
@@ -419,10 +432,31 @@ func (r *Repo) Changed() ([]string, error) {
 			continue
 		}
 		if fs.Worktree != git.Unmodified || fs.Staging != git.Unmodified {
-			paths = append(paths, path)
+			paths = append(paths, prefix+path)
 		}
 	}
-	sort.Strings(paths)
+	subs, err := wt.Submodules()
+	if err != nil {
+		return nil, fmt.Errorf("read the submodules of %s: %w", dir, err)
+	}
+	for _, sub := range subs {
+		name := sub.Config().Path
+		if _, listed := st[name]; listed {
+			continue // moved to another commit: listed already
+		}
+		srepo, err := sub.Repository()
+		if errors.Is(err, git.ErrSubmoduleNotInitialized) {
+			continue // not checked out: no files to build from
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open submodule %s of %s: %w", name, dir, err)
+		}
+		more, err := changed(srepo, dir+"/"+name, prefix+name+"/")
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, more...)
+	}
 	return paths, nil
 }
 

@@ -424,6 +424,32 @@ func TestChanged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"f.txt"}},
+		{"modified, and ignored by .gitignore (still tracked)", func(t *testing.T, dir string, _ *git.Worktree) {
+			if err := os.MkdirAll(filepath.Join(dir, ".git", "info"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, ".git", "info", "exclude"), "*.txt\n")
+			write(t, filepath.Join(dir, "f.txt"), "edited")
+		}, []string{"f.txt"}},
+		{"modified, and ignored by .gitignore", func(t *testing.T, dir string, _ *git.Worktree) {
+			write(t, filepath.Join(dir, ".gitignore"), "f.txt\n")
+			write(t, filepath.Join(dir, "f.txt"), "edited")
+		}, []string{"f.txt"}},
+		{"only the mode changed", func(t *testing.T, dir string, _ *git.Worktree) {
+			if err := os.Chmod(filepath.Join(dir, "f.txt"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"f.txt"}},
+		{"renamed", func(t *testing.T, dir string, wt *git.Worktree) {
+			if _, err := wt.Move("f.txt", "g.txt"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"f.txt", "g.txt"}},
+		{"renamed, not staged", func(t *testing.T, dir string, _ *git.Worktree) {
+			if err := os.Rename(filepath.Join(dir, "f.txt"), filepath.Join(dir, "g.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"f.txt"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
