@@ -8,7 +8,8 @@
 // stream); it holds at least one regular file; every entry is a regular
 // file, a directory or a symlink, at a relative path that stays inside the
 // release folder and goes through no symlink or file of the archive, named
-// once; every symlink resolves inside the release (following the archive's
+// once, with names the kernel takes (255 bytes a name, 4095 a link
+// target); every symlink resolves inside the release (following the archive's
 // other symlinks); and the entry count, the unpacked size and the
 // compression ratio stay within Limits.
 package archive
@@ -220,6 +221,13 @@ func clean(name string) (string, error) {
 	if c == ".." || strings.HasPrefix(c, "../") {
 		return "", entryErr(name, "leads outside the release folder (..)")
 	}
+	for rest := c; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
+		if len(part) > maxName {
+			return "", entryErr(name, "has a name longer than %d bytes (%q...): no file system takes it", maxName, part[:16])
+		}
+	}
 	return c, nil
 }
 
@@ -329,6 +337,8 @@ func (w *walker) link(name, p, target string) error {
 		return entryErr(name, "is a symlink with an empty target")
 	case strings.ContainsRune(target, 0):
 		return entryErr(name, "is a symlink whose target has a NUL byte")
+	case len(target) > maxTarget:
+		return entryErr(name, "is a symlink with a target longer than %d bytes", maxTarget)
 	case strings.HasPrefix(target, "/"), strings.Contains(target, `\`):
 		return entryErr(name, "is a symlink to %q, outside the release folder: only relative links inside it", target)
 	case p == "":
@@ -338,6 +348,14 @@ func (w *walker) link(name, p, target string) error {
 	w.links = append(w.links, p)
 	return nil
 }
+
+// The kernel's limits (Linux, macOS and the BSDs): a name in a folder
+// is at most maxName bytes, a symlink's target at most maxTarget. An
+// archive that passes them would not unpack: it is refused when validated.
+const (
+	maxName   = 255
+	maxTarget = 4095
+)
 
 // maxHops bounds link resolution, as the kernel's ELOOP does.
 const maxHops = 40
@@ -415,13 +433,10 @@ func (w *walker) zip(r io.ReaderAt, size int64) error {
 			if err != nil {
 				return entryErr(zf.Name, "cannot be read: %v", err)
 			}
-			target, err := io.ReadAll(io.LimitReader(rc, 4097))
+			target, err := io.ReadAll(io.LimitReader(rc, maxTarget+1))
 			rc.Close()
 			if err != nil {
 				return entryErr(zf.Name, "cannot be read: %v", err)
-			}
-			if len(target) > 4096 {
-				return entryErr(zf.Name, "is a symlink with a target longer than 4096 bytes")
 			}
 			if err := w.link(zf.Name, p, string(target)); err != nil {
 				return err
