@@ -141,7 +141,7 @@ func (r *Repo) Resolve(rev string, known func() ([]string, error)) (string, erro
 		}
 		h, err := r.r.ResolveRevision(plumbing.Revision(sha + suffix))
 		if err != nil {
-			return "", fmt.Errorf("%w %q: git cannot follow %s from %s in %s: %v", ErrUnknownRevision, rev, suffix, Short(sha), r.dir, err)
+			return "", fmt.Errorf("%w %q: git cannot follow %s from %s in %s: %v%s", ErrUnknownRevision, rev, suffix, Short(sha), r.dir, err, r.shallowNote(suffix))
 		}
 		return h.String(), nil
 	}
@@ -151,7 +151,21 @@ func (r *Repo) Resolve(rev string, known func() ([]string, error)) (string, erro
 	if h, err := r.r.ResolveRevision(plumbing.Revision(rev)); err == nil {
 		return h.String(), nil
 	}
-	return "", fmt.Errorf("%w %q: git knows no such branch, tag or commit in %s", ErrUnknownRevision, rev, r.dir)
+	return "", fmt.Errorf("%w %q: git knows no such branch, tag or commit in %s%s", ErrUnknownRevision, rev, r.dir, r.shallowNote(suffix))
+}
+
+// shallowNote explains a failure to walk back through history (suffix
+// has ~ or ^) in a shallow clone, as CI makes by default: the commit
+// exists, this clone does not have it.
+func (r *Repo) shallowNote(suffix string) string {
+	if !strings.ContainsAny(suffix, "~^") {
+		return ""
+	}
+	sh, err := r.r.Storer.Shallow()
+	if err != nil || len(sh) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; this is a shallow clone, whose history stops at %s: fetch more of it (git fetch --deepen=10, or git fetch --unshallow) or name the commit by its SHA", Short(sh[0].String()))
 }
 
 // resolveHex resolves a name made of hex digits (not a full SHA): the

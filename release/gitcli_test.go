@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,5 +71,34 @@ func TestChangedSubmodule(t *testing.T) {
 				t.Fatalf("Changed() = %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResolveShallow: CI clones one commit deep by default; HEAD~1 there is
+// not "no such commit" but history the clone lacks, and the error says so
+// and what to do.
+func TestResolveShallow(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git command line to make a shallow clone with")
+	}
+	src := t.TempDir()
+	gitCLI(t, src, "init", "-q", "-b", "main")
+	for _, s := range []string{"1", "2", "3"} {
+		write(t, filepath.Join(src, "f.txt"), s)
+		gitCLI(t, src, "add", ".")
+		gitCLI(t, src, "commit", "-qm", "c"+s)
+	}
+	dst := filepath.Join(t.TempDir(), "clone")
+	gitCLI(t, src, "clone", "-q", "--depth", "1", "file://"+src, dst)
+	for _, rev := range []string{"HEAD~1", "main^", "HEAD~2"} {
+		t.Run(rev, func(t *testing.T) {
+			_, err := release.Resolve(dst, rev, nil)
+			if !errors.Is(err, release.ErrUnknownRevision) || !strings.Contains(err.Error(), "shallow clone") || !strings.Contains(err.Error(), "git fetch --deepen") {
+				t.Fatalf("Resolve(%s) = %v; want an unknown revision that says the clone is shallow and how to deepen it", rev, err)
+			}
+		})
+	}
+	if _, err := release.Resolve(dst, "nosuch", nil); err == nil || strings.Contains(err.Error(), "shallow") {
+		t.Errorf("Resolve(nosuch) = %v; want no word of shallow clones, depth does not explain it", err)
 	}
 }
