@@ -89,6 +89,9 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		zipOf(tb, zeros("z", 2<<20)), tarGz(tb, zeros("z", 2<<20)),
 		good[:len(good)/2], good[:len(good)-4], goodZip[:len(goodZip)-22],
 		zipOf(tb), tarGz(tb), {}, []byte("zip bytes 1\n"),
+		// Accepted, then refused by the kernel at unpack (ENAMETOOLONG).
+		tarGz(tb, file(strings.Repeat("n", 256), "x")),
+		zipOf(tb, file("app", "x"), link("l", strings.Repeat("./", 2046)+"/app")),
 	}
 	return seeds
 }
