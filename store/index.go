@@ -167,7 +167,11 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		if _, err := in.Body.Seek(0, io.SeekStart); err != nil {
 			return release.Release{}, false, fmt.Errorf("publish %s: rewind artifact: %w", release.Short(in.Commit), err)
 		}
-		var body io.Reader = in.Body
+		// Hash what is uploaded too: a file rewritten since it was hashed
+		// (a build still writing it) must not be stored under the hash
+		// of other bytes, where every deploy would fail to verify it.
+		up := sha256.New()
+		var body io.Reader = io.TeeReader(in.Body, up)
 		if in.Progress != nil {
 			body = in.Progress(body)
 		}
@@ -177,6 +181,15 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		}
 		if err != nil {
 			return release.Release{}, false, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
+		}
+		if got := hex.EncodeToString(up.Sum(nil)); got != sum {
+			derr := x.s.Delete(ctx, rel.Key, obj.ETag)
+			msg := "it was removed"
+			if derr != nil {
+				msg = fmt.Sprintf("removing it failed (%v): delete %s before publishing again", derr, rel.Key)
+			}
+			return release.Release{}, false, fmt.Errorf("publish %s: the artifact changed while it was published (sha256 %s when hashed, %s when uploaded); %s. Publish it again once the build has finished writing it",
+				release.Short(in.Commit), abbrev(sum), abbrev(got), msg)
 		}
 		rel.ETag = obj.ETag
 		if err := x.writeMeta(ctx, rel); err != nil {

@@ -404,3 +404,44 @@ func TestGetPrefersPublishedArtifact(t *testing.T) {
 		})
 	}
 }
+
+// changing is an artifact file that another process rewrites (same size)
+// after publish hashed it and before the upload read it again.
+type changing struct {
+	first, then string
+	reads       int
+	r           *strings.Reader
+}
+
+func (c *changing) Seek(off int64, whence int) (int64, error) {
+	body := c.first
+	if c.reads > 0 {
+		body = c.then
+	}
+	c.reads++
+	c.r = strings.NewReader(body)
+	return c.r.Seek(off, whence)
+}
+
+func (c *changing) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// TestPublishFileChangedWhileUploading: the uploaded bytes are the ones
+// whose SHA-256 is recorded, or nothing is published; else every deploy
+// of the commit fails verification, and republishing the right bytes is
+// a no-op against the recorded hash.
+func TestPublishFileChangedWhileUploading(t *testing.T) {
+	ctx := context.Background()
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	in := input(1, "")
+	in.Body, in.Size = &changing{first: "built bytes", then: "other bytes"}, 11
+	if _, _, err := x.Publish(ctx, in); err == nil || !strings.Contains(err.Error(), "changed while") {
+		t.Fatalf("Publish = %v; want an error saying the file changed while it was published", err)
+	}
+	if rels := list(t, x, 0); len(rels) != 0 {
+		t.Fatalf("after a refused publish the store lists %+v; want nothing", rels)
+	}
+	if _, created := publish(t, x, input(1, "built bytes")); !created {
+		t.Errorf("publishing the right bytes again did not create the release")
+	}
+}
