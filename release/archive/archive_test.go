@@ -25,12 +25,12 @@ func TestValidate(t *testing.T) {
 		entry   string // the entry the error names; "" for the archive
 		rule    string // part of the rule; "" when valid
 	}{
-		{"tar.gz release", tarGz, []ent{dir("./"), dir("bin"), {name: "bin/app", body: "#!/bin/sh\n", mode: 0o755}, file("static/i.html", "<h1>"), link("current", "bin/app"), link("bin/up", "../static")}, Limits{}, "", ""},
-		{"zip release", zipOf, []ent{dir("bin"), {name: "bin/app", body: "#!/bin/sh\n", mode: 0o755}, link("current", "bin/app"), link("static", ".")}, Limits{}, "", ""},
+		{"tar.gz release", tarGz, []ent{dir("./"), dir("bin"), {Name: "bin/app", Body: "#!/bin/sh\n", Mode: 0o755}, file("static/i.html", "<h1>"), link("current", "bin/app"), link("bin/up", "../static")}, Limits{}, "", ""},
+		{"zip release", zipOf, []ent{dir("bin"), {Name: "bin/app", Body: "#!/bin/sh\n", Mode: 0o755}, link("current", "bin/app"), link("static", ".")}, Limits{}, "", ""},
 		{"windows zip", zipOf, []ent{file(`bin\app.exe`, "MZ")}, Limits{}, "", ""},
 		{"dangling link inside", tarGz, []ent{file("app", "x"), link("log", "var/log")}, Limits{}, "", ""},
 		{"folder entry after its files", tarGz, []ent{file("bin/app", "x"), dir("bin/")}, Limits{}, "", ""},
-		{"global pax header", tarGz, []ent{{name: "pax_global_header", typ: tar.TypeXGlobalHeader}, file("app", "x")}, Limits{}, "", ""},
+		{"global pax header", tarGz, []ent{{Name: "pax_global_header", Type: tar.TypeXGlobalHeader}, file("app", "x")}, Limits{}, "", ""},
 
 		{"tar.gz chained symlinks", tarGz, chain(), Limits{}, "a/b/a/b/a/b/c", "goes through the symlink \"a/b\""},
 		{"zip chained symlinks", zipOf, chain(), Limits{}, "a/b/a/b/a/b/c", "goes through the symlink \"a/b\""},
@@ -43,10 +43,10 @@ func TestValidate(t *testing.T) {
 		{"zip windows ..", zipOf, []ent{file(`a\..\..\evil`, "x")}, Limits{}, `a\..\..\evil`, "leads outside the release folder"},
 		{"absolute path", tarGz, []ent{file("/etc/evil", "x")}, Limits{}, "/etc/evil", "absolute path"},
 		{"drive letter", zipOf, []ent{file("C:/evil", "x")}, Limits{}, "C:/evil", "absolute path"},
-		{"hard link", tarGz, []ent{file("app", "x"), {name: "h", typ: tar.TypeLink, link: "/etc/shadow"}}, Limits{}, "h", "hard link"},
-		{"tar device", tarGz, []ent{{name: "dev", typ: tar.TypeChar}}, Limits{}, "dev", "character device"},
-		{"zip device", zipOf, []ent{{name: "dev", typ: tar.TypeChar}}, Limits{}, "dev", "character device"},
-		{"fifo", tarGz, []ent{{name: "p", typ: tar.TypeFifo}}, Limits{}, "p", "named pipe"},
+		{"hard link", tarGz, []ent{file("app", "x"), {Name: "h", Type: tar.TypeLink, Link: "/etc/shadow"}}, Limits{}, "h", "hard link"},
+		{"tar device", tarGz, []ent{{Name: "dev", Type: tar.TypeChar}}, Limits{}, "dev", "character device"},
+		{"zip device", zipOf, []ent{{Name: "dev", Type: tar.TypeChar}}, Limits{}, "dev", "character device"},
+		{"fifo", tarGz, []ent{{Name: "p", Type: tar.TypeFifo}}, Limits{}, "p", "named pipe"},
 		{"tar duplicate", tarGz, []ent{file("app", "1"), file("app", "2")}, Limits{}, "app", "duplicate"},
 		{"zip duplicate via ./", zipOf, []ent{file("app", "1"), file("./app", "2")}, Limits{}, "./app", "duplicate"},
 		{"file then folder of it", tarGz, []ent{file("a", "1"), file("a/b", "2")}, Limits{}, "a/b", "which is a file"},
@@ -185,7 +185,7 @@ func TestUnpack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			top, dir := release(t)
-			data := build(t, dir0(), ent{name: "bin/app", body: "#!/bin/sh\n", mode: 0o755}, file("static/i.html", "<h1>"),
+			data := build(t, dir0(), ent{Name: "bin/app", Body: "#!/bin/sh\n", Mode: 0o755}, file("static/i.html", "<h1>"),
 				link("current", "bin/app"), link("bin/static", "../static"))
 			sum, err := Unpack(bytes.NewReader(data), int64(len(data)), dir, Options{})
 			if err != nil {

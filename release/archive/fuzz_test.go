@@ -74,7 +74,7 @@ func FuzzValidate(f *testing.F) {
 // fuzzSeeds are the attacks of issue 11 and their neighbours, each a few
 // hundred bytes (the bombs a few KiB).
 func fuzzSeeds(tb testing.TB) [][]byte {
-	good := tarGz(tb, dir("bin"), ent{name: "bin/app", body: "#!/bin/sh\n", mode: 0o755}, link("current", "bin/app"))
+	good := tarGz(tb, dir("bin"), ent{Name: "bin/app", Body: "#!/bin/sh\n", Mode: 0o755}, link("current", "bin/app"))
 	goodZip := zipOf(tb, file("app", "hi"), link("l", "app"))
 	seeds := [][]byte{
 		good, goodZip,
@@ -83,8 +83,8 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		zipOf(tb, file("app", "x"), link("s", "t/x"), link("t", "s/y")),
 		tarGz(tb, file("../evil", "x")), zipOf(tb, file(`a\..\..\evil`, "x")),
 		tarGz(tb, file("/etc/evil", "x")), zipOf(tb, file("app", "x"), link("l", "/etc/passwd")),
-		tarGz(tb, file("app", "x"), ent{name: "h", typ: '1', link: "app"}),
-		tarGz(tb, ent{name: "dev", typ: '3'}),
+		tarGz(tb, file("app", "x"), ent{Name: "h", Type: '1', Link: "app"}),
+		tarGz(tb, ent{Name: "dev", Type: '3'}),
 		tarGz(tb, file("app", "1"), file("app", "2")), zipOf(tb, file("a", "1"), file("a/b", "2")),
 		zipOf(tb, zeros("z", 2<<20)), tarGz(tb, zeros("z", 2<<20)),
 		good[:len(good)/2], good[:len(good)-4], goodZip[:len(goodZip)-22],

@@ -1,94 +1,28 @@
 package local
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"bytes"
-	"compress/gzip"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/oops-deploy/oops/release/archive"
+	"github.com/oops-deploy/oops/release/archive/archivetest"
 )
 
-type entry struct {
-	name, body, link string
-	mode             fs.FileMode
-	dir              bool
-}
+// entry is one entry of a test archive.
+type entry = archivetest.Entry
 
-func tarGz(t *testing.T, entries []entry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: int64(e.mode), Size: int64(len(e.body)), Typeflag: tar.TypeReg}
-		switch {
-		case e.dir:
-			h.Typeflag, h.Size = tar.TypeDir, 0
-		case e.link != "":
-			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, e.link, 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func zipOf(t *testing.T, entries []entry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range entries {
-		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
-		mode := e.mode
-		body := e.body
-		switch {
-		case e.dir:
-			h.Name = strings.TrimSuffix(e.name, "/") + "/"
-			mode |= fs.ModeDir
-		case e.link != "":
-			mode |= fs.ModeSymlink
-			body = e.link
-		}
-		h.SetMode(mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+func tarGz(t *testing.T, entries []entry) []byte { return archivetest.TarGz(t, entries...) }
+func zipOf(t *testing.T, entries []entry) []byte { return archivetest.Zip(t, entries...) }
 
 func TestUnpack(t *testing.T) {
 	t.Parallel()
 	good := []entry{
-		{name: "./", dir: true, mode: 0o755},
-		{name: "bin/app", body: "#!/bin/sh\necho hi\n", mode: 0o755},
-		{name: "static/index.html", body: "<h1>hi</h1>", mode: 0o644},
-		{name: "current", link: "bin/app"},
+		{Name: "./", Dir: true, Mode: 0o755},
+		{Name: "bin/app", Body: "#!/bin/sh\necho hi\n", Mode: 0o755},
+		{Name: "static/index.html", Body: "<h1>hi</h1>", Mode: 0o644},
+		{Name: "current", Link: "bin/app"},
 	}
 	tests := []struct {
 		name    string
@@ -98,11 +32,11 @@ func TestUnpack(t *testing.T) {
 	}{
 		{"tar.gz keeps modes and links", tarGz, good, ""},
 		{"zip keeps modes and links", zipOf, good, ""},
-		{"tar.gz zip-slip refused", tarGz, []entry{{name: "../evil", body: "x", mode: 0o644}}, "outside the release folder"},
-		{"zip zip-slip refused", zipOf, []entry{{name: "a/../../evil", body: "x", mode: 0o644}}, "outside the release folder"},
-		{"absolute path refused", tarGz, []entry{{name: "/etc/evil", body: "x", mode: 0o644}}, "outside the release folder"},
-		{"link out refused", tarGz, []entry{{name: "l", link: "../../etc/passwd"}}, "outside the release folder"},
-		{"absolute link refused", zipOf, []entry{{name: "l", link: "/etc/passwd"}}, "outside the release folder"},
+		{"tar.gz zip-slip refused", tarGz, []entry{{Name: "../evil", Body: "x", Mode: 0o644}}, "outside the release folder"},
+		{"zip zip-slip refused", zipOf, []entry{{Name: "a/../../evil", Body: "x", Mode: 0o644}}, "outside the release folder"},
+		{"absolute path refused", tarGz, []entry{{Name: "/etc/evil", Body: "x", Mode: 0o644}}, "outside the release folder"},
+		{"link out refused", tarGz, []entry{{Name: "l", Link: "../../etc/passwd"}}, "outside the release folder"},
+		{"absolute link refused", zipOf, []entry{{Name: "l", Link: "/etc/passwd"}}, "outside the release folder"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,10 +19,10 @@ import (
 // three folders above the release), then c/escaped lands outside.
 func chainEntries() []entry {
 	return []entry{
-		{name: "a/b", link: ".."},
-		{name: "a/b/a/b/a/b/c", link: "../../.."},
-		{name: "c/escaped", body: "owned", mode: 0o644},
-		{name: "app", body: "real", mode: 0o755},
+		{Name: "a/b", Link: ".."},
+		{Name: "a/b/a/b/a/b/c", Link: "../../.."},
+		{Name: "c/escaped", Body: "owned", Mode: 0o644},
+		{Name: "app", Body: "real", Mode: 0o755},
 	}
 }
 
@@ -36,10 +36,10 @@ func TestUnpackStaysInside(t *testing.T) {
 	}{
 		{"tar.gz chained symlinks", tarGz(t, chainEntries())},
 		{"zip chained symlinks", zipOf(t, chainEntries())},
-		{"tar.gz duplicate file", tarGz(t, []entry{{name: "app", body: "one", mode: 0o644}, {name: "app", body: "two", mode: 0o644}})},
-		{"zip duplicate file", zipOf(t, []entry{{name: "app", body: "one", mode: 0o644}, {name: "./app", body: "two", mode: 0o644}})},
+		{"tar.gz duplicate file", tarGz(t, []entry{{Name: "app", Body: "one", Mode: 0o644}, {Name: "app", Body: "two", Mode: 0o644}})},
+		{"zip duplicate file", zipOf(t, []entry{{Name: "app", Body: "one", Mode: 0o644}, {Name: "./app", Body: "two", Mode: 0o644}})},
 		{"empty zip", zipOf(t, nil)},
-		{"tar.gz of only a folder", tarGz(t, []entry{{name: "bin/", dir: true, mode: 0o755}})},
+		{"tar.gz of only a folder", tarGz(t, []entry{{Name: "bin/", Dir: true, Mode: 0o755}})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

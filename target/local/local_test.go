@@ -50,11 +50,11 @@ func hello(t *testing.T, kind string) []entry {
 	}
 	if kind == "broken" {
 		return []entry{
-			{name: "hello", body: "#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n", mode: 0o755},
-			{name: "hello.bin", body: string(bin), mode: 0o755},
+			{Name: "hello", Body: "#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n", Mode: 0o755},
+			{Name: "hello.bin", Body: string(bin), Mode: 0o755},
 		}
 	}
-	return []entry{{name: "hello", body: string(bin), mode: 0o755}}
+	return []entry{{Name: "hello", Body: string(bin), Mode: 0o755}}
 }
 
 // packed caches artifacts by content.
@@ -114,7 +114,7 @@ func (e *env) release(entries []entry, asZip bool) release.Release {
 	e.n++
 	sha := fmt.Sprintf("%040x", 0xa11ce000+e.n)
 	// Compressing megabytes is slow: once per distinct artifact.
-	key := fmt.Sprint(asZip, len(entries), entries[0].body[:min(len(entries[0].body), 64)])
+	key := fmt.Sprint(asZip, len(entries), entries[0].Body[:min(len(entries[0].Body), 64)])
 	if b, ok := packed.Load(key); ok {
 		e.artifacts[sha] = b.([]byte)
 	} else if asZip {

@@ -47,7 +47,7 @@ func TestLocalDeployVerifiesTheArtifact(t *testing.T) {
 		{"same size, one byte flipped", flipped},
 		{"truncated", good[:len(good)-1]},
 		{"grown", append(append([]byte(nil), good...), 0)},
-		{"another valid release", tarGz(t, []entry{{name: "hello", body: "#!/bin/sh\necho evil\n", mode: 0o755}})},
+		{"another valid release", tarGz(t, []entry{{Name: "hello", Body: "#!/bin/sh\necho evil\n", Mode: 0o755}})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.published(e.release(hello(t, "good"), false))
