@@ -40,10 +40,15 @@ func TestProxyRefusesALowerGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A drain by a newer holder raises the generation too, across a restart.
+	if _, err := rp.p.DrainFenced(context.Background(), release.Blue, 12); err != nil {
+		t.Fatal(err)
+	}
+
 	rp.stop(t)
 	rp2 := startProxy(t, opts)
-	if _, err := rp2.p.SwitchFenced(release.Blue, release.Green, 10); !errors.Is(err, target.ErrFenced) {
-		t.Fatalf("after a restart, generation 10 after 11: %v, want ErrFenced", err)
+	if _, err := rp2.p.SwitchFenced(release.Blue, release.Green, 11); !errors.Is(err, target.ErrFenced) {
+		t.Fatalf("after a restart, generation 11 after a drain of 12: %v, want ErrFenced", err)
 	}
 	if _, err := rp2.p.Switch(release.Blue, release.Green); err != nil {
 		t.Fatalf("a switch with no generation: %v", err)

@@ -326,10 +326,18 @@ func (p *Proxy) DrainFenced(ctx context.Context, c release.Color, gen int64) (in
 		p.mu.Unlock()
 		return 0, err
 	}
-	p.generation = max(p.generation, gen)
 	if c == p.liveColor {
 		p.mu.Unlock()
 		return 0, fmt.Errorf("%w: %s is live; refusing to drain it", errConflict, c)
+	}
+	if gen > p.generation {
+		// Persisted like a switch's, so a restarted proxy still fences
+		// out the holders before this one.
+		if err := writeLive(p.opts.StateDir, liveState{Live: p.liveColor, Since: p.since, Generation: gen}); err != nil {
+			p.mu.Unlock()
+			return 0, fmt.Errorf("persist lock generation: %w", err)
+		}
+		p.generation = gen
 	}
 	// The preview listener keeps pointing at c, through a fresh route, so
 	// only what is in flight now is waited for.
