@@ -120,7 +120,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	rows := make([][]string, 0, len(rels))
 	for _, r := range rels {
 		pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
-		row := []string{r.Short(), pub, humanSize(r.Size), cell(r.Author), cell(r.Subject)}
+		row := []string{r.Short(), pub, release.HumanSize(r.Size), cell(r.Author), cell(r.Subject)}
 		if status != nil {
 			rs := status[r.Commit]
 			row = append(append([]string{rs.cell()}, row...), rs.deployedCell(now, true))

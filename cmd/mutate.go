@@ -40,6 +40,14 @@ type mutateOptions struct {
 	NoLockOffer string
 }
 
+// commandName is what the lock records for the command.
+func (o mutateOptions) commandName() string {
+	if o.Command != "" {
+		return o.Command
+	}
+	return "oops " + o.Action
+}
+
 // mutate runs fn under the application's lock and records its outcome as an
 // event, whatever the outcome: ok, failed, or refused. fn fills in the
 // event's from/to/target as it learns them. Dry runs take no lock and
@@ -111,29 +119,11 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 		}
 		runErr = fn(runCtx, ev)
 		stop()
-		if lk != nil && lk.Shared() {
-			runErr = lostLockError(ctx, st, lk, runErr)
-		}
-		if lk != nil && !lk.Shared() {
-			// A holder that lost the lock cannot vouch for what it saw
-			// (the state it reports, a refusal it made): it may be the
-			// new holder's work. Losing the lock is what it reports.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			cerr := lk.Check(cctx)
-			cancel()
-			if cerr != nil && runErr == nil {
-				cerr = nameTakeover(ctx, st, lk, cerr)
-				runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
-			}
-			runErr = lostLockError(ctx, st, lk, runErr)
+		if lk != nil {
+			runErr = f.settleLease(ctx, st, lk, runErr)
 		}
 	}
-	ev.DurationMS = time.Since(start).Milliseconds()
-	ev.Who = finalID().Who
-	ev.Result = resultOf(runErr)
-	if runErr != nil {
-		ev.Error = runErr.Error()
-	}
+	finishEvent(ev, start, finalID, runErr)
 
 	// Record and release even when interrupted: the caller's context may be
 	// cancelled, so these get their own deadline.
@@ -160,14 +150,39 @@ func (f *Factory) mutate(ctx context.Context, opts mutateOptions, fn func(ctx co
 	return runErr
 }
 
+// settleLease makes a lost lock what the command reports. A holder that
+// lost it cannot vouch for what it saw (the state it reports, a refusal it
+// made): it may be the new holder's work, so its lease is checked once
+// more even when fn succeeded. A hook's borrowed lease is its holder's to
+// check.
+func (f *Factory) settleLease(ctx context.Context, st store.Store, lk *store.Lock, runErr error) error {
+	if !lk.Shared() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		cerr := lk.Check(cctx)
+		cancel()
+		if cerr != nil && runErr == nil {
+			cerr = nameTakeover(ctx, st, lk, cerr)
+			runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
+		}
+	}
+	return lostLockError(ctx, st, lk, runErr)
+}
+
+// finishEvent fills in how the command ended.
+func finishEvent(ev *release.Event, start time.Time, finalID func() identity, runErr error) {
+	ev.DurationMS = time.Since(start).Milliseconds()
+	ev.Who = finalID().Who
+	ev.Result = resultOf(runErr)
+	if runErr != nil {
+		ev.Error = runErr.Error()
+	}
+}
+
 // takeLock takes the application's lock for this command, or borrows it
 // when this oops runs inside the holder's hook.
 // It also describes a takeover of a dead holder's lock, if there was one.
 func (f *Factory) takeLock(ctx context.Context, st store.Store, c *config.Config, opts mutateOptions, id identity, ttl time.Duration) (*store.Lock, string, error) {
-	command := opts.Command
-	if command == "" {
-		command = "oops " + opts.Action
-	}
+	command := opts.commandName()
 	var takeover string
 	info := store.LockInfo{App: c.ApplicationName, Holder: id.Who, OSUser: id.OSUser, Host: id.Host, PID: os.Getpid(), PIDNS: pidNamespace(), Command: command}
 	lk, err := store.AcquireLock(ctx, st, info, store.LockOptions{

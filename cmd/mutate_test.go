@@ -232,19 +232,13 @@ func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
 				// The process was paused for most of its lock-ttl.
 				skew.Store(int64(50 * time.Minute))
 				if takenOver {
-					later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-					bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: "oops deploy"}, store.LockOptions{TTL: time.Hour, Now: later})
+					bob, err := takeOverAsBob(s, "oops deploy")
 					if err != nil {
-						return fmt.Errorf("bob's takeover: %w", err)
+						return err
 					}
 					defer bob.Release(context.Background())
 				}
-				st, err := f.Store(ctx)
-				if err != nil {
-					return err
-				}
-				_, err = st.Create(ctx, "api/probe", strings.NewReader("x"), 1, nil)
-				return err
+				return writeProbe(ctx, f)
 			})
 			_, statErr := s.Stat(context.Background(), "api/probe")
 			if takenOver {
@@ -298,19 +292,13 @@ func TestMutateHookFollowsHoldersLease(t *testing.T) {
 						t.Errorf("the hook's switch carries generation %d, want its holder's %d", got, parentGen)
 					}
 					if takenOver {
-						later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-						bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: "oops rollback"}, store.LockOptions{Now: later})
+						bob, err := takeOverAsBob(s, "oops rollback")
 						if err != nil {
-							return fmt.Errorf("bob's takeover: %w", err)
+							return err
 						}
 						defer bob.Release(context.Background())
 					}
-					st, err := hook.Store(ctx)
-					if err != nil {
-						return err
-					}
-					_, err = st.Create(ctx, "api/probe", strings.NewReader("x"), 1, nil)
-					return err
+					return writeProbe(ctx, hook)
 				})
 				return nil
 			})
@@ -329,6 +317,27 @@ func TestMutateHookFollowsHoldersLease(t *testing.T) {
 			}
 		})
 	}
+}
+
+// takeOverAsBob takes the api lock over as bob, whose clock says its
+// holder's heartbeat is hours old.
+func takeOverAsBob(s store.Store, command string) (*store.Lock, error) {
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: command}, store.LockOptions{TTL: time.Hour, Now: later})
+	if err != nil {
+		return nil, fmt.Errorf("bob's takeover: %w", err)
+	}
+	return bob, nil
+}
+
+// writeProbe writes api/probe through f's (fenced) store.
+func writeProbe(ctx context.Context, f *Factory) error {
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = st.Create(ctx, "api/probe", strings.NewReader("x"), 1, nil)
+	return err
 }
 
 // TestMutateLockedHintSaysTheRealTTL: a lock that records no lock-ttl (an

@@ -160,7 +160,7 @@ func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
 	if opts.JSON {
 		return writeJSON(f.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
 	}
-	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, humanSize(rel.Size))
+	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, release.HumanSize(rel.Size))
 	switch {
 	case opts.DryRun && created:
 		fmt.Fprintf(f.IO.Out, "would publish %s to %s\n", desc, idx.Store())

@@ -97,12 +97,7 @@ func (f *Factory) mutateWithoutLock(ctx context.Context, st store.Store, opts mu
 	dir, _ := f.spoolDir()
 	f.warnf("warning: %s cannot be reached (%s): going on WITHOUT the lock; the event is kept in %s until a command reaches the store", st, brief(down), dir)
 	runErr := fn(ctx, ev)
-	ev.DurationMS = time.Since(start).Milliseconds()
-	ev.Who = finalID().Who
-	ev.Result = resultOf(runErr)
-	if runErr != nil {
-		ev.Error = runErr.Error()
-	}
+	finishEvent(ev, start, finalID, runErr)
 	if _, err := f.spoolEvent(st, ev); err != nil {
 		f.warnf("could not keep this %s for history: %v", ev.Action, err)
 	}
@@ -138,14 +133,6 @@ func (f *Factory) probeStore(ctx context.Context, st store.Store, app string, id
 		return nil, context.Cause(ctx) // interrupted: neither answer
 	}
 	return err, nil
-}
-
-// commandName is what the lock records for the command.
-func (o mutateOptions) commandName() string {
-	if o.Command != "" {
-		return o.Command
-	}
-	return "oops " + o.Action
 }
 
 // recordEvent writes ev to history; when the store cannot take it (or

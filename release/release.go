@@ -137,3 +137,18 @@ var (
 	// ErrNotPublished: the commit is known but has no release.
 	ErrNotPublished = errors.New("no release published for this commit")
 )
+
+// HumanSize formats a byte count in binary units ("1.5 MiB"), for messages
+// and listings.
+func HumanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

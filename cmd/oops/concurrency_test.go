@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
@@ -37,24 +35,16 @@ func TestLocking(t *testing.T) {
 // succeeded switched exactly once, no other did, the final color matches
 // the parity of the successes, and each command left exactly one event.
 func testConcurrentRollbacks(t *testing.T, m *elbtest.Moto) {
-	acct := accountProxy(m.URL, "100000000901")
-	defer acct.Close()
-	p := faultproxy.New(acct.URL)
-	defer p.Close()
-	ctx := awstest.Ctx(t)
+	r := newAWSRig(t, m, "100000000901")
+	ctx, p, work, env := r.ctx, r.p, r.work, r.env
 	// Tag values only: no traffic goes to these ports.
 	blue, green := "8081", "8082"
-	if _, err := elbtest.Create(ctx, awstest.Config(acct.URL), elbtest.Fixture{
+	if _, err := elbtest.Create(ctx, r.cfg(), elbtest.Fixture{
 		Name: "race", Blue: blue, Green: green, Live: release.Blue, Listeners: elbtest.Default80443(elbtest.FakeCert),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	work := t.TempDir()
-	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "race", "application-name": "app", "store": "rel"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), awstest.Env(p.URL)...)
-	env = append(env, "USER=tester", "HOME="+work)
+	r.oopsrc(`{"elb-name": "race", "application-name": "app", "store": "rel"}`)
 
 	const n = 10
 	codes := make([]int, n)
@@ -105,7 +95,7 @@ func testConcurrentRollbacks(t *testing.T, m *elbtest.Moto) {
 	if switches := p.Count("CreateLoadBalancerListeners"); switches != ok {
 		t.Errorf("%d switches on the ELB, but %d commands reported success", switches, ok)
 	}
-	snap, err := elbtest.Read(ctx, awstest.Config(acct.URL), "race")
+	snap, err := elbtest.Read(ctx, r.cfg(), "race")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,35 +139,15 @@ func testConcurrentRollbacks(t *testing.T, m *elbtest.Moto) {
 // until lock-ttl has passed since its last heartbeat, then the next
 // command takes the lock over and says so.
 func testStalledHolder(t *testing.T, m *elbtest.Moto) {
-	acct := accountProxy(m.URL, "100000000902")
-	defer acct.Close()
-	p := faultproxy.New(acct.URL)
-	defer p.Close()
-	ctx := awstest.Ctx(t)
-	if _, err := elbtest.Create(ctx, awstest.Config(acct.URL), elbtest.Fixture{
+	r := newAWSRig(t, m, "100000000902")
+	ctx, p, work, env, oops := r.ctx, r.p, r.work, r.env, r.oops
+	if _, err := elbtest.Create(ctx, r.cfg(), elbtest.Fixture{
 		Name: "stall", Blue: "8081", Green: "8082", Live: release.Blue, Listeners: elbtest.Default80443(elbtest.FakeCert),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	work := t.TempDir()
 	const ttl = 3 * time.Second
-	if err := os.WriteFile(filepath.Join(work, ".oopsrc"), []byte(`{"elb-name": "stall", "application-name": "app", "store": "rel", "lock-ttl": "3s"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), awstest.Env(p.URL)...)
-	env = append(env, "USER=tester", "HOME="+work)
-	oops := func(args ...string) (string, int) {
-		cmd := exec.CommandContext(ctx, "oops", args...)
-		cmd.Dir, cmd.Env = work, env
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return string(out), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
-	}
+	r.oopsrc(`{"elb-name": "stall", "application-name": "app", "store": "rel", "lock-ttl": "3s"}`)
 
 	hit := make(chan string, 1)
 	p.Add(faultproxy.Rule{Action: "CreateLoadBalancerListeners", Times: 1, Delay: time.Hour, Hit: hit})

@@ -22,6 +22,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"github.com/oops-deploy/oops/release"
 	"io"
 	"io/fs"
 	"path"
@@ -275,10 +276,10 @@ func (w *walker) add(name, p string, k kind) error {
 // against the size and ratio limits.
 func (w *walker) within(name string, total uint64) error {
 	if total > uint64(w.lim.MaxSize) {
-		return entryErr(name, "takes the unpacked size past %s (raise %s in .oopsrc if the build really is that big)", human(w.lim.MaxSize), KeyMaxSize)
+		return entryErr(name, "takes the unpacked size past %s (raise %s in .oopsrc if the build really is that big)", release.HumanSize(w.lim.MaxSize), KeyMaxSize)
 	}
 	if t := int64(total); t > RatioFloor && t/int64(w.lim.MaxRatio) >= w.packed {
-		return entryErr(name, "takes the compression ratio past %d:1 (%s from a %s archive): a zip bomb? (raise %s in .oopsrc if the build really compresses that well)", w.lim.MaxRatio, human(t), human(w.packed), KeyMaxRatio)
+		return entryErr(name, "takes the compression ratio past %d:1 (%s from a %s archive): a zip bomb? (raise %s in .oopsrc if the build really compresses that well)", w.lim.MaxRatio, release.HumanSize(t), release.HumanSize(w.packed), KeyMaxRatio)
 	}
 	return nil
 }
@@ -559,18 +560,4 @@ func (w *walker) tarGz(r io.Reader) error {
 		return archiveErr("has more than 1 MiB of data after the end of the tar stream")
 	}
 	return nil
-}
-
-// human prints a byte count for messages.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -168,8 +168,8 @@ func outside(t *testing.T, top, dir string, keep ...string) []string {
 	return out
 }
 
-// release makes top/x1/x2/x3/rel, deep enough for ../../.. to stay in top.
-func release(t *testing.T) (top, dir string) {
+// releaseDir makes top/x1/x2/x3/rel, deep enough for ../../.. to stay in top.
+func releaseDir(t *testing.T) (top, dir string) {
 	t.Helper()
 	top = t.TempDir()
 	dir = filepath.Join(top, "x1", "x2", "x3", "rel")
@@ -184,7 +184,7 @@ func TestUnpack(t *testing.T) {
 	for name, build := range map[string]func(testing.TB, ...ent) []byte{"tar.gz": tarGz, "zip": zipOf} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			top, dir := release(t)
+			top, dir := releaseDir(t)
 			data := build(t, dir0(), ent{Name: "bin/app", Body: "#!/bin/sh\n", Mode: 0o755}, file("static/i.html", "<h1>"),
 				link("current", "bin/app"), link("bin/static", "../static"))
 			sum, err := Unpack(bytes.NewReader(data), int64(len(data)), dir, Options{})
@@ -232,7 +232,7 @@ func TestUnpackRefusedLeavesNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			top, dir := release(t)
+			top, dir := releaseDir(t)
 			data := tc.data(t)
 			_, err := Unpack(bytes.NewReader(data), int64(len(data)), dir, tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -267,7 +267,7 @@ func (s *swapped) ReadAt(p []byte, off int64) (int, error) {
 // a refusal after files were written empties the release folder.
 func TestUnpackFailsHalfWay(t *testing.T) {
 	t.Parallel()
-	top, dir := release(t)
+	top, dir := releaseDir(t)
 	good := zipOf(t, file("a", "x"), file("bb/c", "y"))
 	evil := zipOf(t, file("a", "x"), file("../c", "y"))
 	if len(evil) != len(good) {

@@ -36,7 +36,7 @@ func TestValidImpliesUnpacks(t *testing.T) {
 			t.Parallel()
 			data := tc.build(t, tc.entries...)
 			_, verr := Validate(bytes.NewReader(data), int64(len(data)), Limits{})
-			_, dir := release(t)
+			_, dir := releaseDir(t)
 			_, uerr := Unpack(bytes.NewReader(data), int64(len(data)), dir, Options{})
 			if tc.rule == "" {
 				if verr != nil || uerr != nil {

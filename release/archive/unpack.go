@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/oops-deploy/oops/release"
 )
 
 // Options are the settings of Unpack.
@@ -37,7 +39,7 @@ func Unpack(r io.ReaderAt, size int64, dir string, opts Options) (sum Summary, e
 	}
 	if avail, ferr := free(dir); ferr == nil && uint64(sum.Size)+FreeSpaceMargin > avail {
 		return Summary{}, fmt.Errorf("unpack to %s: needs %s plus %s to spare, and only %s is free: free some space (old releases, logs) and deploy again",
-			dir, human(sum.Size), human(FreeSpaceMargin), human(int64(min(avail, 1<<62))))
+			dir, release.HumanSize(sum.Size), release.HumanSize(FreeSpaceMargin), release.HumanSize(int64(min(avail, 1<<62))))
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
