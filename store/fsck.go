@@ -571,9 +571,7 @@ func (k *fsck) checkMarks(ctx context.Context) error {
 		return nil
 	}
 	data, obj, err := k.readAll(ctx, k.marks.Key)
-	var f struct {
-		Releases Marks `json:"releases"`
-	}
+	var f marksFile
 	if err == nil {
 		err = decodeStrict(data, &f)
 	}
@@ -625,9 +623,7 @@ func (k *fsck) rebuildMarks(ctx context.Context, etag string) error {
 			delete(m, sha)
 		}
 	}
-	body, err := json.MarshalIndent(struct {
-		Releases Marks `json:"releases"`
-	}{m}, "", "  ")
+	body, err := encodeMarks(m)
 	if err != nil {
 		return err
 	}

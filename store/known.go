@@ -83,9 +83,7 @@ func loadMarks(ctx context.Context, s Store, app string) (Marks, string, error) 
 	if err != nil {
 		return nil, "", fmt.Errorf("read release marks in %s: %w", s, err)
 	}
-	var file struct {
-		Releases Marks `json:"releases"`
-	}
+	var file marksFile
 	if err := json.Unmarshal(data, &file); err != nil {
 		return nil, obj.ETag, fmt.Errorf("read release marks in %s: %w", s, &CorruptError{Key: MarksKey(app), Err: err})
 	}
@@ -93,6 +91,15 @@ func loadMarks(ctx context.Context, s Store, app string) (Marks, string, error) 
 		m = file.Releases
 	}
 	return m, obj.ETag, nil
+}
+
+// marksFile is the content of marks.json.
+type marksFile struct {
+	Releases Marks `json:"releases"`
+}
+
+func encodeMarks(m Marks) ([]byte, error) {
+	return json.MarshalIndent(marksFile{m}, "", "  ")
 }
 
 // UpdateMarks applies fn to an application's marks and writes them back
@@ -110,9 +117,7 @@ func UpdateMarks(ctx context.Context, s Store, app string, fn func(Marks)) error
 			return err
 		}
 		fn(m)
-		body, err := json.MarshalIndent(struct {
-			Releases Marks `json:"releases"`
-		}{m}, "", "  ")
+		body, err := encodeMarks(m)
 		if err != nil {
 			return fmt.Errorf("write release marks: %w", err)
 		}
