@@ -133,6 +133,8 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"Host stays though Connection names it", "GET / HTTP/1.1\r\nHost: h.test\r\nConnection: close, host\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "\r\nHost: h.test\r\n"}, nil},
 
+		{"CONNECT is 405", "CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n", []string{"HTTP/1.1 405 Method Not Allowed"}, nil},
+
 		// Sizes.
 		{"long request line is 414", "GET /" + strings.Repeat("a", 70<<10) + " HTTP/1.1\r\nHost: h\r\n\r\n", []string{"HTTP/1.1 414 URI Too Long"}, nil},
 		{"big header section stays 431", "GET / HTTP/1.1\r\nHost: h\r\n" + strings.Repeat("X-A: "+strings.Repeat("a", 1000)+"\r\n", 80) + "\r\n",
