@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -285,19 +286,37 @@ func (s *server) badRequest(cc *clientConn, err error) {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return
+	case errors.Is(err, errURITooLong):
+		writeStatus(cc.bw, 414, "URI Too Long", "request line too long\n")
 	case errors.Is(err, errHeadTooLarge):
 		writeStatus(cc.bw, 431, "Request Header Fields Too Large", "request head too large\n")
 	case errors.Is(err, errUnsupportedTE):
 		writeStatus(cc.bw, 501, "Not Implemented", "unsupported Transfer-Encoding\n")
+	case errors.Is(err, errMethod):
+		writeStatus(cc.bw, 501, "Not Implemented", "unsupported method (methods are upper case)\n")
+	case errors.Is(err, errVersion):
+		writeStatus(cc.bw, 505, "HTTP Version Not Supported", "only HTTP/1.0 and HTTP/1.1 are supported\n")
 	default:
 		writeStatus(cc.bw, 400, "Bad Request", "malformed request\n")
 	}
 }
 
+// writeStatus writes an answer the proxy makes itself, and closes: every
+// one goes through here, so all carry a Date (RFC 9110, 6.6.1) and say
+// nothing of colors or ports (the log does).
 func writeStatus(bw *bufio.Writer, code int, status, body string) {
-	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		code, status, len(body), body)
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		code, status, time.Now().UTC().Format(http.TimeFormat), len(body), body)
 	_ = bw.Flush()
+}
+
+// badBody answers a request whose body broke the framing rules (a
+// malformed chunk or trailer) with a 400, after closing the app connection
+// that got part of it.
+func (s *server) badBody(cc *clientConn, ac *appConn, err error) (keep bool, _ error) {
+	ac.c.Close()
+	s.badRequest(cc, err)
+	return false, nil
 }
 
 func idempotent(method []byte) bool {
@@ -341,7 +360,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 		ac, reused, err := b.pool.get(now, !retryable)
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
-			writeStatus(cc.bw, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) is not answering\n", b.color, b.port))
+			writeStatus(cc.bw, 502, "Bad Gateway", "oops proxy: the app is not answering\n")
 			return false
 		}
 		cc.app.Store(ac)
@@ -368,7 +387,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	sendBody := func() error {
 		var err error
 		if req.chunked {
-			err = copyChunked(ac.bw, cc.br, false, buf)
+			err = copyChunked(ac.bw, cc.br, req, false, buf)
 		} else {
 			err = copyBody(ac.bw, cc.br, req.contentLength, buf)
 		}
@@ -382,6 +401,9 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	final := false
 	if !bodySent && !req.expectContinue {
 		if err := sendBody(); err != nil {
+			if errors.Is(err, errBadMessage) {
+				return s.badBody(cc, ac, err)
+			}
 			if !earlyAnswer(ac, res) {
 				ac.c.Close()
 				return false, nil // the client's body broke off: nobody to answer
@@ -418,6 +440,9 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		}
 		if res.status == 100 && !bodySent {
 			if err := sendBody(); err != nil {
+				if errors.Is(err, errBadMessage) {
+					return s.badBody(cc, ac, err)
+				}
 				if !earlyAnswer(ac, res) {
 					ac.c.Close()
 					return false, nil
@@ -476,7 +501,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	switch {
 	case noBody:
 	case res.chunked:
-		err = copyChunked(cc.bw, ac.br, dechunk, buf)
+		err = copyChunked(cc.bw, ac.br, res, dechunk, buf)
 	default:
 		err = copyBody(cc.bw, ac.br, cl, buf)
 	}
@@ -520,16 +545,8 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 	}
 	req := &cc.req
 	s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, req.get(req.method), req.get(req.target), err)
-	writeStatus(cc.bw, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) did not answer: %v\n", b.color, b.port, shortErr(err)))
+	writeStatus(cc.bw, 502, "Bad Gateway", "oops proxy: the app did not answer\n")
 	return false, nil
-}
-
-func shortErr(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return err.Error()
 }
 
 // tunnel copies bytes both ways between an upgraded client connection and

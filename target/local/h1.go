@@ -21,10 +21,17 @@ const (
 	maxHeaders   = 200
 )
 
+// maxChunkLine bounds a chunk-size line, extensions included (as Go's
+// net/http does): extensions are not forwarded, so only an attacker needs more.
+const maxChunkLine = 4 << 10
+
 var (
 	errHeadTooLarge  = errors.New("message head too large")
+	errURITooLong    = errors.New("request line too long")
 	errBadMessage    = errors.New("malformed HTTP message")
 	errUnsupportedTE = errors.New("unsupported transfer encoding")
+	errVersion       = errors.New("unsupported HTTP version")
+	errMethod        = errors.New("unsupported method")
 )
 
 // span is a [start, end) range in head.buf.
@@ -38,8 +45,10 @@ type head struct {
 	buf    []byte
 	fields []field
 
-	// Request line.
-	method, target span
+	// Request line. target is in origin form (or "*", or CONNECT's
+	// authority); authority is the host of an absolute-form target, which
+	// replaces the Host header (RFC 9112, 3.2.2).
+	method, target, authority span
 	// Status line.
 	status int
 	reason span
@@ -62,7 +71,7 @@ func (h *head) reset() {
 	h.buf = h.buf[:0]
 	h.fields = h.fields[:0]
 	h.connTokens = h.connTokens[:0]
-	h.method, h.target, h.reason, h.upgrade = span{}, span{}, span{}, span{}
+	h.method, h.target, h.authority, h.reason, h.upgrade = span{}, span{}, span{}, span{}, span{}
 	h.status, h.minor = 0, 0
 	h.contentLength = -1
 	h.chunked, h.connClose, h.connKeepAlive, h.connUpgrade, h.expectContinue, h.hasHost = false, false, false, false, false, false
@@ -110,6 +119,9 @@ func (h *head) readRequest(br *bufio.Reader) error {
 		}
 	}
 	if err != nil {
+		if errors.Is(err, errHeadTooLarge) {
+			return errURITooLong // the line did not fit in the buffer
+		}
 		return err
 	}
 	m := bytes.IndexByte(line, ' ')
@@ -117,17 +129,22 @@ func (h *head) readRequest(br *bufio.Reader) error {
 	if m <= 0 || t <= m+1 || !isToken(line[:m]) {
 		return errBadMessage
 	}
-	minor, ok := parseVersion(line[t+1:])
-	if !ok {
-		return errBadMessage
+	minor, err := requestVersion(line[t+1:])
+	if err != nil {
+		return err
 	}
-	target := line[m+1 : t]
+	method, target := line[:m], line[m+1:t]
+	if !upperMethod(method) {
+		return errMethod
+	}
 	if !visible(target) {
 		return errBadMessage
 	}
 	h.minor = minor
-	h.method = h.add(line[:m])
-	h.target = h.add(target)
+	h.method = h.add(method)
+	if err := h.setTarget(method, target); err != nil {
+		return err
+	}
 	if err := h.readFields(br, true); err != nil {
 		return err
 	}
@@ -163,6 +180,104 @@ func (h *head) readResponse(br *bufio.Reader) error {
 	return h.readFields(br, false)
 }
 
+// requestVersion parses a request's HTTP-version: HTTP/1.0 and HTTP/1.1
+// are served, any other well-formed one is errVersion (505).
+func requestVersion(v []byte) (minor int, err error) {
+	if len(v) != 8 || string(v[:5]) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]) {
+		return 0, errBadMessage
+	}
+	if v[5] != '1' || v[7] > '1' {
+		return 0, errVersion
+	}
+	return int(v[7] - '0'), nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// upperMethod reports whether a method is one the proxy forwards: upper
+// case letters, digits, '-' and '_', as every registered method is.
+// Methods are case-sensitive (RFC 9110, 9.1), so "get" is not GET but an
+// unknown method that apps would each treat their own way: refused (501).
+func upperMethod(m []byte) bool {
+	for _, c := range m {
+		if !('A' <= c && c <= 'Z' || isDigit(c) || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+// setTarget records the request target. An absolute-form target
+// (http://host/path?q, as sent to proxies) becomes origin form (/path?q)
+// and its authority the Host the app sees (RFC 9112, 3.2.2), so the app,
+// X-Forwarded-Host and the client agree on the host.
+func (h *head) setTarget(method, target []byte) error {
+	switch {
+	case target[0] == '/':
+		h.target = h.add(target)
+		return nil
+	case string(target) == "*":
+		if string(method) != "OPTIONS" {
+			return errBadMessage
+		}
+		h.target = h.add(target)
+		return nil
+	case string(method) == "CONNECT":
+		h.target = h.add(target) // authority-form: refused by forward
+		return nil
+	}
+	scheme, rest, ok := bytes.Cut(target, []byte("://"))
+	if !ok || !(bytes.EqualFold(scheme, []byte("http")) || bytes.EqualFold(scheme, []byte("https"))) {
+		return errBadMessage
+	}
+	end := bytes.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, path := rest[:end], rest[end:]
+	// A userinfo part (user:pw@host) is refused: '@' is not allowed.
+	if !validAuthority(authority) {
+		return errBadMessage
+	}
+	h.authority = h.add(authority)
+	switch {
+	case len(path) == 0 && string(method) == "OPTIONS":
+		h.target = h.add([]byte("*")) // RFC 9112, 3.2.4
+	case len(path) == 0 || path[0] == '?':
+		s := int32(len(h.buf))
+		h.buf = append(h.buf, '/')
+		h.buf = append(h.buf, path...)
+		h.target = span{s, int32(len(h.buf))}
+	default:
+		h.target = h.add(path)
+	}
+	return nil
+}
+
+var authorityChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = tokenChars[c]
+	}
+	for _, c := range "!$&'()*+,;=:[]%-._~" {
+		t[c] = true
+	}
+	for _, c := range "#^`|" { // token characters a host never has
+		t[c] = false
+	}
+	return t
+}()
+
+// validAuthority reports whether b is a host[:port] fit for a Host header:
+// not empty, and no userinfo.
+func validAuthority(b []byte) bool {
+	for _, c := range b {
+		if !authorityChars[c] {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
 func parseVersion(v []byte) (minor int, ok bool) {
 	if len(v) != 8 || string(v[:7]) != "HTTP/1." || v[7] < '0' || v[7] > '9' {
 		return 0, false
@@ -187,22 +302,11 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 		if size > maxHeadBytes || len(h.fields) >= maxHeaders {
 			return errHeadTooLarge
 		}
-		// Obsolete line folding and a space before the colon are how
-		// requests get smuggled past proxies: refuse both.
-		if line[0] == ' ' || line[0] == '\t' {
+		name, value, ok := splitField(line)
+		if !ok {
 			return errBadMessage
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			return errBadMessage
-		}
-		value := bytes.Trim(line[colon+1:], " \t")
-		// A bare CR or other control byte in a value is read as a line
-		// end by some servers: another way to smuggle a header in.
-		if !fieldValue(value) {
-			return errBadMessage
-		}
-		f := field{name: h.add(line[:colon]), value: h.add(value)}
+		f := field{name: h.add(name), value: h.add(value)}
 		h.fields = append(h.fields, f)
 		if err := h.note(f, request); err != nil {
 			return err
@@ -215,6 +319,27 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 		h.contentLength = -1 // a response's chunked framing wins (RFC 9112, 6.3)
 	}
 	return nil
+}
+
+// splitField splits a header or trailer line into its name and value, or
+// reports that it is malformed.
+func splitField(line []byte) (name, value []byte, ok bool) {
+	// Obsolete line folding and a space before the colon are how
+	// requests get smuggled past proxies: refuse both.
+	if line[0] == ' ' || line[0] == '\t' {
+		return nil, nil, false
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return nil, nil, false
+	}
+	value = bytes.Trim(line[colon+1:], " \t")
+	// A bare CR or other control byte in a value is read as a line
+	// end by some servers: another way to smuggle a header in.
+	if !fieldValue(value) {
+		return nil, nil, false
+	}
+	return line[:colon], value, true
 }
 
 // note records what the proxy itself needs from a header.
@@ -277,27 +402,70 @@ func (h *head) note(f field, request bool) error {
 
 // hopByHop reports whether a header is for one connection only and must
 // not be forwarded (RFC 9110, 7.6.1), or is one the proxy writes itself.
+// Trailer is not one: it goes with a message forwarded chunked.
 func (h *head) hopByHop(name []byte) bool {
+	hop := false
 	switch len(name) {
 	case 2:
-		return bytes.EqualFold(name, []byte("te"))
+		hop = bytes.EqualFold(name, []byte("te"))
 	case 7:
-		return bytes.EqualFold(name, []byte("trailer")) || bytes.EqualFold(name, []byte("upgrade"))
+		hop = bytes.EqualFold(name, []byte("upgrade"))
 	case 10:
-		return bytes.EqualFold(name, []byte("connection")) || bytes.EqualFold(name, []byte("keep-alive"))
+		hop = bytes.EqualFold(name, []byte("connection")) || bytes.EqualFold(name, []byte("keep-alive"))
 	case 14:
-		return bytes.EqualFold(name, []byte("content-length"))
+		hop = bytes.EqualFold(name, []byte("content-length"))
 	case 16:
-		return bytes.EqualFold(name, []byte("proxy-connection"))
+		hop = bytes.EqualFold(name, []byte("proxy-connection"))
 	case 17:
-		return bytes.EqualFold(name, []byte("transfer-encoding"))
+		hop = bytes.EqualFold(name, []byte("transfer-encoding"))
 	}
+	if hop {
+		return true
+	}
+	// Any name, of any length, listed in Connection.
 	for _, t := range h.connTokens {
 		if bytes.EqualFold(name, h.get(t)) {
 			return true
 		}
 	}
 	return false
+}
+
+func isTrailerHeader(name []byte) bool {
+	return len(name) == 7 && bytes.EqualFold(name, []byte("trailer"))
+}
+
+// trailerAllowed reports whether a trailer field of message h may be
+// forwarded. Trailers are validated like headers and the valid ones kept
+// (checksums, Server-Timing, grpc-status), but never the fields a trailer
+// must not carry (RFC 9110, 6.5.1): framing, routing, request modifiers,
+// authentication, response control, content metadata, hop-by-hop ones, and
+// those the proxy writes itself. Those are dropped, not refused, as an app
+// may send them without harm in mind.
+func (h *head) trailerAllowed(name []byte) bool {
+	if h.hopByHop(name) {
+		return false
+	}
+	var lower [24]byte
+	if len(name) > len(lower) {
+		return true // longer than any name below
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower[:len(name)]) {
+	case "trailer", "host", "cache-control", "expect", "max-forwards", "pragma", "range",
+		"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+		"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate", "cookie", "set-cookie",
+		"age", "date", "expires", "location", "retry-after", "vary", "warning",
+		"content-encoding", "content-type", "content-range",
+		"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-oops-color":
+		return false
+	}
+	return true
 }
 
 func isForwardedHeader(name []byte) bool {
@@ -372,17 +540,28 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 			}
 			continue
 		}
+		value := h.get(f.value)
 		if len(name) == 4 && bytes.EqualFold(name, []byte("host")) {
-			host = h.get(f.value)
-		}
-		if h.hopByHop(name) {
+			if h.authority.e > h.authority.s {
+				value = h.get(h.authority)
+			}
+			// Kept even if Connection names it: the app needs a Host.
+			host = value
+			dst = appendField(dst, name, value)
 			continue
 		}
-		dst = appendField(dst, name, h.get(f.value))
+		if h.hopByHop(name) || (!h.chunked && isTrailerHeader(name)) {
+			continue
+		}
+		dst = appendField(dst, name, value)
 	}
 	if host == nil {
 		// An HTTP/1.0 client may send none; HTTP/1.1 to the app needs one.
-		host = []byte(appHost)
+		if h.authority.e > h.authority.s {
+			host = h.get(h.authority)
+		} else {
+			host = []byte(appHost)
+		}
 		dst = appendField(dst, []byte("Host"), host)
 	}
 	dst = append(dst, "X-Forwarded-For: "...)
@@ -424,7 +603,7 @@ func appendResponseHead(dst []byte, h *head, color string, contentLength int64, 
 	dst = append(dst, "\r\n"...)
 	for _, f := range h.fields {
 		name := h.get(f.name)
-		if h.hopByHop(name) {
+		if h.hopByHop(name) || (!chunked && isTrailerHeader(name)) {
 			continue
 		}
 		dst = appendField(dst, name, h.get(f.value))
@@ -493,9 +672,11 @@ func copyBody(dst *bufio.Writer, src *bufio.Reader, n int64, buf []byte) error {
 	return nil
 }
 
-// copyChunked copies a chunked body, re-chunked as read (dechunk: only its
-// data, for HTTP/1.0 clients), trailers included (dropped when dechunking).
-func copyChunked(dst *bufio.Writer, src *bufio.Reader, dechunk bool, buf []byte) error {
+// copyChunked copies a chunked body of message h, re-chunked as read
+// (dechunk: only its data, for HTTP/1.0 clients), without chunk
+// extensions, with its allowed trailers (none when dechunking). A framing
+// fault of src's is an error wrapping errBadMessage.
+func copyChunked(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool, buf []byte) error {
 	for {
 		if src.Buffered() == 0 && dst.Buffered() > 0 {
 			if err := dst.Flush(); err != nil {
@@ -504,46 +685,125 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, dechunk bool, buf []byte)
 		}
 		line, err := readLine(src)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
+			return chunkReadErr(err, "chunk size line too long")
+		}
+		size, err := chunkSize(line)
+		if err != nil {
 			return err
 		}
-		sizeHex := line
-		if i := bytes.IndexByte(sizeHex, ';'); i >= 0 {
-			sizeHex = sizeHex[:i]
-		}
-		sizeHex = bytes.Trim(sizeHex, " \t")
-		size, err := strconv.ParseInt(string(sizeHex), 16, 64)
-		if err != nil || size < 0 || len(sizeHex) > 16 {
-			return fmt.Errorf("%w: bad chunk size %q", errBadMessage, line)
-		}
 		if !dechunk {
-			dst.WriteString(strconv.FormatInt(size, 16))
+			writeHex(dst, size)
 			dst.WriteString("\r\n")
 		}
 		if size == 0 {
-			for {
-				t, err := readLine(src)
-				if err != nil {
-					return err
-				}
-				if !dechunk {
-					dst.Write(t)
-					dst.WriteString("\r\n")
-				}
-				if len(t) == 0 {
-					return nil
-				}
-			}
+			return copyTrailers(dst, src, h, dechunk)
 		}
 		if err := copyBody(dst, src, size, buf); err != nil {
 			return err
 		}
-		if crlf, err := readLine(src); err != nil || len(crlf) != 0 {
+		// Exactly CRLF: a bare LF here is where parsers disagree.
+		crlf, err := src.Peek(2)
+		if err != nil {
+			return chunkReadErr(err, "")
+		}
+		if crlf[0] != '\r' || crlf[1] != '\n' {
 			return fmt.Errorf("%w: chunk not followed by CRLF", errBadMessage)
 		}
+		_, _ = src.Discard(2)
 		if !dechunk {
+			dst.WriteString("\r\n")
+		}
+	}
+}
+
+func chunkReadErr(err error, tooLong string) error {
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		return fmt.Errorf("%w: %s", errBadMessage, tooLong)
+	case errors.Is(err, io.EOF):
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// chunkSize parses a chunk-size line: hex digits, then optional
+// extensions (RFC 9112, 7.1.1), which are checked for control bytes but
+// not forwarded. No sign, no leading space, at most 15 digits (1 EiB).
+func chunkSize(line []byte) (int64, error) {
+	if len(line) > maxChunkLine {
+		return 0, fmt.Errorf("%w: chunk size line too long", errBadMessage)
+	}
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		d, ok := hexDigit(line[i])
+		if !ok {
+			break
+		}
+		if i == 15 {
+			return 0, fmt.Errorf("%w: chunk size too large", errBadMessage)
+		}
+		n = n<<4 | int64(d)
+	}
+	rest := bytes.TrimLeft(line[i:], " \t")
+	if i == 0 || len(rest) > 0 && (rest[0] != ';' || !fieldValue(rest)) {
+		return 0, fmt.Errorf("%w: bad chunk size %q", errBadMessage, line[:min(len(line), 40)])
+	}
+	return n, nil
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// writeHex writes n in hex without the allocation of strconv.FormatInt.
+func writeHex(dst *bufio.Writer, n int64) {
+	shift := 60
+	for shift > 0 && n>>shift == 0 {
+		shift -= 4
+	}
+	for ; shift >= 0; shift -= 4 {
+		_ = dst.WriteByte("0123456789abcdef"[n>>shift&0xf])
+	}
+}
+
+// copyTrailers copies the trailer section that ends a chunked body of
+// message h (the last chunk's line is written). Trailers follow the rules
+// and limits of headers, so a malformed one breaks the message, as it
+// would in a header; valid ones are forwarded if trailerAllowed.
+func copyTrailers(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool) error {
+	size := 0
+	for n := 0; ; n++ {
+		line, err := readLine(src)
+		if err != nil {
+			return chunkReadErr(err, "trailer line too long")
+		}
+		if len(line) == 0 {
+			if !dechunk {
+				dst.WriteString("\r\n")
+			}
+			return nil
+		}
+		size += len(line) + 2
+		if size > maxHeadBytes || n >= maxHeaders {
+			return fmt.Errorf("%w: trailer section too large", errBadMessage)
+		}
+		name, value, ok := splitField(line)
+		if !ok {
+			return fmt.Errorf("%w: malformed trailer", errBadMessage)
+		}
+		if !dechunk && h.trailerAllowed(name) {
+			dst.Write(name)
+			dst.WriteString(": ")
+			dst.Write(value)
 			dst.WriteString("\r\n")
 		}
 	}

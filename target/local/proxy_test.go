@@ -90,7 +90,9 @@ func startProxy(t *testing.T, opts ProxyOptions) *runningProxy {
 	if opts.CheckInterval == 0 {
 		opts.CheckInterval = 50 * time.Millisecond
 	}
-	opts.Logf = t.Logf
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
+	}
 	p, err := NewProxy(opts)
 	if err != nil {
 		t.Fatal(err)
