@@ -235,9 +235,9 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s", ps.Preview, app(st.Off)))
 		}
 		if l := ps.Limits; l != nil {
-			s := fmt.Sprintf("connections: %d open of max-connections %d", l.Connections, l.MaxConnections)
+			s := fmt.Sprintf("limits: %d of %d connections open", l.Connections, l.MaxConnections)
 			if l.Refused > 0 {
-				s += fmt.Sprintf(" (%d closed at the limit)", l.Refused)
+				s += fmt.Sprintf(" (%d closed at max-connections)", l.Refused)
 			}
 			st.Listeners = append(st.Listeners, s+fmt.Sprintf("; header-timeout %s, body-timeout %s, write-timeout %s, idle-timeout %s, drain-timeout %s",
 				l.HeaderTimeout, l.BodyTimeout, l.WriteTimeout, l.IdleTimeout, ps.DrainTimeout))
