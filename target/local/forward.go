@@ -222,11 +222,11 @@ func (p *Proxy) takeBufs(cc *clientConn) {
 	cc.connBufs = cb
 }
 
-// releaseBufs gives cc's buffers back, unless they hold bytes: the start
-// of a pipelined request, or output not yet sent.
-func (p *Proxy) releaseBufs(cc *clientConn) {
+// releaseBufs gives cc's buffers back, unless they hold bytes (the start
+// of a pipelined request, or output not yet sent) and cc stays open.
+func (p *Proxy) releaseBufs(cc *clientConn, closed bool) {
 	cb := cc.connBufs
-	if cb == nil || cb.br.Buffered() > 0 || cb.bw.Buffered() > 0 {
+	if cb == nil || !closed && (cb.br.Buffered() > 0 || cb.bw.Buffered() > 0) {
 		return
 	}
 	cc.connBufs = nil
@@ -353,7 +353,7 @@ func (s *server) serveConn(cc *clientConn) {
 	o := &s.p.opts
 	defer func() {
 		cc.c.Close()
-		s.p.releaseBufs(cc)
+		s.p.releaseBufs(cc, true)
 		s.mu.Lock()
 		delete(s.conns, cc)
 		s.mu.Unlock()
@@ -375,7 +375,7 @@ func (s *server) serveConn(cc *clientConn) {
 			// buffers, up to the idle timeout, then close without a word.
 			// The deadline is only moved when it comes near, which saves
 			// a timer update per request on a busy connection.
-			s.p.releaseBufs(cc)
+			s.p.releaseBufs(cc, false)
 			cc.readTimeout = 0
 			if now := time.Now(); !cc.idling || cc.readBy.Sub(now) < o.IdleTimeout/2 {
 				cc.setReadDeadline(now.Add(o.IdleTimeout))
