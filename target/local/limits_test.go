@@ -260,3 +260,33 @@ func TestConnLimitsFitTheDescriptorLimit(t *testing.T) {
 		}
 	}
 }
+
+// Buffers go back to the pool between requests only when they hold
+// nothing: bytes that came early are never lost.
+func TestProxyKeepsBytesThatCameEarly(t *testing.T) {
+	t.Parallel()
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", upgradeEcho("blue")), GreenPort: freePort(t)})
+	addr := strings.TrimPrefix(rp.url, "http://")
+	t.Run("half a pipelined head", func(t *testing.T) {
+		out := slowly(t, addr, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n", "Host: x\r\nConnection: close\r\n\r\n")
+		if n := strings.Count(out, "HTTP/1.1 200 OK"); n != 2 {
+			t.Fatalf("%d answers, want 2: %q", n, out)
+		}
+	})
+	t.Run("a message right behind an upgrade", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly\n")
+		br := bufio.NewReader(c)
+		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v, %v", res, err)
+		}
+		if line, err := br.ReadString('\n'); err != nil || line != "blue early\n" {
+			t.Fatalf("echo of the early message: %q, %v", line, err)
+		}
+	})
+}
