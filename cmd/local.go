@@ -50,8 +50,13 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 		Command:       c.Command,
 		HealthPath:    c.HealthPath,
 		DrainTimeout:  drain,
-		Archive:       archiveLimits(c),
-		Now:           f.Now,
+		// Parsed when .oopsrc loaded; 0: the proxy's defaults.
+		MaxConnections: c.Values.MaxConnections,
+		HeaderTimeout:  c.Values.HeaderTimeout,
+		BodyTimeout:    c.Values.BodyTimeout,
+		WriteTimeout:   c.Values.WriteTimeout,
+		Archive:        archiveLimits(c),
+		Now:            f.Now,
 		Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
 			idx, err := f.Index(ctx)
 			if err != nil {

@@ -37,6 +37,12 @@ The live color is saved in state-dir, so a restarted proxy serves the same
 color. Each color's health check is polled every few seconds; oops status
 shows the results.
 
+Under a flood the admin socket keeps working: client connections are
+capped ("max-connections", lowered to fit the open-files limit, which the
+proxy raises to the hard limit) and past the cap new ones are closed at
+once. Heads and bodies that stall get a 408 ("header-timeout",
+"body-timeout"), clients that stop reading are cut ("write-timeout").
+
 When it starts, the proxy also starts again any app process oops started
 that is gone (after a reboot, say), unless --no-start.
 

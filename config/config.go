@@ -75,6 +75,12 @@ type Config struct {
 	ArchiveMaxEntries *int   `json:"archive-max-entries,omitempty"`
 	ArchiveMaxRatio   *int   `json:"archive-max-ratio,omitempty"`
 
+	// The local proxy's limits on client connections (target/local).
+	MaxConnections *int   `json:"max-connections,omitempty"`
+	HeaderTimeout  string `json:"header-timeout,omitempty"`
+	BodyTimeout    string `json:"body-timeout,omitempty"`
+	WriteTimeout   string `json:"write-timeout,omitempty"`
+
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
 	Dir  string `json:"-"`
@@ -100,6 +106,10 @@ type Values struct {
 	ArchiveMaxSize    int64
 	ArchiveMaxEntries int
 	ArchiveMaxRatio   int
+	// MaxConnections is max-connections and the others the local proxy's
+	// timeouts; 0 when unset (the defaults apply).
+	MaxConnections                           int
+	HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
 }
 
 // Sample is printed when no .oopsrc is found, as the original tool did.
@@ -298,6 +308,26 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 	}
 	if set("drain-timeout") {
 		c.Values.DrainTimeout = positive("drain-timeout", c.DrainTimeout)
+	}
+	for _, d := range []struct {
+		key string
+		val string
+		dst *time.Duration
+	}{
+		{"header-timeout", c.HeaderTimeout, &c.Values.HeaderTimeout},
+		{"body-timeout", c.BodyTimeout, &c.Values.BodyTimeout},
+		{"write-timeout", c.WriteTimeout, &c.Values.WriteTimeout},
+	} {
+		if set(d.key) {
+			*d.dst = positive(d.key, d.val)
+		}
+	}
+	if set("max-connections") && c.MaxConnections != nil {
+		if *c.MaxConnections < 1 {
+			add("max-connections", "%s %d must be 1 or more", "max-connections", *c.MaxConnections)
+		} else {
+			c.Values.MaxConnections = *c.MaxConnections
+		}
 	}
 	if set("verify-timeout") {
 		if d, err := time.ParseDuration(c.VerifyTimeout); err != nil || d < 0 {

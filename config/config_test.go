@@ -202,6 +202,13 @@ func TestValuesParsedAtLoad(t *testing.T) {
 		{"verify-timeout negative", `"verify-timeout": "-1s"}`, `:2:1: verify-timeout "-1s" is not a duration`},
 		{"verify-timeout off", `"verify-timeout": "0s"}`, ""},
 		{"drain-timeout", `"drain-timeout": "30"}`, `:2:1: drain-timeout "30" is not a positive duration`},
+		{"max-connections", `"max-connections": 0}`, `:2:1: max-connections 0 must be 1 or more`},
+		{"max-connections type", `"max-connections": "many"}`, `max-connections`},
+		{"max-connections ok", `"max-connections": 50000}`, ""},
+		{"header-timeout", `"header-timeout": "10"}`, `:2:1: header-timeout "10" is not a positive duration`},
+		{"body-timeout", `"body-timeout": "0s"}`, `:2:1: body-timeout "0s" is not a positive duration`},
+		{"write-timeout", `"write-timeout": "-1m"}`, `:2:1: write-timeout "-1m" is not a positive duration`},
+		{"timeouts ok", `"header-timeout": "5s", "body-timeout": "30s", "write-timeout": "2m"}`, ""},
 		{"listen", `"listen": "localhost"}`, `:2:1: listen "localhost" is not an address`},
 		{"listen port", `"listen": "127.0.0.1:99999"}`, `:2:1: listen "127.0.0.1:99999" is not an address`},
 		{"listen ok", `"listen": ":8080"}`, ""},
@@ -240,7 +247,8 @@ func TestValuesParsedAtLoad(t *testing.T) {
 // the strings again.
 func TestParsedValues(t *testing.T) {
 	c, err := config.Parse("/p/.oopsrc", []byte(`{"application-name": "a", "store": "s",
-		"lock-ttl": "90s", "verify-timeout": "0s", "drain-timeout": "2s"}`))
+		"lock-ttl": "90s", "verify-timeout": "0s", "drain-timeout": "2s",
+		"max-connections": 500, "header-timeout": "3s", "body-timeout": "4s", "write-timeout": "5s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,11 +256,14 @@ func TestParsedValues(t *testing.T) {
 	if v.LockTTL != 90*time.Second || v.DrainTimeout != 2*time.Second || v.VerifyTimeout == nil || *v.VerifyTimeout != 0 {
 		t.Errorf("Values = %+v; want lock 90s, drain 2s, verify 0 (set)", v)
 	}
+	if v.MaxConnections != 500 || v.HeaderTimeout != 3*time.Second || v.BodyTimeout != 4*time.Second || v.WriteTimeout != 5*time.Second {
+		t.Errorf("Values = %+v; want max-connections 500, header 3s, body 4s, write 5s", v)
+	}
 	c, err = config.Parse("/p/.oopsrc", []byte(`{"application-name": "a", "store": "s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := c.Values; v.LockTTL != 0 || v.VerifyTimeout != nil || v.DrainTimeout != 0 {
+	if v := c.Values; v.LockTTL != 0 || v.VerifyTimeout != nil || v.DrainTimeout != 0 || v.MaxConnections != 0 || v.HeaderTimeout != 0 || v.BodyTimeout != 0 || v.WriteTimeout != 0 {
 		t.Errorf("Values of an empty config = %+v; want all unset", v)
 	}
 }

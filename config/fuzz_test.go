@@ -37,6 +37,9 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "listen": ""}`,
 		`{"application-name": "a", "store": "x", "lock-ttl": "-9223372036854775808ns"}`,
 		`{"application-name": "a", "store": "x", "drain-timeout": "9999999999h"}`,
+		`{"application-name": "a", "store": "x", "target": "local", "max-connections": 10000, "header-timeout": "10s", "body-timeout": "1m", "write-timeout": "1m"}`,
+		`{"application-name": "a", "store": "x", "max-connections": -1, "header-timeout": "0s", "body-timeout": "-5s", "write-timeout": "9999999999h"}`,
+		`{"application-name": "a", "store": "x", "max-connections": 1e99}`,
 		`{"application-name": "a", "store": "x", "verify-timeout": "-1s"}`,
 		`{"application-name": "a", "store": "x", "min-healthy": -2147483649}`,
 		`{"application-name": "a", "store": "x", "health-check-url": "http://{ip}:{port}/{evil}"}`,
@@ -87,7 +90,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted blue-port = green-port = %d", c.BluePort)
 		}
 		v := c.Values
-		if v.LockTTL < 0 || v.DrainTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) {
+		if v.LockTTL < 0 || v.DrainTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) ||
+			v.MaxConnections < 0 || v.HeaderTimeout < 0 || v.BodyTimeout < 0 || v.WriteTimeout < 0 {
 			t.Fatalf("accepted a negative duration: %+v", v)
 		}
 		if c.Target != "" && !slices.Contains(config.Targets, c.Target) {

@@ -315,7 +315,7 @@ func startNginx(b *testing.B, port, app int) (pid int) {
 daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path %[1]s/body;

@@ -37,6 +37,24 @@ type ProxyStatus struct {
 	Preview      string                             `json:"preview,omitempty"`
 	DrainTimeout string                             `json:"drain_timeout"`
 	Colors       map[release.Color]ProxyColorStatus `json:"colors"`
+	// Limits are absent from proxies older than them.
+	Limits *ProxyLimits `json:"limits,omitempty"`
+}
+
+// ProxyLimits are the proxy's limits on client connections, and how near
+// it is to them.
+type ProxyLimits struct {
+	// Connections are open now (public and preview listeners); Refused
+	// were closed at once since the start, at MaxConnections.
+	Connections    int64 `json:"connections"`
+	MaxConnections int   `json:"max_connections"`
+	Refused        int64 `json:"refused"`
+	// OpenFiles is the descriptor limit (0: unknown).
+	OpenFiles     uint64 `json:"open_files,omitempty"`
+	HeaderTimeout string `json:"header_timeout"`
+	BodyTimeout   string `json:"body_timeout"`
+	WriteTimeout  string `json:"write_timeout"`
+	IdleTimeout   string `json:"idle_timeout"`
 }
 
 // ProxyColorStatus is the proxy's view of one color.
@@ -88,6 +106,11 @@ func (p *Proxy) Status() *ProxyStatus {
 		Listen: p.publicAddr, Preview: p.previewAddr,
 		DrainTimeout: p.opts.DrainTimeout.String(),
 		Colors:       map[release.Color]ProxyColorStatus{},
+		Limits: &ProxyLimits{
+			Connections: p.open.Load(), MaxConnections: p.maxConns, Refused: p.refused.Load(), OpenFiles: p.fds,
+			HeaderTimeout: p.opts.HeaderTimeout.String(), BodyTimeout: p.opts.BodyTimeout.String(),
+			WriteTimeout: p.opts.WriteTimeout.String(), IdleTimeout: p.opts.IdleTimeout.String(),
+		},
 	}
 	p.addrMu.Unlock()
 	for c, b := range p.backends {

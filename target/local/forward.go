@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -27,11 +28,8 @@ const (
 	appReadBuf     = 16 << 10
 	appWriteBuf    = 8 << 10
 	copyBuf        = 32 << 10
-	// idleTimeout closes client connections with no request for this long
-	// (and bounds how long a request head may take to arrive).
-	idleTimeout  = 2 * time.Minute
-	maxIdleConns = 1024
-	appIdleMax   = 90 * time.Second
+	maxIdleConns   = 1024
+	appIdleMax     = 90 * time.Second
 )
 
 // appConn is a kept-alive connection to an app.
@@ -45,8 +43,10 @@ type appConn struct {
 // connPool holds idle connections to one color's app, newest last.
 type connPool struct {
 	addr string
-	mu   sync.Mutex
-	idle []*appConn
+	// maxIdle bounds idle, so that they fit the descriptor budget.
+	maxIdle int
+	mu      sync.Mutex
+	idle    []*appConn
 }
 
 // get returns the most recently used idle connection, else dials a new
@@ -90,7 +90,7 @@ func (cp *connPool) get(now time.Time, check bool) (ac *appConn, reused bool, er
 
 func (cp *connPool) put(ac *appConn) {
 	cp.mu.Lock()
-	if len(cp.idle) < maxIdleConns {
+	if len(cp.idle) < cp.maxIdle {
 		cp.idle = append(cp.idle, ac)
 		ac = nil
 	}
@@ -117,19 +117,123 @@ const (
 	connClosed
 )
 
-// clientConn is one client connection and its reusable buffers.
+// connBufs are what a client connection needs only while it carries a
+// request. They come from a pool when a request starts and go back while
+// the connection waits idle, so that an idle connection costs little more
+// than its socket.
+type connBufs struct {
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	req head
+	res head
+	out []byte
+}
+
+// clientConn is one client connection. It is the io.Reader and io.Writer
+// under its buffers, to hold reads and writes to their timeouts.
 type clientConn struct {
-	c     net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	ip    string
-	req   head
-	res   head
-	out   []byte
-	state atomic.Int32
+	*connBufs // nil while idle
+	c         net.Conn
+	ip        string
+	state     atomic.Int32
 	// route and app are what the request in flight uses, for cutting it.
 	route atomic.Pointer[route]
 	app   atomic.Pointer[appConn]
+
+	// Owned by the connection's goroutine. readBy and writeBy are the
+	// deadlines in force; readTimeout and writeTimeout, when set, move
+	// them before each read or write: the client must make progress.
+	readBy, writeBy           time.Time
+	readTimeout, writeTimeout time.Duration
+	// idling: readBy is the idle deadline.
+	idling bool
+	// rc waits for the next request without a buffer (nil: cannot).
+	rc     syscall.RawConn
+	ready  func(fd uintptr) bool
+	polled bool
+	peek   [1]byte
+}
+
+func (cc *clientConn) setReadDeadline(t time.Time) {
+	cc.readBy = t
+	_ = cc.c.SetReadDeadline(t)
+}
+
+// progress moves deadline *by to now+d when less than 3/4 of d is left,
+// so that a busy connection does not reset its timer on every read.
+func progress(by *time.Time, d time.Duration) bool {
+	now := time.Now()
+	if by.Sub(now) >= d*3/4 {
+		return false
+	}
+	*by = now.Add(d)
+	return true
+}
+
+func (cc *clientConn) Read(p []byte) (int, error) {
+	if cc.readTimeout > 0 && progress(&cc.readBy, cc.readTimeout) {
+		_ = cc.c.SetReadDeadline(cc.readBy)
+	}
+	return cc.c.Read(p)
+}
+
+func (cc *clientConn) Write(p []byte) (int, error) {
+	if cc.writeTimeout > 0 && progress(&cc.writeBy, cc.writeTimeout) {
+		_ = cc.c.SetWriteDeadline(cc.writeBy)
+	}
+	return cc.c.Write(p)
+}
+
+// noDeadlines lifts every timeout, for an upgraded connection: a
+// WebSocket may stay quiet for as long as its ends like.
+func (cc *clientConn) noDeadlines() {
+	cc.readTimeout, cc.writeTimeout, cc.idling = 0, 0, false
+	cc.readBy, cc.writeBy = time.Time{}, time.Time{}
+	_ = cc.c.SetDeadline(time.Time{})
+}
+
+// waitIdle waits, holding no buffer, until the client sends a byte (or
+// closes, or the read deadline passes).
+func (cc *clientConn) waitIdle() error {
+	if cc.rc == nil {
+		return nil // the caller's buffered read waits instead
+	}
+	cc.polled = false
+	return cc.rc.Read(cc.ready)
+}
+
+// readyFn is the RawConn.Read callback of waitIdle: a first look without
+// waiting; the second call comes once the socket is readable.
+func (cc *clientConn) readyFn(fd uintptr) bool {
+	if cc.polled {
+		return true
+	}
+	cc.polled = true
+	return peekReady(fd, cc.peek[:])
+}
+
+// takeBufs gives cc its buffers for a request.
+func (p *Proxy) takeBufs(cc *clientConn) {
+	if cc.connBufs != nil {
+		return
+	}
+	cb := p.connBufs.Get().(*connBufs)
+	cb.br.Reset(cc)
+	cb.bw.Reset(cc)
+	cc.connBufs = cb
+}
+
+// releaseBufs gives cc's buffers back, unless they hold bytes (the start
+// of a pipelined request, or output not yet sent) and cc stays open.
+func (p *Proxy) releaseBufs(cc *clientConn, closed bool) {
+	cb := cc.connBufs
+	if cb == nil || !closed && (cb.br.Buffered() > 0 || cb.bw.Buffered() > 0) {
+		return
+	}
+	cc.connBufs = nil
+	cb.br.Reset(nil)
+	cb.bw.Reset(nil)
+	p.connBufs.Put(cb)
 }
 
 // abort closes the client connection and its app connection, ending the
@@ -175,6 +279,17 @@ func (s *server) serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
+		// Past the cap the connection is closed at once: the cheapest
+		// answer under a flood, and what keeps descriptors for the admin
+		// socket and the health checks.
+		if s.p.open.Add(1) > int64(s.p.maxConns) {
+			s.p.open.Add(-1)
+			s.p.refused.Add(1)
+			c.Close()
+			s.p.logLimited(&s.p.capLog, "proxy: %d connections open (max-connections): closing new ones at once; %d closed so far",
+				s.p.maxConns, s.p.refused.Load())
+			continue
+		}
 		cc := &clientConn{c: c}
 		if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 			cc.ip = host
@@ -183,6 +298,7 @@ func (s *server) serve(l net.Listener) error {
 		if s.closing.Load() {
 			s.mu.Unlock()
 			c.Close()
+			s.p.open.Add(-1)
 			continue
 		}
 		s.conns[cc] = struct{}{}
@@ -235,42 +351,64 @@ func (s *server) cut(rt *route) int {
 }
 
 func (s *server) serveConn(cc *clientConn) {
-	cc.br = bufio.NewReaderSize(cc.c, clientReadBuf)
-	cc.bw = bufio.NewWriterSize(cc.c, clientWriteBuf)
+	o := &s.p.opts
 	defer func() {
 		cc.c.Close()
+		s.p.releaseBufs(cc, true)
 		s.mu.Lock()
 		delete(s.conns, cc)
 		s.mu.Unlock()
+		s.p.open.Add(-1)
 		s.wg.Done()
 	}()
-	var deadline time.Time // the read deadline in force; zero: none
+	if sc, ok := cc.c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			cc.rc, cc.ready = rc, cc.readyFn
+		}
+	}
+	cc.writeTimeout = o.WriteTimeout
 	for {
 		if s.closing.Load() {
 			return
 		}
-		// One deadline covers waiting for a request and reading its head.
-		// It is only moved when it comes near, which saves two timer
-		// updates per request on a busy connection.
+		if cc.connBufs == nil || cc.br.Buffered() == 0 {
+			// Idle: nothing of another request has arrived. Wait without
+			// buffers, up to the idle timeout, then close without a word.
+			// The deadline is only moved when it comes near, which saves
+			// a timer update per request on a busy connection.
+			s.p.releaseBufs(cc, false)
+			cc.readTimeout = 0
+			if now := time.Now(); !cc.idling || cc.readBy.Sub(now) < o.IdleTimeout/2 {
+				cc.setReadDeadline(now.Add(o.IdleTimeout))
+				cc.idling = true
+			}
+			if err := cc.waitIdle(); err != nil {
+				return
+			}
+			s.p.takeBufs(cc)
+			if _, err := cc.br.Peek(1); err != nil {
+				return
+			}
+		}
 		now := time.Now()
-		if deadline.IsZero() || deadline.Sub(now) < idleTimeout/2 {
-			deadline = now.Add(idleTimeout)
-			_ = cc.c.SetReadDeadline(deadline)
-		}
-		if _, err := cc.br.Peek(1); err != nil {
-			return
-		}
 		if !cc.state.CompareAndSwap(connIdle, connBusy) {
 			return
+		}
+		// A head begun must be complete within the header timeout
+		// (slowloris); one that came in whole needs no timer.
+		if !headBuffered(cc.br) {
+			cc.setReadDeadline(now.Add(o.HeaderTimeout))
+			cc.idling = false
 		}
 		if err := cc.req.readRequest(cc.br); err != nil {
 			s.badRequest(cc, err)
 			return
 		}
-		if req := &cc.req; req.chunked || req.contentLength > 0 || req.wantsUpgrade() {
-			// Bodies and tunnels take as long as they take.
-			deadline = time.Time{}
-			_ = cc.c.SetReadDeadline(deadline)
+		if req := &cc.req; req.chunked || req.contentLength > 0 {
+			// A body may take long, but must keep coming.
+			cc.readTimeout = o.BodyTimeout
+			cc.setReadDeadline(time.Now().Add(o.BodyTimeout))
+			cc.idling = false
 		}
 		keep := s.forward(cc, now)
 		if !keep || !cc.state.CompareAndSwap(connBusy, connIdle) {
@@ -279,11 +417,20 @@ func (s *server) serveConn(cc *clientConn) {
 	}
 }
 
+// headBuffered reports whether a whole request head is in br already.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
 // badRequest answers a request that could not be read, if there is anyone
 // to answer.
 func (s *server) badRequest(cc *clientConn, err error) {
 	var ne net.Error
 	switch {
+	case errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed:
+		// A byte of it came, the rest not in time.
+		writeStatus(cc.bw, 408, "Request Timeout", "request head not received in time\n")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return
 	case errors.Is(err, errURITooLong):
@@ -406,6 +553,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 			}
 			if !earlyAnswer(ac, res) {
 				ac.c.Close()
+				bodyStalled(cc, err)
 				return false, nil // the client's body broke off: nobody to answer
 			}
 			final = true
@@ -445,6 +593,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 				}
 				if !earlyAnswer(ac, res) {
 					ac.c.Close()
+					bodyStalled(cc, err)
 					return false, nil
 				}
 				break
@@ -522,6 +671,15 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	return !closeClient, nil
 }
 
+// bodyStalled answers a request whose body stopped coming for the body
+// timeout (the client is still there, just slow: maybe it reads a 408).
+func bodyStalled(cc *clientConn, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed {
+		writeStatus(cc.bw, 408, "Request Timeout", "request body stalled\n")
+	}
+}
+
 // earlyAnswer reads the answer an app may have sent before it read the
 // whole request body (413 Content Too Large, 401) and then stopped
 // reading, so the client gets it rather than a dropped connection.
@@ -552,9 +710,20 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 // tunnel copies bytes both ways between an upgraded client connection and
 // its app connection until either side closes.
 func tunnel(cc *clientConn, ac *appConn) {
+	cc.noDeadlines()
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = cc.br.WriteTo(ac.c)
+		// What the client sent after its request head, then the socket
+		// itself (spliced where the OS can).
+		if n := cc.br.Buffered(); n > 0 {
+			b, _ := cc.br.Peek(n)
+			if _, err := ac.c.Write(b); err != nil {
+				done <- struct{}{}
+				return
+			}
+			_, _ = cc.br.Discard(n)
+		}
+		_, _ = io.Copy(ac.c, cc.c)
 		done <- struct{}{}
 	}()
 	go func() {

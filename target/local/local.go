@@ -35,6 +35,12 @@ const (
 	DefaultGreenPort    = 8082
 	DefaultHealthPath   = "/healthcheck"
 	DefaultDrainTimeout = 30 * time.Second
+	// Client connection limits of the proxy (see ProxyOptions).
+	DefaultMaxConnections = 10000
+	DefaultHeaderTimeout  = 10 * time.Second
+	DefaultBodyTimeout    = time.Minute
+	DefaultWriteTimeout   = time.Minute
+	DefaultIdleTimeout    = 2 * time.Minute
 	// DefaultStateDir sits inside the default directory store (.oops),
 	// which oops init suggests ignoring in git.
 	DefaultStateDir = ".oops/local"
@@ -56,6 +62,10 @@ type Options struct {
 	Command      []string
 	HealthPath   string
 	DrainTimeout time.Duration
+	// MaxConnections and the timeouts are the proxy's limits on client
+	// connections (0: the defaults; see ProxyOptions).
+	MaxConnections                           int
+	HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
 	// Open reads a release's artifact from the store.
 	Open func(ctx context.Context, rel release.Release) (io.ReadCloser, error)
 	// Now is the clock (default time.Now).
@@ -140,6 +150,8 @@ func (t *Target) ProxyOptions() ProxyOptions {
 	return ProxyOptions{
 		StateDir: t.opts.StateDir, BluePort: t.opts.BluePort, GreenPort: t.opts.GreenPort,
 		HealthPath: t.opts.HealthPath, DrainTimeout: t.opts.DrainTimeout, Now: t.opts.Now,
+		MaxConnections: t.opts.MaxConnections, HeaderTimeout: t.opts.HeaderTimeout,
+		BodyTimeout: t.opts.BodyTimeout, WriteTimeout: t.opts.WriteTimeout,
 	}
 }
 
@@ -221,6 +233,14 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 		st.Listeners = []string{fmt.Sprintf("%s -> %s; oops proxy pid %d", ps.Listen, app(st.Live), ps.PID)}
 		if ps.Preview != "" {
 			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s", ps.Preview, app(st.Off)))
+		}
+		if l := ps.Limits; l != nil {
+			s := fmt.Sprintf("limits: %d of %d connections open", l.Connections, l.MaxConnections)
+			if l.Refused > 0 {
+				s += fmt.Sprintf(" (%d closed at max-connections)", l.Refused)
+			}
+			st.Listeners = append(st.Listeners, s+fmt.Sprintf("; header-timeout %s, body-timeout %s, write-timeout %s, idle-timeout %s, drain-timeout %s",
+				l.HeaderTimeout, l.BodyTimeout, l.WriteTimeout, l.IdleTimeout, ps.DrainTimeout))
 		}
 	}
 	if ps == nil || ps.Preview == "" {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,18 @@ type ProxyOptions struct {
 	// CheckInterval is the time between health checks (default 2s);
 	// CheckTimeout bounds each one (default 2s).
 	CheckInterval, CheckTimeout time.Duration
+	// MaxConnections caps the client connections open at once, on the
+	// public and preview listeners together; past it new ones are closed
+	// at once. 0: DefaultMaxConnections. Either way it is lowered to what
+	// the descriptor limit allows, keeping a reserve for the admin socket
+	// and health checks, and an app connection for each client's request.
+	MaxConnections int
+	// HeaderTimeout bounds reading a request head once its first byte came
+	// (then 408); BodyTimeout is the longest a request body may stall
+	// (408); WriteTimeout the longest a client may stop reading a
+	// response. IdleTimeout closes a kept-alive connection with no new
+	// request. Upgraded connections (WebSockets) have none of them.
+	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
@@ -57,8 +70,18 @@ type Proxy struct {
 	lockFile    *os.File
 	started     time.Time
 	acceptLog   atomic.Int64
-	// copyBufs are the buffers bodies are copied through.
-	copyBufs sync.Pool
+	// copyBufs are the buffers bodies are copied through; connBufs a
+	// client connection's buffers while it carries a request.
+	copyBufs, connBufs sync.Pool
+
+	// fds is the descriptor limit (0: unknown), fdsRaisedFrom the soft
+	// limit before the proxy raised it (0: not raised); maxConns the cap
+	// on client connections, open how many there are, refused how many
+	// were closed at the cap.
+	fds, fdsRaisedFrom uint64
+	maxConns           int
+	open, refused      atomic.Int64
+	capLog             atomic.Int64
 
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
@@ -125,6 +148,14 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 	if opts.HealthPath == "" {
 		opts.HealthPath = DefaultHealthPath
 	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&opts.HeaderTimeout, DefaultHeaderTimeout}, {&opts.BodyTimeout, DefaultBodyTimeout}, {&opts.WriteTimeout, DefaultWriteTimeout}, {&opts.IdleTimeout, DefaultIdleTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
 	if opts.BluePort <= 0 || opts.GreenPort <= 0 || opts.BluePort == opts.GreenPort {
 		return nil, fmt.Errorf("blue and green need two different ports, got %d and %d", opts.BluePort, opts.GreenPort)
 	}
@@ -162,9 +193,15 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 	}
 	p.probeClient = newProbeClient(opts.CheckTimeout)
 	p.copyBufs.New = func() any { b := make([]byte, copyBuf); return &b }
+	p.connBufs.New = func() any {
+		return &connBufs{br: bufio.NewReaderSize(nil, clientReadBuf), bw: bufio.NewWriterSize(nil, clientWriteBuf)}
+	}
+	p.fds, p.fdsRaisedFrom = raiseOpenFiles()
+	maxConns, idle := connLimits(p.fds, opts.MaxConnections)
+	p.maxConns = maxConns
 	p.backends = map[release.Color]*backend{
-		release.Blue:  p.newBackend(release.Blue, opts.BluePort),
-		release.Green: p.newBackend(release.Green, opts.GreenPort),
+		release.Blue:  p.newBackend(release.Blue, opts.BluePort, idle),
+		release.Green: p.newBackend(release.Green, opts.GreenPort, idle),
 	}
 	p.live.cur.Store(p.newRoute(ls.Live))
 	p.preview.cur.Store(p.newRoute(ls.Live.Other()))
@@ -182,8 +219,29 @@ func trimSpace(b []byte) string {
 	return s
 }
 
-func (p *Proxy) newBackend(c release.Color, port int) *backend {
-	return &backend{color: c, port: port, pool: &connPool{addr: hostPort(port)}}
+func (p *Proxy) newBackend(c release.Color, port, maxIdle int) *backend {
+	return &backend{color: c, port: port, pool: &connPool{addr: hostPort(port), maxIdle: maxIdle}}
+}
+
+// fdReserve are the descriptors client connections never get: the admin
+// socket and its connections, health checks, listeners, state files.
+const fdReserve = 64
+
+// connLimits splits the descriptor limit fds (0: unknown) between client
+// connections, each of which needs an app connection for its request,
+// and the idle app connections kept per color. want is max-connections
+// (0: the default); the cap is lowered to what fits.
+func connLimits(fds uint64, want int) (maxConns, maxIdle int) {
+	if want <= 0 {
+		want = DefaultMaxConnections
+	}
+	if fds == 0 || fds > 1<<30 {
+		return want, maxIdleConns
+	}
+	budget := max(int(fds)-fdReserve, 4)
+	maxIdle = min(maxIdleConns, max(budget/8, 1))
+	fit := max((budget-2*maxIdle)/2, 1)
+	return min(want, fit), maxIdle
 }
 
 func (p *Proxy) newRoute(c release.Color) *route {
@@ -495,6 +553,7 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 	live, since := p.liveColor, p.since
 	p.mu.Unlock()
 	p.opts.Logf("proxy: %s -> %s (port %d), live since %s", ls.Public.Addr(), live, p.backends[live].port, fmtSince(since))
+	p.logLimits()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -516,6 +575,23 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 		b.pool.closeIdle()
 	}
 	return err
+}
+
+// logLimits says what the proxy will take, and why.
+func (p *Proxy) logLimits() {
+	fds := "unknown"
+	if p.fds > 0 {
+		fds = strconv.FormatUint(p.fds, 10)
+		if p.fdsRaisedFrom > 0 {
+			fds += fmt.Sprintf(" (raised from %d)", p.fdsRaisedFrom)
+		}
+	}
+	p.opts.Logf("proxy: open files limit %s; max-connections %d; header-timeout %s, body-timeout %s, write-timeout %s, idle %s",
+		fds, p.maxConns, p.opts.HeaderTimeout, p.opts.BodyTimeout, p.opts.WriteTimeout, p.opts.IdleTimeout)
+	if want := p.opts.MaxConnections; want > p.maxConns {
+		p.opts.Logf("proxy: warning: max-connections %d does not fit the open files limit %d (each connection needs two, and %d are kept for the admin socket and health checks): using %d; raise the limit (ulimit -n, LimitNOFILE=) for more",
+			want, p.fds, fdReserve, p.maxConns)
+	}
 }
 
 func fmtSince(t time.Time) string {

@@ -133,3 +133,29 @@ func fileOwner(fi os.FileInfo) (int, bool) {
 	}
 	return int(st.Uid), true
 }
+
+// peekReady reports whether a read on fd would not wait: data or EOF is
+// there, or an error. It reads nothing (b is scratch space).
+func peekReady(fd uintptr, b []byte) bool {
+	_, _, err := syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// raiseOpenFiles raises the soft limit on open files to the hard one (Go
+// does so at start on most systems; a limit lowered since is raised here)
+// and returns the limit in force, and the one before when it was raised.
+func raiseOpenFiles() (limit, raisedFrom uint64) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0
+	}
+	if lim.Cur >= lim.Max {
+		return lim.Cur, 0
+	}
+	was := lim.Cur
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return was, 0 // macOS refuses more than OPEN_MAX: keep what there is
+	}
+	return lim.Cur, was
+}

@@ -1,0 +1,280 @@
+package proxybench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rssKB is the resident memory of pid, with its children when kids
+// (nginx's workers), in KB; 0 where /proc is not there.
+func rssKB(pid int, kids bool) int64 {
+	read := func(pid string) (rss int64, ppid int) {
+		data, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			return 0, 0
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 2 && f[0] == "VmRSS:":
+				rss, _ = strconv.ParseInt(f[1], 10, 64)
+			case len(f) >= 2 && f[0] == "PPid:":
+				ppid, _ = strconv.Atoi(f[1])
+			}
+		}
+		return rss, ppid
+	}
+	total, _ := read(strconv.Itoa(pid))
+	if kids {
+		dirs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, d := range dirs {
+			if r, ppid := read(filepath.Base(d)); ppid == pid {
+				total += r
+			}
+		}
+	}
+	return total
+}
+
+// idleConns opens n keep-alive connections to addr, one request each, and
+// leaves them open and idle; close them with the returned func.
+func idleConns(b *testing.B, addr string, n int) (opened int, closeAll func()) {
+	b.Helper()
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			b.Fatalf("connection %d to %s: %v", len(conns), addr, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	return len(conns), func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// BenchmarkIdleMemoryVsNginx: resident memory per idle keep-alive
+// connection, the oops proxy beside nginx, in one run. 8,000 connections:
+// with the usual 20,000 open files the proxy takes at most 8,944 (each
+// client connection keeps room for its app connection).
+func BenchmarkIdleMemoryVsNginx(b *testing.B) {
+	bs := build(b)
+	s := newSite(b, bs)
+	s.oops("deploy", s.releases[0], "--yes")
+	nginxPort := freePort(b)
+	nginxPID := startNginx(b, nginxPort, s.green)
+	const n = 8000
+	for range b.N {
+		per := map[string]float64{}
+		for _, t := range []struct {
+			name string
+			port int
+			pid  int
+			kids bool
+		}{{"oops", s.public, s.proxyPID, false}, {"nginx", nginxPort, nginxPID, true}} {
+			before := rssKB(t.pid, t.kids)
+			got, closeAll := idleConns(b, fmt.Sprintf("127.0.0.1:%d", t.port), n)
+			time.Sleep(2 * time.Second) // a GC cycle or two
+			after := rssKB(t.pid, t.kids)
+			closeAll()
+			if got < n {
+				b.Errorf("%s took %d of %d connections", t.name, got, n)
+			}
+			per[t.name] = float64(after-before) / float64(got)
+			b.Logf("%-5s %d idle keep-alive connections: RSS %d -> %d KB, %.2f KB per connection", t.name, got, before, after, per[t.name])
+			time.Sleep(time.Second)
+		}
+		b.Logf("oops/nginx memory per idle connection %.2f (target: oops at most 4 KB)", per["oops"]/per["nginx"])
+		b.ReportMetric(per["oops"], "oops-KB/conn")
+		b.ReportMetric(per["nginx"], "nginx-KB/conn")
+	}
+}
+
+// slowloris keeps conns connections sending one header byte a second,
+// reconnecting those the server closes, until stop.
+func slowloris(addr string, conns int, stop <-chan struct{}) {
+	cs := make([]net.Conn, conns)
+	defer func() {
+		for _, c := range cs {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for i, c := range cs {
+			if c == nil {
+				var err error
+				if c, err = net.DialTimeout("tcp", addr, time.Second); err != nil {
+					continue
+				}
+				cs[i] = c
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nX-Slow: "); err != nil {
+					c.Close()
+					cs[i] = nil
+				}
+				continue
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := c.Write([]byte("a")); err != nil {
+				c.Close()
+				cs[i] = nil
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// flood opens up to conns idle connections (no request) and holds them
+// until stop.
+func flood(addr string, conns int, stop <-chan struct{}) {
+	var cs []net.Conn
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for range conns {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
+		}
+		cs = append(cs, c)
+	}
+	<-stop
+}
+
+// BenchmarkHostileLoad: normal clients beside an attack, the oops proxy and
+// nginx in one run. Attacks: slowloris (1,000 connections sending a header
+// byte a second, reconnecting when cut) and an idle flood of 12,000
+// connections (past the proxy's cap of 8,944 at 20,000 open files). Normal
+// clients: 8 keep-alive connections (loadgen, connected before the attack)
+// and one new connection every 100 ms. Throughout, oops status is timed.
+func BenchmarkHostileLoad(b *testing.B) {
+	bs := build(b)
+	s := newSite(b, bs)
+	s.oops("deploy", s.releases[0], "--yes")
+	nginxPort := freePort(b)
+	startNginx(b, nginxPort, s.green)
+	const d = 15 * time.Second
+	attacks := []struct {
+		name string
+		run  func(addr string, stop <-chan struct{})
+	}{
+		{"slowloris 1000", func(a string, stop <-chan struct{}) { slowloris(a, 1000, stop) }},
+		{"idle flood 12000", func(a string, stop <-chan struct{}) { flood(a, 12000, stop) }},
+	}
+	for range b.N {
+		var lines []string
+		for _, at := range attacks {
+			for _, t := range []struct {
+				name string
+				port int
+			}{{"oops", s.public}, {"nginx", nginxPort}} {
+				addr := fmt.Sprintf("127.0.0.1:%d", t.port)
+				url := "http://" + addr + "/"
+				load := exec.Command(bs.loadgen, "-url", url, "-c", "8", "-d", d.String(), "-expect", "hello from")
+				var out bytes.Buffer
+				load.Stdout, load.Stderr = &out, os.Stderr
+				if err := load.Start(); err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(500 * time.Millisecond) // connected before the attack
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { at.run(addr, stop) })
+				// New connections, and oops status, while it lasts.
+				var fresh, freshOK atomic.Int64
+				var statusTook []time.Duration
+				statusFailed := 0
+				hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+				end := time.Now().Add(d - time.Second)
+				wg.Go(func() {
+					for time.Now().Before(end) {
+						fresh.Add(1)
+						if res, err := hc.Get(url); err == nil {
+							_, _ = io.Copy(io.Discard, res.Body)
+							res.Body.Close()
+							if res.StatusCode == http.StatusOK {
+								freshOK.Add(1)
+							}
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+				})
+				for time.Now().Before(end) {
+					t0 := time.Now()
+					cmd := exec.Command(bs.oops, "status")
+					cmd.Dir = s.dir
+					if err := cmd.Run(); err != nil {
+						statusFailed++
+					}
+					statusTook = append(statusTook, time.Since(t0))
+					time.Sleep(500 * time.Millisecond)
+				}
+				if err := load.Wait(); err != nil {
+					b.Fatalf("loadgen: %v\n%s", err, out.String())
+				}
+				close(stop)
+				wg.Wait()
+				var r loadResult
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+					b.Fatalf("loadgen output %q: %v", out.String(), err)
+				}
+				failed := int64(0)
+				for _, n := range r.Failures {
+					failed += n
+				}
+				slices.Sort(statusTook)
+				line := fmt.Sprintf("%-16s %-5s kept-alive clients: %d requests, %.3f%% ok, p99 %.2f ms; new connections: %d/%d ok",
+					at.name, t.name, r.Requests, 100*float64(r.Requests-failed)/float64(max(r.Requests, 1)), r.P99MS, freshOK.Load(), fresh.Load())
+				line += fmt.Sprintf("; oops status: %d runs, %d failed, median %s, max %s", len(statusTook), statusFailed,
+					statusTook[len(statusTook)/2].Round(time.Millisecond), statusTook[len(statusTook)-1].Round(time.Millisecond))
+				lines = append(lines, line)
+				if t.name == "oops" {
+					b.ReportMetric(r.P99MS, strings.ReplaceAll(at.name, " ", "-")+"-oops-p99-ms")
+					b.ReportMetric(float64(statusTook[len(statusTook)-1].Milliseconds()), strings.ReplaceAll(at.name, " ", "-")+"-status-max-ms")
+				}
+				time.Sleep(2 * time.Second) // let the attack's connections go
+			}
+		}
+		b.Logf("under attack, %s each (oops status times the local CLI against the oops proxy in both rows):\n%s", d, strings.Join(lines, "\n"))
+	}
+}
