@@ -43,7 +43,7 @@ func colorServer(t *testing.T, color string, h http.Handler) (port int) {
 var handedOut sync.Map
 
 // freePort returns a loopback port nothing listens on (for a color that is down).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -82,7 +82,7 @@ func (rp *runningProxy) stop(t *testing.T) {
 }
 
 // startProxy serves a proxy over dir on fresh loopback listeners.
-func startProxy(t *testing.T, opts ProxyOptions) *runningProxy {
+func startProxy(t testing.TB, opts ProxyOptions) *runningProxy {
 	t.Helper()
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 5 * time.Second
