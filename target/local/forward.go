@@ -126,6 +126,12 @@ type clientConn struct {
 	res   head
 	out   []byte
 	state atomic.Int32
+	// status is the final status the client got for the request in
+	// flight (0: no complete answer yet), start when its head was read,
+	// counted whether the metrics have it: see colorMetrics.
+	status  int
+	start   time.Time
+	counted bool
 	// route and app are what the request in flight uses, for cutting it.
 	route atomic.Pointer[route]
 	app   atomic.Pointer[appConn]
@@ -286,18 +292,24 @@ func (s *server) badRequest(cc *clientConn, err error) {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return
 	case errors.Is(err, errHeadTooLarge):
-		writeStatus(cc.bw, 431, "Request Header Fields Too Large", "request head too large\n")
+		writeStatus(cc, 431, "Request Header Fields Too Large", "request head too large\n")
 	case errors.Is(err, errUnsupportedTE):
-		writeStatus(cc.bw, 501, "Not Implemented", "unsupported Transfer-Encoding\n")
+		writeStatus(cc, 501, "Not Implemented", "unsupported Transfer-Encoding\n")
 	default:
-		writeStatus(cc.bw, 400, "Bad Request", "malformed request\n")
+		writeStatus(cc, 400, "Bad Request", "malformed request\n")
 	}
 }
 
-func writeStatus(bw *bufio.Writer, code int, status, body string) {
-	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+// writeStatus answers the request on cc with one of the proxy's own. It
+// is the only way the proxy answers by itself, and it records the status
+// the client got, so the metrics count every such answer to a routed
+// request (forward counts cc.status when the exchange ends).
+func writeStatus(cc *clientConn, code int, status, body string) {
+	fmt.Fprintf(cc.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		code, status, len(body), body)
-	_ = bw.Flush()
+	if cc.bw.Flush() == nil {
+		cc.status = code
+	}
 }
 
 func idempotent(method []byte) bool {
@@ -319,12 +331,14 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	req := &cc.req
 	method := req.get(req.method)
 	if string(method) == "CONNECT" {
-		writeStatus(cc.bw, 405, "Method Not Allowed", "CONNECT is not supported\n")
+		writeStatus(cc, 405, "Method Not Allowed", "CONNECT is not supported\n")
 		return false
 	}
 	rt := s.front.acquire()
 	cc.route.Store(rt)
+	cc.status, cc.start, cc.counted = 0, time.Now(), false
 	defer func() {
+		cc.count(rt.b)
 		cc.route.Store(nil)
 		rt.done()
 	}()
@@ -341,7 +355,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 		ac, reused, err := b.pool.get(now, !retryable)
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
-			writeStatus(cc.bw, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) is not answering\n", b.color, b.port))
+			writeStatus(cc, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) is not answering\n", b.color, b.port))
 			return false
 		}
 		cc.app.Store(ac)
@@ -442,6 +456,8 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 			ac.c.Close()
 			return false, nil
 		}
+		cc.status = res.status
+		cc.count(b) // now: the tunnel's life is no request's duration
 		tunnel(cc, ac)
 		return false, nil
 	}
@@ -488,6 +504,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		ac.c.Close()
 		return false, nil
 	}
+	cc.status = res.status
 	if appReusable {
 		ac.lastUsed = now
 		b.pool.put(ac)
@@ -495,6 +512,16 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		ac.c.Close()
 	}
 	return !closeClient, nil
+}
+
+// count records the request in flight on cc for color b, once: the status
+// the client got and how long it took.
+func (cc *clientConn) count(b *backend) {
+	if cc.counted {
+		return
+	}
+	cc.counted = true
+	b.metrics.observe(cc.status, cc.start, time.Now())
 }
 
 // earlyAnswer reads the answer an app may have sent before it read the
@@ -520,7 +547,7 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 	}
 	req := &cc.req
 	s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, req.get(req.method), req.get(req.target), err)
-	writeStatus(cc.bw, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) did not answer: %v\n", b.color, b.port, shortErr(err)))
+	writeStatus(cc, 502, "Bad Gateway", fmt.Sprintf("oops proxy: %s (port %d) did not answer: %v\n", b.color, b.port, shortErr(err)))
 	return false, nil
 }
 

@@ -59,12 +59,14 @@ func freePort(t testing.TB) int {
 }
 
 type runningProxy struct {
-	p      *Proxy
-	url    string
-	prev   string
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve returned, with err set
-	err    error
+	p    *Proxy
+	url  string
+	prev string
+	// metrics is the base URL of the Prometheus listener.
+	metrics string
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when Serve returned, with err set
+	err     error
 }
 
 // stop shuts the proxy down and waits for Serve to return.
@@ -103,10 +105,15 @@ func startProxy(t testing.TB, opts ProxyOptions) *runningProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	met, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rp := &runningProxy{p: p, url: "http://" + pub.Addr().String(), prev: "http://" + prev.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	rp := &runningProxy{p: p, url: "http://" + pub.Addr().String(), prev: "http://" + prev.Addr().String(),
+		metrics: "http://" + met.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
-		rp.err = p.Serve(ctx, Listeners{Public: pub, Preview: prev})
+		rp.err = p.Serve(ctx, Listeners{Public: pub, Preview: prev, Metrics: met})
 		close(rp.done)
 	}()
 	t.Cleanup(func() {
