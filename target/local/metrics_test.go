@@ -1,11 +1,13 @@
 package local
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -189,6 +191,24 @@ func TestProxyCountsARequestCutAtTheDrainTimeout(t *testing.T) {
 	if s := m.Colors[release.Blue].Summary; s.Cut != 1 || s.Requests != 1 {
 		t.Errorf("blue: last minute %+v, want 1 cut request", s)
 	}
+}
+
+func TestProxyCountsAnUpgradeWhenItsTunnelOpens(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rp := startProxy(t, ProxyOptions{StateDir: dir, BluePort: colorServer(t, "blue", upgradeEcho("blue")), GreenPort: freePort(t)})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(rp.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade through proxy: %v, %v", res, err)
+	}
+	// Counted while the tunnel is still open: its life is no latency.
+	waitCounts(t, dir, map[release.Color]byClass{release.Blue: {"1xx": 1}})
 }
 
 func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
