@@ -14,6 +14,7 @@ import (
 
 type proxyOptions struct {
 	Listen, PreviewListen string
+	MetricsListen         string
 	NoStart               bool
 	CheckInterval         time.Duration
 }
@@ -43,6 +44,11 @@ proxy raises to the hard limit) and past the cap new ones are closed at
 once. Heads and bodies that stall get a 408 ("header-timeout",
 "body-timeout"), clients that stop reading are cut ("write-timeout").
 
+The proxy counts each color's requests by status class and their
+durations: oops status shows the last minute's rate, 5xx share and p99,
+and "metrics-listen" (or --metrics-listen), when set, serves them to
+Prometheus at /metrics.
+
 When it starts, the proxy also starts again any app process oops started
 that is gone (after a reboot, say), unless --no-start.
 
@@ -60,6 +66,7 @@ processes keep running.`,
 	fl := c.Flags()
 	fl.StringVar(&opts.Listen, "listen", "", "public `address` (default listen from .oopsrc, else "+local.DefaultListen+")")
 	fl.StringVar(&opts.PreviewListen, "preview-listen", "", "`address` that forwards to the off color (default preview-listen from .oopsrc; none when empty)")
+	fl.StringVar(&opts.MetricsListen, "metrics-listen", "", "`address` that serves Prometheus metrics at /metrics (default metrics-listen from .oopsrc; none when empty)")
 	fl.BoolVar(&opts.NoStart, "no-start", false, "do not start app processes that oops started and are gone")
 	fl.DurationVar(&opts.CheckInterval, "check-interval", 2*time.Second, "time between health checks of each color")
 	return c
@@ -83,6 +90,7 @@ func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
 	}
 	listen := firstNonEmpty(opts.Listen, c.Listen, local.DefaultListen)
 	preview := firstNonEmpty(opts.PreviewListen, c.PreviewListen)
+	metrics := firstNonEmpty(opts.MetricsListen, c.MetricsListen)
 
 	// Log lines may come from many goroutines at once.
 	var mu sync.Mutex
@@ -108,6 +116,15 @@ func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
 		if ls.Preview, err = net.Listen("tcp", preview); err != nil {
 			ls.Public.Close()
 			return fmt.Errorf("listen on %s (preview-listen): %w", preview, err)
+		}
+	}
+	if metrics != "" {
+		if ls.Metrics, err = net.Listen("tcp", metrics); err != nil {
+			ls.Public.Close()
+			if ls.Preview != nil {
+				ls.Preview.Close()
+			}
+			return fmt.Errorf("listen on %s (metrics-listen): %w", metrics, err)
 		}
 	}
 	if !opts.NoStart {

@@ -104,6 +104,11 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 		extra = append(extra, [2]string{"listener", l})
 	}
 	for _, c := range []target.ColorState{st.Live, st.Off} {
+		if c.Traffic != nil {
+			extra = append(extra, [2]string{"traffic", trafficNote(c.Color, c.Traffic)})
+		}
+	}
+	for _, c := range []target.ColorState{st.Live, st.Off} {
 		if c.Installing {
 			extra = append(extra, [2]string{"installing", installingNote(c)})
 		}
@@ -172,6 +177,37 @@ func healthCell(c target.ColorState) string {
 		s += " (" + strings.Join(bad, ", ") + ")"
 	}
 	return s
+}
+
+// trafficNote sums up what color c served lately: "green: 12.5 req/s,
+// 5xx 0.4%, p99 3.2 ms (740 requests in the last 59.2s)".
+func trafficNote(c release.Color, tr *target.Traffic) string {
+	window := strconv.FormatFloat(tr.Seconds, 'f', -1, 64) + "s"
+	if tr.Requests == 0 {
+		return fmt.Sprintf("%s: no requests in the last %s", c, window)
+	}
+	prec := 0
+	if tr.Rate < 10 {
+		prec = 2
+	} else if tr.Rate < 100 {
+		prec = 1
+	}
+	s := fmt.Sprintf("%s: %.*f req/s, 5xx %.1f%%", c, prec, tr.Rate, 100*tr.ServerErrorShare)
+	if p := tr.P99Seconds; p != nil {
+		switch {
+		case *p < 0.001:
+			s += fmt.Sprintf(", p99 %.2f ms", *p*1000)
+		case *p < 1:
+			s += fmt.Sprintf(", p99 %.1f ms", *p*1000)
+		default:
+			s += fmt.Sprintf(", p99 %.2f s", *p)
+		}
+	}
+	s += fmt.Sprintf(" (%d requests", tr.Requests)
+	if tr.Cut > 0 {
+		s += fmt.Sprintf(", %d cut", tr.Cut)
+	}
+	return s + " in the last " + window + ")"
 }
 
 // installingNote says that c runs a release that never passed its health

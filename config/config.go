@@ -60,8 +60,10 @@ type Config struct {
 	LockTTL string `json:"lock-ttl,omitempty"`
 
 	// Local target (built-in proxy).
-	Listen        string   `json:"listen,omitempty"`
-	PreviewListen string   `json:"preview-listen,omitempty"`
+	Listen        string `json:"listen,omitempty"`
+	PreviewListen string `json:"preview-listen,omitempty"`
+	// MetricsListen, optional, serves Prometheus metrics of the proxy.
+	MetricsListen string   `json:"metrics-listen,omitempty"`
 	BluePort      int      `json:"blue-port,omitempty"`
 	GreenPort     int      `json:"green-port,omitempty"`
 	Command       []string `json:"command,omitempty"`
@@ -344,6 +346,9 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		if set(k) && !validAddress(v) {
 			add(k, `%s %q is not an address: write it like "127.0.0.1:8080" or ":8080"`, k, v)
 		}
+	}
+	if set("metrics-listen") && !validAddress(c.MetricsListen) {
+		add("metrics-listen", `%s %q is not an address: write it like "127.0.0.1:9090" or ":9090"`, "metrics-listen", c.MetricsListen)
 	}
 	ports := map[string]int{"blue-port": c.BluePort, "green-port": c.GreenPort}
 	for _, k := range []string{"blue-port", "green-port"} {

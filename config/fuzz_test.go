@@ -35,6 +35,8 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "blue-port": 8080, "green-port": 8080}`,
 		`{"application-name": "a", "store": "x", "listen": "[::1]:99999"}`,
 		`{"application-name": "a", "store": "x", "listen": ""}`,
+		`{"application-name": "a", "store": "x", "target": "local", "metrics-listen": ":9090"}`,
+		`{"application-name": "a", "store": "x", "metrics-listen": "[::1]:http"}`,
 		`{"application-name": "a", "store": "x", "lock-ttl": "-9223372036854775808ns"}`,
 		`{"application-name": "a", "store": "x", "drain-timeout": "9999999999h"}`,
 		`{"application-name": "a", "store": "x", "target": "local", "max-connections": 10000, "header-timeout": "10s", "body-timeout": "1m", "write-timeout": "1m"}`,

@@ -53,6 +53,27 @@ type ColorState struct {
 	// finished). It is no known-good rollback target, and a deploy of the
 	// same commit installs it again rather than switching to it as is.
 	Installing bool `json:"installing,omitempty"`
+	// Traffic is what the color served lately, where the target measures
+	// it (the local proxy); nil elsewhere.
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// Traffic summarises the requests a color served over a recent window.
+type Traffic struct {
+	// Seconds is the window: the last minute, or less after a start.
+	Seconds  float64 `json:"seconds"`
+	Requests uint64  `json:"requests"`
+	// Rate is requests per second over the window.
+	Rate float64 `json:"rate"`
+	// ServerErrors answered 5xx: the app's, and the proxy's own when the
+	// color did not answer. ServerErrorShare is their share of Requests.
+	ServerErrors     uint64  `json:"server_errors"`
+	ServerErrorShare float64 `json:"server_error_share"`
+	// Cut got no complete answer (drain timeout, client gone).
+	Cut uint64 `json:"cut"`
+	// P99Seconds is the 99th percentile of the requests' durations
+	// (estimated from histogram buckets); absent without requests.
+	P99Seconds *float64 `json:"p99_seconds,omitempty"`
 }
 
 // Intent is a switch that was recorded as started but not as finished.

@@ -25,9 +25,9 @@ import (
 
 // TestLocalScripts runs the local target scripts in testdata/local: real
 // oops, a real proxy and real processes of examples/hello, all on
-// 127.0.0.1. Each script gets free ports in $PUBLIC_PORT, $BLUE_PORT and
-// $GREEN_PORT (also replaced in its .oopsrc); every app process it started
-// is killed when it ends.
+// 127.0.0.1. Each script gets free ports in $PUBLIC_PORT, $BLUE_PORT,
+// $GREEN_PORT and $METRICS_PORT (also replaced in its .oopsrc); every app
+// process it started is killed when it ends.
 func TestLocalScripts(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the local target needs unix")
@@ -45,7 +45,7 @@ func TestLocalScripts(t *testing.T) {
 				return err
 			}
 			vals := map[string]string{}
-			for _, name := range []string{"PUBLIC_PORT", "BLUE_PORT", "GREEN_PORT"} {
+			for _, name := range []string{"PUBLIC_PORT", "BLUE_PORT", "GREEN_PORT", "METRICS_PORT"} {
 				p, err := uniquePort(&ports)
 				if err != nil {
 					return err

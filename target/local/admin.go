@@ -62,6 +62,30 @@ type ProxyColorStatus struct {
 	Port     int     `json:"port"`
 	InFlight int     `json:"in_flight"`
 	Health   *Health `json:"health,omitempty"`
+	// Traffic sums up the last minute's requests.
+	Traffic *target.Traffic `json:"traffic,omitempty"`
+}
+
+// ProxyMetrics are the proxy's request counts (GET /v1/metrics): the same
+// numbers as its Prometheus metrics, and the last minute's.
+type ProxyMetrics struct {
+	// Since is when counting started (the proxy's start); At, this reading.
+	Since time.Time `json:"since"`
+	At    time.Time `json:"at"`
+	// BucketBounds are the latency histograms' upper bounds in seconds;
+	// each histogram has one bucket more, for what is slower.
+	BucketBounds []float64                      `json:"bucket_bounds_seconds"`
+	Colors       map[release.Color]ColorMetrics `json:"colors"`
+}
+
+// ColorMetrics are one color's counts since the start and over the last
+// minute.
+type ColorMetrics struct {
+	Total RequestCounts `json:"total"`
+	// DurationSumSeconds is the sum of the durations of all Total's requests.
+	DurationSumSeconds float64         `json:"duration_sum_seconds"`
+	LastMinute         RequestCounts   `json:"last_minute"`
+	Summary            *target.Traffic `json:"last_minute_summary"`
 }
 
 type switchRequest struct {
@@ -113,10 +137,24 @@ func (p *Proxy) Status() *ProxyStatus {
 		},
 	}
 	p.addrMu.Unlock()
+	now := time.Now()
 	for c, b := range p.backends {
-		st.Colors[c] = ProxyColorStatus{Port: b.port, InFlight: p.InFlight(c), Health: b.health.Load()}
+		st.Colors[c] = ProxyColorStatus{Port: b.port, InFlight: p.InFlight(c), Health: b.health.Load(),
+			Traffic: summary(b.metrics.lastMinute(now))}
 	}
 	return st
+}
+
+// Metrics reads the request counts of both colors.
+func (p *Proxy) Metrics() *ProxyMetrics {
+	now := time.Now()
+	m := &ProxyMetrics{Since: p.started, At: p.opts.Now(), BucketBounds: BucketBounds(), Colors: map[release.Color]ColorMetrics{}}
+	for c, b := range p.backends {
+		total, sum := b.metrics.totals()
+		last, span := b.metrics.lastMinute(now)
+		m.Colors[c] = ColorMetrics{Total: total, DurationSumSeconds: sum.Seconds(), LastMinute: last, Summary: summary(last, span)}
+	}
+	return m
 }
 
 func (p *Proxy) adminHandler() http.Handler {
@@ -126,6 +164,9 @@ func (p *Proxy) adminHandler() http.Handler {
 			p.CheckNow(r.Context())
 		}
 		writeAdminJSON(w, http.StatusOK, p.Status())
+	})
+	mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) {
+		writeAdminJSON(w, http.StatusOK, p.Metrics())
 	})
 	mux.HandleFunc("POST /v1/switch", func(w http.ResponseWriter, r *http.Request) {
 		var req switchRequest
@@ -238,6 +279,15 @@ func (c *adminClient) status(ctx context.Context, check bool) (*ProxyStatus, err
 		return nil, err
 	}
 	return &st, nil
+}
+
+// metrics reads the proxy's request counts.
+func (c *adminClient) metrics(ctx context.Context) (*ProxyMetrics, error) {
+	var m ProxyMetrics
+	if err := c.do(ctx, http.MethodGet, "/v1/metrics", nil, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 func (c *adminClient) switchTo(ctx context.Context, to, from release.Color) (*ProxyStatus, error) {

@@ -136,6 +136,12 @@ type clientConn struct {
 	c         net.Conn
 	ip        string
 	state     atomic.Int32
+	// status is the final status the client got for the request in
+	// flight (0: no complete answer yet), start when its head was read,
+	// counted whether the metrics have it: see colorMetrics.
+	status  int
+	start   time.Time
+	counted bool
 	// route and app are what the request in flight uses, for cutting it.
 	route atomic.Pointer[route]
 	app   atomic.Pointer[appConn]
@@ -430,31 +436,35 @@ func (s *server) badRequest(cc *clientConn, err error) {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed:
 		// A byte of it came, the rest not in time.
-		writeStatus(cc.bw, 408, "Request Timeout", "request head not received in time\n")
+		writeStatus(cc, 408, "Request Timeout", "request head not received in time\n")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return
 	case errors.Is(err, errURITooLong):
-		writeStatus(cc.bw, 414, "URI Too Long", "request line too long\n")
+		writeStatus(cc, 414, "URI Too Long", "request line too long\n")
 	case errors.Is(err, errHeadTooLarge):
-		writeStatus(cc.bw, 431, "Request Header Fields Too Large", "request head too large\n")
+		writeStatus(cc, 431, "Request Header Fields Too Large", "request head too large\n")
 	case errors.Is(err, errUnsupportedTE):
-		writeStatus(cc.bw, 501, "Not Implemented", "unsupported Transfer-Encoding\n")
+		writeStatus(cc, 501, "Not Implemented", "unsupported Transfer-Encoding\n")
 	case errors.Is(err, errMethod):
-		writeStatus(cc.bw, 501, "Not Implemented", "unsupported method (methods are upper case)\n")
+		writeStatus(cc, 501, "Not Implemented", "unsupported method (methods are upper case)\n")
 	case errors.Is(err, errVersion):
-		writeStatus(cc.bw, 505, "HTTP Version Not Supported", "only HTTP/1.0 and HTTP/1.1 are supported\n")
+		writeStatus(cc, 505, "HTTP Version Not Supported", "only HTTP/1.0 and HTTP/1.1 are supported\n")
 	default:
-		writeStatus(cc.bw, 400, "Bad Request", "malformed request\n")
+		writeStatus(cc, 400, "Bad Request", "malformed request\n")
 	}
 }
 
-// writeStatus writes an answer the proxy makes itself, and closes: every
-// one goes through here, so all carry a Date (RFC 9110, 6.6.1) and say
-// nothing of colors or ports (the log does).
-func writeStatus(bw *bufio.Writer, code int, status, body string) {
-	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+// writeStatus answers the request on cc with one of the proxy's own, and
+// closes. It is the only way the proxy answers by itself, so every such
+// answer carries a Date (RFC 9110, 6.6.1), says nothing of colors or ports
+// (the log does), and is counted: it records the status the client got,
+// which forward counts when the exchange ends.
+func writeStatus(cc *clientConn, code int, status, body string) {
+	fmt.Fprintf(cc.bw, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		code, status, time.Now().UTC().Format(http.TimeFormat), len(body), body)
-	_ = bw.Flush()
+	if cc.bw.Flush() == nil {
+		cc.status = code
+	}
 }
 
 // badBody answers a request whose body broke the framing rules (a
@@ -485,12 +495,14 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	req := &cc.req
 	method := req.get(req.method)
 	if string(method) == "CONNECT" {
-		writeStatus(cc.bw, 405, "Method Not Allowed", "CONNECT is not supported\n")
+		writeStatus(cc, 405, "Method Not Allowed", "CONNECT is not supported\n")
 		return false
 	}
 	rt := s.front.acquire()
 	cc.route.Store(rt)
+	cc.status, cc.start, cc.counted = 0, time.Now(), false
 	defer func() {
+		cc.count(rt.b)
 		cc.route.Store(nil)
 		rt.done()
 	}()
@@ -507,7 +519,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 		ac, reused, err := b.pool.get(now, !retryable)
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
-			writeStatus(cc.bw, 502, "Bad Gateway", "oops proxy: the app is not answering\n")
+			writeStatus(cc, 502, "Bad Gateway", "oops proxy: the app is not answering\n")
 			return false
 		}
 		cc.app.Store(ac)
@@ -616,6 +628,8 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 			ac.c.Close()
 			return false, nil
 		}
+		cc.status = res.status
+		cc.count(b) // now: the tunnel's life is no request's duration
 		tunnel(cc, ac)
 		return false, nil
 	}
@@ -662,6 +676,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		ac.c.Close()
 		return false, nil
 	}
+	cc.status = res.status
 	if appReusable {
 		ac.lastUsed = now
 		b.pool.put(ac)
@@ -676,8 +691,18 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 func bodyStalled(cc *clientConn, err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed {
-		writeStatus(cc.bw, 408, "Request Timeout", "request body stalled\n")
+		writeStatus(cc, 408, "Request Timeout", "request body stalled\n")
 	}
+}
+
+// count records the request in flight on cc for color b, once: the status
+// the client got and how long it took.
+func (cc *clientConn) count(b *backend) {
+	if cc.counted {
+		return
+	}
+	cc.counted = true
+	b.metrics.observe(cc.status, cc.start, time.Now())
 }
 
 // earlyAnswer reads the answer an app may have sent before it read the
@@ -703,7 +728,7 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 	}
 	req := &cc.req
 	s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, req.get(req.method), req.get(req.target), err)
-	writeStatus(cc.bw, 502, "Bad Gateway", "oops proxy: the app did not answer\n")
+	writeStatus(cc, 502, "Bad Gateway", "oops proxy: the app did not answer\n")
 	return false, nil
 }
 

@@ -176,6 +176,18 @@ func (t *Target) proxyStatus(ctx context.Context, check bool) (*ProxyStatus, err
 	return ps, err
 }
 
+// Metrics reads the running proxy's request counts per color (for release
+// analysis); with no proxy running, an error that says so.
+func (t *Target) Metrics(ctx context.Context) (*ProxyMetrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := t.admin.metrics(ctx)
+	if errors.Is(err, errProxyDown) {
+		return nil, fmt.Errorf("read request metrics: %w (start it with: oops proxy)", err)
+	}
+	return m, err
+}
+
 // live is the live color: the running proxy's, or the persisted one.
 // check asks the proxy to check health first (for State).
 func (t *Target) live(ctx context.Context, check bool) (release.Color, *ProxyStatus, error) {
@@ -275,6 +287,7 @@ func (t *Target) colorState(ctx context.Context, c release.Color, ps *ProxyStatu
 	var h *Health
 	if ps != nil {
 		h = ps.Colors[c].Health
+		out.Traffic = ps.Colors[c].Traffic
 	}
 	if h == nil {
 		status, perr := probe(ctx, t.hc, rec.Port, t.opts.HealthPath)

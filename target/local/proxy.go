@@ -53,8 +53,10 @@ type ProxyOptions struct {
 
 // Listeners are what a Proxy serves on. Public is required; Preview is
 // optional; Admin, when nil, is the unix socket in the state directory.
+// Metrics, optional, serves the Prometheus text format at /metrics.
 type Listeners struct {
 	Public, Preview, Admin net.Listener
+	Metrics                net.Listener
 }
 
 // Proxy forwards its public listener to the live color and its preview
@@ -104,6 +106,8 @@ type backend struct {
 	pool   *connPool
 	health atomic.Pointer[Health]
 	errLog atomic.Int64
+	// metrics count the requests this color served, on every listener.
+	metrics colorMetrics
 }
 
 // route is one listener's assignment to one color. A switch replaces the
@@ -220,7 +224,9 @@ func trimSpace(b []byte) string {
 }
 
 func (p *Proxy) newBackend(c release.Color, port, maxIdle int) *backend {
-	return &backend{color: c, port: port, pool: &connPool{addr: hostPort(port), maxIdle: maxIdle}}
+	b := &backend{color: c, port: port, pool: &connPool{addr: hostPort(port), maxIdle: maxIdle}}
+	b.metrics.init(time.Now())
+	return b
 }
 
 // fdReserve are the descriptors client connections never get: the admin
@@ -549,6 +555,17 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 		go func() { errc <- s.serve(listeners[i]) }()
 	}
 	go func() { errc <- adminSrv.Serve(admin) }()
+	var metricsSrv *http.Server
+	if ls.Metrics != nil {
+		metricsSrv = &http.Server{Handler: p.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0)}
+		go func() {
+			// Traffic goes on without metrics: a failure is logged, no more.
+			if err := metricsSrv.Serve(ls.Metrics); !errors.Is(err, http.ErrServerClosed) {
+				p.opts.Logf("metrics: %s: %v", ls.Metrics.Addr(), err)
+			}
+		}()
+		p.opts.Logf("metrics: http://%s/metrics (Prometheus)", ls.Metrics.Addr())
+	}
 	p.mu.Lock()
 	live, since := p.liveColor, p.since
 	p.mu.Unlock()
@@ -566,6 +583,9 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 		l.Close()
 	}
 	_ = adminSrv.Close()
+	if metricsSrv != nil {
+		_ = metricsSrv.Close()
+	}
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Go(func() { s.shutdown(p.opts.DrainTimeout) })

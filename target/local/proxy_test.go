@@ -43,7 +43,7 @@ func colorServer(t *testing.T, color string, h http.Handler) (port int) {
 var handedOut sync.Map
 
 // freePort returns a loopback port nothing listens on (for a color that is down).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -59,12 +59,14 @@ func freePort(t *testing.T) int {
 }
 
 type runningProxy struct {
-	p      *Proxy
-	url    string
-	prev   string
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve returned, with err set
-	err    error
+	p    *Proxy
+	url  string
+	prev string
+	// metrics is the base URL of the Prometheus listener.
+	metrics string
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when Serve returned, with err set
+	err     error
 }
 
 // stop shuts the proxy down and waits for Serve to return.
@@ -82,7 +84,7 @@ func (rp *runningProxy) stop(t *testing.T) {
 }
 
 // startProxy serves a proxy over dir on fresh loopback listeners.
-func startProxy(t *testing.T, opts ProxyOptions) *runningProxy {
+func startProxy(t testing.TB, opts ProxyOptions) *runningProxy {
 	t.Helper()
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 5 * time.Second
@@ -105,10 +107,15 @@ func startProxy(t *testing.T, opts ProxyOptions) *runningProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	met, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rp := &runningProxy{p: p, url: "http://" + pub.Addr().String(), prev: "http://" + prev.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	rp := &runningProxy{p: p, url: "http://" + pub.Addr().String(), prev: "http://" + prev.Addr().String(),
+		metrics: "http://" + met.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
-		rp.err = p.Serve(ctx, Listeners{Public: pub, Preview: prev})
+		rp.err = p.Serve(ctx, Listeners{Public: pub, Preview: prev, Metrics: met})
 		close(rp.done)
 	}()
 	t.Cleanup(func() {
