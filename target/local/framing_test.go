@@ -98,6 +98,14 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"chunk extensions are dropped", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 ; x=\"y\"\r\nhello\r\n0\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "\r\n5\r\nhello\r\n0\r\n\r\n"}, []string{"x="}},
 
+		// Every line of a chunked body ends in CRLF: a bare LF there is
+		// read as a line end by some parsers and not by others (Go's
+		// CVE-2025-22871), a way to hide a request in a body.
+		{"chunk size line ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\nhello\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"chunk extension ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2;\nxx\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"last chunk ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"trailer line ending in a bare LF", chunkedPost("", "X-A: 1\n"), []string{"HTTP/1.1 400 "}, nil},
+		{"chunked body ending in a bare LF", chunkedPost("", "")[:len(chunkedPost("", ""))-2] + "\n", []string{"HTTP/1.1 400 "}, nil},
 		// Absolute-form targets become origin-form, with Host from the authority.
 		{"absolute-form target", "GET http://example.test/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET /p?q=1 HTTP/1.1\r\n", "\r\nHost: example.test\r\n", "\r\nX-Forwarded-Host: example.test\r\n"}, []string{"other.test"}},

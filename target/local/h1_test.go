@@ -100,6 +100,11 @@ func FuzzChunked(f *testing.F) {
 		"5\r\nhello\n0\r\n\r\n",
 		"5;x=\x00\r\nhello\r\n0\r\n\r\n",
 		"5;" + strings.Repeat("a", maxChunkLine) + "\r\nhello\r\n0\r\n\r\n",
+		// Bare LFs, a line end to some parsers and not to others.
+		"2;\nxx\r\n0\r\n\r\n",
+		"5\r\nhello\r\n0\n\r\n",
+		"5\r\nhello\r\n0\r\nX-A: 1\n\r\n",
+		"5\r\nhello\r\n0\r\n\n",
 	} {
 		f.Add(seed)
 	}
