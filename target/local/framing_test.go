@@ -106,6 +106,15 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"last chunk ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\n\r\n", []string{"HTTP/1.1 400 "}, nil},
 		{"trailer line ending in a bare LF", chunkedPost("", "X-A: 1\n"), []string{"HTTP/1.1 400 "}, nil},
 		{"chunked body ending in a bare LF", chunkedPost("", "")[:len(chunkedPost("", ""))-2] + "\n", []string{"HTTP/1.1 400 "}, nil},
+		// HTTP/1.0 has no Transfer-Encoding: a proxy in front may have
+		// framed the body another way (RFC 9112, 6.1).
+		{"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Transfer-Encoding and Content-Length in HTTP/1.0", "POST / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello", []string{"HTTP/1.1 400 "}, nil},
+		// ... nor Upgrade: an HTTP/1.0 request does not become a tunnel
+		// (RFC 9110, 7.8), which a proxy in front would not expect.
+		{"Upgrade in HTTP/1.0 is ignored", "GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK", "GET / HTTP/1.1\r\n"}, []string{"Upgrade", "websocket"}},
+
 		// Absolute-form targets become origin-form, with Host from the authority.
 		{"absolute-form target", "GET http://example.test/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET /p?q=1 HTTP/1.1\r\n", "\r\nHost: example.test\r\n", "\r\nX-Forwarded-Host: example.test\r\n"}, []string{"other.test"}},

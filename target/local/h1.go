@@ -312,10 +312,13 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 			return err
 		}
 	}
+	// A request framed two ways, or chunked in HTTP/1.0, which has no
+	// Transfer-Encoding, may have been framed the other way by a proxy in
+	// front: refused (RFC 9112, 6.1 and 6.3).
+	if request && h.chunked && (h.contentLength >= 0 || h.minor == 0) {
+		return errBadMessage
+	}
 	if h.chunked && h.contentLength >= 0 {
-		if request {
-			return errBadMessage
-		}
 		h.contentLength = -1 // a response's chunked framing wins (RFC 9112, 6.3)
 	}
 	return nil
@@ -590,7 +593,9 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-func (h *head) wantsUpgrade() bool { return h.connUpgrade && h.upgrade.e > h.upgrade.s }
+// wantsUpgrade reports whether request h asks to switch protocols. Not in
+// HTTP/1.0 (RFC 9110, 7.8): a proxy in front would not expect a tunnel.
+func (h *head) wantsUpgrade() bool { return h.minor >= 1 && h.connUpgrade && h.upgrade.e > h.upgrade.s }
 
 // appendResponseHead writes the response for the client: the app's status
 // and end-to-end headers, X-Oops-Color, and the framing chosen by the

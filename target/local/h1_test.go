@@ -40,6 +40,8 @@ func FuzzRequestHead(f *testing.F) {
 		"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: h\r\nConnection: host\r\n\r\n",
 		"GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
