@@ -115,6 +115,15 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"Upgrade in HTTP/1.0 is ignored", "GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET / HTTP/1.1\r\n"}, []string{"Upgrade", "websocket"}},
 
+		// A Host that is not a host[:port] is a 400 (RFC 9112, 3.2): it
+		// would reach the app as X-Forwarded-Host too.
+		{"Host with a space", "GET / HTTP/1.1\r\nHost: a.test b.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host with userinfo", "GET / HTTP/1.1\r\nHost: user@evil.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host with a path", "GET / HTTP/1.1\r\nHost: h.test/x?y\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host as a list", "GET / HTTP/1.1\r\nHost: h.test, evil.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"empty Host passes", "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: \r\n"}, nil},
+		{"IPv6 Host with a port passes", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: [::1]:8080\r\n"}, nil},
+
 		// Absolute-form targets become origin-form, with Host from the authority.
 		{"absolute-form target", "GET http://example.test/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET /p?q=1 HTTP/1.1\r\n", "\r\nHost: example.test\r\n", "\r\nX-Forwarded-Host: example.test\r\n"}, []string{"other.test"}},

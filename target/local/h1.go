@@ -351,7 +351,9 @@ func (h *head) note(f field, request bool) error {
 	switch len(name) {
 	case 4:
 		if request && bytes.EqualFold(name, []byte("host")) {
-			if h.hasHost {
+			// One Host, a host[:port] or empty (RFC 9112, 3.2): the app
+			// also gets it as X-Forwarded-Host.
+			if h.hasHost || len(value) > 0 && !validAuthority(value) {
 				return errBadMessage
 			}
 			h.hasHost = true

@@ -42,6 +42,10 @@ func FuzzRequestHead(f *testing.F) {
 		"GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\nHost: h\r\n\r\n",
 		"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: user@evil.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h.test/x, evil.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+		"GET http://[::1]:8080/p HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
