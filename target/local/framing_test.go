@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // rawApp is an app on 127.0.0.1 that answers a request for a path in
@@ -316,6 +317,120 @@ func TestForward502SaysNothingOfColorsOrPorts(t *testing.T) {
 			}
 			if l := log.String(); !strings.Contains(l, "blue") || !strings.Contains(l, port) {
 				t.Errorf("the log lacks the color and port %s:\n%s", port, l)
+			}
+		})
+	}
+}
+
+// keepAliveApp is an app on 127.0.0.1 that keeps its connections open,
+// as the proxy's pool expects, and answers a request for a path in
+// answers with those raw bytes, one write per part (50ms apart), then
+// sends the path on the returned channel; any other request gets "ok".
+func keepAliveApp(t *testing.T, answers map[string][]string) (port int, wrote <-chan string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	done := make(chan string, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return
+					}
+					parts, ok := answers[req.URL.Path]
+					if !ok {
+						parts = []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}
+					}
+					for i, p := range parts {
+						if i > 0 {
+							// So that the proxy is done with the previous part.
+							time.Sleep(50 * time.Millisecond)
+						}
+						if _, err := io.WriteString(c, p); err != nil {
+							return
+						}
+					}
+					if ok {
+						done <- req.URL.Path
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, done
+}
+
+// TestForwardAppFraming: what an app sends beyond its response's framing
+// (a body to HEAD, 204 or 304, bytes past Content-Length or the last
+// chunk) never reaches another client as the answer to its request.
+func TestForwardAppFraming(t *testing.T) {
+	t.Parallel()
+	const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPWNED!"
+	cl := strconv.Itoa(len(smuggled))
+	tests := []struct {
+		name   string
+		req    string   // the first client's request, for /x
+		answer []string // the app's answer to it, in writes
+		want   []string // in the first client's answer
+		not    []string
+	}{
+		{"body to HEAD", "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + cl + "\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\nContent-Length: " + cl + "\r\n"}, []string{"PWNED"}},
+		{"body to HEAD in a second write", "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + cl + "\r\n\r\n", smuggled},
+			[]string{"HTTP/1.1 200 OK"}, []string{"PWNED"}},
+		{"body to 204", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 204 No Content\r\nContent-Length: " + cl + "\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 204 No Content"}, []string{"PWNED", "Content-Length"}}, // RFC 9110, 8.6
+		{"body to 304", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
+			[]string{"HTTP/1.1 304 Not Modified"}, []string{"PWNED"}},
+		{"bytes past Content-Length", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n\r\nhi"}, []string{"PWNED"}},
+		{"bytes past the last chunk", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			port, wrote := keepAliveApp(t, map[string][]string{"/x": tc.answer})
+			rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: port, GreenPort: freePort(t)})
+			addr := strings.TrimPrefix(rp.url, "http://")
+			got := raw(t, addr, tc.req)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("answer lacks %q:\n%q", w, got)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(got, n) {
+					t.Errorf("answer has %q:\n%q", n, got)
+				}
+			}
+			<-wrote // all the app's bytes are on their way to the proxy
+			// The next client, on the app connection the proxy keeps,
+			// gets its own answer.
+			for range 2 {
+				if got := raw(t, addr, "GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "\r\n\r\nok") {
+					t.Fatalf("the next client got another answer than its own:\n%q", got)
+				}
 			}
 		})
 	}
