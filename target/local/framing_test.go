@@ -376,7 +376,8 @@ func keepAliveApp(t *testing.T, answers map[string][]string) (port int, wrote <-
 
 // TestForwardAppFraming: what an app sends beyond its response's framing
 // (a body to HEAD, 204 or 304, bytes past Content-Length or the last
-// chunk) never reaches another client as the answer to its request.
+// chunk) never reaches another client as the answer to its request, and
+// a status line that could split the response is a 502.
 func TestForwardAppFraming(t *testing.T) {
 	t.Parallel()
 	const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPWNED!"
@@ -406,6 +407,14 @@ func TestForwardAppFraming(t *testing.T) {
 		{"bytes past the last chunk", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n" + smuggled},
 			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED"}},
+		// A bare CR or other control byte in the reason phrase, as in a
+		// header, is a line end to some clients.
+		{"bare CR in the reason phrase", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\rSet-Cookie: session=attacker\r\nContent-Length: 2\r\n\r\nok"},
+			[]string{"HTTP/1.1 502 Bad Gateway"}, []string{"session=attacker"}},
+		{"NUL in the reason phrase", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok"},
+			[]string{"HTTP/1.1 502 Bad Gateway"}, []string{"\x00"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -173,6 +173,11 @@ func (h *head) readResponse(br *bufio.Reader) error {
 	if err != nil || status < 100 || status > 999 || (len(line) > 12 && line[12] != ' ') {
 		return errBadMessage
 	}
+	// A control byte in the reason phrase, as in a header, could end the
+	// line for the client and split the response.
+	if !fieldValue(line[min(len(line), 13):]) {
+		return errBadMessage
+	}
 	h.minor, h.status = minor, status
 	if len(line) > 13 {
 		h.reason = h.add(line[13:])
