@@ -125,6 +125,13 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"empty Host passes", "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: \r\n"}, nil},
 		{"IPv6 Host with a port passes", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: [::1]:8080\r\n"}, nil},
 
+		// CGI-style apps (WSGI, PHP, Rack...) read '_' in a name as '-':
+		// a framing field spelled so would frame the body for the app, and
+		// not for the proxy.
+		{"Content_Length", "GET / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\nConnection: close\r\n\r\nhello", []string{"HTTP/1.1 400 "}, nil},
+		{"Transfer_Encoding", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"other names with '_' pass", "GET / HTTP/1.1\r\nHost: h\r\nX_Content_Length: 5\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nX_Content_Length: 5\r\n"}, nil},
+
 		// Absolute-form targets become origin-form, with Host from the authority.
 		{"absolute-form target", "GET http://example.test/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET /p?q=1 HTTP/1.1\r\n", "\r\nHost: example.test\r\n", "\r\nX-Forwarded-Host: example.test\r\n"}, []string{"other.test"}},

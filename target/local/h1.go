@@ -398,6 +398,8 @@ func (h *head) note(f field, request bool) error {
 				return errBadMessage
 			}
 			h.contentLength = n
+		} else if request && underscoreAlias(name, "content-length") {
+			return errBadMessage
 		}
 	case 17:
 		if bytes.EqualFold(name, []byte("transfer-encoding")) {
@@ -405,9 +407,33 @@ func (h *head) note(f field, request bool) error {
 				return errUnsupportedTE
 			}
 			h.chunked = true
+		} else if request && underscoreAlias(name, "transfer-encoding") {
+			return errBadMessage
 		}
 	}
 	return nil
+}
+
+// underscoreAlias reports whether name is the lower-case name spelled
+// with '_' for some '-' (Content_Length). CGI-style apps (WSGI, PHP, Rack)
+// see both as one variable, so such a framing field would frame the body
+// for the app, and not for the proxy.
+func underscoreAlias(name []byte, lower string) bool {
+	if len(name) != len(lower) || bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	for i, c := range name {
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // hopByHop reports whether a header is for one connection only and must

@@ -46,6 +46,8 @@ func FuzzRequestHead(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: h.test/x, evil.test\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost:\r\n\r\n",
 		"GET http://[::1]:8080/p HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTRANSFER_ENCODING: chunked\r\n\r\n0\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
