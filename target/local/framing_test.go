@@ -411,6 +411,11 @@ func TestForwardAppFraming(t *testing.T) {
 		{"bytes past Content-Length", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" + smuggled},
 			[]string{"HTTP/1.1 200 OK", "\r\n\r\nhi"}, []string{"PWNED"}},
+		// Both framings from an app hint at an injected header (RFC 9112,
+		// 6.3): chunked wins, and the connection is not used again.
+		{"Content-Length and Transfer-Encoding", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(5+len(smuggled)) + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED", "Content-Length"}},
 		{"bytes past the last chunk", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n" + smuggled},
 			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED"}},

@@ -324,7 +324,9 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 		return errBadMessage
 	}
 	if h.chunked && h.contentLength >= 0 {
-		h.contentLength = -1 // a response's chunked framing wins (RFC 9112, 6.3)
+		// A response's chunked framing wins, but both hint at an injected
+		// header: the app's connection is not used again (RFC 9112, 6.3).
+		h.contentLength, h.connClose = -1, true
 	}
 	return nil
 }
