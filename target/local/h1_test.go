@@ -3,6 +3,7 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -58,7 +59,14 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1")
 		var back head
-		if err := back.readRequest(bufio.NewReader(bytes.NewReader(out))); err != nil {
+		// Read back as the proxy reads: a header line may be as long as
+		// its buffer; the headers it adds may take a head near the size
+		// limit past it, which is the app's to judge.
+		err := back.readRequest(bufio.NewReaderSize(bytes.NewReader(out), clientReadBuf))
+		if errors.Is(err, errHeadTooLarge) && len(out) > maxHeadBytes {
+			return
+		}
+		if err != nil {
 			t.Fatalf("accepted %q but wrote %q, which does not parse: %v", in, out, err)
 		}
 		same := bytes.Equal(h.get(h.method), back.get(back.method)) && bytes.Equal(h.get(h.target), back.get(back.target)) &&
