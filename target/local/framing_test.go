@@ -115,6 +115,10 @@ func TestForwardStrictFraming(t *testing.T) {
 		// (RFC 9110, 7.8), which a proxy in front would not expect.
 		{"Upgrade in HTTP/1.0 is ignored", "GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "GET / HTTP/1.1\r\n"}, []string{"Upgrade", "websocket"}},
+		// ... nor 100-continue (RFC 9110, 10.1.1): the body comes at once,
+		// for an app that never sends 100.
+		{"Expect in HTTP/1.0 is ignored", "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+			[]string{"HTTP/1.1 200 OK", "\r\n\r\nhello"}, nil},
 
 		// A Host that is not a host[:port] is a 400 (RFC 9112, 3.2): it
 		// would reach the app as X-Forwarded-Host too.

@@ -366,7 +366,8 @@ func (h *head) note(f field, request bool) error {
 			h.hasHost = true
 		}
 	case 6:
-		if request && bytes.EqualFold(name, []byte("expect")) && bytes.EqualFold(value, []byte("100-continue")) {
+		// Not in HTTP/1.0 (RFC 9110, 10.1.1): its apps send no 100.
+		if request && h.minor >= 1 && bytes.EqualFold(name, []byte("expect")) && bytes.EqualFold(value, []byte("100-continue")) {
 			h.expectContinue = true
 		}
 	case 7:
