@@ -38,6 +38,10 @@ type appConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	// peek: the app's last answer had no body (HEAD, 204, 304), so a body
+	// an app sends anyway may arrive after it; before reuse the pool
+	// checks that nothing did, which would be read as the next answer.
+	peek bool
 }
 
 // connPool holds idle connections to one color's app, newest last.
@@ -68,7 +72,7 @@ func (cp *connPool) get(now time.Time, check bool) (ac *appConn, reused bool, er
 		c := cp.idle[n-1]
 		cp.idle[n-1] = nil
 		cp.idle = cp.idle[:n-1]
-		if !check || connAlive(c.c) {
+		if !(check || c.peek) || connAlive(c.c) {
 			ac = c
 			break
 		}
@@ -645,7 +649,9 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	cl, chunked, dechunk := int64(-1), false, false
 	switch {
 	case noBody:
-		cl = res.contentLength
+		if res.status != 204 { // a 204 has no Content-Length (RFC 9110, 8.6)
+			cl = res.contentLength
+		}
 	case res.chunked && req.minor == 0:
 		dechunk, closeClient = true, true
 	case res.chunked:
@@ -677,8 +683,11 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		return false, nil
 	}
 	cc.status = res.status
-	if appReusable {
-		ac.lastUsed = now
+	// Bytes past the end of the response would be the next client's
+	// answer: the app sent more than its framing said, or a body where
+	// none can be (RFC 9112, 6.3).
+	if appReusable && ac.br.Buffered() == 0 {
+		ac.lastUsed, ac.peek = now, noBody
 		b.pool.put(ac)
 	} else {
 		ac.c.Close()

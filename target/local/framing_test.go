@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // rawApp is an app on 127.0.0.1 that answers a request for a path in
@@ -97,6 +98,43 @@ func TestForwardStrictFraming(t *testing.T) {
 		{"control byte in a chunk extension", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x=\x00\r\nhello\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
 		{"chunk extensions are dropped", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5 ; x=\"y\"\r\nhello\r\n0\r\n\r\n",
 			[]string{"HTTP/1.1 200 OK", "\r\n5\r\nhello\r\n0\r\n\r\n"}, []string{"x="}},
+
+		// Every line of a chunked body ends in CRLF: a bare LF there is
+		// read as a line end by some parsers and not by others (Go's
+		// CVE-2025-22871), a way to hide a request in a body.
+		{"chunk size line ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\nhello\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"chunk extension ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2;\nxx\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"last chunk ending in a bare LF", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"trailer line ending in a bare LF", chunkedPost("", "X-A: 1\n"), []string{"HTTP/1.1 400 "}, nil},
+		{"chunked body ending in a bare LF", chunkedPost("", "")[:len(chunkedPost("", ""))-2] + "\n", []string{"HTTP/1.1 400 "}, nil},
+		// HTTP/1.0 has no Transfer-Encoding: a proxy in front may have
+		// framed the body another way (RFC 9112, 6.1).
+		{"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Transfer-Encoding and Content-Length in HTTP/1.0", "POST / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello", []string{"HTTP/1.1 400 "}, nil},
+		// ... nor Upgrade: an HTTP/1.0 request does not become a tunnel
+		// (RFC 9110, 7.8), which a proxy in front would not expect.
+		{"Upgrade in HTTP/1.0 is ignored", "GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK", "GET / HTTP/1.1\r\n"}, []string{"Upgrade", "websocket"}},
+		// ... nor 100-continue (RFC 9110, 10.1.1): the body comes at once,
+		// for an app that never sends 100.
+		{"Expect in HTTP/1.0 is ignored", "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+			[]string{"HTTP/1.1 200 OK", "\r\n\r\nhello"}, nil},
+
+		// A Host that is not a host[:port] is a 400 (RFC 9112, 3.2): it
+		// would reach the app as X-Forwarded-Host too.
+		{"Host with a space", "GET / HTTP/1.1\r\nHost: a.test b.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host with userinfo", "GET / HTTP/1.1\r\nHost: user@evil.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host with a path", "GET / HTTP/1.1\r\nHost: h.test/x?y\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"Host as a list", "GET / HTTP/1.1\r\nHost: h.test, evil.test\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"empty Host passes", "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: \r\n"}, nil},
+		{"IPv6 Host with a port passes", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nHost: [::1]:8080\r\n"}, nil},
+
+		// CGI-style apps (WSGI, PHP, Rack...) read '_' in a name as '-':
+		// a framing field spelled so would frame the body for the app, and
+		// not for the proxy.
+		{"Content_Length", "GET / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\nConnection: close\r\n\r\nhello", []string{"HTTP/1.1 400 "}, nil},
+		{"Transfer_Encoding", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n", []string{"HTTP/1.1 400 "}, nil},
+		{"other names with '_' pass", "GET / HTTP/1.1\r\nHost: h\r\nX_Content_Length: 5\r\nConnection: close\r\n\r\n", []string{"HTTP/1.1 200 OK", "\r\nX_Content_Length: 5\r\n"}, nil},
 
 		// Absolute-form targets become origin-form, with Host from the authority.
 		{"absolute-form target", "GET http://example.test/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
@@ -290,6 +328,134 @@ func TestForward502SaysNothingOfColorsOrPorts(t *testing.T) {
 			}
 			if l := log.String(); !strings.Contains(l, "blue") || !strings.Contains(l, port) {
 				t.Errorf("the log lacks the color and port %s:\n%s", port, l)
+			}
+		})
+	}
+}
+
+// keepAliveApp is an app on 127.0.0.1 that keeps its connections open,
+// as the proxy's pool expects, and answers a request for a path in
+// answers with those raw bytes, one write per part (50ms apart), then
+// sends the path on the returned channel; any other request gets "ok".
+func keepAliveApp(t *testing.T, answers map[string][]string) (port int, wrote <-chan string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	done := make(chan string, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return
+					}
+					parts, ok := answers[req.URL.Path]
+					if !ok {
+						parts = []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}
+					}
+					for i, p := range parts {
+						if i > 0 {
+							// So that the proxy is done with the previous part.
+							time.Sleep(50 * time.Millisecond)
+						}
+						if _, err := io.WriteString(c, p); err != nil {
+							return
+						}
+					}
+					if ok {
+						done <- req.URL.Path
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, done
+}
+
+// TestForwardAppFraming: what an app sends beyond its response's framing
+// (a body to HEAD, 204 or 304, bytes past Content-Length or the last
+// chunk) never reaches another client as the answer to its request, and
+// a status line that could split the response is a 502.
+func TestForwardAppFraming(t *testing.T) {
+	t.Parallel()
+	const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPWNED!"
+	cl := strconv.Itoa(len(smuggled))
+	tests := []struct {
+		name   string
+		req    string   // the first client's request, for /x
+		answer []string // the app's answer to it, in writes
+		want   []string // in the first client's answer
+		not    []string
+	}{
+		{"body to HEAD", "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + cl + "\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\nContent-Length: " + cl + "\r\n"}, []string{"PWNED"}},
+		{"body to HEAD in a second write", "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + cl + "\r\n\r\n", smuggled},
+			[]string{"HTTP/1.1 200 OK"}, []string{"PWNED"}},
+		{"body to 204", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 204 No Content\r\nContent-Length: " + cl + "\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 204 No Content"}, []string{"PWNED", "Content-Length"}}, // RFC 9110, 8.6
+		{"body to 304", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
+			[]string{"HTTP/1.1 304 Not Modified"}, []string{"PWNED"}},
+		{"bytes past Content-Length", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n\r\nhi"}, []string{"PWNED"}},
+		// Both framings from an app hint at an injected header (RFC 9112,
+		// 6.3): chunked wins, and the connection is not used again.
+		{"Content-Length and Transfer-Encoding", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(5+len(smuggled)) + "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED", "Content-Length"}},
+		{"bytes past the last chunk", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n" + smuggled},
+			[]string{"HTTP/1.1 200 OK", "\r\n0\r\n\r\n"}, []string{"PWNED"}},
+		// A bare CR or other control byte in the reason phrase, as in a
+		// header, is a line end to some clients.
+		{"bare CR in the reason phrase", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 OK\rSet-Cookie: session=attacker\r\nContent-Length: 2\r\n\r\nok"},
+			[]string{"HTTP/1.1 502 Bad Gateway"}, []string{"session=attacker"}},
+		{"NUL in the reason phrase", "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+			[]string{"HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok"},
+			[]string{"HTTP/1.1 502 Bad Gateway"}, []string{"\x00"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			port, wrote := keepAliveApp(t, map[string][]string{"/x": tc.answer})
+			rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: port, GreenPort: freePort(t)})
+			addr := strings.TrimPrefix(rp.url, "http://")
+			got := raw(t, addr, tc.req)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("answer lacks %q:\n%q", w, got)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(got, n) {
+					t.Errorf("answer has %q:\n%q", n, got)
+				}
+			}
+			<-wrote // all the app's bytes are on their way to the proxy
+			// The next client, on the app connection the proxy keeps,
+			// gets its own answer.
+			for range 2 {
+				if got := raw(t, addr, "GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "\r\n\r\nok") {
+					t.Fatalf("the next client got another answer than its own:\n%q", got)
+				}
 			}
 		})
 	}

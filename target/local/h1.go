@@ -173,6 +173,11 @@ func (h *head) readResponse(br *bufio.Reader) error {
 	if err != nil || status < 100 || status > 999 || (len(line) > 12 && line[12] != ' ') {
 		return errBadMessage
 	}
+	// A control byte in the reason phrase, as in a header, could end the
+	// line for the client and split the response.
+	if !fieldValue(line[min(len(line), 13):]) {
+		return errBadMessage
+	}
 	h.minor, h.status = minor, status
 	if len(line) > 13 {
 		h.reason = h.add(line[13:])
@@ -312,11 +317,16 @@ func (h *head) readFields(br *bufio.Reader, request bool) error {
 			return err
 		}
 	}
+	// A request framed two ways, or chunked in HTTP/1.0, which has no
+	// Transfer-Encoding, may have been framed the other way by a proxy in
+	// front: refused (RFC 9112, 6.1 and 6.3).
+	if request && h.chunked && (h.contentLength >= 0 || h.minor == 0) {
+		return errBadMessage
+	}
 	if h.chunked && h.contentLength >= 0 {
-		if request {
-			return errBadMessage
-		}
-		h.contentLength = -1 // a response's chunked framing wins (RFC 9112, 6.3)
+		// A response's chunked framing wins, but both hint at an injected
+		// header: the app's connection is not used again (RFC 9112, 6.3).
+		h.contentLength, h.connClose = -1, true
 	}
 	return nil
 }
@@ -348,13 +358,16 @@ func (h *head) note(f field, request bool) error {
 	switch len(name) {
 	case 4:
 		if request && bytes.EqualFold(name, []byte("host")) {
-			if h.hasHost {
+			// One Host, a host[:port] or empty (RFC 9112, 3.2): the app
+			// also gets it as X-Forwarded-Host.
+			if h.hasHost || len(value) > 0 && !validAuthority(value) {
 				return errBadMessage
 			}
 			h.hasHost = true
 		}
 	case 6:
-		if request && bytes.EqualFold(name, []byte("expect")) && bytes.EqualFold(value, []byte("100-continue")) {
+		// Not in HTTP/1.0 (RFC 9110, 10.1.1): its apps send no 100.
+		if request && h.minor >= 1 && bytes.EqualFold(name, []byte("expect")) && bytes.EqualFold(value, []byte("100-continue")) {
 			h.expectContinue = true
 		}
 	case 7:
@@ -388,6 +401,8 @@ func (h *head) note(f field, request bool) error {
 				return errBadMessage
 			}
 			h.contentLength = n
+		} else if request && underscoreAlias(name, "content-length") {
+			return errBadMessage
 		}
 	case 17:
 		if bytes.EqualFold(name, []byte("transfer-encoding")) {
@@ -395,9 +410,33 @@ func (h *head) note(f field, request bool) error {
 				return errUnsupportedTE
 			}
 			h.chunked = true
+		} else if request && underscoreAlias(name, "transfer-encoding") {
+			return errBadMessage
 		}
 	}
 	return nil
+}
+
+// underscoreAlias reports whether name is the lower-case name spelled
+// with '_' for some '-' (Content_Length). CGI-style apps (WSGI, PHP, Rack)
+// see both as one variable, so such a framing field would frame the body
+// for the app, and not for the proxy.
+func underscoreAlias(name []byte, lower string) bool {
+	if len(name) != len(lower) || bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	for i, c := range name {
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // hopByHop reports whether a header is for one connection only and must
@@ -590,7 +629,9 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-func (h *head) wantsUpgrade() bool { return h.connUpgrade && h.upgrade.e > h.upgrade.s }
+// wantsUpgrade reports whether request h asks to switch protocols. Not in
+// HTTP/1.0 (RFC 9110, 7.8): a proxy in front would not expect a tunnel.
+func (h *head) wantsUpgrade() bool { return h.minor >= 1 && h.connUpgrade && h.upgrade.e > h.upgrade.s }
 
 // appendResponseHead writes the response for the client: the app's status
 // and end-to-end headers, X-Oops-Color, and the framing chosen by the
@@ -683,9 +724,9 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool, bu
 				return err
 			}
 		}
-		line, err := readLine(src)
+		line, err := readChunkLine(src)
 		if err != nil {
-			return chunkReadErr(err, "chunk size line too long")
+			return err
 		}
 		size, err := chunkSize(line)
 		if err != nil {
@@ -704,7 +745,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool, bu
 		// Exactly CRLF: a bare LF here is where parsers disagree.
 		crlf, err := src.Peek(2)
 		if err != nil {
-			return chunkReadErr(err, "")
+			return chunkReadErr(err)
 		}
 		if crlf[0] != '\r' || crlf[1] != '\n' {
 			return fmt.Errorf("%w: chunk not followed by CRLF", errBadMessage)
@@ -716,10 +757,26 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool, bu
 	}
 }
 
-func chunkReadErr(err error, tooLong string) error {
+// readChunkLine is readLine for the lines of a chunked body (sizes,
+// trailers, the end), which must end in CRLF: unlike in a head (RFC 9112,
+// 2.2), a bare LF there is not a line end to every parser, and a body
+// read two ways is how a request gets hidden in another (Go's
+// CVE-2025-22871). A CR elsewhere is refused by the callers' checks.
+func readChunkLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return nil, chunkReadErr(err)
+	}
+	if n := len(line); n < 2 || line[n-2] != '\r' {
+		return nil, fmt.Errorf("%w: line of a chunked body ends in a bare LF", errBadMessage)
+	}
+	return line[:len(line)-2], nil
+}
+
+func chunkReadErr(err error) error {
 	switch {
-	case errors.Is(err, errHeadTooLarge):
-		return fmt.Errorf("%w: %s", errBadMessage, tooLong)
+	case errors.Is(err, bufio.ErrBufferFull):
+		return fmt.Errorf("%w: line of a chunked body too long", errBadMessage)
 	case errors.Is(err, io.EOF):
 		return io.ErrUnexpectedEOF
 	}
@@ -782,9 +839,9 @@ func writeHex(dst *bufio.Writer, n int64) {
 func copyTrailers(dst *bufio.Writer, src *bufio.Reader, h *head, dechunk bool) error {
 	size := 0
 	for n := 0; ; n++ {
-		line, err := readLine(src)
+		line, err := readChunkLine(src)
 		if err != nil {
-			return chunkReadErr(err, "trailer line too long")
+			return err
 		}
 		if len(line) == 0 {
 			if !dechunk {

@@ -3,6 +3,7 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -40,6 +41,14 @@ func FuzzRequestHead(f *testing.F) {
 		"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: h\r\nConnection: host\r\n\r\n",
 		"GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: user@evil.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h.test/x, evil.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+		"GET http://[::1]:8080/p HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTRANSFER_ENCODING: chunked\r\n\r\n0\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
@@ -50,7 +59,14 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1")
 		var back head
-		if err := back.readRequest(bufio.NewReader(bytes.NewReader(out))); err != nil {
+		// Read back as the proxy reads: a header line may be as long as
+		// its buffer; the headers it adds may take a head near the size
+		// limit past it, which is the app's to judge.
+		err := back.readRequest(bufio.NewReaderSize(bytes.NewReader(out), clientReadBuf))
+		if errors.Is(err, errHeadTooLarge) && len(out) > maxHeadBytes {
+			return
+		}
+		if err != nil {
 			t.Fatalf("accepted %q but wrote %q, which does not parse: %v", in, out, err)
 		}
 		same := bytes.Equal(h.get(h.method), back.get(back.method)) && bytes.Equal(h.get(h.target), back.get(back.target)) &&
@@ -100,6 +116,11 @@ func FuzzChunked(f *testing.F) {
 		"5\r\nhello\n0\r\n\r\n",
 		"5;x=\x00\r\nhello\r\n0\r\n\r\n",
 		"5;" + strings.Repeat("a", maxChunkLine) + "\r\nhello\r\n0\r\n\r\n",
+		// Bare LFs, a line end to some parsers and not to others.
+		"2;\nxx\r\n0\r\n\r\n",
+		"5\r\nhello\r\n0\n\r\n",
+		"5\r\nhello\r\n0\r\nX-A: 1\n\r\n",
+		"5\r\nhello\r\n0\r\n\n",
 	} {
 		f.Add(seed)
 	}
