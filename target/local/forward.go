@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,9 @@ type clientConn struct {
 	// route and app are what the request in flight uses, for cutting it.
 	route atomic.Pointer[route]
 	app   atomic.Pointer[appConn]
+
+	// trusted: the peer is in trusted-proxies, its X-Forwarded-* are kept.
+	trusted bool
 }
 
 // abort closes the client connection and its app connection, ending the
@@ -177,6 +181,7 @@ func (s *server) serve(l net.Listener) error {
 		cc := &clientConn{c: c}
 		if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 			cc.ip = host
+			cc.trusted = s.p.trusts(host)
 		}
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -360,7 +365,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, now time.Time, canRetry bool) (keep bool, err error) {
 	req, res := &cc.req, &cc.res
 	closeClient := req.connClose || req.minor == 0
-	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr)
+	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr, cc.trusted)
 	if _, err := ac.bw.Write(cc.out); err != nil {
 		return s.appFailed(cc, ac, b, err, canRetry)
 	}
@@ -565,4 +570,19 @@ func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 func isConnReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// trusts reports whether peer ip is in trusted-proxies.
+func (p *Proxy) trusts(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, pr := range p.opts.TrustedProxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

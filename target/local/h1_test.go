@@ -28,7 +28,7 @@ func FuzzRequestHead(f *testing.F) {
 		if err := h.readRequest(bufio.NewReaderSize(strings.NewReader(in), clientReadBuf)); err != nil {
 			return
 		}
-		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1")
+		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1", len(in)%2 == 0)
 		var back head
 		if err := back.readRequest(bufio.NewReader(bytes.NewReader(out))); err != nil {
 			t.Fatalf("accepted %q but wrote %q, which does not parse: %v", in, out, err)

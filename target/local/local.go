@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,7 +41,17 @@ const (
 	DefaultStateDir = ".oops/local"
 	// DefaultDeployTimeout bounds the wait for a new release to get healthy.
 	DefaultDeployTimeout = 60 * time.Second
+	// DefaultUpstreamTimeout is how long an app may take to start
+	// answering (nginx's proxy_read_timeout).
+	DefaultUpstreamTimeout = 60 * time.Second
 )
+
+// DefaultTrustedProxies are the peers trusted with X-Forwarded-* when
+// trusted-proxies is unset: loopback, where a TLS terminator on the same
+// host connects from.
+func DefaultTrustedProxies() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
 // Options configure the local target.
 type Options struct {
@@ -56,6 +67,9 @@ type Options struct {
 	Command      []string
 	HealthPath   string
 	DrainTimeout time.Duration
+	// TrustedProxies and UpstreamTimeout: see ProxyOptions.
+	TrustedProxies  []netip.Prefix
+	UpstreamTimeout time.Duration
 	// Open reads a release's artifact from the store.
 	Open func(ctx context.Context, rel release.Release) (io.ReadCloser, error)
 	// Now is the clock (default time.Now).
@@ -140,6 +154,7 @@ func (t *Target) ProxyOptions() ProxyOptions {
 	return ProxyOptions{
 		StateDir: t.opts.StateDir, BluePort: t.opts.BluePort, GreenPort: t.opts.GreenPort,
 		HealthPath: t.opts.HealthPath, DrainTimeout: t.opts.DrainTimeout, Now: t.opts.Now,
+		TrustedProxies: t.opts.TrustedProxies, UpstreamTimeout: t.opts.UpstreamTimeout,
 	}
 }
 
