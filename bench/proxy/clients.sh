@@ -58,10 +58,12 @@ wait_up "http://127.0.0.1:$APP"
 # oops proxy with the app as its live (blue) color; nothing is deployed.
 OOPS=$(port)
 mkdir -m 700 "$tmp/site"
+# Versions before upstream-timeout refuse the key: they keep their default.
+extra=", \"upstream-timeout\": \"$TIMEOUT\""
+grep -aq upstream-timeout "$tmp/oops" || extra=""
 cat >"$tmp/site/.oopsrc" <<EOF
 {"application-name": "clients", "store": "releases", "target": "local",
- "listen": "127.0.0.1:$OOPS", "blue-port": $APP, "green-port": $(port),
- "upstream-timeout": "$TIMEOUT"}
+ "listen": "127.0.0.1:$OOPS", "blue-port": $APP, "green-port": $(port)$extra}
 EOF
 (cd "$tmp/site" && exec "$tmp/oops" proxy --no-start 2>"$tmp/oops.log") &
 pids+=($!)
