@@ -312,7 +312,7 @@ func TestForwardEarlyAnswerIsNotLostToAReset(t *testing.T) {
 	t.Parallel()
 	app, _ := testApp(t, "early413")
 	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t)})
-	const clients, parallel, size = 300, 20, 8 << 20
+	const clients, parallel, size = 200, 20, 8 << 20
 	chunk := bytes.Repeat([]byte("x"), 64<<10)
 	var failed atomic.Int64
 	var firstErr sync.Once
