@@ -64,6 +64,9 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 			}
 			return idx.Open(ctx, rel)
 		},
+		// Parsed when .oopsrc loaded; unset: the proxy's defaults.
+		TrustedProxies:  c.Values.TrustedProxies,
+		UpstreamTimeout: c.Values.UpstreamTimeout,
 	})
 	if err != nil {
 		return nil, &config.Error{Path: c.Path, Msg: err.Error(), Hint: "see the local target keys in .oopsrc.example"}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,6 +71,11 @@ type Config struct {
 	HealthPath    string   `json:"health-path,omitempty"`
 	DrainTimeout  string   `json:"drain-timeout,omitempty"`
 	StateDir      string   `json:"state-dir,omitempty"`
+	// The local proxy facing clients and apps: the peers whose
+	// X-Forwarded-* it keeps (CIDRs or addresses), and how long an app may
+	// take to start answering.
+	TrustedProxies  []string `json:"trusted-proxies,omitempty"`
+	UpstreamTimeout string   `json:"upstream-timeout,omitempty"`
 
 	// Release archives: the limits publish validates and unpacking
 	// enforces (package release/archive), to raise for unusual builds.
@@ -102,6 +108,11 @@ type Values struct {
 	VerifyTimeout *time.Duration
 	// DrainTimeout is drain-timeout; 0 when unset (the default applies).
 	DrainTimeout time.Duration
+	// TrustedProxies is trusted-proxies; nil when unset (the default
+	// applies), empty when set to [] (nobody is trusted).
+	TrustedProxies []netip.Prefix
+	// UpstreamTimeout is upstream-timeout; 0 when unset (the default applies).
+	UpstreamTimeout time.Duration
 	// ArchiveMaxSize is archive-max-size in bytes, ArchiveMaxEntries and
 	// ArchiveMaxRatio the other archive limits; 0 when unset (the
 	// defaults apply).
@@ -331,6 +342,21 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			c.Values.MaxConnections = *c.MaxConnections
 		}
 	}
+	if set("upstream-timeout") {
+		c.Values.UpstreamTimeout = positive("upstream-timeout", c.UpstreamTimeout)
+	}
+	if set("trusted-proxies") {
+		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))
+		for _, v := range c.TrustedProxies {
+			p, msg := parsePrefix(v)
+			if msg != "" {
+				add("trusted-proxies", "trusted-proxies: %q %s", v, msg)
+				continue
+			}
+			ps = append(ps, p)
+		}
+		c.Values.TrustedProxies = ps
+	}
 	if set("verify-timeout") {
 		if d, err := time.ParseDuration(c.VerifyTimeout); err != nil || d < 0 {
 			add("verify-timeout", `%s %q is not a duration: write it like "30s" or "2m" ("0s": no verification)`, "verify-timeout", c.VerifyTimeout)
@@ -418,6 +444,27 @@ func parseSize(s string) (int64, bool) {
 		return 0, false
 	}
 	return n * mult, true
+}
+
+// parsePrefix reads a CIDR ("10.0.0.0/8") or an address ("192.0.2.7",
+// a /32 or /128); the message says what is wrong, "" when fine.
+func parsePrefix(s string) (netip.Prefix, string) {
+	const like = `write it like "10.0.0.0/8", "fd00::/8" or "192.0.2.7"`
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, "is not an IP address or CIDR: " + like
+		}
+		if m := p.Masked(); m != p {
+			return p, fmt.Sprintf("has bits set past its /%d: write %q", p.Bits(), m.String())
+		}
+		return p, ""
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, "is not an IP address or CIDR: " + like
+	}
+	return netip.PrefixFrom(a, a.BitLen()), ""
 }
 
 // validAddress accepts host:port with a numeric port (1-65535); the host

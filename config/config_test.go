@@ -209,6 +209,13 @@ func TestValuesParsedAtLoad(t *testing.T) {
 		{"body-timeout", `"body-timeout": "0s"}`, `:2:1: body-timeout "0s" is not a positive duration`},
 		{"write-timeout", `"write-timeout": "-1m"}`, `:2:1: write-timeout "-1m" is not a positive duration`},
 		{"timeouts ok", `"header-timeout": "5s", "body-timeout": "30s", "write-timeout": "2m"}`, ""},
+		{"upstream-timeout", `"upstream-timeout": "0s"}`, `:2:1: upstream-timeout "0s" is not a positive duration`},
+		{"upstream-timeout ok", `"upstream-timeout": "2m"}`, ""},
+		{"trusted-proxies", `"trusted-proxies": ["10.0.0.0/8", "proxy.internal"]}`, `:2:1: trusted-proxies: "proxy.internal" is not an IP address or CIDR`},
+		{"trusted-proxies host bits", `"trusted-proxies": ["10.1.2.3/8"]}`, `:2:1: trusted-proxies: "10.1.2.3/8" has bits set past its /8: write "10.0.0.0/8"`},
+		{"trusted-proxies string", `"trusted-proxies": "10.0.0.0/8"}`, `:2:1: "trusted-proxies" must be an array of strings`},
+		{"trusted-proxies ok", `"trusted-proxies": ["10.0.0.0/8", "192.0.2.7", "fd00::/8", "::1"]}`, ""},
+		{"trusted-proxies none", `"trusted-proxies": []}`, ""},
 		{"listen", `"listen": "localhost"}`, `:2:1: listen "localhost" is not an address`},
 		{"listen port", `"listen": "127.0.0.1:99999"}`, `:2:1: listen "127.0.0.1:99999" is not an address`},
 		{"listen ok", `"listen": ":8080"}`, ""},
@@ -268,5 +275,37 @@ func TestParsedValues(t *testing.T) {
 	}
 	if v := c.Values; v.LockTTL != 0 || v.VerifyTimeout != nil || v.DrainTimeout != 0 || v.MaxConnections != 0 || v.HeaderTimeout != 0 || v.BodyTimeout != 0 || v.WriteTimeout != 0 {
 		t.Errorf("Values of an empty config = %+v; want all unset", v)
+	}
+}
+
+// TestTrustedProxiesAndUpstreamTimeoutParsed: CIDRs and bare addresses
+// become prefixes; unset is nil (the default, loopback), [] trusts nobody.
+func TestTrustedProxiesAndUpstreamTimeoutParsed(t *testing.T) {
+	tests := []struct {
+		line string
+		want []string // nil: unset
+		set  bool
+	}{
+		{``, nil, false},
+		{`, "trusted-proxies": []`, []string{}, true},
+		{`, "trusted-proxies": ["10.0.0.0/8", "192.0.2.7", "::1"]`, []string{"10.0.0.0/8", "192.0.2.7/32", "::1/128"}, true},
+	}
+	for _, tc := range tests {
+		c, err := config.Parse("/p/.oopsrc", []byte(`{"application-name": "a", "store": "s", "upstream-timeout": "90s"`+tc.line+`}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Values.TrustedProxies
+		if (got != nil) != tc.set || len(got) != len(tc.want) {
+			t.Fatalf("%s: TrustedProxies = %v; want %v (set: %v)", tc.line, got, tc.want, tc.set)
+		}
+		for i, p := range got {
+			if p.String() != tc.want[i] {
+				t.Errorf("%s: TrustedProxies[%d] = %s, want %s", tc.line, i, p, tc.want[i])
+			}
+		}
+		if c.Values.UpstreamTimeout != 90*time.Second {
+			t.Errorf("UpstreamTimeout = %s, want 90s", c.Values.UpstreamTimeout)
+		}
 	}
 }

@@ -42,6 +42,8 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "target": "local", "max-connections": 10000, "header-timeout": "10s", "body-timeout": "1m", "write-timeout": "1m"}`,
 		`{"application-name": "a", "store": "x", "max-connections": -1, "header-timeout": "0s", "body-timeout": "-5s", "write-timeout": "9999999999h"}`,
 		`{"application-name": "a", "store": "x", "max-connections": 1e99}`,
+		`{"application-name": "a", "store": "x", "upstream-timeout": "-1s", "trusted-proxies": ["10.0.0.0/8", "::1", "fe80::1%eth0", "1.2.3.4/33", "", null]}`,
+		`{"application-name": "a", "store": "x", "trusted-proxies": ["10.1.2.3/8"]}`,
 		`{"application-name": "a", "store": "x", "verify-timeout": "-1s"}`,
 		`{"application-name": "a", "store": "x", "min-healthy": -2147483649}`,
 		`{"application-name": "a", "store": "x", "health-check-url": "http://{ip}:{port}/{evil}"}`,
@@ -92,7 +94,12 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted blue-port = green-port = %d", c.BluePort)
 		}
 		v := c.Values
-		if v.LockTTL < 0 || v.DrainTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) ||
+		for _, p := range v.TrustedProxies {
+			if !p.IsValid() || p != p.Masked() {
+				t.Fatalf("accepted trusted proxy %v", p)
+			}
+		}
+		if v.LockTTL < 0 || v.DrainTimeout < 0 || v.UpstreamTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) ||
 			v.MaxConnections < 0 || v.HeaderTimeout < 0 || v.BodyTimeout < 0 || v.WriteTimeout < 0 {
 			t.Fatalf("accepted a negative duration: %+v", v)
 		}

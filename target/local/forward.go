@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,8 @@ type clientConn struct {
 	ready  func(fd uintptr) bool
 	polled bool
 	peek   [1]byte
+	// trusted: the peer is in trusted-proxies, its X-Forwarded-* are kept.
+	trusted bool
 }
 
 func (cc *clientConn) setReadDeadline(t time.Time) {
@@ -303,6 +306,7 @@ func (s *server) serve(l net.Listener) error {
 		cc := &clientConn{c: c}
 		if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 			cc.ip = host
+			cc.trusted = s.p.trusts(host)
 		}
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -542,28 +546,42 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, now time.Time, canRetry bool) (keep bool, err error) {
 	req, res := &cc.req, &cc.res
 	closeClient := req.connClose || req.minor == 0
-	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr)
+	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr, cc.trusted)
 	if _, err := ac.bw.Write(cc.out); err != nil {
 		return s.appFailed(cc, ac, b, err, canRetry)
 	}
-	bodySent := !(req.chunked || req.contentLength > 0)
-	sendBody := func() error {
+	hasBody := req.chunked || req.contentLength > 0
+	// bodyRead: all of the client's body was read; bodySent: and the app
+	// got it, so its connection can take another request.
+	bodyRead, bodySent := !hasBody, !hasBody
+	defer func() {
+		if !bodyRead && !keep && err == nil {
+			// The client may still be sending the body: closing now would
+			// reset the connection and could destroy the answer.
+			lingerClose(cc.c, buf)
+		}
+	}()
+	timeout := s.p.opts.UpstreamTimeout
+	// An HTTP/1.0 client cannot be sent a 100: its expectation is ignored
+	// (RFC 9110, 10.1.1) and the body goes at once.
+	var pump *bodyPump
+	// final: res holds the app's final answer (it may come before the
+	// whole body was sent).
+	final := false
+	switch {
+	case hasBody && req.expectContinue && req.minor >= 1:
+		if err := ac.bw.Flush(); err != nil {
+			return s.appFailed(cc, ac, b, err, false)
+		}
+		pump = startPump(cc, ac, buf, timeout)
+	case hasBody:
 		var err error
 		if req.chunked {
 			err = copyChunked(ac.bw, cc.br, req, false, buf)
 		} else {
 			err = copyBody(ac.bw, cc.br, req.contentLength, buf)
 		}
-		if err == nil {
-			bodySent = true
-		}
-		return err
-	}
-	// final: res holds the app's final answer (it may come before the
-	// whole body was sent).
-	final := false
-	if !bodySent && !req.expectContinue {
-		if err := sendBody(); err != nil {
+		if err != nil {
 			if errors.Is(err, errBadMessage) {
 				return s.badBody(cc, ac, err)
 			}
@@ -573,16 +591,34 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 				return false, nil // the client's body broke off: nobody to answer
 			}
 			final = true
+			break
 		}
-	}
-	if !final {
+		bodyRead, bodySent = true, true
+		fallthrough
+	default:
 		if err := ac.bw.Flush(); err != nil {
 			return s.appFailed(cc, ac, b, err, canRetry)
 		}
+		// The app has the whole request: its answer must start in time.
+		_ = ac.c.SetReadDeadline(time.Now().Add(timeout))
 	}
 	color := string(b.color)
 	for !final {
 		if err := res.readResponse(ac.br); err != nil {
+			if pump != nil {
+				pump.finish()
+				switch {
+				case pump.broke == nil:
+				case isWriteErr(pump.broke):
+					err = pump.broke // the app stopped taking the body
+				case errors.Is(pump.broke, errBadMessage):
+					return s.badBody(cc, ac, pump.broke)
+				default:
+					ac.c.Close()
+					bodyStalled(cc, pump.broke)
+					return false, nil // the client's body broke off: nobody to answer
+				}
+			}
 			return s.appFailed(cc, ac, b, err, canRetry)
 		}
 		canRetry = false
@@ -591,37 +627,30 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		}
 		// 100 Continue and other interim answers go to the client as they
 		// come (HTTP/1.0 clients get none: they would not understand).
-		if req.minor > 0 {
-			cc.out = appendResponseHead(cc.out[:0], res, color, -1, false, false, false)
-			if _, err := cc.bw.Write(cc.out); err != nil {
-				ac.c.Close()
-				return false, nil
+		if req.minor > 0 && !pump.relayInterim(cc, res, color) {
+			if pump != nil {
+				pump.finish()
 			}
-			if err := cc.bw.Flush(); err != nil {
-				ac.c.Close()
-				return false, nil
-			}
+			ac.c.Close()
+			return false, nil
 		}
-		if res.status == 100 && !bodySent {
-			if err := sendBody(); err != nil {
-				if errors.Is(err, errBadMessage) {
-					return s.badBody(cc, ac, err)
-				}
-				if !earlyAnswer(ac, res) {
-					ac.c.Close()
-					bodyStalled(cc, err)
-					return false, nil
-				}
-				break
-			}
-			if err := ac.bw.Flush(); err != nil {
-				return s.appFailed(cc, ac, b, err, false)
-			}
+		if pump == nil {
+			_ = ac.c.SetReadDeadline(time.Now().Add(timeout))
+		} else {
+			pump.rearm()
 		}
 	}
+	if pump != nil {
+		// The pump is done before anything else uses these connections.
+		bodyRead, bodySent, _ = pump.finish()
+	}
+	_ = ac.c.SetReadDeadline(time.Time{})
 	if res.status == 101 {
 		if !req.wantsUpgrade() {
 			return s.appFailed(cc, ac, b, errors.New("101 Switching Protocols to a request that did not ask to upgrade"), false)
+		}
+		if !bodySent {
+			return s.appFailed(cc, ac, b, errors.New("101 Switching Protocols before the request body was sent"), false)
 		}
 		cc.out = appendResponseHead(cc.out[:0], res, color, -1, false, false, true)
 		if _, err := cc.bw.Write(cc.out); err != nil {
@@ -637,15 +666,17 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		tunnel(cc, ac)
 		return false, nil
 	}
-	if !bodySent {
-		// The app answered without asking for the body the client may
-		// still send: this connection cannot be trusted for another request.
+	if !bodyRead {
+		// The app answered without the body the client may still send:
+		// this connection cannot be trusted for another request.
 		closeClient = true
 	}
 
 	// Frame the response for the client.
 	noBody := string(req.get(req.method)) == "HEAD" || res.status == 204 || res.status == 304
-	appReusable := !res.connClose && res.minor >= 1
+	// An app that answered without all of the body still waits for the
+	// rest of it: its connection is spoiled.
+	appReusable := !res.connClose && res.minor >= 1 && bodySent
 	cl, chunked, dechunk := int64(-1), false, false
 	switch {
 	case noBody:
@@ -714,6 +745,222 @@ func (cc *clientConn) count(b *backend) {
 	b.metrics.observe(cc.status, cc.start, time.Now())
 }
 
+// Uploads with Expect: 100-continue, and client connections closed with
+// their request body unread.
+const (
+	// expectWait: when neither the client has started its body nor the app
+	// answered in this time, the proxy sends the client a 100 Continue
+	// itself (HTTP/1.0 apps never do; curl waits as long on its own).
+	expectWait = time.Second
+	// lingerTime bounds how long the rest of an unread request body is read
+	// and dropped after the answer, and lingerIdle how long the client may
+	// pause meanwhile (nginx's lingering_time and lingering_timeout).
+	lingerTime = 5 * time.Second
+	lingerIdle = time.Second
+)
+
+// bodyPump sends the body of an Expect: 100-continue request to the app as
+// soon as the client sends it, while exchange reads what the app answers:
+// a 100 (the client then sends), a final answer without the body (the
+// body is not wanted), or nothing (the app never sends 100: the client
+// sends after its own wait, or after the proxy's 100).
+type bodyPump struct {
+	cc      *clientConn
+	ac      *appConn
+	timeout time.Duration
+	done    chan error
+	// read is set once the whole body was read from the client, before
+	// its last byte goes to the app: an app that answered before read was
+	// set did not have all of it.
+	read atomic.Bool
+
+	mu sync.Mutex // guards the fields below and the deadlines the pump sets
+	// stopped: exchange stopped the pump; continued: the client was sent
+	// a 100; sent: the whole body went to the app; broke: the pump's own
+	// failure (the client's or the app's connection broke).
+	stopped, continued, sent bool
+	broke                    error
+}
+
+func startPump(cc *clientConn, ac *appConn, buf []byte, timeout time.Duration) *bodyPump {
+	p := &bodyPump{cc: cc, ac: ac, timeout: timeout, done: make(chan error, 1)}
+	go p.run(buf)
+	return p
+}
+
+func (p *bodyPump) run(buf []byte) {
+	err := p.waitForBody()
+	if err == nil {
+		err = p.copy(buf)
+	}
+	if err == nil {
+		err = p.ac.bw.Flush()
+	}
+	p.mu.Lock()
+	switch {
+	case p.stopped:
+	case err == nil:
+		// The app has the whole request: its answer must start in time.
+		p.sent = true
+		_ = p.ac.c.SetReadDeadline(time.Now().Add(p.timeout))
+	default:
+		// Give an answer the app may have sent a moment to arrive, as
+		// earlyAnswer does.
+		p.broke = err
+		_ = p.ac.c.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	p.mu.Unlock()
+	p.done <- err
+}
+
+// waitForBody waits for the client's first body byte; after expectWait
+// with no 100 passed on from the app, it sends the client one itself.
+func (p *bodyPump) waitForBody() error {
+	if !p.setClientDeadline(time.Now().Add(expectWait)) {
+		return errPumpStopped
+	}
+	_, err := p.cc.br.Peek(1)
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return errPumpStopped
+	}
+	if err != nil && !p.continued {
+		p.continued = true
+		if _, err := p.cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+			return err
+		}
+		if err := p.cc.bw.Flush(); err != nil {
+			return err
+		}
+	}
+	// Back to the body timeout the connection had (none: none).
+	return p.cc.c.SetReadDeadline(p.cc.readBy)
+}
+
+var errPumpStopped = errors.New("request body no longer wanted")
+
+func (p *bodyPump) setClientDeadline(t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	_ = p.cc.c.SetReadDeadline(t)
+	return true
+}
+
+func (p *bodyPump) copy(buf []byte) error {
+	req := &p.cc.req
+	if req.chunked {
+		// The chunked body's last bytes stay in ac.bw until the flush.
+		if err := copyChunked(p.ac.bw, p.cc.br, req, false, buf); err != nil {
+			return err
+		}
+		p.read.Store(true)
+		return nil
+	}
+	// The last byte is copied on its own, after read is set: it stays in
+	// ac.bw until the flush, so the app cannot have answered with the
+	// whole body before read says so.
+	if err := copyBody(p.ac.bw, p.cc.br, req.contentLength-1, buf); err != nil {
+		return err
+	}
+	c, err := p.cc.br.ReadByte()
+	if err != nil {
+		return err
+	}
+	p.read.Store(true)
+	return p.ac.bw.WriteByte(c)
+}
+
+// relayInterim passes an interim answer to the client (p may be nil: no
+// pump runs); false when the client connection broke.
+func (p *bodyPump) relayInterim(cc *clientConn, res *head, color string) bool {
+	if p != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if res.status == 100 {
+			if p.continued {
+				return true // the proxy's own 100 went first
+			}
+			p.continued = true
+		}
+	}
+	cc.out = appendResponseHead(cc.out[:0], res, color, -1, false, false, false)
+	if _, err := cc.bw.Write(cc.out); err != nil {
+		return false
+	}
+	return cc.bw.Flush() == nil
+}
+
+// rearm restarts the clock on the app's answer after an interim answer,
+// once the app has the whole body.
+func (p *bodyPump) rearm() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent && !p.stopped {
+		_ = p.ac.c.SetReadDeadline(time.Now().Add(p.timeout))
+	}
+}
+
+// finish ends the pump once the app's final answer (or failure) is there:
+// a body not yet read from the client is no longer wanted. It reports
+// whether the client's body was all read, and all sent to the app.
+func (p *bodyPump) finish() (read, sent bool, err error) {
+	if p.read.Load() {
+		// Only the flush of the last bytes may be left: a moment for it.
+		_ = p.ac.c.SetWriteDeadline(time.Now().Add(time.Second))
+	} else {
+		p.mu.Lock()
+		p.stopped = true
+		past := time.Unix(1, 0)
+		_ = p.cc.c.SetReadDeadline(past)
+		_ = p.ac.c.SetWriteDeadline(past)
+		p.mu.Unlock()
+	}
+	err = <-p.done
+	p.done <- err // finish may be called again
+	_ = p.ac.c.SetWriteDeadline(time.Time{})
+	return p.read.Load(), err == nil, err
+}
+
+// lingerClose half-closes a client connection whose request body was not
+// all read, then reads and drops what the client still sends until it
+// closes, for lingerTime at most. Closing with unread data would make the
+// kernel send a reset, which can destroy the answer before the client
+// reads it, or fail the upload the client is still writing.
+func lingerClose(c net.Conn, buf []byte) {
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	end := time.Now().Add(lingerTime)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		d := now.Add(lingerIdle)
+		if d.After(end) {
+			d = end
+		}
+		_ = c.SetReadDeadline(d)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func isWriteErr(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write"
+}
+
 // earlyAnswer reads the answer an app may have sent before it read the
 // whole request body (413 Content Too Large, 401) and then stopped
 // reading, so the client gets it rather than a dropped connection.
@@ -726,7 +973,7 @@ func earlyAnswer(ac *appConn, res *head) bool {
 
 // appFailed handles an app connection that broke before the response
 // started: a retry when allowed and the connection was a stale idle one,
-// else a 502 to the client.
+// else a 502 to the client (504 when the app did not answer in time).
 func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, canRetry bool) (bool, error) {
 	ac.c.Close()
 	if canRetry && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err)) {
@@ -736,6 +983,14 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 		return false, nil // cut by the drain timeout or shutdown
 	}
 	req := &cc.req
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// No answer within upstream-timeout (the only read deadline on an
+		// app connection while an answer is awaited).
+		s.p.logLimited(&b.errLog, "%s (%s): %s %s: no answer within upstream-timeout %s", b.color, b.pool.addr, req.get(req.method), req.get(req.target), s.p.opts.UpstreamTimeout)
+		writeStatus(cc, 504, "Gateway Timeout", "oops proxy: the app did not answer in time\n")
+		return false, nil
+	}
 	s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, req.get(req.method), req.get(req.target), err)
 	writeStatus(cc, 502, "Bad Gateway", "oops proxy: the app did not answer\n")
 	return false, nil
@@ -785,4 +1040,19 @@ func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 func isConnReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// trusts reports whether peer ip is in trusted-proxies.
+func (p *Proxy) trusts(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, pr := range p.opts.TrustedProxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

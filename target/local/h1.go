@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // A small HTTP/1.1 message layer for the proxy's data path: it reads a
@@ -507,10 +508,35 @@ func (h *head) trailerAllowed(name []byte) bool {
 	return true
 }
 
-func isForwardedHeader(name []byte) bool {
-	return len(name) > 12 && (bytes.EqualFold(name, []byte("x-forwarded-for")) ||
-		bytes.EqualFold(name, []byte("x-forwarded-host")) ||
-		bytes.EqualFold(name, []byte("x-forwarded-proto")))
+// Forwarding headers, as forwardedHeader tells them apart.
+const (
+	fwdNone = iota
+	fwdFor
+	fwdHost
+	fwdProto
+	fwdRFC7239 // Forwarded
+)
+
+func forwardedHeader(name []byte) int {
+	switch len(name) {
+	case 9:
+		if bytes.EqualFold(name, []byte("forwarded")) {
+			return fwdRFC7239
+		}
+	case 15:
+		if bytes.EqualFold(name, []byte("x-forwarded-for")) {
+			return fwdFor
+		}
+	case 16:
+		if bytes.EqualFold(name, []byte("x-forwarded-host")) {
+			return fwdHost
+		}
+	case 17:
+		if bytes.EqualFold(name, []byte("x-forwarded-proto")) {
+			return fwdProto
+		}
+	}
+	return fwdNone
 }
 
 var tokenChars = func() (t [256]bool) {
@@ -561,22 +587,31 @@ func isToken(b []byte) bool {
 
 // appendRequestHead writes the request to send to the app: the request
 // line as HTTP/1.1, the end-to-end headers, the framing of the body, the
-// X-Forwarded-* headers and, for an upgrade, Connection/Upgrade.
-func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
+// forwarding headers and, for an upgrade, Connection/Upgrade.
+//
+// From a trusted peer (a TLS terminator) X-Forwarded-Proto and -Host are
+// kept as sent, X-Forwarded-For and Forwarded get the peer appended; what
+// is missing is filled in with what the proxy saw. From any other peer all
+// four are dropped and replaced with what the proxy saw (no Forwarded is
+// written then: apps read it only behind proxies that send it).
+func appendRequestHead(dst []byte, h *head, clientIP, appHost string, trusted bool) []byte {
 	dst = append(dst, h.get(h.method)...)
 	dst = append(dst, ' ')
 	dst = append(dst, h.get(h.target)...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
-	var xff, host []byte
+	var xff, fwd, host []byte
+	var hasProto, hasHost bool
 	for _, f := range h.fields {
 		name := h.get(f.name)
-		if isForwardedHeader(name) {
-			if bytes.EqualFold(name, []byte("x-forwarded-for")) {
-				if xff != nil {
-					xff = append(xff, ", "...)
-				}
-				xff = append(xff, h.get(f.value)...)
-			}
+		k := forwardedHeader(name)
+		switch {
+		case k != fwdNone && !trusted:
+			continue
+		case k == fwdFor:
+			xff = appendList(xff, h.get(f.value))
+			continue
+		case k == fwdRFC7239:
+			fwd = appendList(fwd, h.get(f.value))
 			continue
 		}
 		value := h.get(f.value)
@@ -592,6 +627,8 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 		if h.hopByHop(name) || (!h.chunked && isTrailerHeader(name)) {
 			continue
 		}
+		hasHost = hasHost || k == fwdHost
+		hasProto = hasProto || k == fwdProto
 		dst = appendField(dst, name, value)
 	}
 	if host == nil {
@@ -610,10 +647,28 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 	}
 	dst = append(dst, clientIP...)
 	dst = append(dst, "\r\n"...)
-	if host != nil {
+	if !hasHost {
 		dst = appendField(dst, []byte("X-Forwarded-Host"), host)
 	}
-	dst = append(dst, "X-Forwarded-Proto: http\r\n"...)
+	if !hasProto {
+		dst = append(dst, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if fwd != nil {
+		// RFC 7239: this hop's element, after the ones before it.
+		dst = append(dst, "Forwarded: "...)
+		dst = append(dst, fwd...)
+		dst = append(dst, ", for="...)
+		if strings.IndexByte(clientIP, ':') >= 0 {
+			dst = append(dst, `"[`...)
+			dst = append(dst, clientIP...)
+			dst = append(dst, `]"`...)
+		} else {
+			dst = append(dst, clientIP...)
+		}
+		dst = append(dst, ";host="...)
+		dst = appendTokenOrQuoted(dst, host)
+		dst = append(dst, ";proto=http\r\n"...)
+	}
 	switch {
 	case h.chunked:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
@@ -627,6 +682,31 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string) []byte {
 		dst = appendField(dst, []byte("Upgrade"), h.get(h.upgrade))
 	}
 	return append(dst, "\r\n"...)
+}
+
+// appendList adds v to a comma-separated list (several header lines of
+// one name are one list).
+func appendList(list, v []byte) []byte {
+	if list != nil {
+		list = append(list, ", "...)
+	}
+	return append(list, v...)
+}
+
+// appendTokenOrQuoted writes v as an RFC 7239 value: a token as is, else
+// a quoted string.
+func appendTokenOrQuoted(dst, v []byte) []byte {
+	if isToken(v) {
+		return append(dst, v...)
+	}
+	dst = append(dst, '"')
+	for _, c := range v {
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
 }
 
 // wantsUpgrade reports whether request h asks to switch protocols. Not in

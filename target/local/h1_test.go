@@ -57,7 +57,7 @@ func FuzzRequestHead(f *testing.F) {
 		if err := h.readRequest(bufio.NewReaderSize(strings.NewReader(in), clientReadBuf)); err != nil {
 			return
 		}
-		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1")
+		out := appendRequestHead(nil, &h, "127.0.0.1", "127.0.0.1:1", len(in)%2 == 0)
 		var back head
 		// Read back as the proxy reads: a header line may be as long as
 		// its buffer; the headers it adds may take a head near the size
@@ -186,7 +186,7 @@ func BenchmarkRequestHead(b *testing.B) {
 		if err := h.readRequest(br); err != nil {
 			b.Fatal(err)
 		}
-		out = appendRequestHead(out[:0], &h, "127.0.0.1", "127.0.0.1:1")
+		out = appendRequestHead(out[:0], &h, "127.0.0.1", "127.0.0.1:1", true)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,7 +47,17 @@ const (
 	DefaultStateDir = ".oops/local"
 	// DefaultDeployTimeout bounds the wait for a new release to get healthy.
 	DefaultDeployTimeout = 60 * time.Second
+	// DefaultUpstreamTimeout is how long an app may take to start
+	// answering (nginx's proxy_read_timeout).
+	DefaultUpstreamTimeout = 60 * time.Second
 )
+
+// DefaultTrustedProxies are the peers trusted with X-Forwarded-* when
+// trusted-proxies is unset: loopback, where a TLS terminator on the same
+// host connects from.
+func DefaultTrustedProxies() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
 
 // Options configure the local target.
 type Options struct {
@@ -66,6 +77,9 @@ type Options struct {
 	// connections (0: the defaults; see ProxyOptions).
 	MaxConnections                           int
 	HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
+	// TrustedProxies and UpstreamTimeout: see ProxyOptions.
+	TrustedProxies  []netip.Prefix
+	UpstreamTimeout time.Duration
 	// Open reads a release's artifact from the store.
 	Open func(ctx context.Context, rel release.Release) (io.ReadCloser, error)
 	// Now is the clock (default time.Now).
@@ -152,6 +166,7 @@ func (t *Target) ProxyOptions() ProxyOptions {
 		HealthPath: t.opts.HealthPath, DrainTimeout: t.opts.DrainTimeout, Now: t.opts.Now,
 		MaxConnections: t.opts.MaxConnections, HeaderTimeout: t.opts.HeaderTimeout,
 		BodyTimeout: t.opts.BodyTimeout, WriteTimeout: t.opts.WriteTimeout,
+		TrustedProxies: t.opts.TrustedProxies, UpstreamTimeout: t.opts.UpstreamTimeout,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,15 @@ type ProxyOptions struct {
 	// response. IdleTimeout closes a kept-alive connection with no new
 	// request. Upgraded connections (WebSockets) have none of them.
 	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For, -Host, -Proto
+	// and Forwarded headers are kept and extended; from any other peer
+	// they are replaced with what the proxy saw. Nil: loopback only
+	// (DefaultTrustedProxies); empty: nobody.
+	TrustedProxies []netip.Prefix
+	// UpstreamTimeout is how long the app may take to start its answer
+	// once it has the whole request (default DefaultUpstreamTimeout):
+	// after that the client gets 504.
+	UpstreamTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
@@ -159,6 +169,12 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
+	}
+	if opts.TrustedProxies == nil {
+		opts.TrustedProxies = DefaultTrustedProxies()
+	}
+	if opts.UpstreamTimeout <= 0 {
+		opts.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if opts.BluePort <= 0 || opts.GreenPort <= 0 || opts.BluePort == opts.GreenPort {
 		return nil, fmt.Errorf("blue and green need two different ports, got %d and %d", opts.BluePort, opts.GreenPort)
