@@ -60,7 +60,13 @@
 // switch. When a call of a switch fails, Apply reads the ELB again and
 // either confirms the change was made (an answer lost after the fact) or
 // undoes what was done, so that nothing is left half-changed; if that
-// fails too, the error says to run oops repair. An undo restores the
+// fails too, the error says to run oops repair. Once the delete has taken
+// effect the switch is finished toward the new color, never undone: the
+// re-create on the old port would meet the error that stopped it. A real
+// ELB answers a create right after the delete with DuplicateListener (and
+// a policy call right after the create with ListenerNotFound) until the
+// earlier change settles: those are retried with backoff for up to
+// SettleTimeout (a minute). An undo restores the
 // listeners, their policies and the health check exactly as the switch
 // read them at its start (DescribeLoadBalancers), never an older record
 // from the oops:listeners tag.
@@ -117,8 +123,12 @@ type Options struct {
 	Ports map[release.Color]int
 	// PollInterval is the pause between instance-health reads in Verify.
 	PollInterval time.Duration
-	Now          func() time.Time
-	Sleep        func(ctx context.Context, d time.Duration) error
+	// SettleTimeout bounds the retries of an answer that only says an
+	// earlier call has not settled yet (DuplicateListener right after the
+	// delete, ListenerNotFound right after the create). Default 1 minute.
+	SettleTimeout time.Duration
+	Now           func() time.Time
+	Sleep         func(ctx context.Context, d time.Duration) error
 	// Logf receives progress and warnings (stderr).
 	Logf func(format string, args ...any)
 	// Who is recorded in the oops:switch tag ("user@host").
@@ -148,6 +158,9 @@ func New(api API, name string, opts Options) *Target {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
+	}
+	if opts.SettleTimeout <= 0 {
+		opts.SettleTimeout = time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
