@@ -140,6 +140,9 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 			text: fmt.Sprintf("ConfigureHealthCheck %s %s  (%s)", t.name, hc.cli(port), why),
 			run: func(ctx context.Context) error {
 				_, err := t.api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(t.name), HealthCheck: hc.sdk(port)})
+				if err == nil {
+					t.healthCheckMoved(hc)
+				}
 				return err
 			},
 		}
@@ -229,6 +232,9 @@ func (t *Target) newPlan(o *observation, from, to release.Color, calls []call, r
 	p := &target.Plan{From: from, To: to, Weight: 100}
 	for _, c := range calls {
 		p.Steps = append(p.Steps, c.text)
+	}
+	if !repair && t.opts.HealthCheckURL == "" && len(calls) > 0 {
+		p.Steps = append(p.Steps, o.gateNote(to))
 	}
 	t.mu.Lock()
 	t.plans[p] = &change{from: from, to: to, calls: calls, repair: repair, before: o}

@@ -145,6 +145,11 @@ type Target struct {
 	last  *observation                   // the latest read, for Probe and Plan
 	plans map[*target.Plan]*change       // plans made and not yet applied
 	seen  map[*target.State]*observation // which read a State came from
+	// judged is when the health check last moved (by this Target) plus
+	// the time its new port needs to be judged: instance health read
+	// before then still follows the old port's check.
+	judged    time.Time
+	judgedFor string // "65s (interval 30s x threshold 2 + timeout 5s)"
 }
 
 var _ target.Target = (*Target)(nil)
