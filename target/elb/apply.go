@@ -24,6 +24,8 @@ type call struct {
 	// settling is the error code with which AWS says an earlier call of
 	// the switch has not settled yet: retried (see runSettled).
 	settling string
+	// fix is the command that does this call by hand, given with its error.
+	fix string
 }
 
 // change is what a target.Plan stands for.
@@ -150,6 +152,14 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 			pre = append(pre, c)
 		} else {
 			post = append(post, c)
+		}
+	}
+	// Backend-server policies (ProxyProtocol, backend authentication) are
+	// per instance port: the new port gets the old one's before any
+	// listener moves, so that a failure here changes nothing.
+	if moving {
+		if c, ok := t.backendCall(o, to); ok {
+			pre = append([]call{c}, pre...)
 		}
 	}
 	calls := pre
@@ -344,7 +354,11 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 	for i, c := range ch.calls {
 		t.logf("%s", c.text)
 		if err := t.runSettled(ctx, c); err != nil {
-			return t.recover(ctx, ch, i, t.explain(c.op, err))
+			cause := t.explain(c.op, err)
+			if c.fix != "" {
+				cause = target.Hinted(cause, "to do it by hand: "+c.fix)
+			}
+			return t.recover(ctx, ch, i, cause)
 		}
 	}
 	return nil

@@ -97,6 +97,7 @@ type API interface {
 	DeleteLoadBalancerListeners(ctx context.Context, in *elbsdk.DeleteLoadBalancerListenersInput, optFns ...func(*elbsdk.Options)) (*elbsdk.DeleteLoadBalancerListenersOutput, error)
 	CreateLoadBalancerListeners(ctx context.Context, in *elbsdk.CreateLoadBalancerListenersInput, optFns ...func(*elbsdk.Options)) (*elbsdk.CreateLoadBalancerListenersOutput, error)
 	SetLoadBalancerPoliciesOfListener(ctx context.Context, in *elbsdk.SetLoadBalancerPoliciesOfListenerInput, optFns ...func(*elbsdk.Options)) (*elbsdk.SetLoadBalancerPoliciesOfListenerOutput, error)
+	SetLoadBalancerPoliciesForBackendServer(ctx context.Context, in *elbsdk.SetLoadBalancerPoliciesForBackendServerInput, optFns ...func(*elbsdk.Options)) (*elbsdk.SetLoadBalancerPoliciesForBackendServerOutput, error)
 	AddTags(ctx context.Context, in *elbsdk.AddTagsInput, optFns ...func(*elbsdk.Options)) (*elbsdk.AddTagsOutput, error)
 	RemoveTags(ctx context.Context, in *elbsdk.RemoveTagsInput, optFns ...func(*elbsdk.Options)) (*elbsdk.RemoveTagsOutput, error)
 }

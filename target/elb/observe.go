@@ -27,6 +27,8 @@ type observation struct {
 	listeners []listener
 	hc        *healthCheck
 	instances []string
+	// backends are the backend-server policies by instance port.
+	backends map[int32][]string
 
 	record       []listener // the oops:listeners tag; nil when absent or unreadable
 	recordChunks int        // how many oops:listeners* tags exist
@@ -141,6 +143,12 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 	o.listeners = sortedByPort(o.listeners)
 	for _, in := range lb.Instances {
 		o.instances = append(o.instances, aws.ToString(in.InstanceId))
+	}
+	o.backends = map[int32][]string{}
+	for _, b := range lb.BackendServerDescriptions {
+		if len(b.PolicyNames) > 0 {
+			o.backends[aws.ToInt32(b.InstancePort)] = b.PolicyNames
+		}
 	}
 	var err error
 	if o.hc, err = parseHealthCheck(lb.HealthCheck); err != nil {
@@ -439,6 +447,11 @@ func (o *observation) state() *target.State {
 			s += " (" + string(c) + ")"
 		}
 		st.Listeners = append(st.Listeners, s)
+	}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		if ps := o.backends[o.ports[c]]; len(ps) > 0 {
+			st.Listeners = append(st.Listeners, fmt.Sprintf("backend policies on %s: %s", o.colorPort(c), strings.Join(ps, ", ")))
+		}
 	}
 	return st
 }
