@@ -2,6 +2,7 @@ package elb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -225,7 +226,12 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 func (t *Target) recordTags(o *observation, defs []listener) ([]types.Tag, error) {
 	chunks, err := encodeRecord(defs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: classic ELB %s: %v", target.ErrMisconfigured, t.name, err)
+		var re *recordError
+		wrapped := fmt.Errorf("%w: classic ELB %s: %v", target.ErrMisconfigured, t.name, err)
+		if errors.As(err, &re) {
+			return nil, target.Hinted(wrapped, re.fix())
+		}
+		return nil, wrapped
 	}
 	var tags []types.Tag
 	for i := 0; i < max(len(chunks), o.recordChunks); i++ {
