@@ -231,3 +231,54 @@ func TestMultipartFailureAborts(t *testing.T) {
 		t.Errorf("retry after failure: %v", err)
 	}
 }
+
+// conflictXML is S3's answer to a conditional write that raced another.
+const conflictXML = "<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message></Error>"
+
+// TestMultipartCompleteConflictRestarts: S3 answers a conditional
+// CompleteMultipartUpload with 409 when another conditional write to the
+// key is in flight, and that upload then cannot be completed: the upload
+// is started again (a new upload id), not the completion retried. A body
+// that cannot be read again fails with what to do.
+func TestMultipartCompleteConflictRestarts(t *testing.T) {
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	defer p.Close()
+	client, bucket := newBucket(t, p.URL)
+	s := s3store.New(client, bucket, "")
+	s.PartSize = 5 << 20
+	ctx := awstest.Ctx(t)
+	body := randomBytes(t, 6<<20)
+	p.Clear()
+	// POSTs: CreateMultipartUpload, then CompleteMultipartUpload (409).
+	p.Add(faultproxy.Rule{Action: "POST", Skip: 1, Times: 1, Status: 409, Body: conflictXML})
+	if _, err := s.Create(ctx, "conflict.zip", bytes.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if got, aborts := p.Count("POST"), p.Count("DELETE"); got != 4 || aborts != 1 {
+		t.Errorf("calls %v: want the first upload aborted and a new one created and completed (4 POSTs, 1 DELETE)", p.Calls())
+	}
+	rc, _, err := s.Get(ctx, "conflict.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, body) {
+		t.Error("stored bytes differ from the body")
+	}
+
+	p.Clear()
+	p.Add(faultproxy.Rule{Action: "POST", Skip: 1, Times: 1, Status: 409, Body: conflictXML})
+	_, err = s.Create(ctx, "stream.zip", io.MultiReader(bytes.NewReader(body)), -1, nil)
+	if err == nil || !strings.Contains(err.Error(), "run the command again") {
+		t.Errorf("Create of a stream after a 409 = %v, want an error saying to run it again", err)
+	}
+	uploads, err := client.ListMultipartUploads(ctx, &sdk.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left behind", len(uploads.Uploads))
+	}
+}
