@@ -53,7 +53,7 @@ const (
 
 // Store keeps objects in one bucket under an optional prefix.
 type Store struct {
-	api    API
+	api    *regional
 	bucket string
 	prefix string // "" or ends with "/"
 
@@ -72,7 +72,7 @@ func New(client API, bucket, prefix string) *Store {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &Store{api: client, bucket: bucket, prefix: prefix, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
+	return &Store{api: &regional{api: client}, bucket: bucket, prefix: prefix, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
 }
 
 // NewClient builds an S3 client from an SDK config. A custom endpoint

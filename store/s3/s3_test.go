@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -280,5 +281,41 @@ func TestMultipartCompleteConflictRestarts(t *testing.T) {
 	}
 	if len(uploads.Uploads) != 0 {
 		t.Errorf("%d multipart uploads left behind", len(uploads.Uploads))
+	}
+}
+
+// TestBucketInAnotherRegion: S3 answers a request signed for the wrong
+// region with a redirect carrying x-amz-bucket-region (simulated: moto has
+// no regions). The store takes the bucket's region from the first such
+// answer and uses it from then on, instead of failing with the raw
+// redirect.
+func TestBucketInAnotherRegion(t *testing.T) {
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	defer p.Close()
+	client, bucket := newBucket(t, p.URL)
+	s := s3store.New(client, bucket, "")
+	ctx := awstest.Ctx(t)
+	redirects := make(chan string, 100)
+	p.Clear()
+	for _, action := range []string{"PUT", "GET", "HEAD", "LIST", "DELETE", "POST"} {
+		p.Add(faultproxy.Rule{Action: action, Match: faultproxy.SignedFor(awstest.Region), Status: 301, Hit: redirects,
+			Header: http.Header{"X-Amz-Bucket-Region": {"eu-west-1"}},
+			Body:   "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>"})
+	}
+	if _, err := s.Create(ctx, "app/app-1.zip", strings.NewReader("one"), 3, nil); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	n := 0
+	if err := s.List(ctx, "app/", store.ListOptions{}, func(store.Object) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("List = %d objects, %v", n, err)
+	}
+	rc, _, err := s.Get(ctx, "app/app-1.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if got := len(redirects); got != 1 {
+		t.Errorf("%d redirects, want 1: the region is looked up once and used", got)
 	}
 }
