@@ -1,13 +1,19 @@
 package elb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+
+	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -85,5 +91,54 @@ func TestDuplicateListenerPersistsRecoveryGoesForward(t *testing.T) {
 	}
 	if got := e.requireOneColor(); got != release.Green {
 		t.Errorf("repair left %s live, want green", got)
+	}
+}
+
+// recorder keeps the body of the last answer it passed on.
+type recorder struct {
+	mu   sync.Mutex
+	last []byte
+}
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.mu.Lock()
+	r.last = b
+	r.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, err
+}
+
+// A read right after a change may not show it yet. The delete is applied
+// but its answer lost, and the next DescribeLoadBalancers still shows the
+// listeners (a stale read, replayed from before the switch): oops must not
+// conclude "nothing changed, blue is still live" with the listeners gone.
+// It reads again after a short wait, sees them missing, and finishes.
+func TestStaleReadAfterTheDeleteIsReadAgain(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{}, elb.Options{Now: clk.Now, Sleep: clk.Sleep})
+	rec := &recorder{}
+	cfg := awstest.Config(moto.URL)
+	cfg.HTTPClient = rec
+	if _, err := elbsdk.NewFromConfig(cfg).DescribeLoadBalancers(e.ctx, &elbsdk.DescribeLoadBalancersInput{LoadBalancerNames: []string{e.name}}); err != nil {
+		t.Fatal(err)
+	}
+	e.proxy.Add(faultproxy.Rule{Action: "DeleteLoadBalancerListeners", Times: 1, Cut: true, After: true})
+	// The switch's own read passes; the recovery's first read is stale.
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeLoadBalancers", Skip: 1, Times: 1, Status: 200, Body: string(rec.last)})
+	if _, err := switchTo(e, target.SwitchOptions{}); err != nil {
+		t.Fatalf("switch = %v\n%s", err, e.log)
+	}
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
+	}
+	if n := e.proxy.Count("DescribeLoadBalancers"); n < 3 {
+		t.Errorf("%d reads, want the stale one read again", n)
 	}
 }
