@@ -77,7 +77,18 @@ type intentTag struct {
 func (it *intentTag) value() string {
 	v := string(it.to) + " " + it.started.UTC().Format(time.RFC3339)
 	if it.by != "" {
-		v += " " + it.by
+		// Who is free text (DOMAIN\user, long host names): keep it a
+		// value AWS accepts, or the switch's first call would fail.
+		by := strings.Map(func(r rune) rune {
+			if _, bad := badTagRune(string(r)); bad {
+				return '_'
+			}
+			return r
+		}, it.by)
+		v += " " + by
+	}
+	if len(v) > maxTagValue {
+		v = strings.ToValidUTF8(v[:maxTagValue], "")
 	}
 	return v
 }
