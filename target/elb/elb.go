@@ -27,7 +27,9 @@
 //
 // Listener policies (an SSL negotiation policy on 443, ...) are attached
 // again with SetLoadBalancerPoliciesOfListener, one call per listener that
-// has any.
+// has any. Backend-server policies (ProxyProtocol, ...) belong to an
+// instance port, not a listener: the old port's are set on the new port
+// (SetLoadBalancerPoliciesForBackendServer) before anything else changes.
 //
 // So that a switch killed between 2 and 3 can be finished, the listener
 // definitions (without the instance port) are kept in the tag
