@@ -19,7 +19,7 @@ import (
 const (
 	ExitOK           = 0
 	ExitError        = 1  // anything not listed below
-	ExitUsage        = 2  // bad flags, arguments or .oopsrc
+	ExitUsage        = 2  // bad flags, arguments or .oopsrc; a CodeDeploy group with traffic control
 	ExitNotFound     = 3  // unknown or ambiguous revision, release not published
 	ExitConflict     = 4  // a release exists with different bytes
 	ExitLocked       = 5  // another operator holds the lock
