@@ -14,6 +14,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/target/codedeploy"
 )
 
 type deployOptions struct {
@@ -164,6 +165,16 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			if err := p.Preflight(); err != nil {
 				c, _ := f.Config()
 				return &config.Error{Path: c.Path, Msg: err.Error(), Hint: "see .oopsrc.example and the README for the keys"}
+			}
+		}
+		// A CodeDeploy group that would pull both colors out of the load
+		// balancer is refused before anything is marked or created.
+		if g, ok := d.(interface{ CheckGroup(context.Context) error }); ok {
+			if err := g.CheckGroup(ctx); err != nil {
+				if !opts.Force || !errors.Is(err, codedeploy.ErrTrafficControl) {
+					return err
+				}
+				f.progressf("warning (--force): %v", err)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -150,7 +151,14 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 	if err != nil {
 		out = append(out, check{Name: "target", Status: "warn", Detail: fmt.Sprintf("%s: %v", t, firstLine(err)), Hint: "oops rollback finishes the interrupted switch; oops repair undoes it"})
 	} else {
-		out = append(out, check{Name: "target", Status: "ok", Detail: fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)})
+		detail := fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)
+		for _, l := range ts.Listeners {
+			// Settings a switch carries along, which need their own permission.
+			if strings.HasPrefix(l, "backend policies") {
+				detail += "; " + l
+			}
+		}
+		out = append(out, check{Name: "target", Status: "ok", Detail: detail})
 	}
 	return append(out, f.rollbackCheck(ctx, locked))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/target/codedeploy"
 )
 
 // Exit codes. They are part of the CLI contract (documented in the README):
@@ -18,7 +19,7 @@ import (
 const (
 	ExitOK           = 0
 	ExitError        = 1  // anything not listed below
-	ExitUsage        = 2  // bad flags, arguments or .oopsrc
+	ExitUsage        = 2  // bad flags, arguments or .oopsrc; a CodeDeploy group with traffic control
 	ExitNotFound     = 3  // unknown or ambiguous revision, release not published
 	ExitConflict     = 4  // a release exists with different bytes
 	ExitLocked       = 5  // another operator holds the lock
@@ -65,7 +66,8 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &nf):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &nf),
+		errors.Is(err, codedeploy.ErrTrafficControl): // refused: the group's setup, with the fix
 		return ExitUsage
 	case errors.Is(err, store.ErrLockLost), errors.Is(err, target.ErrFenced):
 		// Before Canceled: losing the lock cancels the command's context.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -123,17 +124,26 @@ func awsCmds() map[string]scriptCmd {
 		},
 		"codedeploy-create": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
-			if len(args) != 2 {
-				ts.Fatalf("usage: codedeploy-create APP GROUP")
+			if len(args) != 2 && len(args) != 3 {
+				ts.Fatalf("usage: codedeploy-create APP GROUP [traffic-control=ELB]")
 			}
 			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).url))
 			ctx := awsCtx(ts)
 			_, err := cd.CreateApplication(ctx, &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
 			ts.Check(err)
-			_, err = cd.CreateDeploymentGroup(ctx, &codedeploy.CreateDeploymentGroupInput{
+			in := &codedeploy.CreateDeploymentGroupInput{
 				ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1]),
 				ServiceRoleArn: aws.String("arn:aws:iam::123456789012:role/codedeploy"),
-			})
+			}
+			if len(args) == 3 {
+				elbName, ok := strings.CutPrefix(args[2], "traffic-control=")
+				if !ok {
+					ts.Fatalf("usage: codedeploy-create APP GROUP [traffic-control=ELB]")
+				}
+				in.DeploymentStyle = &cdtypes.DeploymentStyle{DeploymentOption: cdtypes.DeploymentOptionWithTrafficControl, DeploymentType: cdtypes.DeploymentTypeInPlace}
+				in.LoadBalancerInfo = &cdtypes.LoadBalancerInfo{ElbInfoList: []cdtypes.ELBInfo{{Name: aws.String(elbName)}}}
+			}
+			_, err = cd.CreateDeploymentGroup(ctx, in)
 			ts.Check(err)
 		},
 		"codedeploy-count": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -29,9 +29,10 @@ func TestELBScripts(t *testing.T) {
 
 // elbScriptCmds are the commands of the Classic ELB scripts:
 //
-//	elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [notags]
+//	elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [notags] [backend=POLICY]
 //	        an ELB with listeners 80 and 443 (certificate; policy: an SSL
-//	        negotiation policy on 443), tags blue=$BLUE_PORT green=$GREEN_PORT
+//	        negotiation policy on 443; backend: a ProxyProtocol policy on the
+//	        live port), tags blue=$BLUE_PORT green=$GREEN_PORT
 //	        (free loopback ports, chosen once per script), health check
 //	        HTTP:<live port>/healthcheck; instances=N sets $INSTANCES
 //	elb-tag NAME K=V... set tags on the ELB
@@ -75,6 +76,8 @@ func elbScriptCmds() map[string]scriptCmd {
 					f.HealthCheck = v
 				case "notags":
 					notags = true
+				case "backend":
+					f.BackendPolicies = append(f.BackendPolicies, v)
 				default:
 					ts.Fatalf("elb-fixture: unknown option %q", a)
 				}
@@ -124,6 +127,9 @@ func elbScriptCmds() map[string]scriptCmd {
 				fmt.Fprintf(ts.Stdout(), "listener %s\n", l)
 			}
 			fmt.Fprintf(ts.Stdout(), "health %s\n", s.HealthCheck)
+			for _, b := range s.Backends {
+				fmt.Fprintf(ts.Stdout(), "backend %s\n", b)
+			}
 			for _, k := range sortedKeys(s.Tags) {
 				fmt.Fprintf(ts.Stdout(), "tag %s=%s\n", k, s.Tags[k])
 			}

@@ -141,7 +141,7 @@ func (h *heldHolder) landed() { time.Sleep(time.Until(h.lands) + 500*time.Millis
 func (r *awsRig) calls() map[string]int {
 	c := map[string]int{}
 	for _, act := range []string{"AddTags", "RemoveTags", "ConfigureHealthCheck", "DeleteLoadBalancerListeners",
-		"CreateLoadBalancerListeners", "SetLoadBalancerPoliciesOfListener", "ModifyListener", "ModifyRule"} {
+		"CreateLoadBalancerListeners", "SetLoadBalancerPoliciesOfListener", "SetLoadBalancerPoliciesForBackendServer", "ModifyListener", "ModifyRule"} {
 		c[act] = r.p.Count(act)
 	}
 	return c

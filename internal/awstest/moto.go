@@ -2,12 +2,18 @@
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
 //
-// moto differs from AWS in two ways oops depends on, so the server started
-// here corrects both and nothing else:
+// moto differs from AWS in three ways oops depends on, so the server
+// started here corrects them and nothing else:
 //   - DeleteLoadBalancerListeners with several ports deletes none of them
 //     (moto 5 rebuilds the list once per port); AWS deletes them all, and
 //     oops deletes every listener in one call. The launcher replaces that
 //     one function.
+//   - SetLoadBalancerPoliciesForBackendServer on an instance port that no
+//     listener had when the ELB was created is silently ignored (moto keeps
+//     backend policies only for those ports); AWS sets them on any
+//     instance port, which is how a switch gives the new color's port the
+//     old one's ProxyProtocol policy before its listeners exist. The
+//     launcher creates the port's entry, as AWS does.
 //   - S3 conditional writes (If-None-Match, If-Match) are checked and then
 //     written without a lock, so two racing writers can both pass. S3 never
 //     allows that; Moto.URL is a proxy that runs conditional writes one at a
@@ -50,6 +56,21 @@ def delete_load_balancer_listeners(self, name, ports):
     return balancer
 
 ELBBackend.delete_load_balancer_listeners = delete_load_balancer_listeners
+
+from moto.core.responses import EmptyResult
+from moto.elb.models import FakeBackend
+from moto.elb.responses import ELBResponse
+
+def set_backend_policies(self):
+    name = self._get_param("LoadBalancerName")
+    balancer = self.elb_backend.get_load_balancer(name)
+    port = self._get_int_param("InstancePort")
+    if not [b for b in balancer.backends if int(b.instance_port) == port]:
+        balancer.backends.append(FakeBackend(instance_port=port))
+    self.elb_backend.set_load_balancer_policies_for_backend_server(name, port, self._get_param("PolicyNames", []))
+    return EmptyResult()
+
+ELBResponse.set_load_balancer_policies_for_backend_server = set_backend_policies
 from moto.server import main
 main(sys.argv[1:])
 `

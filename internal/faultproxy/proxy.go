@@ -41,6 +41,19 @@ type Rule struct {
 	After bool
 	// Hit, when set, receives the action each time the rule applies.
 	Hit chan<- string
+	// Match, when set, limits the rule to the requests it accepts (e.g.
+	// those signed for one region).
+	Match func(r *http.Request) bool
+	// Header is added to the injected error response (e.g. S3's
+	// x-amz-bucket-region on a redirect).
+	Header http.Header
+}
+
+// SignedFor reports whether r is signed (SigV4) for region.
+func SignedFor(region string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		return strings.Contains(r.Header.Get("Authorization"), "/"+region+"/")
+	}
 }
 
 // Proxy forwards to an upstream AWS endpoint.
@@ -139,6 +152,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		if ru.Action != action && !strings.HasSuffix(ru.Action, "."+action) {
 			continue
 		}
+		if ru.Match != nil && !ru.Match(r) {
+			continue
+		}
 		ru.seen++
 		if ru.seen <= ru.Skip || (ru.Times > 0 && ru.applied >= ru.Times) {
 			continue
@@ -190,6 +206,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		panic(http.ErrAbortHandler)
 	case hit.Status != 0:
+		for k, v := range hit.Header {
+			w.Header()[k] = v
+		}
 		w.Header().Set("Content-Type", "text/xml")
 		w.WriteHeader(hit.Status)
 		io.WriteString(w, hit.Body)

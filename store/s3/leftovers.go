@@ -25,17 +25,16 @@ var _ store.LeftoverCleaner = (*Store)(nil)
 // before olderThan and never completed or aborted (a publish that was
 // killed): S3 keeps, and bills, their parts until they are aborted.
 func (s *Store) Leftovers(ctx context.Context, olderThan time.Time) ([]store.Leftover, error) {
-	api, ok := s.api.(uploadLister)
-	if !ok {
-		return nil, nil
-	}
 	var out []store.Leftover
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket}
 	if s.prefix != "" {
 		in.Prefix = aws.String(s.prefix)
 	}
 	for {
-		page, err := api.ListMultipartUploads(ctx, in)
+		page, ok, err := s.api.listMultipartUploads(ctx, in)
+		if !ok {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list unfinished uploads in %s: %w", s, err)
 		}

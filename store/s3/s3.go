@@ -53,7 +53,7 @@ const (
 
 // Store keeps objects in one bucket under an optional prefix.
 type Store struct {
-	api    API
+	api    *regional
 	bucket string
 	prefix string // "" or ends with "/"
 
@@ -72,7 +72,7 @@ func New(client API, bucket, prefix string) *Store {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &Store{api: client, bucket: bucket, prefix: prefix, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
+	return &Store{api: &regional{api: client}, bucket: bucket, prefix: prefix, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
 }
 
 // NewClient builds an S3 client from an SDK config. A custom endpoint
@@ -157,19 +157,46 @@ func (s *Store) Create(ctx context.Context, key string, body io.Reader, size int
 	if size > partSize*maxParts {
 		partSize = (size + maxParts - 1) / maxParts
 	}
-	// Read the first part: a body that fits is one PutObject.
-	first, err := readPart(body, partSize)
-	if err != nil {
-		return store.Object{}, fmt.Errorf("create %s: read: %w", s.url(key), err)
+	// Where the body starts, to upload it again after a 409 on completion.
+	start, seekErr := int64(0), errors.New("not seekable")
+	if sk, ok := body.(io.Seeker); ok {
+		start, seekErr = sk.Seek(0, io.SeekCurrent)
 	}
-	if int64(len(first)) < partSize || size == partSize {
-		if size >= 0 && int64(len(first)) != size {
-			return store.Object{}, fmt.Errorf("create %s: read %d bytes, expected %d", s.url(key), len(first), size)
+	for attempt := 1; ; attempt++ {
+		// Read the first part: a body that fits is one PutObject.
+		first, err := readPart(body, partSize)
+		if err != nil {
+			return store.Object{}, fmt.Errorf("create %s: read: %w", s.url(key), err)
 		}
-		return s.put(ctx, key, first, meta)
+		if int64(len(first)) < partSize || size == partSize {
+			if size >= 0 && int64(len(first)) != size {
+				return store.Object{}, fmt.Errorf("create %s: read %d bytes, expected %d", s.url(key), len(first), size)
+			}
+			return s.put(ctx, key, first, meta)
+		}
+		obj, err := s.multipart(ctx, key, first, body, size, partSize, meta)
+		if !errors.Is(err, errRestart) {
+			return obj, err
+		}
+		if seekErr != nil || attempt == maxRestarts {
+			why := fmt.Sprintf("it did %d times", attempt)
+			if seekErr != nil {
+				why = "the body cannot be read again"
+			}
+			return store.Object{}, fmt.Errorf("create %s: S3 answered 409 (another conditional write to the key was in flight) when completing the upload, which then has to start again, and %s: run the command again", s.url(key), why)
+		}
+		if _, err := body.(io.Seeker).Seek(start, io.SeekStart); err != nil {
+			return store.Object{}, fmt.Errorf("create %s: rewind for a new upload: %w", s.url(key), err)
+		}
 	}
-	return s.multipart(ctx, key, first, body, size, partSize, meta)
 }
+
+// maxRestarts bounds the uploads of one Create after 409s on completion.
+const maxRestarts = 3
+
+// errRestart: CompleteMultipartUpload answered 409 ConditionalRequestConflict.
+// That upload cannot be completed any more: S3 says to upload again.
+var errRestart = errors.New("multipart upload must be restarted")
 
 // readPart reads up to n bytes; fewer only at the end of body.
 func readPart(r io.Reader, n int64) ([]byte, error) {
@@ -307,20 +334,19 @@ func (s *Store) multipart(ctx context.Context, key string, first []byte, body io
 		return fail(firstErr)
 	}
 	sort.Slice(done, func(i, j int) bool { return *done[i].PartNumber < *done[j].PartNumber })
-	var out *s3.CompleteMultipartUploadOutput
-	err = retryConflict(ctx, func() error {
-		var err error
-		out, err = s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-			Bucket: &s.bucket, Key: aws.String(s.FullKey(key)), UploadId: uploadID,
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
-			IfNoneMatch:     aws.String("*"),
-		})
-		return err
+	// Not retried on 409, unlike a PutObject: the upload is restarted.
+	out, err := s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &s.bucket, Key: aws.String(s.FullKey(key)), UploadId: uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+		IfNoneMatch:     aws.String("*"),
 	})
 	if err != nil {
 		abort()
-		if errors.Is(classify(err), store.ErrPrecondition) {
+		switch c := classify(err); {
+		case errors.Is(c, store.ErrPrecondition):
 			return fail(store.ErrExists)
+		case errors.Is(c, errConflict):
+			return store.Object{}, errRestart
 		}
 		return fail(err)
 	}

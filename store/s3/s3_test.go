@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -229,5 +230,92 @@ func TestMultipartFailureAborts(t *testing.T) {
 	p.Clear()
 	if _, err := s.Create(ctx, "fail.zip", bytes.NewReader(body), int64(len(body)), nil); err != nil {
 		t.Errorf("retry after failure: %v", err)
+	}
+}
+
+// conflictXML is S3's answer to a conditional write that raced another.
+const conflictXML = "<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message></Error>"
+
+// TestMultipartCompleteConflictRestarts: S3 answers a conditional
+// CompleteMultipartUpload with 409 when another conditional write to the
+// key is in flight, and that upload then cannot be completed: the upload
+// is started again (a new upload id), not the completion retried. A body
+// that cannot be read again fails with what to do.
+func TestMultipartCompleteConflictRestarts(t *testing.T) {
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	defer p.Close()
+	client, bucket := newBucket(t, p.URL)
+	s := s3store.New(client, bucket, "")
+	s.PartSize = 5 << 20
+	ctx := awstest.Ctx(t)
+	body := randomBytes(t, 6<<20)
+	p.Clear()
+	// POSTs: CreateMultipartUpload, then CompleteMultipartUpload (409).
+	p.Add(faultproxy.Rule{Action: "POST", Skip: 1, Times: 1, Status: 409, Body: conflictXML})
+	if _, err := s.Create(ctx, "conflict.zip", bytes.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if got, aborts := p.Count("POST"), p.Count("DELETE"); got != 4 || aborts != 1 {
+		t.Errorf("calls %v: want the first upload aborted and a new one created and completed (4 POSTs, 1 DELETE)", p.Calls())
+	}
+	rc, _, err := s.Get(ctx, "conflict.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, body) {
+		t.Error("stored bytes differ from the body")
+	}
+
+	p.Clear()
+	p.Add(faultproxy.Rule{Action: "POST", Skip: 1, Times: 1, Status: 409, Body: conflictXML})
+	_, err = s.Create(ctx, "stream.zip", io.MultiReader(bytes.NewReader(body)), -1, nil)
+	if err == nil || !strings.Contains(err.Error(), "run the command again") {
+		t.Errorf("Create of a stream after a 409 = %v, want an error saying to run it again", err)
+	}
+	uploads, err := client.ListMultipartUploads(ctx, &sdk.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left behind", len(uploads.Uploads))
+	}
+}
+
+// TestBucketInAnotherRegion: S3 answers a request signed for the wrong
+// region with a redirect carrying x-amz-bucket-region (simulated: moto has
+// no regions). The store takes the bucket's region from the first such
+// answer and uses it from then on, instead of failing with the raw
+// redirect.
+func TestBucketInAnotherRegion(t *testing.T) {
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	defer p.Close()
+	client, bucket := newBucket(t, p.URL)
+	s := s3store.New(client, bucket, "")
+	ctx := awstest.Ctx(t)
+	redirects := make(chan string, 100)
+	p.Clear()
+	for _, action := range []string{"PUT", "GET", "HEAD", "LIST", "DELETE", "POST"} {
+		p.Add(faultproxy.Rule{Action: action, Match: faultproxy.SignedFor(awstest.Region), Status: 301, Hit: redirects,
+			Header: http.Header{"X-Amz-Bucket-Region": {"eu-west-1"}},
+			Body:   "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>"})
+	}
+	if _, err := s.Create(ctx, "app/app-1.zip", strings.NewReader("one"), 3, nil); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	n := 0
+	if err := s.List(ctx, "app/", store.ListOptions{}, func(store.Object) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("List = %d objects, %v", n, err)
+	}
+	rc, _, err := s.Get(ctx, "app/app-1.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if got := len(redirects); got != 1 {
+		t.Errorf("%d redirects, want 1: the region is looked up once and used", got)
 	}
 }

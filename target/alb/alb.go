@@ -28,6 +28,11 @@ const (
 	// the traffic when the current weighted split began: weights alone
 	// cannot say which way "back" is once a canary passes 50%.
 	TagCanaryBase = "oops:canary-base"
+	// TagStickiness records, on both target groups, the target-group
+	// stickiness duration (seconds) a full switch turned off: stickiness
+	// takes precedence over weight, so it would keep clients on the color
+	// switched away from. The next canary puts it back.
+	TagStickiness = "oops:stickiness"
 )
 
 // API is the part of the ELBv2 client oops uses.

@@ -65,6 +65,8 @@ type group struct {
 	commit    string
 	// base is this group's oops:canary-base tag.
 	base string
+	// sticky is this group's oops:stickiness tag.
+	sticky string
 	// installing is this group's oops:installing tag (TagInstalling).
 	installing string
 }
@@ -93,6 +95,9 @@ type snapshot struct {
 	items []*item
 	// base is the canary base both groups' tags agree on, or "".
 	base release.Color
+	// sticky is the stickiness duration a full switch turned off
+	// (TagStickiness, the longer of the two groups'), or 0.
+	sticky int32
 	// state is what State returns; Live and Off carry no weights when
 	// the listeners disagree.
 	state *target.State
@@ -185,6 +190,11 @@ func (t *Target) read(ctx context.Context) (*snapshot, error) {
 	if b, g := s.groups[release.Blue].base, s.groups[release.Green].base; b == g && release.Color(b).Valid() {
 		s.base = release.Color(b)
 	}
+	for _, g := range s.groups {
+		if n, err := strconv.ParseInt(g.sticky, 10, 32); err == nil && n > 0 {
+			s.sticky = max(s.sticky, int32(n))
+		}
+	}
 	s.state = s.toState()
 	t.mu.Lock()
 	t.last, t.groups = s, s.groups
@@ -200,7 +210,13 @@ func (t *Target) read(ctx context.Context) (*snapshot, error) {
 func (s *snapshot) toState() *target.State {
 	st := &target.State{Kind: "alb", Name: s.lb}
 	for _, it := range s.items {
-		st.Listeners = append(st.Listeners, fmt.Sprintf("%s -> %s", it.name, s.shortMix(it.mix)))
+		line := fmt.Sprintf("%s -> %s", it.name, s.shortMix(it.mix))
+		if on, d := it.stickiness(); on {
+			line += fmt.Sprintf(" (sticky %ds)", d)
+		} else if s.sticky > 0 {
+			line += fmt.Sprintf(" (stickiness off (%ds recorded in %s): a full switch turned it off; the next canary puts it back)", s.sticky, TagStickiness)
+		}
+		st.Listeners = append(st.Listeners, line)
 	}
 	cs := func(c release.Color, m mix, weighted bool) target.ColorState {
 		g := s.groups[c]
@@ -457,7 +473,7 @@ func (t *Target) resolve(ctx context.Context, refs []string, vpc string) (map[re
 			if v := tagged[g.arn][TagColor]; v != "" && v != string(c) {
 				return nil, fmt.Errorf("%w: %s is %s-target-group in .oopsrc but tagged %s=%s", target.ErrMisconfigured, g.name, c, TagColor, v)
 			}
-			g.commit, g.base = tagged[g.arn][TagCommit], tagged[g.arn][TagCanaryBase]
+			g.commit, g.base, g.sticky = tagged[g.arn][TagCommit], tagged[g.arn][TagCanaryBase], tagged[g.arn][TagStickiness]
 			g.installing = tagged[g.arn][TagInstalling]
 		}
 		return groups, nil
@@ -500,7 +516,7 @@ func pick(groups map[release.Color]*group, arns []string, tagged map[string]map[
 		case 0:
 		case 1:
 			groups[c] = &group{arn: as[0], name: tgName(as[0]), vpc: vpcs[as[0]], commit: tagged[as[0]][TagCommit], base: tagged[as[0]][TagCanaryBase],
-				installing: tagged[as[0]][TagInstalling]}
+				installing: tagged[as[0]][TagInstalling], sticky: tagged[as[0]][TagStickiness]}
 		default:
 			names := make([]string, len(as))
 			for i, a := range as {
@@ -612,4 +628,13 @@ func parseListenerARN(arn string) (lb, id string, ok bool) {
 		return "", "", false
 	}
 	return parts[0], parts[2], true
+}
+
+// stickiness is the target-group stickiness of it's forward action.
+func (it *item) stickiness() (bool, int32) {
+	fc := it.actions[it.fwd].ForwardConfig
+	if fc == nil || fc.TargetGroupStickinessConfig == nil {
+		return false, 0
+	}
+	return aws.ToBool(fc.TargetGroupStickinessConfig.Enabled), aws.ToInt32(fc.TargetGroupStickinessConfig.DurationSeconds)
 }

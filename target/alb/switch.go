@@ -3,6 +3,7 @@ package alb
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,14 +19,38 @@ type change struct {
 	snap *snapshot
 	to   mix
 	// mark is the canary base to tag both target groups with first, or "".
-	mark  release.Color
-	calls []call
+	mark release.Color
+	// sticky is the stickiness duration to record first (TagStickiness), or 0.
+	sticky int32
+	calls  []call
 }
 
 // call is one ModifyListener (ruleARN empty) or ModifyRule.
 type call struct {
 	item    *item
 	actions []types.Action
+}
+
+// stickinessFor decides it's stickiness in a move to want: a full switch
+// turns it off (stickiness takes precedence over weight: clients stuck to
+// the color switched away from would keep reaching it for up to its
+// duration); a canary puts back what a full switch recorded. Nil: keep.
+// why says it, for the plan.
+func (s *snapshot) stickinessFor(it *item, want mix) (sc *types.TargetGroupStickinessConfig, why string) {
+	on, d := it.stickiness()
+	switch {
+	case !want.split() && on:
+		from := release.Blue
+		if want == 100 {
+			from = release.Green
+		}
+		return &types.TargetGroupStickinessConfig{Enabled: aws.Bool(false)},
+			fmt.Sprintf("; stickiness off (was on for %ds: stickiness takes precedence over weight, so clients stuck to %s would keep reaching it)", d, from)
+	case want.split() && !on && s.sticky > 0:
+		return &types.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(s.sticky)},
+			fmt.Sprintf("; stickiness back on for %ds (recorded in %s)", s.sticky, TagStickiness)
+	}
+	return nil, ""
 }
 
 // plan builds the calls that put s at weight percent on to. Listeners and
@@ -50,17 +75,32 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 				TagCanaryBase, base, s.groups[release.Blue].name, s.groups[release.Green].name))
 		}
 	}
+	var steps []string
 	for _, it := range s.items {
 		if it.mix == want {
 			continue
 		}
-		c.calls = append(c.calls, call{item: it, actions: withMix(it, want, s.groups)})
+		sc, stickWhy := s.stickinessFor(it, want)
+		if sc != nil && !aws.ToBool(sc.Enabled) {
+			if _, d := it.stickiness(); d > c.sticky {
+				c.sticky = d
+			}
+		}
+		c.calls = append(c.calls, call{item: it, actions: withMix(it, want, s.groups, sc)})
 		op := "ModifyListener"
 		if it.ruleARN != "" {
 			op = "ModifyRule"
 		}
-		p.Steps = append(p.Steps, fmt.Sprintf("%s %s: forward %s; was %s", op, it.label, s.mixString(want), s.mixString(it.mix)))
+		steps = append(steps, fmt.Sprintf("%s %s: forward %s; was %s%s", op, it.label, s.mixString(want), s.mixString(it.mix), stickWhy))
 	}
+	if c.sticky > 0 && c.sticky <= s.sticky {
+		c.sticky = 0 // recorded already
+	}
+	if c.sticky > 0 {
+		p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=%d on %s and %s (the stickiness turned off, for the next canary to put back)",
+			TagStickiness, c.sticky, s.groups[release.Blue].name, s.groups[release.Green].name))
+	}
+	p.Steps = append(p.Steps, steps...)
 	if len(c.calls) == 0 {
 		p.Steps = append(p.Steps, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
 	}
@@ -73,8 +113,9 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 // withMix returns it.actions with the forward action set to m. Both
 // colors stay in the forward (one at weight 0) so that the ALB keeps
 // health-checking the off color, which is what the health gate reads. Every
-// other action and setting (order, stickiness, authentication) is kept.
-func withMix(it *item, m mix, groups map[release.Color]*group) []types.Action {
+// other action and setting (order, authentication) is kept, and so is
+// stickiness unless sc replaces it.
+func withMix(it *item, m mix, groups map[release.Color]*group, sc *types.TargetGroupStickinessConfig) []types.Action {
 	out := make([]types.Action, len(it.actions))
 	for i, a := range it.actions {
 		if a.AuthenticateOidcConfig != nil && a.AuthenticateOidcConfig.ClientSecret == nil {
@@ -93,6 +134,9 @@ func withMix(it *item, m mix, groups map[release.Color]*group) []types.Action {
 	if old.ForwardConfig != nil {
 		fc.TargetGroupStickinessConfig = old.ForwardConfig.TargetGroupStickinessConfig
 	}
+	if sc != nil {
+		fc.TargetGroupStickinessConfig = sc
+	}
 	out[it.fwd] = types.Action{Type: types.ActionTypeEnumForward, Order: old.Order, ForwardConfig: fc}
 	return out
 }
@@ -108,6 +152,14 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 		arns := []string{c.snap.groups[release.Blue].arn, c.snap.groups[release.Green].arn}
 		if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: arns, Tags: tags(TagCanaryBase, string(c.mark))}); err != nil {
 			return t.explain("AddTags", TagCanaryBase+"="+string(c.mark), err)
+		}
+	}
+	if c.sticky > 0 {
+		// Before the change, so that the setting is never lost.
+		arns := []string{c.snap.groups[release.Blue].arn, c.snap.groups[release.Green].arn}
+		v := strconv.Itoa(int(c.sticky))
+		if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: arns, Tags: tags(TagStickiness, v)}); err != nil {
+			return t.explain("AddTags", TagStickiness+"="+v, err)
 		}
 	}
 	var done []string

@@ -18,7 +18,7 @@ func TestWithMixKeepsOtherActions(t *testing.T) {
 		{Type: types.ActionTypeEnumAuthenticateOidc, Order: aws.Int32(1), AuthenticateOidcConfig: oidc},
 		{Type: types.ActionTypeEnumForward, Order: aws.Int32(2), TargetGroupArn: aws.String("arn:b")},
 	}}
-	out := withMix(it, mixFor(release.Green, 10), groups)
+	out := withMix(it, mixFor(release.Green, 10), groups, nil)
 	if len(out) != 2 || out[0].Type != types.ActionTypeEnumAuthenticateOidc || aws.ToInt32(out[0].Order) != 1 {
 		t.Fatalf("actions %+v", out)
 	}

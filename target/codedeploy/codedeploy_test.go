@@ -439,3 +439,8 @@ func TestCommitOf(t *testing.T) {
 		}
 	}
 }
+
+// GetDeploymentGroup: a group without a load balancer.
+func (s *script) GetDeploymentGroup(_ context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
+	return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &types.DeploymentGroupInfo{DeploymentGroupName: in.DeploymentGroupName}}, nil
+}

@@ -2,6 +2,7 @@ package elb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,6 +22,11 @@ type call struct {
 	op   string // the API operation, for errors
 	text string // the exact call, for --dry-run
 	run  func(ctx context.Context) error
+	// settling is the error code with which AWS says an earlier call of
+	// the switch has not settled yet: retried (see runSettled).
+	settling string
+	// fix is the command that does this call by hand, given with its error.
+	fix string
 }
 
 // change is what a target.Plan stands for.
@@ -137,6 +143,9 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 			text: fmt.Sprintf("ConfigureHealthCheck %s %s  (%s)", t.name, hc.cli(port), why),
 			run: func(ctx context.Context) error {
 				_, err := t.api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(t.name), HealthCheck: hc.sdk(port)})
+				if err == nil {
+					t.healthCheckMoved(hc)
+				}
 				return err
 			},
 		}
@@ -144,6 +153,14 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 			pre = append(pre, c)
 		} else {
 			post = append(post, c)
+		}
+	}
+	// Backend-server policies (ProxyProtocol, backend authentication) are
+	// per instance port: the new port gets the old one's before any
+	// listener moves, so that a failure here changes nothing.
+	if moving {
+		if c, ok := t.backendCall(o, to); ok {
+			pre = append([]call{c}, pre...)
 		}
 	}
 	calls := pre
@@ -169,8 +186,9 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 			sdk = append(sdk, d.sdk(port))
 		}
 		calls = append(calls, call{
-			op:   "CreateLoadBalancerListeners",
-			text: fmt.Sprintf("CreateLoadBalancerListeners %s %s", t.name, strings.Join(args, " ")),
+			op:       "CreateLoadBalancerListeners",
+			settling: "DuplicateListener",
+			text:     fmt.Sprintf("CreateLoadBalancerListeners %s %s", t.name, strings.Join(args, " ")),
 			run: func(ctx context.Context) error {
 				_, err := t.api.CreateLoadBalancerListeners(ctx, &elbsdk.CreateLoadBalancerListenersInput{LoadBalancerName: aws.String(t.name), Listeners: sdk})
 				return err
@@ -179,8 +197,9 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 	}
 	for _, d := range policies {
 		calls = append(calls, call{
-			op:   "SetLoadBalancerPoliciesOfListener",
-			text: fmt.Sprintf("SetLoadBalancerPoliciesOfListener %s LoadBalancerPort=%d PolicyNames=%s", t.name, d.Port, strings.Join(d.Policies, ",")),
+			op:       "SetLoadBalancerPoliciesOfListener",
+			settling: "ListenerNotFound",
+			text:     fmt.Sprintf("SetLoadBalancerPoliciesOfListener %s LoadBalancerPort=%d PolicyNames=%s", t.name, d.Port, strings.Join(d.Policies, ",")),
 			run: func(ctx context.Context) error {
 				_, err := t.api.SetLoadBalancerPoliciesOfListener(ctx, &elbsdk.SetLoadBalancerPoliciesOfListenerInput{
 					LoadBalancerName: aws.String(t.name), LoadBalancerPort: d.Port, PolicyNames: d.Policies})
@@ -207,7 +226,12 @@ func (t *Target) convergeDefs(o *observation, to release.Color, defs []listener)
 func (t *Target) recordTags(o *observation, defs []listener) ([]types.Tag, error) {
 	chunks, err := encodeRecord(defs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: classic ELB %s: %v", target.ErrMisconfigured, t.name, err)
+		var re *recordError
+		wrapped := fmt.Errorf("%w: classic ELB %s: %v", target.ErrMisconfigured, t.name, err)
+		if errors.As(err, &re) {
+			return nil, target.Hinted(wrapped, re.fix())
+		}
+		return nil, wrapped
 	}
 	var tags []types.Tag
 	for i := 0; i < max(len(chunks), o.recordChunks); i++ {
@@ -224,6 +248,9 @@ func (t *Target) newPlan(o *observation, from, to release.Color, calls []call, r
 	p := &target.Plan{From: from, To: to, Weight: 100}
 	for _, c := range calls {
 		p.Steps = append(p.Steps, c.text)
+	}
+	if !repair && t.opts.HealthCheckURL == "" && len(calls) > 0 {
+		p.Steps = append(p.Steps, o.gateNote(to))
 	}
 	t.mu.Lock()
 	t.plans[p] = &change{from: from, to: to, calls: calls, repair: repair, before: o}
@@ -332,8 +359,12 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 	defer t.forget()
 	for i, c := range ch.calls {
 		t.logf("%s", c.text)
-		if err := c.run(ctx); err != nil {
-			return t.recover(ctx, ch, i, t.explain(c.op, err))
+		if err := t.runSettled(ctx, c); err != nil {
+			cause := t.explain(c.op, err)
+			if c.fix != "" {
+				cause = target.Hinted(cause, "to do it by hand: "+c.fix)
+			}
+			return t.recover(ctx, ch, i, cause)
 		}
 	}
 	return nil
@@ -341,7 +372,7 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 
 func (t *Target) recover(ctx context.Context, ch *change, failed int, cause error) error {
 	// The operator's context may be what failed; repairing must not stop.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+t.opts.SettleTimeout)
 	defer cancel()
 	o, err := t.observe(rctx)
 	if err != nil {
@@ -354,31 +385,40 @@ func (t *Target) recover(ctx context.Context, ch *change, failed int, cause erro
 		}
 		return target.Hinted(fmt.Errorf("%w: repair stopped: %w", target.ErrInconsistent, cause), "run `oops repair` again")
 	}
-	if done, err := t.finished(rctx, o, ch); err != nil || done {
-		if done {
-			t.logf("%s failed (%v), but the ELB shows the change complete: %s is live", ch.calls[failed].op, cause, ch.to)
-		}
-		return err
-	}
-	// Undo to exactly what the switch read at its start (listeners and
-	// their policies, health check), never to an older record in the tags.
-	calls, err := t.convergeDefs(o, ch.from, ch.before.defs)
-	if err == nil && len(calls) == 0 {
-		return fmt.Errorf("switch to %s: %w; nothing changed: %s is still live", ch.to, cause, ch.from)
-	}
-	t.logf("%s failed after %d of %d calls: undoing the switch, %s stays live", ch.calls[failed].op, failed, len(ch.calls), ch.from)
-	if err == nil {
-		for _, c := range calls {
-			t.logf("%s", c.text)
-			if err = c.run(rctx); err != nil {
-				err = t.explain(c.op, err)
-				break
+	for reread := false; ; reread = true {
+		if done, err := t.finished(rctx, o, ch); err != nil || done {
+			if done {
+				t.logf("%s failed (%v), but the ELB shows the change complete: %s is live", ch.calls[failed].op, cause, ch.to)
 			}
+			return err
 		}
+		if ch.deleteSent(failed) && moved(o, ch.from) {
+			return t.finishForward(rctx, o, ch, failed, cause)
+		}
+		// Undo to exactly what the switch read at its start (listeners and
+		// their policies, health check), never to an older record in the tags.
+		calls, err := t.convergeDefs(o, ch.from, ch.before.defs)
+		if err == nil && len(calls) == 0 {
+			if !reread {
+				// A read right after a change may not show it yet: look
+				// again before saying nothing changed.
+				if t.opts.Sleep(rctx, settleRead) == nil {
+					if o2, err := t.observe(rctx); err == nil {
+						o = o2
+						continue
+					}
+				}
+			}
+			return fmt.Errorf("switch to %s: %w; nothing changed: %s is still live", ch.to, cause, ch.from)
+		}
+		t.logf("%s failed after %d of %d calls: undoing the switch, %s stays live", ch.calls[failed].op, failed, len(ch.calls), ch.from)
+		if err == nil {
+			err = t.runAll(rctx, calls)
+		}
+		if err != nil {
+			return target.Hinted(fmt.Errorf("%w: switch to %s failed half-way: %w; undoing it failed too: %v", target.ErrInconsistent, ch.to, cause, err),
+				"run `oops status` to see what is missing, then `oops repair` as soon as AWS answers again")
+		}
+		return fmt.Errorf("switch to %s: %w; undone: %s is live again", ch.to, cause, ch.from)
 	}
-	if err != nil {
-		return target.Hinted(fmt.Errorf("%w: switch to %s failed half-way: %w; undoing it failed too: %v", target.ErrInconsistent, ch.to, cause, err),
-			"run `oops status` to see what is missing, then `oops repair` as soon as AWS answers again")
-	}
-	return fmt.Errorf("switch to %s: %w; undone: %s is live again", ch.to, cause, ch.from)
 }

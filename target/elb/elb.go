@@ -27,7 +27,9 @@
 //
 // Listener policies (an SSL negotiation policy on 443, ...) are attached
 // again with SetLoadBalancerPoliciesOfListener, one call per listener that
-// has any.
+// has any. Backend-server policies (ProxyProtocol, ...) belong to an
+// instance port, not a listener: the old port's are set on the new port
+// (SetLoadBalancerPoliciesForBackendServer) before anything else changes.
 //
 // So that a switch killed between 2 and 3 can be finished, the listener
 // definitions (without the instance port) are kept in the tag
@@ -60,7 +62,13 @@
 // switch. When a call of a switch fails, Apply reads the ELB again and
 // either confirms the change was made (an answer lost after the fact) or
 // undoes what was done, so that nothing is left half-changed; if that
-// fails too, the error says to run oops repair. An undo restores the
+// fails too, the error says to run oops repair. Once the delete has taken
+// effect the switch is finished toward the new color, never undone: the
+// re-create on the old port would meet the error that stopped it. A real
+// ELB answers a create right after the delete with DuplicateListener (and
+// a policy call right after the create with ListenerNotFound) until the
+// earlier change settles: those are retried with backoff for up to
+// SettleTimeout (a minute). An undo restores the
 // listeners, their policies and the health check exactly as the switch
 // read them at its start (DescribeLoadBalancers), never an older record
 // from the oops:listeners tag.
@@ -91,6 +99,7 @@ type API interface {
 	DeleteLoadBalancerListeners(ctx context.Context, in *elbsdk.DeleteLoadBalancerListenersInput, optFns ...func(*elbsdk.Options)) (*elbsdk.DeleteLoadBalancerListenersOutput, error)
 	CreateLoadBalancerListeners(ctx context.Context, in *elbsdk.CreateLoadBalancerListenersInput, optFns ...func(*elbsdk.Options)) (*elbsdk.CreateLoadBalancerListenersOutput, error)
 	SetLoadBalancerPoliciesOfListener(ctx context.Context, in *elbsdk.SetLoadBalancerPoliciesOfListenerInput, optFns ...func(*elbsdk.Options)) (*elbsdk.SetLoadBalancerPoliciesOfListenerOutput, error)
+	SetLoadBalancerPoliciesForBackendServer(ctx context.Context, in *elbsdk.SetLoadBalancerPoliciesForBackendServerInput, optFns ...func(*elbsdk.Options)) (*elbsdk.SetLoadBalancerPoliciesForBackendServerOutput, error)
 	AddTags(ctx context.Context, in *elbsdk.AddTagsInput, optFns ...func(*elbsdk.Options)) (*elbsdk.AddTagsOutput, error)
 	RemoveTags(ctx context.Context, in *elbsdk.RemoveTagsInput, optFns ...func(*elbsdk.Options)) (*elbsdk.RemoveTagsOutput, error)
 }
@@ -117,8 +126,12 @@ type Options struct {
 	Ports map[release.Color]int
 	// PollInterval is the pause between instance-health reads in Verify.
 	PollInterval time.Duration
-	Now          func() time.Time
-	Sleep        func(ctx context.Context, d time.Duration) error
+	// SettleTimeout bounds the retries of an answer that only says an
+	// earlier call has not settled yet (DuplicateListener right after the
+	// delete, ListenerNotFound right after the create). Default 1 minute.
+	SettleTimeout time.Duration
+	Now           func() time.Time
+	Sleep         func(ctx context.Context, d time.Duration) error
 	// Logf receives progress and warnings (stderr).
 	Logf func(format string, args ...any)
 	// Who is recorded in the oops:switch tag ("user@host").
@@ -135,6 +148,11 @@ type Target struct {
 	last  *observation                   // the latest read, for Probe and Plan
 	plans map[*target.Plan]*change       // plans made and not yet applied
 	seen  map[*target.State]*observation // which read a State came from
+	// judged is when the health check last moved (by this Target) plus
+	// the time its new port needs to be judged: instance health read
+	// before then still follows the old port's check.
+	judged    time.Time
+	judgedFor string // "65s (interval 30s x threshold 2 + timeout 5s)"
 }
 
 var _ target.Target = (*Target)(nil)
@@ -148,6 +166,9 @@ func New(api API, name string, opts Options) *Target {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
+	}
+	if opts.SettleTimeout <= 0 {
+		opts.SettleTimeout = time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

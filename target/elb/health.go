@@ -118,9 +118,20 @@ func (t *Target) get(ctx context.Context, u string) error {
 // InService (success), one is OutOfService (failure), or timeout passes.
 // The ELB's view follows the health check, which Apply moved to c's port;
 // it changes only after HealthyThreshold/UnhealthyThreshold checks, so
-// the health gate before the switch is what catches a dead color early.
+// "all InService" is not accepted before interval x max(thresholds) +
+// timeout has passed since the move (the deadline is extended to that when
+// shorter, and the wait is said). The health gate before the switch is
+// what catches a dead color early.
 func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Duration) error {
 	deadline := t.opts.Now().Add(timeout)
+	t.mu.Lock()
+	judged, judgedFor := t.judged, t.judgedFor
+	t.mu.Unlock()
+	if judged.After(deadline) {
+		t.logf("the ELB's health check judges %s's port only after %s: verifying until then, beyond the %s verify-timeout", c, judgedFor, timeout)
+		deadline = judged.Add(t.opts.PollInterval)
+	}
+	said := false
 	for {
 		out, err := t.api.DescribeInstanceHealth(ctx, &elbsdk.DescribeInstanceHealthInput{LoadBalancerName: aws.String(t.name)})
 		if err != nil {
@@ -144,11 +155,24 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 		if len(bad) > 0 {
 			return fmt.Errorf("%w: %s on %s: %s", target.ErrUnhealthy, c, t, strings.Join(bad, "; "))
 		}
+		now := t.opts.Now()
+		if len(waiting) == 0 && now.Before(judged) {
+			// Instance states still follow the old port's check: "all
+			// InService" says nothing about c yet.
+			if !said {
+				t.logf("%s: instances read InService, but the ELB's check judges %s's port only after %s: waiting", t, c, judgedFor)
+				said = true
+			}
+			if err := t.opts.Sleep(ctx, min(judged.Sub(now), t.opts.PollInterval)); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(waiting) == 0 {
 			t.logf("%s: all %d instances InService on %s", t, len(out.InstanceStates), c)
 			return nil
 		}
-		left := deadline.Sub(t.opts.Now())
+		left := deadline.Sub(now)
 		if left <= 0 {
 			return fmt.Errorf("%w: %s on %s: not InService after %s: %s", target.ErrUnhealthy, c, t, timeout, strings.Join(waiting, "; "))
 		}
@@ -199,4 +223,31 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// healthCheckMoved notes that the health check now targets a new port.
+func (t *Target) healthCheckMoved(hc *healthCheck) {
+	d, why := hc.judgeTime()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.judged, t.judgedFor = t.opts.Now().Add(d), why
+}
+
+// judgeTime is how long after a move the ELB's instance states follow the
+// check on the new port: enough checks for either threshold, plus the
+// last one's timeout.
+func (h *healthCheck) judgeTime() (time.Duration, string) {
+	th := max(h.Healthy, h.Unhealthy)
+	d := time.Duration(h.Interval*th+h.Timeout) * time.Second
+	return d, fmt.Sprintf("%ds (interval %ds x threshold %d + timeout %ds)", h.Interval*th+h.Timeout, h.Interval, th, h.Timeout)
+}
+
+// gateNote says, in a plan without health-check-url, what checks color to.
+func (o *observation) gateNote(to release.Color) string {
+	if o.hc == nil || o.hcColor == "" {
+		return fmt.Sprintf("note: no health-check-url, and the ELB's health check is not on a color port: nothing checks %s before or after the switch (set health-check-url in .oopsrc)", to)
+	}
+	_, why := o.hc.judgeTime()
+	return fmt.Sprintf("note: no health-check-url: the only health gate is the load balancer's own check (%s), which judges %s only %s after it moves; verification waits that long (set health-check-url in .oopsrc to probe %s before the switch)",
+		o.hc.target(o.ports[to]), to, why, to)
 }

@@ -124,16 +124,23 @@ func TestHealthGateProbesEachInstance(t *testing.T) {
 	}
 }
 
-// Verify after the switch: moto reports a running instance InService.
+// Verify after the switch: moto reports a running instance InService,
+// accepted once the ELB's check has had time to judge the new port (65s
+// on the fixture's 30/5/2/2 check).
 func TestVerifyInService(t *testing.T) {
 	t.Parallel()
-	e := setup(t, elbtest.Fixture{Instances: 2}, elb.Options{})
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{Instances: 2}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 20 * time.Second})
+	start := clk.Now()
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
 	if err != nil || res.Reverted {
 		t.Fatalf("Switch = %+v, %v", res, err)
 	}
-	if n := e.proxy.Count("DescribeInstanceHealth"); n != 1 {
-		t.Errorf("verify polled %d times, want 1", n)
+	if n := e.proxy.Count("DescribeInstanceHealth"); n != 5 {
+		t.Errorf("verify polled %d times, want 5 (0s, 20s, 40s, 60s, 65s)", n)
+	}
+	if d := clk.Now().Sub(start); d != 65*time.Second {
+		t.Errorf("verify took %s, want 65s", d)
 	}
 }
 
@@ -178,8 +185,10 @@ func TestSimulatedVerifyWaitsForInService(t *testing.T) {
 	if _, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if len(slept) != 2 || e.proxy.Count("DescribeInstanceHealth") != 3 {
-		t.Errorf("slept %v, polled %d times; want 2 pauses and 3 polls", slept, e.proxy.Count("DescribeInstanceHealth"))
+	// Two pauses while Unknown; then InService is trusted only once the
+	// check has judged the new port (65s after it moved).
+	if len(slept) < 2 || slept[0] != 2*time.Second || slept[1] != 2*time.Second || now.Sub(time.Time{}) != 65*time.Second {
+		t.Errorf("slept %v (until %s), polled %d times; want 2s pauses until 65s", slept, now.Sub(time.Time{}), e.proxy.Count("DescribeInstanceHealth"))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
@@ -128,6 +129,9 @@ func encodeRecord(defs []listener) ([]string, error) {
 	var chunks []string
 	cur := ""
 	for _, t := range tokens {
+		if r, ok := badTagRune(t[1:]); ok {
+			return nil, &recordError{what: t[1:], bad: r}
+		}
 		if strings.ContainsAny(t, " \t\n") || len(t) > maxTagValue {
 			return nil, fmt.Errorf("cannot record listener detail %q in a tag (spaces or longer than %d characters)", t, maxTagValue)
 		}
@@ -145,6 +149,33 @@ func encodeRecord(defs []listener) ([]string, error) {
 		chunks = append(chunks, cur)
 	}
 	return chunks, nil
+}
+
+// badTagRune returns the first rune of s that an ELB tag value cannot hold
+// (it allows letters, separators, digits and _.:/=+-@).
+func badTagRune(s string) (rune, bool) {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// recordError is a listener detail (certificate ARN, policy name) that no
+// tag value can hold: the record an interrupted switch is finished from
+// cannot be written, so the switch is refused before any change.
+type recordError struct {
+	what string
+	bad  rune
+}
+
+func (e *recordError) Error() string {
+	return fmt.Sprintf("cannot record %s in the tag %s: it contains %q, and ELB tag values hold only letters, digits, spaces and _.:/=+-@", e.what, tagListeners, string(e.bad))
+}
+
+func (e *recordError) fix() string {
+	return "without that record an interrupted switch could not be finished, so oops does not switch: give the certificate (or policy) a name without it, e.g. `aws iam update-server-certificate --server-certificate-name OLD --new-server-certificate-name NEW` or an ACM certificate, point the listener at it (`aws elb set-load-balancer-listener-ssl-certificate`), then run the command again"
 }
 
 // knownProtocol reports whether p is a Classic ELB listener protocol.

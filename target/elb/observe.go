@@ -27,6 +27,8 @@ type observation struct {
 	listeners []listener
 	hc        *healthCheck
 	instances []string
+	// backends are the backend-server policies by instance port.
+	backends map[int32][]string
 
 	record       []listener // the oops:listeners tag; nil when absent or unreadable
 	recordChunks int        // how many oops:listeners* tags exist
@@ -75,7 +77,18 @@ type intentTag struct {
 func (it *intentTag) value() string {
 	v := string(it.to) + " " + it.started.UTC().Format(time.RFC3339)
 	if it.by != "" {
-		v += " " + it.by
+		// Who is free text (DOMAIN\user, long host names): keep it a
+		// value AWS accepts, or the switch's first call would fail.
+		by := strings.Map(func(r rune) rune {
+			if _, bad := badTagRune(string(r)); bad {
+				return '_'
+			}
+			return r
+		}, it.by)
+		v += " " + by
+	}
+	if len(v) > maxTagValue {
+		v = strings.ToValidUTF8(v[:maxTagValue], "")
 	}
 	return v
 }
@@ -141,6 +154,12 @@ func (t *Target) observe(ctx context.Context) (*observation, error) {
 	o.listeners = sortedByPort(o.listeners)
 	for _, in := range lb.Instances {
 		o.instances = append(o.instances, aws.ToString(in.InstanceId))
+	}
+	o.backends = map[int32][]string{}
+	for _, b := range lb.BackendServerDescriptions {
+		if len(b.PolicyNames) > 0 {
+			o.backends[aws.ToInt32(b.InstancePort)] = b.PolicyNames
+		}
 	}
 	var err error
 	if o.hc, err = parseHealthCheck(lb.HealthCheck); err != nil {
@@ -439,6 +458,11 @@ func (o *observation) state() *target.State {
 			s += " (" + string(c) + ")"
 		}
 		st.Listeners = append(st.Listeners, s)
+	}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		if ps := o.backends[o.ports[c]]; len(ps) > 0 {
+			st.Listeners = append(st.Listeners, fmt.Sprintf("backend policies on %s: %s", o.colorPort(c), strings.Join(ps, ", ")))
+		}
 	}
 	return st
 }

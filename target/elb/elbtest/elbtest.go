@@ -74,6 +74,18 @@ type Fixture struct {
 	// Instances is how many EC2 instances to run and register.
 	Instances int
 	Tags      map[string]string
+	// BackendPolicies are proxy-protocol policies set on the live color's
+	// instance port (SetLoadBalancerPoliciesForBackendServer).
+	BackendPolicies []string
+}
+
+// ProxyProtocol creates a ProxyProtocolPolicyType policy called name on ELB lb.
+func ProxyProtocol(ctx context.Context, cfg aws.Config, lb, name string) error {
+	_, err := elbsdk.NewFromConfig(cfg).CreateLoadBalancerPolicy(ctx, &elbsdk.CreateLoadBalancerPolicyInput{
+		LoadBalancerName: aws.String(lb), PolicyName: aws.String(name), PolicyTypeName: aws.String("ProxyProtocolPolicyType"),
+		PolicyAttributes: []types.PolicyAttribute{{AttributeName: aws.String("ProxyProtocol"), AttributeValue: aws.String("true")}},
+	})
+	return err
 }
 
 // Default80443 are the original tool's two listeners.
@@ -128,6 +140,18 @@ func Create(ctx context.Context, cfg aws.Config, f Fixture) ([]string, error) {
 	if len(tags) > 0 {
 		if _, err := api.AddTags(ctx, &elbsdk.AddTagsInput{LoadBalancerNames: []string{f.Name}, Tags: tags}); err != nil {
 			return nil, fmt.Errorf("tag ELB %s: %w", f.Name, err)
+		}
+	}
+	if len(f.BackendPolicies) > 0 {
+		for _, p := range f.BackendPolicies {
+			if err := ProxyProtocol(ctx, cfg, f.Name, p); err != nil {
+				return nil, fmt.Errorf("create policy %s: %w", p, err)
+			}
+		}
+		if _, err := api.SetLoadBalancerPoliciesForBackendServer(ctx, &elbsdk.SetLoadBalancerPoliciesForBackendServerInput{
+			LoadBalancerName: aws.String(f.Name), InstancePort: aws.Int32(int32(livePort)), PolicyNames: f.BackendPolicies,
+		}); err != nil {
+			return nil, fmt.Errorf("backend policies of %d: %w", livePort, err)
 		}
 	}
 	hc := f.HealthCheck
@@ -185,6 +209,8 @@ type Snapshot struct {
 	Listeners   []string
 	HealthCheck string // "HTTP:8081/healthcheck 30/5/2/2"
 	Tags        map[string]string
+	// Backends are the backend-server policies, "8081:a,b", sorted.
+	Backends []string
 }
 
 // String is a one-line summary for failure messages.
@@ -219,6 +245,12 @@ func Read(ctx context.Context, cfg aws.Config, name string) (*Snapshot, error) {
 		s.Listeners = append(s.Listeners, line)
 	}
 	sort.Strings(s.Listeners)
+	for _, b := range d.BackendServerDescriptions {
+		if len(b.PolicyNames) > 0 {
+			s.Backends = append(s.Backends, fmt.Sprintf("%d:%s", aws.ToInt32(b.InstancePort), strings.Join(b.PolicyNames, ",")))
+		}
+	}
+	sort.Strings(s.Backends)
 	if hc := d.HealthCheck; hc != nil {
 		s.HealthCheck = fmt.Sprintf("%s %d/%d/%d/%d", aws.ToString(hc.Target), aws.ToInt32(hc.Interval), aws.ToInt32(hc.Timeout), aws.ToInt32(hc.HealthyThreshold), aws.ToInt32(hc.UnhealthyThreshold))
 	}

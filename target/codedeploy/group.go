@@ -1,0 +1,71 @@
+package codedeploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+
+	"github.com/oops-deploy/oops/target"
+)
+
+// ErrTrafficControl: the deployment group has a load balancer configured
+// (traffic control). During an in-place deployment CodeDeploy then
+// deregisters each instance from that load balancer; both colors run on
+// the same instances, so a deploy to the off color would take the live
+// color out of service. oops switches traffic itself and refuses such a
+// group unless --force.
+var ErrTrafficControl = errors.New("deployment group has traffic control")
+
+// CheckGroup reads the deployment group (GetDeploymentGroup) and refuses,
+// with the reason and the fix, one with traffic control or a load
+// balancer configured.
+func (d *Deployer) CheckGroup(ctx context.Context) error {
+	out, err := d.API.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
+		ApplicationName: aws.String(d.Application), DeploymentGroupName: aws.String(d.Group)})
+	if err != nil {
+		return fmt.Errorf("read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", d.Application, d.Group, err)
+	}
+	g := out.DeploymentGroupInfo
+	if g == nil {
+		return nil
+	}
+	var why []string
+	if g.DeploymentStyle != nil && g.DeploymentStyle.DeploymentOption == types.DeploymentOptionWithTrafficControl {
+		why = append(why, "traffic control (WITH_TRAFFIC_CONTROL)")
+	}
+	if lb := loadBalancers(g.LoadBalancerInfo); len(lb) > 0 {
+		why = append(why, strings.Join(lb, ", ")+" configured")
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	err = fmt.Errorf("%w: deployment group %s/%s has %s: during an in-place deployment CodeDeploy deregisters each instance from the load balancer, and both colors run on those instances, so deploying to the off color would take the live color out of service too",
+		ErrTrafficControl, d.Application, d.Group, strings.Join(why, " and "))
+	return target.Hinted(err, fmt.Sprintf("oops switches traffic itself: take the load balancer out of the group, then deploy again:\n"+
+		"  aws deploy update-deployment-group --application-name %s --current-deployment-group-name %s --deployment-style deploymentType=IN_PLACE,deploymentOption=WITHOUT_TRAFFIC_CONTROL --load-balancer-info '{\"elbInfoList\":[],\"targetGroupInfoList\":[],\"targetGroupPairInfoList\":[]}'\n"+
+		"or pass --force to deploy anyway", d.Application, d.Group))
+}
+
+func loadBalancers(lb *types.LoadBalancerInfo) []string {
+	if lb == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range lb.ElbInfoList {
+		out = append(out, "load balancer "+aws.ToString(e.Name))
+	}
+	for _, tg := range lb.TargetGroupInfoList {
+		out = append(out, "target group "+aws.ToString(tg.Name))
+	}
+	for _, p := range lb.TargetGroupPairInfoList {
+		for _, tg := range p.TargetGroups {
+			out = append(out, "target group "+aws.ToString(tg.Name))
+		}
+	}
+	return out
+}
