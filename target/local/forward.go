@@ -405,7 +405,10 @@ func (s *server) serveConn(cc *clientConn) {
 			return
 		}
 		// A head begun must be complete within the header timeout
-		// (slowloris); one that came in whole needs no timer.
+		// (slowloris); one that came in whole needs no timer. The last
+		// body's timeout no longer applies: it would move the deadline on
+		// each byte of a pipelined head that trickles.
+		cc.readTimeout = 0
 		if !headBuffered(cc.br) {
 			cc.setReadDeadline(now.Add(o.HeaderTimeout))
 			cc.idling = false

@@ -290,3 +290,35 @@ func TestProxyKeepsBytesThatCameEarly(t *testing.T) {
 		}
 	})
 }
+
+// A head that stalls right behind a request with a body gets the header
+// timeout, not the body timeout: else a slowloris client sends a tiny POST
+// first and then trickles its next head for as long as it likes.
+func TestProxyHeaderTimeoutAfterABody(t *testing.T) {
+	t.Parallel()
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	})
+	opts := withShort(ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", app), GreenPort: freePort(t)})
+	opts.BodyTimeout = time.Minute
+	rp := startProxy(t, opts)
+	c, err := net.Dial("tcp", strings.TrimPrefix(rp.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Well past the header timeout, well short of the body timeout.
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\nHo")
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("first answer: %v, %v", res, err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res, err = http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("after the stalled second head: %v, %v; want a 408 at the header timeout", res, err)
+	}
+}
