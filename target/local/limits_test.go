@@ -366,3 +366,16 @@ func TestProxyEmptyLineAfterARequestIsIdle(t *testing.T) {
 		})
 	}
 }
+
+// Empty lines before a stalled head do not make it look whole: it still
+// gets the header timeout, not the idle timeout.
+func TestProxyHeaderTimeoutAfterEmptyLines(t *testing.T) {
+	t.Parallel()
+	opts := withShort(ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", nil), GreenPort: freePort(t)})
+	opts.IdleTimeout = time.Minute
+	rp := startProxy(t, opts)
+	out := slowly(t, strings.TrimPrefix(rp.url, "http://"), "\r\n\r\nGET / HTTP/1.1\r\nHo")
+	if !strings.HasPrefix(out, "HTTP/1.1 408 Request Timeout") {
+		t.Fatalf("answer %q, want a 408 at the header timeout", out)
+	}
+}
