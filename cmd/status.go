@@ -195,6 +195,8 @@ func trafficNote(c release.Color, tr *target.Traffic) string {
 	s := fmt.Sprintf("%s: %.*f req/s, 5xx %.1f%%", c, prec, tr.Rate, 100*tr.ServerErrorShare)
 	if p := tr.P99Seconds; p != nil {
 		switch {
+		case tr.P99Over:
+			s += fmt.Sprintf(", p99 over %g s", *p)
 		case *p < 0.001:
 			s += fmt.Sprintf(", p99 %.2f ms", *p*1000)
 		case *p < 1:

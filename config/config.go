@@ -639,7 +639,7 @@ func typeName(t reflect.Type) string {
 	case reflect.String:
 		return "a string"
 	case reflect.Int:
-		return "a number"
+		return "a whole number" // 1.5 and 1e99 are numbers too
 	case reflect.Slice:
 		return "an array of strings"
 	}

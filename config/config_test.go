@@ -118,7 +118,7 @@ func TestErrors(t *testing.T) {
 		{"missing required, all at once", `{"elb-name": "lb"}`,
 			[]string{"2 problems", `missing required key "application-name"`, `missing required key "store"`}, nil},
 		{"wrong types, all at once", "{\n  \"application-name\": 5,\n  \"store\": [\"x\"],\n  \"blue-port\": \"80\"\n}",
-			[]string{"3 problems", `/p/.oopsrc:2:3: "application-name" must be a string, not a number`, `/p/.oopsrc:4:3: "blue-port" must be a number, not a string`, `/p/.oopsrc:3:3: "store" must be a string, not an array`},
+			[]string{"3 problems", `/p/.oopsrc:2:3: "application-name" must be a string, not a number`, `/p/.oopsrc:4:3: "blue-port" must be a whole number, not a string`, `/p/.oopsrc:3:3: "store" must be a string, not an array`},
 			[]string{"missing"}},
 		{"unknown and missing together", `{"s3_bucket": "b"}`,
 			[]string{`unknown key "s3_bucket" (did you mean "s3-bucket"?)`, `missing required key "application-name"`, `missing required key "store"`}, nil},
@@ -205,6 +205,9 @@ func TestValuesParsedAtLoad(t *testing.T) {
 		{"max-connections", `"max-connections": 0}`, `:2:1: max-connections 0 must be 1 or more`},
 		{"max-connections type", `"max-connections": "many"}`, `max-connections`},
 		{"max-connections ok", `"max-connections": 50000}`, ""},
+		// Not "must be a number, not a number".
+		{"max-connections fraction", `"max-connections": 1.5}`, `:2:1: "max-connections" must be a whole number, not a number`},
+		{"max-connections too large", `"max-connections": 1e99}`, `:2:1: "max-connections" must be a whole number, not a number`},
 		{"header-timeout", `"header-timeout": "10"}`, `:2:1: header-timeout "10" is not a positive duration`},
 		{"body-timeout", `"body-timeout": "0s"}`, `:2:1: body-timeout "0s" is not a positive duration`},
 		{"write-timeout", `"write-timeout": "-1m"}`, `:2:1: write-timeout "-1m" is not a positive duration`},

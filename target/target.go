@@ -74,6 +74,9 @@ type Traffic struct {
 	// P99Seconds is the 99th percentile of the requests' durations
 	// (estimated from histogram buckets); absent without requests.
 	P99Seconds *float64 `json:"p99_seconds,omitempty"`
+	// P99Over: the p99 is past the slowest bucket, so only known to be
+	// more than P99Seconds.
+	P99Over bool `json:"p99_over,omitempty"`
 }
 
 // Intent is a switch that was recorded as started but not as finished.

@@ -404,12 +404,20 @@ func (s *server) serveConn(cc *clientConn) {
 				return
 			}
 		}
+		// Empty lines between requests (RFC 9112, 2.2; old clients send
+		// one after a body) begin no head: the connection is still idle.
+		if skipEmptyLines(cc.br) && cc.br.Buffered() == 0 {
+			continue
+		}
 		now := time.Now()
 		if !cc.state.CompareAndSwap(connIdle, connBusy) {
 			return
 		}
 		// A head begun must be complete within the header timeout
-		// (slowloris); one that came in whole needs no timer.
+		// (slowloris); one that came in whole needs no timer. The last
+		// body's timeout no longer applies: it would move the deadline on
+		// each byte of a pipelined head that trickles.
+		cc.readTimeout = 0
 		if !headBuffered(cc.br) {
 			cc.setReadDeadline(now.Add(o.HeaderTimeout))
 			cc.idling = false
@@ -428,6 +436,26 @@ func (s *server) serveConn(cc *clientConn) {
 		if !keep || !cc.state.CompareAndSwap(connBusy, connIdle) {
 			return
 		}
+	}
+}
+
+// skipEmptyLines discards the empty lines (CRLF or LF) at the start of
+// what br holds, and reports whether there were any.
+func skipEmptyLines(br *bufio.Reader) bool {
+	skipped := false
+	for {
+		b, _ := br.Peek(min(br.Buffered(), 2))
+		n := 0
+		switch {
+		case len(b) >= 1 && b[0] == '\n':
+			n = 1
+		case len(b) == 2 && b[0] == '\r' && b[1] == '\n':
+			n = 2
+		default:
+			return skipped
+		}
+		_, _ = br.Discard(n)
+		skipped = true
 	}
 }
 

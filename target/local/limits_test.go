@@ -290,3 +290,92 @@ func TestProxyKeepsBytesThatCameEarly(t *testing.T) {
 		}
 	})
 }
+
+// A head that stalls right behind a request with a body gets the header
+// timeout, not the body timeout: else a slowloris client sends a tiny POST
+// first and then trickles its next head for as long as it likes.
+func TestProxyHeaderTimeoutAfterABody(t *testing.T) {
+	t.Parallel()
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	})
+	opts := withShort(ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", app), GreenPort: freePort(t)})
+	opts.BodyTimeout = time.Minute
+	rp := startProxy(t, opts)
+	c, err := net.Dial("tcp", strings.TrimPrefix(rp.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Well past the header timeout, well short of the body timeout.
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxGET /b HTTP/1.1\r\nHo")
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("first answer: %v, %v", res, err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res, err = http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("after the stalled second head: %v, %v; want a 408 at the header timeout", res, err)
+	}
+}
+
+// An empty line after a request (old clients send one after a POST body;
+// RFC 9112, 2.2) begins no head: the connection is idle, and still usable
+// past the header timeout, not answered 408.
+func TestProxyEmptyLineAfterARequestIsIdle(t *testing.T) {
+	t.Parallel()
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, r.URL.Path)
+	})
+	opts := withShort(ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", app), GreenPort: freePort(t)})
+	opts.IdleTimeout = time.Minute
+	rp := startProxy(t, opts)
+	for _, tt := range []struct{ name, first string }{
+		{"after a body", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx\r\n"},
+		{"after a head", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n\r\n"},
+		{"bare LF", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", strings.TrimPrefix(rp.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			fmt.Fprint(c, tt.first)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("first answer: %v, %v", res, err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			time.Sleep(4 * opts.HeaderTimeout) // idle, past the header timeout
+			fmt.Fprint(c, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+			res, err = http.ReadResponse(br, nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("next request on the idle connection: %v, %v; want 200", res, err)
+			}
+			if b, _ := io.ReadAll(io.LimitReader(res.Body, 2)); string(b) != "/b" {
+				t.Fatalf("next answer %q, want /b", b)
+			}
+		})
+	}
+}
+
+// Empty lines before a stalled head do not make it look whole: it still
+// gets the header timeout, not the idle timeout.
+func TestProxyHeaderTimeoutAfterEmptyLines(t *testing.T) {
+	t.Parallel()
+	opts := withShort(ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", nil), GreenPort: freePort(t)})
+	opts.IdleTimeout = time.Minute
+	rp := startProxy(t, opts)
+	out := slowly(t, strings.TrimPrefix(rp.url, "http://"), "\r\n\r\nGET / HTTP/1.1\r\nHo")
+	if !strings.HasPrefix(out, "HTTP/1.1 408 Request Timeout") {
+		t.Fatalf("answer %q, want a 408 at the header timeout", out)
+	}
+}

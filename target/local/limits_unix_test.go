@@ -57,8 +57,12 @@ func TestHelperProxyProcess(t *testing.T) {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	fmt.Printf("listening %s\n", pub.Addr())
-	if err := p.Serve(ctx, Listeners{Public: pub}); err != nil {
+	met, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("listening %s %s\n", pub.Addr(), met.Addr())
+	if err := p.Serve(ctx, Listeners{Public: pub, Metrics: met}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -67,9 +71,20 @@ func TestProxyAdminAnswersWhenDescriptorsRunOut(t *testing.T) {
 	t.Parallel()
 	const nofile, flood = 256, 600
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 4*flood {
-		t.Skipf("needs %d open files in the test process, have %d", 4*flood, lim.Cur)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 8*flood {
+		t.Skipf("needs %d open files in the test process, have %d", 8*flood, lim.Cur)
 	}
+	// The flood comes to the public listener, or to metrics-listen (which
+	// may well be reachable too).
+	for _, listener := range []string{"public", "metrics"} {
+		t.Run(listener, func(t *testing.T) {
+			t.Parallel()
+			adminUnderFlood(t, listener, nofile, flood)
+		})
+	}
+}
+
+func adminUnderFlood(t *testing.T, listener string, nofile, flood int) {
 	dir := t.TempDir()
 	blue, green := colorServer(t, "blue", nil), colorServer(t, "green", nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProxyProcess$", "-test.v")
@@ -100,12 +115,16 @@ func TestProxyAdminAnswersWhenDescriptorsRunOut(t *testing.T) {
 		t.Logf("proxy process log:\n%s", stderr.String())
 	})
 	sc := bufio.NewScanner(stdout)
-	addr := ""
+	addr, metrics := "", ""
 	for sc.Scan() {
 		if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-			addr = a
+			addr, metrics, _ = strings.Cut(a, " ")
 			break
 		}
+	}
+	target := addr
+	if listener == "metrics" {
+		target = metrics
 	}
 	if addr == "" {
 		t.Fatalf("proxy process did not start: %s", stderr.String())
@@ -124,7 +143,7 @@ func TestProxyAdminAnswersWhenDescriptorsRunOut(t *testing.T) {
 		}
 	}()
 	for fails := 0; len(conns) < flood && fails < 5; {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		c, err := net.DialTimeout("tcp", target, 2*time.Second)
 		if err != nil {
 			fails++
 			continue
@@ -138,7 +157,7 @@ func TestProxyAdminAnswersWhenDescriptorsRunOut(t *testing.T) {
 	defer cancel()
 	st, err := admin.status(ctx, true)
 	if err != nil {
-		t.Fatalf("oops status under an idle flood of %d connections (descriptor limit %d): %v", len(conns), nofile, err)
+		t.Fatalf("oops status under an idle flood of %d connections to the %s listener (descriptor limit %d): %v", len(conns), listener, nofile, err)
 	}
 	if h := st.Colors[release.Green].Health; h == nil || !h.Healthy {
 		t.Errorf("health check of green under the flood: %+v", h)

@@ -258,6 +258,7 @@ func summary(rc RequestCounts, span time.Duration) *target.Traffic {
 		tr.ServerErrorShare = float64(tr.ServerErrors) / float64(n)
 		p99 := rc.Quantile(0.99)
 		tr.P99Seconds = &p99
+		tr.P99Over = float64(rc.Buckets[len(latencyBounds)-1]) < 0.99*float64(n)
 	}
 	return tr
 }

@@ -330,3 +330,23 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	})
 }
+
+// A p99 past the slowest bucket is only known to be over its bound.
+func TestSummaryP99PastTheSlowestBucket(t *testing.T) {
+	t0 := time.Now()
+	for _, tt := range []struct {
+		name string
+		d    time.Duration
+		over bool
+	}{{"slow", 3 * time.Second, false}, {"slower than every bucket", time.Minute, true}} {
+		var m colorMetrics
+		m.init(t0)
+		for range 10 {
+			m.observe(200, t0, t0.Add(tt.d))
+		}
+		tr := summary(m.lastMinute(t0.Add(tt.d)))
+		if tr.P99Seconds == nil || tr.P99Over != tt.over {
+			t.Errorf("%s: p99 %v, over %v; want over %v", tt.name, tr.P99Seconds, tr.P99Over, tt.over)
+		}
+	}
+}

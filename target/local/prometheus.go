@@ -2,7 +2,11 @@ package local
 
 import (
 	"log"
+	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,4 +70,50 @@ func (p *Proxy) metricsHandler() http.Handler {
 		ErrorLog: log.New(logfWriter(p.opts.Logf), "metrics: ", 0),
 	}))
 	return mux
+}
+
+// metricsMaxConns caps the connections of metrics-listen: a scraper needs
+// one or two, and they come out of fdReserve, the descriptors kept for the
+// admin socket and health checks, which a flood must not reach.
+const metricsMaxConns = 16
+
+// metricsServer serves metricsHandler on l, capped and timed out, so that
+// connections to it can neither pile up nor stay open for ever.
+func (p *Proxy) metricsServer() *http.Server {
+	return &http.Server{Handler: p.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0)}
+}
+
+// capListener closes the connections it accepts past max at once.
+type capListener struct {
+	net.Listener
+	max  int64
+	open atomic.Int64
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &capConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		c.Close()
+	}
+}
+
+type capConn struct {
+	net.Conn
+	l    *capListener
+	once sync.Once
+}
+
+func (c *capConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
 }

@@ -246,7 +246,8 @@ func (p *Proxy) newBackend(c release.Color, port, maxIdle int) *backend {
 }
 
 // fdReserve are the descriptors client connections never get: the admin
-// socket and its connections, health checks, listeners, state files.
+// socket and its connections, health checks, listeners, state files, and
+// metrics-listen's connections (metricsMaxConns).
 const fdReserve = 64
 
 // connLimits splits the descriptor limit fds (0: unknown) between client
@@ -573,10 +574,10 @@ func (p *Proxy) Serve(ctx context.Context, ls Listeners) error {
 	go func() { errc <- adminSrv.Serve(admin) }()
 	var metricsSrv *http.Server
 	if ls.Metrics != nil {
-		metricsSrv = &http.Server{Handler: p.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logfWriter(p.opts.Logf), "", 0)}
+		metricsSrv = p.metricsServer()
 		go func() {
 			// Traffic goes on without metrics: a failure is logged, no more.
-			if err := metricsSrv.Serve(ls.Metrics); !errors.Is(err, http.ErrServerClosed) {
+			if err := metricsSrv.Serve(&capListener{Listener: ls.Metrics, max: metricsMaxConns}); !errors.Is(err, http.ErrServerClosed) {
 				p.opts.Logf("metrics: %s: %v", ls.Metrics.Addr(), err)
 			}
 		}()
