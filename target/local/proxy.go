@@ -45,6 +45,9 @@ type ProxyOptions struct {
 	// response. IdleTimeout closes a kept-alive connection with no new
 	// request. Upgraded connections (WebSockets) have none of them.
 	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
+	// idleGrace is how long an idle connection waits in its goroutine
+	// before it is parked without one (0: defaultIdleGrace); for tests.
+	idleGrace time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
