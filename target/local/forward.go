@@ -439,6 +439,11 @@ func (s *server) serveConn(cc *clientConn) {
 			}
 			s.p.takeBufs(cc)
 			if _, err := cc.br.Peek(1); err != nil {
+				// The grace deadline may pass between the wait and this
+				// read, which then fails without reading: wait again.
+				if errors.Is(err, os.ErrDeadlineExceeded) && cc.connBufs.br.Buffered() == 0 && time.Now().Before(cc.idleBy) {
+					continue
+				}
 				return
 			}
 		}
