@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -156,8 +157,12 @@ type clientConn struct {
 	// them before each read or write: the client must make progress.
 	readBy, writeBy           time.Time
 	readTimeout, writeTimeout time.Duration
-	// idling: readBy is the idle deadline.
+	// idling: the connection waits for a request until idleBy; readBy
+	// is idleBy, or sooner the end of the grace period before parking.
 	idling bool
+	idleBy time.Time
+	// noPark: the parker refused this connection; it waits in its goroutine.
+	noPark bool
 	// rc waits for the next request without a buffer (nil: cannot).
 	rc     syscall.RawConn
 	ready  func(fd uintptr) bool
@@ -267,10 +272,14 @@ type server struct {
 	conns   map[*clientConn]struct{}
 	closing atomic.Bool
 	wg      sync.WaitGroup
+	// parker holds idle connections past their grace period.
+	parker *parker
 }
 
 func newServer(p *Proxy, f *front) *server {
-	return &server{p: p, front: f, conns: map[*clientConn]struct{}{}}
+	s := &server{p: p, front: f, conns: map[*clientConn]struct{}{}}
+	s.parker = newParker(s)
+	return s
 }
 
 // serve accepts connections until l is closed.
@@ -333,6 +342,9 @@ func (s *server) shutdown(timeout time.Duration) {
 		}
 	}
 	s.mu.Unlock()
+	// Parked connections have no goroutine to notice: they are closed
+	// and counted out here.
+	s.parker.stop()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -364,20 +376,33 @@ func (s *server) cut(rt *route) int {
 	return n
 }
 
+// finish closes cc and counts it out of the server, once per connection:
+// by its goroutine, or by the parker for a parked one.
+func (s *server) finish(cc *clientConn) {
+	cc.c.Close()
+	s.p.releaseBufs(cc, true)
+	s.mu.Lock()
+	delete(s.conns, cc)
+	s.mu.Unlock()
+	s.p.open.Add(-1)
+	s.wg.Done()
+}
+
+// serveConn serves cc until it closes, or until it is parked idle; the
+// parker calls it again when the client sends its next request.
 func (s *server) serveConn(cc *clientConn) {
 	o := &s.p.opts
+	parked := false
 	defer func() {
-		cc.c.Close()
-		s.p.releaseBufs(cc, true)
-		s.mu.Lock()
-		delete(s.conns, cc)
-		s.mu.Unlock()
-		s.p.open.Add(-1)
-		s.wg.Done()
+		if !parked {
+			s.finish(cc)
+		}
 	}()
-	if sc, ok := cc.c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			cc.rc, cc.ready = rc, cc.readyFn
+	if cc.rc == nil {
+		if sc, ok := cc.c.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				cc.rc, cc.ready = rc, cc.readyFn
+			}
 		}
 	}
 	cc.writeTimeout = o.WriteTimeout
@@ -392,15 +417,47 @@ func (s *server) serveConn(cc *clientConn) {
 			// a timer update per request on a busy connection.
 			s.p.releaseBufs(cc, false)
 			cc.readTimeout = 0
-			if now := time.Now(); !cc.idling || cc.readBy.Sub(now) < o.IdleTimeout/2 {
-				cc.setReadDeadline(now.Add(o.IdleTimeout))
+			now := time.Now()
+			renew := !cc.idling || cc.idleBy.Sub(now) < o.IdleTimeout/2
+			if renew {
+				cc.idleBy = now.Add(o.IdleTimeout)
+			}
+			// Idle past the grace period, a connection without buffers
+			// is parked: it costs no goroutine until its next request.
+			// A busy one never gets there: its deadline only moves when
+			// less than half the grace period is left, and it times out
+			// after half of it, at least, with nothing received.
+			by, grace := cc.idleBy, s.parker.grace
+			canPark := grace > 0 && cc.rc != nil && cc.connBufs == nil && !cc.noPark
+			if canPark {
+				if g := now.Add(grace); g.Before(by) {
+					by = g
+				}
+				renew = renew || cc.readBy.Sub(now) < grace/2
+			} else {
+				renew = renew || !cc.readBy.Equal(by)
+			}
+			if renew {
+				cc.setReadDeadline(by)
 				cc.idling = true
 			}
 			if err := cc.waitIdle(); err != nil {
+				if canPark && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(cc.idleBy) {
+					if parked = s.parker.park(cc, cc.idleBy); parked {
+						return
+					}
+					cc.noPark = true
+					continue
+				}
 				return
 			}
 			s.p.takeBufs(cc)
 			if _, err := cc.br.Peek(1); err != nil {
+				// The grace deadline may pass between the wait and this
+				// read, which then fails without reading: wait again.
+				if errors.Is(err, os.ErrDeadlineExceeded) && cc.connBufs.br.Buffered() == 0 && time.Now().Before(cc.idleBy) {
+					continue
+				}
 				return
 			}
 		}

@@ -191,8 +191,9 @@ func adminUnderFlood(t *testing.T, listener string, nofile, flood int) {
 // idleConnCost opens n keep-alive connections to the proxy at url, sends
 // one request on each, and returns the heap and goroutine stack this
 // process holds per connection once they are all idle (the client ends,
-// a few hundred bytes each, are counted too).
-func idleConnCost(t testing.TB, url string, n int) (heap, stack float64) {
+// a few hundred bytes each, are counted too). settle, when set, runs
+// before the measure, once every connection was answered.
+func idleConnCost(t testing.TB, url string, n int, settled func()) (heap, stack float64) {
 	addr := strings.TrimPrefix(url, "http://")
 	settle := func() runtime.MemStats {
 		var ms runtime.MemStats
@@ -231,6 +232,9 @@ func idleConnCost(t testing.TB, url string, n int) (heap, stack float64) {
 			got += k
 		}
 	}
+	if settled != nil {
+		settled()
+	}
 	after := settle()
 	heap = (float64(after.HeapInuse) - float64(before.HeapInuse)) / float64(n)
 	stack = (float64(after.StackInuse) - float64(before.StackInuse)) / float64(n)
@@ -245,7 +249,7 @@ func TestProxyIdleConnectionsHoldNoBuffers(t *testing.T) {
 		t.Skipf("needs %d open files, have %d", 3*n, lim.Cur)
 	}
 	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", nil), GreenPort: freePort(t), MaxConnections: 2 * n})
-	heap, stack := idleConnCost(t, rp.url, n)
+	heap, stack := idleConnCost(t, rp.url, n, nil)
 	t.Logf("%d idle keep-alive connections: %.1f KB heap + %.1f KB goroutine stack per connection", n, heap/1024, stack/1024)
 	// The buffers alone were 24 KB: what is left is the connection itself.
 	if heap > 4096 {

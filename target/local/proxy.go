@@ -55,6 +55,9 @@ type ProxyOptions struct {
 	// once it has the whole request (default DefaultUpstreamTimeout):
 	// after that the client gets 504.
 	UpstreamTimeout time.Duration
+	// idleGrace is how long an idle connection waits in its goroutine
+	// before it is parked without one (0: defaultIdleGrace); for tests.
+	idleGrace time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
