@@ -149,13 +149,14 @@ func raiseOpenFiles() (limit, raisedFrom uint64) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, 0
 	}
+	// Rlimit fields are uint64 on Linux and macOS, int64 on the BSDs.
 	if lim.Cur >= lim.Max {
-		return lim.Cur, 0
+		return uint64(lim.Cur), 0
 	}
-	was := lim.Cur
+	was := uint64(lim.Cur)
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return was, 0 // macOS refuses more than OPEN_MAX: keep what there is
 	}
-	return lim.Cur, was
+	return uint64(lim.Cur), was
 }
