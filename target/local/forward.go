@@ -528,6 +528,11 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
 			writeStatus(cc, 502, "Bad Gateway", "oops proxy: the app is not answering\n")
+			if hasBody {
+				// The body was not read: closing now would reset the
+				// connection under the 502 (and the client's upload).
+				lingerClose(cc.c, buf)
+			}
 			return false
 		}
 		cc.app.Store(ac)
@@ -586,6 +591,11 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 				return s.badBody(cc, ac, err)
 			}
 			if !earlyAnswer(ac, res) {
+				if isWriteErr(err) {
+					// The app closed (or crashed) without an answer
+					// while it took the body: the client still gets one.
+					return s.appFailed(cc, ac, b, err, false)
+				}
 				ac.c.Close()
 				bodyStalled(cc, err)
 				return false, nil // the client's body broke off: nobody to answer

@@ -1,0 +1,103 @@
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// uploadAll has clients upload size bytes each (no Expect) and checks that
+// every one gets want, and none a reset while it sends or reads.
+func uploadAll(t *testing.T, addr string, clients, size, want int) {
+	t.Helper()
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	var failed atomic.Int64
+	var firstErr sync.Once
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 10)
+	for i := range clients {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fail := func(err error) {
+				failed.Add(1)
+				firstErr.Do(func() { t.Logf("first failure: %v", err) })
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			wrote := make(chan struct{})
+			go func() {
+				defer close(wrote)
+				fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", size)
+				for sent := 0; sent < size; sent += len(chunk) {
+					if _, err := c.Write(chunk); err != nil {
+						if isConnReset(err) {
+							fail(fmt.Errorf("upload: %w", err))
+						}
+						return
+					}
+				}
+			}()
+			if i%2 == 1 {
+				<-wrote
+			}
+			status, _, err := readAnswer(bufio.NewReader(c))
+			if err != nil || status != want {
+				fail(fmt.Errorf("status %d, %v", status, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d failures in %d uploads: each should get a %d and no reset", n, clients, want)
+	}
+}
+
+// TestForwardUploadToADownColorGets502: the app is not running; an upload
+// still gets its 502, not a reset because its body was left unread.
+func TestForwardUploadToADownColorGets502(t *testing.T) {
+	t.Parallel()
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: freePort(t), GreenPort: freePort(t)})
+	uploadAll(t, proxyAddr(rp), 40, 4<<20, http.StatusBadGateway)
+}
+
+// TestForwardUploadToAnAppThatDiesMidBodyGets502: the app closes a little
+// way into the body without answering: the client gets a 502, not a
+// connection closed without a word.
+func TestForwardUploadToAnAppThatDiesMidBodyGets502(t *testing.T) {
+	t.Parallel()
+	app, _ := testApp(t, "dropmid")
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t)})
+	uploadAll(t, proxyAddr(rp), 10, 4<<20, http.StatusBadGateway)
+}
+
+// TestForward504IsCountedAs5xx: the analysis reads a silent app's 504s as
+// errors of its color.
+func TestForward504IsCountedAs5xx(t *testing.T) {
+	t.Parallel()
+	app, _ := testApp(t, "hang")
+	dir := t.TempDir()
+	rp := startProxy(t, ProxyOptions{StateDir: dir, BluePort: app, GreenPort: freePort(t), UpstreamTimeout: 200 * time.Millisecond})
+	for range 2 {
+		got := raw(t, proxyAddr(rp), "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 504 ") {
+			t.Fatalf("hung app: got\n%s\nwant 504", got)
+		}
+	}
+	waitCounts(t, dir, map[release.Color]byClass{release.Blue: {"5xx": 2}, release.Green: {}})
+}
