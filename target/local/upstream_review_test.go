@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,4 +101,27 @@ func TestForward504IsCountedAs5xx(t *testing.T) {
 		}
 	}
 	waitCounts(t, dir, map[release.Color]byClass{release.Blue: {"5xx": 2}, release.Green: {}})
+}
+
+// TestForwardDropsUnderscoreSpellingsOfForwardingHeaders: CGI, WSGI, PHP
+// and Rack read X_Forwarded_Proto as the same variable as
+// X-Forwarded-Proto, so an untrusted client could pass https (or an
+// address) that way; nginx drops such names by default.
+func TestForwardDropsUnderscoreSpellingsOfForwardingHeaders(t *testing.T) {
+	t.Parallel()
+	app := rawApp(t, nil)
+	wary := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	trusting := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t)})
+	for _, name := range []string{"X_Forwarded_Proto", "x_forwarded_for", "X-Forwarded_Host", "X_FORWARDED-PROTO"} {
+		for _, rp := range []*runningProxy{wary, trusting} {
+			got := raw(t, proxyAddr(rp), "GET / HTTP/1.1\r\nHost: h\r\n"+name+": spoofed\r\nX_Other: kept\r\nConnection: close\r\n\r\n")
+			if !strings.Contains(got, "X_Other: kept") {
+				t.Fatalf("an unrelated underscore header did not reach the app:\n%s", got)
+			}
+			if strings.Contains(got, "spoofed") {
+				t.Errorf("%s reached the app:\n%s", name, got)
+			}
+		}
+	}
 }
