@@ -509,11 +509,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	rt := s.front.acquire()
 	cc.route.Store(rt)
 	cc.status, cc.start, cc.counted = 0, time.Now(), false
-	defer func() {
-		cc.count(rt.b)
-		cc.route.Store(nil)
-		rt.done()
-	}()
+	defer cc.release()
 	b := rt.b
 	hasBody := req.chunked || req.contentLength > 0
 	// A request that can be sent twice is retried if its pooled connection
@@ -531,6 +527,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 			if hasBody {
 				// The body was not read: closing now would reset the
 				// connection under the 502 (and the client's upload).
+				cc.release()
 				lingerClose(cc.c, buf)
 			}
 			return false
@@ -562,7 +559,9 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	defer func() {
 		if !bodyRead && !keep && err == nil {
 			// The client may still be sending the body: closing now would
-			// reset the connection and could destroy the answer.
+			// reset the connection and could destroy the answer. The
+			// request is over: counted now, its color free to drain.
+			cc.release()
 			lingerClose(cc.c, buf)
 		}
 	}()
@@ -742,6 +741,15 @@ func bodyStalled(cc *clientConn, err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed {
 		writeStatus(cc, 408, "Request Timeout", "request body stalled\n")
+	}
+}
+
+// release ends the request in flight on cc, once: counted for its color,
+// and its route let go, so a drain does not wait for a lingering close.
+func (cc *clientConn) release() {
+	if rt := cc.route.Swap(nil); rt != nil {
+		cc.count(rt.b)
+		rt.done()
 	}
 }
 

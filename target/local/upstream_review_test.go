@@ -3,7 +3,9 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -123,5 +125,58 @@ func TestForwardDropsUnderscoreSpellingsOfForwardingHeaders(t *testing.T) {
 				t.Errorf("%s reached the app:\n%s", name, got)
 			}
 		}
+	}
+}
+
+// TestForwardEarlyAnswerIsCountedBeforeTheLinger: after an early 413 the
+// proxy reads what the client still sends, for up to 5s; the 413 is
+// counted (and the color let go, for a drain) when it is answered, not
+// when that lingering ends.
+func TestForwardEarlyAnswerIsCountedBeforeTheLinger(t *testing.T) {
+	t.Parallel()
+	app, _ := testApp(t, "early413")
+	dir := t.TempDir()
+	rp := startProxy(t, ProxyOptions{StateDir: dir, BluePort: app, GreenPort: freePort(t)})
+	c, err := net.Dial("tcp", proxyAddr(rp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(c)
+	if status, _, err := readAnswer(br); err != nil || status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("upload: %d, %v; want the app's 413", status, err)
+	}
+	// The client goes on sending slowly, so the proxy lingers its longest
+	// (lingerTime): the count must not wait for that.
+	answered := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			if _, err := io.WriteString(c, "x"); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	ac := newAdminClient(dir)
+	for {
+		m, err := ac.metrics(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Colors[release.Blue].Total.ByClass["4xx"] == 1 {
+			return
+		}
+		if time.Since(answered) > lingerTime/2 {
+			t.Fatalf("the 413 was not counted in %s: it waits for the lingering close", lingerTime/2)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
