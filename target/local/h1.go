@@ -627,6 +627,9 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string, trusted bo
 			// CGI, WSGI, PHP and Rack read X_Forwarded_Proto as
 			// X-Forwarded-Proto: from anyone, a way around the rules.
 			continue
+		case k != fwdNone && h.hopByHop(name):
+			// Named in Connection: for the trusted peer's hop only.
+			continue
 		case k == fwdFor:
 			xff = appendList(xff, h.get(f.value))
 			continue

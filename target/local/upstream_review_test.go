@@ -180,3 +180,17 @@ func TestForwardEarlyAnswerIsCountedBeforeTheLinger(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestForwardConnectionNamedForwardingHeadersFromATrustedPeer: a header
+// named in Connection is for this hop only (RFC 9110, 7.6.1), forwarding
+// headers from a trusted peer included: the proxy writes its own.
+func TestForwardConnectionNamedForwardingHeadersFromATrustedPeer(t *testing.T) {
+	t.Parallel()
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: rawApp(t, nil), GreenPort: freePort(t)})
+	for _, name := range []string{"X-Forwarded-For", "x-forwarded-proto", "X-Forwarded-Host", "Forwarded"} {
+		got := raw(t, proxyAddr(rp), "GET / HTTP/1.1\r\nHost: h\r\nConnection: close, "+name+"\r\n"+name+": for=hop\r\n\r\n")
+		if !strings.Contains(got, "HTTP/1.1 200 OK") || strings.Contains(got, "for=hop") {
+			t.Errorf("%s, named in Connection, reached the app:\n%s", name, got)
+		}
+	}
+}
