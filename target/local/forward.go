@@ -43,6 +43,28 @@ type appConn struct {
 	// an app sends anyway may arrive after it; before reuse the pool
 	// checks that nothing did, which would be read as the next answer.
 	peek bool
+	// sendTimeout, while a request is sent, moves sendBy, the write
+	// deadline, before each write: an app that takes no byte of it for
+	// that long is stuck (nginx's proxy_send_timeout).
+	sendTimeout time.Duration
+	sendBy      time.Time
+}
+
+// Write is what ac.bw writes through.
+func (ac *appConn) Write(p []byte) (int, error) {
+	if ac.sendTimeout > 0 && progress(&ac.sendBy, ac.sendTimeout) {
+		_ = ac.c.SetWriteDeadline(ac.sendBy)
+	}
+	return ac.c.Write(p)
+}
+
+// sending starts (d > 0) or ends (0) the send timeout.
+func (ac *appConn) sending(d time.Duration) {
+	ac.sendTimeout, ac.sendBy = d, time.Time{}
+	if d > 0 {
+		ac.sendBy = time.Now().Add(d)
+	}
+	_ = ac.c.SetWriteDeadline(ac.sendBy)
 }
 
 // connPool holds idle connections to one color's app, newest last.
@@ -90,7 +112,9 @@ func (cp *connPool) get(now time.Time, check bool) (ac *appConn, reused bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	return &appConn{c: c, br: bufio.NewReaderSize(c, appReadBuf), bw: bufio.NewWriterSize(c, appWriteBuf)}, false, nil
+	ac = &appConn{c: c, br: bufio.NewReaderSize(c, appReadBuf)}
+	ac.bw = bufio.NewWriterSize(ac, appWriteBuf)
+	return ac, false, nil
 }
 
 func (cp *connPool) put(ac *appConn) {
@@ -549,6 +573,8 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	req, res := &cc.req, &cc.res
 	closeClient := req.connClose || req.minor == 0
 	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr, cc.trusted)
+	timeout := s.p.opts.UpstreamTimeout
+	ac.sending(timeout)
 	if _, err := ac.bw.Write(cc.out); err != nil {
 		return s.appFailed(cc, ac, b, err, canRetry)
 	}
@@ -565,7 +591,6 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 			lingerClose(cc.c, buf)
 		}
 	}()
-	timeout := s.p.opts.UpstreamTimeout
 	// An HTTP/1.0 client cannot be sent a 100: its expectation is ignored
 	// (RFC 9110, 10.1.1) and the body goes at once.
 	var pump *bodyPump
@@ -608,6 +633,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		if err := ac.bw.Flush(); err != nil {
 			return s.appFailed(cc, ac, b, err, canRetry)
 		}
+		ac.sending(0)
 		// The app has the whole request: its answer must start in time.
 		_ = ac.c.SetReadDeadline(time.Now().Add(timeout))
 	}
@@ -943,7 +969,7 @@ func (p *bodyPump) finish() (read, sent bool, err error) {
 	}
 	err = <-p.done
 	p.done <- err // finish may be called again
-	_ = p.ac.c.SetWriteDeadline(time.Time{})
+	p.ac.sending(0)
 	return p.read.Load(), err == nil, err
 }
 
@@ -1004,8 +1030,13 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		// No answer within upstream-timeout (the only read deadline on an
-		// app connection while an answer is awaited).
-		s.p.logLimited(&b.errLog, "%s (%s): %s %s: no answer within upstream-timeout %s", b.color, b.pool.addr, req.get(req.method), req.get(req.target), s.p.opts.UpstreamTimeout)
+		// app connection while an answer is awaited), or no byte of the
+		// request taken for as long (the only write deadline).
+		what := "no answer"
+		if isWriteErr(err) {
+			what = "the request body not taken"
+		}
+		s.p.logLimited(&b.errLog, "%s (%s): %s %s: %s within upstream-timeout %s", b.color, b.pool.addr, req.get(req.method), req.get(req.target), what, s.p.opts.UpstreamTimeout)
 		writeStatus(cc, 504, "Gateway Timeout", "oops proxy: the app did not answer in time\n")
 		return false, nil
 	}

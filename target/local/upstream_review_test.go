@@ -194,3 +194,37 @@ func TestForwardConnectionNamedForwardingHeadersFromATrustedPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardUploadToAStuckAppIs504: an app that stops taking a request
+// body (stuck, stopped) leaves the upload blocked in the socket buffers;
+// after upstream-timeout with no byte taken the client gets a 504, as from
+// an app that does not answer (nginx: proxy_send_timeout).
+func TestForwardUploadToAStuckAppIs504(t *testing.T) {
+	t.Parallel()
+	app, _ := testApp(t, "stall")
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t), UpstreamTimeout: 300 * time.Millisecond})
+	const size = 64 << 20 // more than the socket buffers hold
+	for _, expect := range []string{"", "Expect: 100-continue\r\n"} {
+		t.Run(fmt.Sprintf("expect %q", expect), func(t *testing.T) {
+			c, err := net.Dial("tcp", proxyAddr(rp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n%s\r\n", size, expect)
+			go func() {
+				chunk := bytes.Repeat([]byte("z"), 64<<10)
+				for sent := 0; sent < size; sent += len(chunk) {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			status, _, err := readAnswer(bufio.NewReader(c))
+			if err != nil || status != http.StatusGatewayTimeout {
+				t.Fatalf("upload to a stuck app: %d, %v; want 504", status, err)
+			}
+		})
+	}
+}
