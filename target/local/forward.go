@@ -962,10 +962,24 @@ func (p *bodyPump) finish() (read, sent bool, err error) {
 	} else {
 		p.mu.Lock()
 		p.stopped = true
-		past := time.Unix(1, 0)
-		_ = p.cc.c.SetReadDeadline(past)
-		_ = p.ac.c.SetWriteDeadline(past)
 		p.mu.Unlock()
+		// clientConn.Read and appConn.Write move their deadlines as they
+		// make progress, and one may have just undone the stop: it is
+		// set again until the pump is out.
+		past := time.Unix(1, 0)
+		again := time.NewTicker(100 * time.Millisecond)
+		defer again.Stop()
+	wait:
+		for {
+			_ = p.cc.c.SetReadDeadline(past)
+			_ = p.ac.c.SetWriteDeadline(past)
+			select {
+			case err = <-p.done:
+				p.done <- err
+				break wait
+			case <-again.C:
+			}
+		}
 	}
 	err = <-p.done
 	p.done <- err // finish may be called again
