@@ -228,3 +228,23 @@ func TestForwardUploadToAStuckAppIs504(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustsPeerSpellings: a dual-stack listener sees IPv4 peers as
+// IPv4-mapped IPv6, and link-local peers with a zone; both are matched
+// against trusted-proxies as the address they are.
+func TestTrustsPeerSpellings(t *testing.T) {
+	p := &Proxy{opts: ProxyOptions{TrustedProxies: DefaultTrustedProxies()}}
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"127.9.8.7", true}, {"::1", true},
+		{"::ffff:127.0.0.1", true}, {"::1%lo", true},
+		{"10.0.0.1", false}, {"::ffff:10.0.0.1", false}, {"fe80::1%eth0", false},
+		{"", false}, {"localhost", false},
+	} {
+		if got := p.trusts(tc.ip); got != tc.want {
+			t.Errorf("trusts(%q) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}
