@@ -44,6 +44,28 @@ type appConn struct {
 	// an app sends anyway may arrive after it; before reuse the pool
 	// checks that nothing did, which would be read as the next answer.
 	peek bool
+	// sendTimeout, while a request is sent, moves sendBy, the write
+	// deadline, before each write: an app that takes no byte of it for
+	// that long is stuck (nginx's proxy_send_timeout).
+	sendTimeout time.Duration
+	sendBy      time.Time
+}
+
+// Write is what ac.bw writes through.
+func (ac *appConn) Write(p []byte) (int, error) {
+	if ac.sendTimeout > 0 && progress(&ac.sendBy, ac.sendTimeout) {
+		_ = ac.c.SetWriteDeadline(ac.sendBy)
+	}
+	return ac.c.Write(p)
+}
+
+// sending starts (d > 0) or ends (0) the send timeout.
+func (ac *appConn) sending(d time.Duration) {
+	ac.sendTimeout, ac.sendBy = d, time.Time{}
+	if d > 0 {
+		ac.sendBy = time.Now().Add(d)
+	}
+	_ = ac.c.SetWriteDeadline(ac.sendBy)
 }
 
 // connPool holds idle connections to one color's app, newest last.
@@ -91,7 +113,9 @@ func (cp *connPool) get(now time.Time, check bool) (ac *appConn, reused bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	return &appConn{c: c, br: bufio.NewReaderSize(c, appReadBuf), bw: bufio.NewWriterSize(c, appWriteBuf)}, false, nil
+	ac = &appConn{c: c, br: bufio.NewReaderSize(c, appReadBuf)}
+	ac.bw = bufio.NewWriterSize(ac, appWriteBuf)
+	return ac, false, nil
 }
 
 func (cp *connPool) put(ac *appConn) {
@@ -594,11 +618,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	rt := s.front.acquire()
 	cc.route.Store(rt)
 	cc.status, cc.start, cc.counted = 0, time.Now(), false
-	defer func() {
-		cc.count(rt.b)
-		cc.route.Store(nil)
-		rt.done()
-	}()
+	defer cc.release()
 	b := rt.b
 	hasBody := req.chunked || req.contentLength > 0
 	// A request that can be sent twice is retried if its pooled connection
@@ -613,6 +633,12 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 		if err != nil {
 			s.p.logLimited(&b.errLog, "%s (%s): %s %s: %v", b.color, b.pool.addr, method, req.get(req.target), err)
 			writeStatus(cc, 502, "Bad Gateway", "oops proxy: the app is not answering\n")
+			if hasBody {
+				// The body was not read: closing now would reset the
+				// connection under the 502 (and the client's upload).
+				cc.release()
+				lingerClose(cc.c, buf)
+			}
 			return false
 		}
 		cc.app.Store(ac)
@@ -632,6 +658,8 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	req, res := &cc.req, &cc.res
 	closeClient := req.connClose || req.minor == 0
 	cc.out = appendRequestHead(cc.out[:0], req, cc.ip, b.pool.addr, cc.trusted)
+	timeout := s.p.opts.UpstreamTimeout
+	ac.sending(timeout)
 	if _, err := ac.bw.Write(cc.out); err != nil {
 		return s.appFailed(cc, ac, b, err, canRetry)
 	}
@@ -642,11 +670,12 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	defer func() {
 		if !bodyRead && !keep && err == nil {
 			// The client may still be sending the body: closing now would
-			// reset the connection and could destroy the answer.
+			// reset the connection and could destroy the answer. The
+			// request is over: counted now, its color free to drain.
+			cc.release()
 			lingerClose(cc.c, buf)
 		}
 	}()
-	timeout := s.p.opts.UpstreamTimeout
 	// An HTTP/1.0 client cannot be sent a 100: its expectation is ignored
 	// (RFC 9110, 10.1.1) and the body goes at once.
 	var pump *bodyPump
@@ -671,6 +700,11 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 				return s.badBody(cc, ac, err)
 			}
 			if !earlyAnswer(ac, res) {
+				if isWriteErr(err) {
+					// The app closed (or crashed) without an answer
+					// while it took the body: the client still gets one.
+					return s.appFailed(cc, ac, b, err, false)
+				}
 				ac.c.Close()
 				bodyStalled(cc, err)
 				return false, nil // the client's body broke off: nobody to answer
@@ -684,6 +718,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 		if err := ac.bw.Flush(); err != nil {
 			return s.appFailed(cc, ac, b, err, canRetry)
 		}
+		ac.sending(0)
 		// The app has the whole request: its answer must start in time.
 		_ = ac.c.SetReadDeadline(time.Now().Add(timeout))
 	}
@@ -817,6 +852,15 @@ func bodyStalled(cc *clientConn, err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && cc.state.Load() != connClosed {
 		writeStatus(cc, 408, "Request Timeout", "request body stalled\n")
+	}
+}
+
+// release ends the request in flight on cc, once: counted for its color,
+// and its route let go, so a drain does not wait for a lingering close.
+func (cc *clientConn) release() {
+	if rt := cc.route.Swap(nil); rt != nil {
+		cc.count(rt.b)
+		rt.done()
 	}
 }
 
@@ -1003,14 +1047,28 @@ func (p *bodyPump) finish() (read, sent bool, err error) {
 	} else {
 		p.mu.Lock()
 		p.stopped = true
-		past := time.Unix(1, 0)
-		_ = p.cc.c.SetReadDeadline(past)
-		_ = p.ac.c.SetWriteDeadline(past)
 		p.mu.Unlock()
+		// clientConn.Read and appConn.Write move their deadlines as they
+		// make progress, and one may have just undone the stop: it is
+		// set again until the pump is out.
+		past := time.Unix(1, 0)
+		again := time.NewTicker(100 * time.Millisecond)
+		defer again.Stop()
+	wait:
+		for {
+			_ = p.cc.c.SetReadDeadline(past)
+			_ = p.ac.c.SetWriteDeadline(past)
+			select {
+			case err = <-p.done:
+				p.done <- err
+				break wait
+			case <-again.C:
+			}
+		}
 	}
 	err = <-p.done
 	p.done <- err // finish may be called again
-	_ = p.ac.c.SetWriteDeadline(time.Time{})
+	p.ac.sending(0)
 	return p.read.Load(), err == nil, err
 }
 
@@ -1071,8 +1129,13 @@ func (s *server) appFailed(cc *clientConn, ac *appConn, b *backend, err error, c
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		// No answer within upstream-timeout (the only read deadline on an
-		// app connection while an answer is awaited).
-		s.p.logLimited(&b.errLog, "%s (%s): %s %s: no answer within upstream-timeout %s", b.color, b.pool.addr, req.get(req.method), req.get(req.target), s.p.opts.UpstreamTimeout)
+		// app connection while an answer is awaited), or no byte of the
+		// request taken for as long (the only write deadline).
+		what := "no answer"
+		if isWriteErr(err) {
+			what = "the request body not taken"
+		}
+		s.p.logLimited(&b.errLog, "%s (%s): %s %s: %s within upstream-timeout %s", b.color, b.pool.addr, req.get(req.method), req.get(req.target), what, s.p.opts.UpstreamTimeout)
 		writeStatus(cc, 504, "Gateway Timeout", "oops proxy: the app did not answer in time\n")
 		return false, nil
 	}

@@ -539,6 +539,22 @@ func forwardedHeader(name []byte) int {
 	return fwdNone
 }
 
+// forwardedSpelling reports whether name, with '_' read as '-', is a
+// forwarding header.
+func forwardedSpelling(name []byte) bool {
+	if len(name) > 17 {
+		return false
+	}
+	var b [17]byte
+	n := copy(b[:], name)
+	for i := range n {
+		if b[i] == '_' {
+			b[i] = '-'
+		}
+	}
+	return forwardedHeader(b[:n]) != fwdNone
+}
+
 var tokenChars = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
@@ -606,6 +622,13 @@ func appendRequestHead(dst []byte, h *head, clientIP, appHost string, trusted bo
 		k := forwardedHeader(name)
 		switch {
 		case k != fwdNone && !trusted:
+			continue
+		case k == fwdNone && bytes.IndexByte(name, '_') >= 0 && forwardedSpelling(name):
+			// CGI, WSGI, PHP and Rack read X_Forwarded_Proto as
+			// X-Forwarded-Proto: from anyone, a way around the rules.
+			continue
+		case k != fwdNone && h.hopByHop(name):
+			// Named in Connection: for the trusted peer's hop only.
 			continue
 		case k == fwdFor:
 			xff = appendList(xff, h.get(f.value))

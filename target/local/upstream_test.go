@@ -86,6 +86,15 @@ func runTestApp(mode string) {
 				case mode == "nginx":
 					io.Copy(io.Discard, req.Body)
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+				case mode == "stall":
+					// Stuck (a deadlock, a stopped process): takes the
+					// head, never reads the body nor answers.
+					select {}
+				case mode == "dropmid":
+					// Crashes a little way into an upload: no answer, the
+					// rest of the body unread.
+					io.CopyN(io.Discard, req.Body, 64<<10)
+					return
 				case mode == "hang":
 					// Takes the request and never answers; says when the
 					// proxy gives up on it.
