@@ -515,6 +515,11 @@ const (
 	fwdHost
 	fwdProto
 	fwdRFC7239 // Forwarded
+	// fwdOther are the other headers apps and frameworks read the client's
+	// address or scheme from (Rack reads X-Forwarded-Ssl and -Scheme,
+	// nginx setups send X-Real-IP): kept from a trusted peer, dropped from
+	// any other, which could claim https or another address with them.
+	fwdOther
 )
 
 func forwardedHeader(name []byte) int {
@@ -523,17 +528,38 @@ func forwardedHeader(name []byte) int {
 		if bytes.EqualFold(name, []byte("forwarded")) {
 			return fwdRFC7239
 		}
+		if bytes.EqualFold(name, []byte("x-real-ip")) {
+			return fwdOther
+		}
+	case 11:
+		if bytes.EqualFold(name, []byte("x-client-ip")) {
+			return fwdOther
+		}
+	case 12:
+		if bytes.EqualFold(name, []byte("x-url-scheme")) {
+			return fwdOther
+		}
 	case 15:
 		if bytes.EqualFold(name, []byte("x-forwarded-for")) {
 			return fwdFor
+		}
+		if bytes.EqualFold(name, []byte("x-forwarded-ssl")) || bytes.EqualFold(name, []byte("front-end-https")) {
+			return fwdOther
 		}
 	case 16:
 		if bytes.EqualFold(name, []byte("x-forwarded-host")) {
 			return fwdHost
 		}
+		if bytes.EqualFold(name, []byte("x-forwarded-port")) {
+			return fwdOther
+		}
 	case 17:
 		if bytes.EqualFold(name, []byte("x-forwarded-proto")) {
 			return fwdProto
+		}
+	case 18:
+		if bytes.EqualFold(name, []byte("x-forwarded-scheme")) {
+			return fwdOther
 		}
 	}
 	return fwdNone
@@ -542,10 +568,10 @@ func forwardedHeader(name []byte) int {
 // forwardedSpelling reports whether name, with '_' read as '-', is a
 // forwarding header.
 func forwardedSpelling(name []byte) bool {
-	if len(name) > 17 {
+	if len(name) > 18 {
 		return false
 	}
-	var b [17]byte
+	var b [18]byte
 	n := copy(b[:], name)
 	for i := range n {
 		if b[i] == '_' {

@@ -248,3 +248,25 @@ func TestTrustsPeerSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardOtherClientHeadersOnlyFromTrustedPeers: the other headers
+// frameworks take the client's scheme or address from (Rack's
+// X-Forwarded-Ssl, X-Real-IP...) pass only from a trusted peer; from any
+// other, a client could claim https or another address with them.
+func TestForwardOtherClientHeadersOnlyFromTrustedPeers(t *testing.T) {
+	t.Parallel()
+	app := rawApp(t, nil)
+	wary := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	trusting := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t)})
+	for _, name := range []string{"X-Real-IP", "X-Forwarded-Ssl", "x-forwarded-port", "X-Forwarded-Scheme", "Front-End-Https", "X-Client-IP", "X-Url-Scheme", "X_Forwarded_Scheme"} {
+		req := "GET / HTTP/1.1\r\nHost: h\r\n" + name + ": claimed\r\nConnection: close\r\n\r\n"
+		if got := raw(t, proxyAddr(wary), req); strings.Contains(got, "claimed") {
+			t.Errorf("%s from an untrusted peer reached the app:\n%s", name, got)
+		}
+		got := raw(t, proxyAddr(trusting), req)
+		if kept := strings.Contains(got, "claimed"); kept == strings.Contains(name, "_") {
+			t.Errorf("%s from a trusted peer: kept %v:\n%s", name, kept, got)
+		}
+	}
+}
