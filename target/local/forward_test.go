@@ -152,32 +152,17 @@ func TestForwardRetriesAnAppConnectionClosedWhileIdle(t *testing.T) {
 	// An app that closes every connection after one response (as one with
 	// a short idle timeout would): pooled connections go stale.
 	var served atomic.Int64
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, req.Body)
-				n := served.Add(1)
-				// Keep-alive promised, then the connection is closed.
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d", len(fmt.Sprint(n)), n)
-			}()
+	port := tcpApp(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
 		}
-	}()
-	port := l.Addr().(*net.TCPAddr).Port
+		io.Copy(io.Discard, req.Body)
+		n := served.Add(1)
+		// Keep-alive promised, then the connection is closed.
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d", len(fmt.Sprint(n)), n)
+	})
 	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: port, GreenPort: freePort(t)})
 	for i := range 5 {
 		if _, err := http.Get(rp.url + "/"); err != nil {
@@ -237,4 +222,29 @@ func TestForwardPassesOnAnEarlyAnswerToAnUpload(t *testing.T) {
 	if res.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %s, want 413", res.Status)
 	}
+}
+
+// tcpApp is an app on 127.0.0.1 that runs serve on each connection it
+// accepts (and closes it after), for tests that need to see or shape the
+// bytes an app exchanges with the proxy. It stops with the test.
+func tcpApp(tb testing.TB, serve func(c net.Conn)) (port int) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
 }

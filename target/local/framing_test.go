@@ -20,36 +20,21 @@ import (
 // reaches an app. It serves one request per connection.
 func rawApp(t *testing.T, answers map[string]string) (port int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var got bytes.Buffer
-				req, err := http.ReadRequest(bufio.NewReader(io.TeeReader(c, &got)))
-				if err != nil {
-					return
-				}
-				if _, err := io.Copy(io.Discard, req.Body); err != nil {
-					return
-				}
-				if a, ok := answers[req.URL.Path]; ok {
-					io.WriteString(c, a)
-					return
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", got.Len(), got.Bytes())
-			}()
+	return tcpApp(t, func(c net.Conn) {
+		var got bytes.Buffer
+		req, err := http.ReadRequest(bufio.NewReader(io.TeeReader(c, &got)))
+		if err != nil {
+			return
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		if a, ok := answers[req.URL.Path]; ok {
+			io.WriteString(c, a)
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", got.Len(), got.Bytes())
+	})
 }
 
 // chunkedPost is a chunked request for / whose body ends with trailers.
@@ -339,50 +324,36 @@ func TestForward502SaysNothingOfColorsOrPorts(t *testing.T) {
 // sends the path on the returned channel; any other request gets "ok".
 func keepAliveApp(t *testing.T, answers map[string][]string) (port int, wrote <-chan string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	done := make(chan string, 16)
-	go func() {
+	port = tcpApp(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := l.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if _, err := io.Copy(io.Discard, req.Body); err != nil {
-						return
-					}
-					parts, ok := answers[req.URL.Path]
-					if !ok {
-						parts = []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}
-					}
-					for i, p := range parts {
-						if i > 0 {
-							// So that the proxy is done with the previous part.
-							time.Sleep(50 * time.Millisecond)
-						}
-						if _, err := io.WriteString(c, p); err != nil {
-							return
-						}
-					}
-					if ok {
-						done <- req.URL.Path
-					}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			parts, ok := answers[req.URL.Path]
+			if !ok {
+				parts = []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}
+			}
+			for i, p := range parts {
+				if i > 0 {
+					// So that the proxy is done with the previous part.
+					time.Sleep(50 * time.Millisecond)
 				}
-			}()
+				if _, err := io.WriteString(c, p); err != nil {
+					return
+				}
+			}
+			if ok {
+				done <- req.URL.Path
+			}
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port, done
+	})
+	return port, done
 }
 
 // TestForwardAppFraming: what an app sends beyond its response's framing
