@@ -2,7 +2,6 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -321,58 +319,9 @@ func TestForwardEarlyAnswerIsNotLostToAReset(t *testing.T) {
 	t.Parallel()
 	app, _ := testApp(t, "early413")
 	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: app, GreenPort: freePort(t)})
-	const clients, parallel, size = 200, 20, 8 << 20
-	chunk := bytes.Repeat([]byte("x"), 64<<10)
-	var failed atomic.Int64
-	var firstErr sync.Once
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fail := func(err error) {
-				failed.Add(1)
-				firstErr.Do(func() { t.Logf("first failure: %v", err) })
-			}
-			c, err := net.Dial("tcp", proxyAddr(rp))
-			if err != nil {
-				fail(err)
-				return
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-			// Half read while they upload; the others, like many simple
-			// clients, only read once their writes fail or end.
-			wrote := make(chan struct{})
-			go func() {
-				defer close(wrote)
-				fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", size)
-				for sent := 0; sent < size; sent += len(chunk) {
-					if _, err := c.Write(chunk); err != nil {
-						// curl and Node give up on a reset while they
-						// send, whatever the answer waiting for them.
-						if isConnReset(err) {
-							fail(fmt.Errorf("upload: %w", err))
-						}
-						return
-					}
-				}
-			}()
-			if i%2 == 1 {
-				<-wrote
-			}
-			status, _, err := readAnswer(bufio.NewReader(c))
-			if err != nil || status != http.StatusRequestEntityTooLarge {
-				fail(fmt.Errorf("status %d, %w", status, err))
-			}
-		}()
-	}
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d failures in %d clients: each should get the early 413 and no reset", n, clients)
-	}
+	// Half the clients read while they upload; the others, like many
+	// simple clients, only read once their writes fail or end.
+	uploadAll(t, proxyAddr(rp), 200, 20, 8<<20, http.StatusRequestEntityTooLarge)
 }
 
 // TestForwardExpectUploadsKeepConnectionsAlive: uploads with Expect:
