@@ -121,16 +121,7 @@ func TestForwardHTTPSemantics(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got := raw(t, addr, tc.req)
-			for _, w := range tc.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("answer lacks %q:\n%.2000s", w, got)
-				}
-			}
-			for _, n := range tc.not {
-				if strings.Contains(got, n) {
-					t.Errorf("answer has %q:\n%.2000s", n, got)
-				}
-			}
+			checkAnswer(t, got, tc.want, tc.not)
 		})
 	}
 }
@@ -247,4 +238,20 @@ func tcpApp(tb testing.TB, serve func(c net.Conn)) (port int) {
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// checkAnswer fails t unless the raw answer got has every string of want
+// and none of not.
+func checkAnswer(t *testing.T, got string, want, not []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("answer lacks %q:\n%.2000q", w, got)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(got, n) {
+			t.Errorf("answer has %q:\n%.2000q", n, got)
+		}
+	}
 }
