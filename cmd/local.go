@@ -55,6 +55,7 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 		HeaderTimeout:  c.Values.HeaderTimeout,
 		BodyTimeout:    c.Values.BodyTimeout,
 		WriteTimeout:   c.Values.WriteTimeout,
+		IdleTimeout:    c.Values.IdleTimeout,
 		Archive:        archiveLimits(c),
 		Now:            f.Now,
 		Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {

@@ -88,6 +88,7 @@ type Config struct {
 	HeaderTimeout  string `json:"header-timeout,omitempty"`
 	BodyTimeout    string `json:"body-timeout,omitempty"`
 	WriteTimeout   string `json:"write-timeout,omitempty"`
+	IdleTimeout    string `json:"idle-timeout,omitempty"`
 
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
@@ -122,7 +123,7 @@ type Values struct {
 	// MaxConnections is max-connections and the others the local proxy's
 	// timeouts; 0 when unset (the defaults apply).
 	MaxConnections                           int
-	HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
+	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // Sample is printed when no .oopsrc is found, as the original tool did.
@@ -330,6 +331,7 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		{"header-timeout", c.HeaderTimeout, &c.Values.HeaderTimeout},
 		{"body-timeout", c.BodyTimeout, &c.Values.BodyTimeout},
 		{"write-timeout", c.WriteTimeout, &c.Values.WriteTimeout},
+		{"idle-timeout", c.IdleTimeout, &c.Values.IdleTimeout},
 	} {
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)

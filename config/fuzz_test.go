@@ -39,7 +39,7 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "metrics-listen": "[::1]:http"}`,
 		`{"application-name": "a", "store": "x", "lock-ttl": "-9223372036854775808ns"}`,
 		`{"application-name": "a", "store": "x", "drain-timeout": "9999999999h"}`,
-		`{"application-name": "a", "store": "x", "target": "local", "max-connections": 10000, "header-timeout": "10s", "body-timeout": "1m", "write-timeout": "1m"}`,
+		`{"application-name": "a", "store": "x", "target": "local", "max-connections": 10000, "header-timeout": "10s", "body-timeout": "1m", "write-timeout": "1m", "idle-timeout": "2m"}`,
 		`{"application-name": "a", "store": "x", "max-connections": -1, "header-timeout": "0s", "body-timeout": "-5s", "write-timeout": "9999999999h"}`,
 		`{"application-name": "a", "store": "x", "max-connections": 1e99}`,
 		`{"application-name": "a", "store": "x", "upstream-timeout": "-1s", "trusted-proxies": ["10.0.0.0/8", "::1", "fe80::1%eth0", "1.2.3.4/33", "", null]}`,
@@ -100,7 +100,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		if v.LockTTL < 0 || v.DrainTimeout < 0 || v.UpstreamTimeout < 0 || (v.VerifyTimeout != nil && *v.VerifyTimeout < 0) ||
-			v.MaxConnections < 0 || v.HeaderTimeout < 0 || v.BodyTimeout < 0 || v.WriteTimeout < 0 {
+			v.MaxConnections < 0 || v.HeaderTimeout < 0 || v.BodyTimeout < 0 || v.WriteTimeout < 0 || v.IdleTimeout < 0 {
 			t.Fatalf("accepted a negative duration: %+v", v)
 		}
 		if c.Target != "" && !slices.Contains(config.Targets, c.Target) {

@@ -55,6 +55,8 @@ type ProxyLimits struct {
 	BodyTimeout   string `json:"body_timeout"`
 	WriteTimeout  string `json:"write_timeout"`
 	IdleTimeout   string `json:"idle_timeout"`
+	// UpstreamTimeout bounds the app's answer (then 504).
+	UpstreamTimeout string `json:"upstream_timeout"`
 }
 
 // ProxyColorStatus is the proxy's view of one color.
@@ -134,6 +136,7 @@ func (p *Proxy) Status() *ProxyStatus {
 			Connections: p.open.Load(), MaxConnections: p.maxConns, Refused: p.refused.Load(), OpenFiles: p.fds,
 			HeaderTimeout: p.opts.HeaderTimeout.String(), BodyTimeout: p.opts.BodyTimeout.String(),
 			WriteTimeout: p.opts.WriteTimeout.String(), IdleTimeout: p.opts.IdleTimeout.String(),
+			UpstreamTimeout: p.opts.UpstreamTimeout.String(),
 		},
 	}
 	p.addrMu.Unlock()

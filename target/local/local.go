@@ -76,7 +76,7 @@ type Options struct {
 	// MaxConnections and the timeouts are the proxy's limits on client
 	// connections (0: the defaults; see ProxyOptions).
 	MaxConnections                           int
-	HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
+	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
 	// TrustedProxies and UpstreamTimeout: see ProxyOptions.
 	TrustedProxies  []netip.Prefix
 	UpstreamTimeout time.Duration
@@ -165,7 +165,7 @@ func (t *Target) ProxyOptions() ProxyOptions {
 		StateDir: t.opts.StateDir, BluePort: t.opts.BluePort, GreenPort: t.opts.GreenPort,
 		HealthPath: t.opts.HealthPath, DrainTimeout: t.opts.DrainTimeout, Now: t.opts.Now,
 		MaxConnections: t.opts.MaxConnections, HeaderTimeout: t.opts.HeaderTimeout,
-		BodyTimeout: t.opts.BodyTimeout, WriteTimeout: t.opts.WriteTimeout,
+		BodyTimeout: t.opts.BodyTimeout, WriteTimeout: t.opts.WriteTimeout, IdleTimeout: t.opts.IdleTimeout,
 		TrustedProxies: t.opts.TrustedProxies, UpstreamTimeout: t.opts.UpstreamTimeout,
 	}
 }
@@ -266,8 +266,8 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 			if l.Refused > 0 {
 				s += fmt.Sprintf(" (%d closed at max-connections)", l.Refused)
 			}
-			st.Listeners = append(st.Listeners, s+fmt.Sprintf("; header-timeout %s, body-timeout %s, write-timeout %s, idle-timeout %s, drain-timeout %s",
-				l.HeaderTimeout, l.BodyTimeout, l.WriteTimeout, l.IdleTimeout, ps.DrainTimeout))
+			st.Listeners = append(st.Listeners, s+fmt.Sprintf("; header-timeout %s, body-timeout %s, write-timeout %s, idle-timeout %s, upstream-timeout %s, drain-timeout %s",
+				l.HeaderTimeout, l.BodyTimeout, l.WriteTimeout, l.IdleTimeout, l.UpstreamTimeout, ps.DrainTimeout))
 		}
 	}
 	if ps == nil || ps.Preview == "" {
