@@ -223,7 +223,7 @@ func TestInterruptedVerifyKeepsTheSwitch(t *testing.T) {
 	e.ctx = ctx
 	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("Unknown", e.ids...)})
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
-	if !errors.Is(err, context.Canceled) || res.Reverted || !strings.Contains(err.Error(), "the switch stands (green is live)") {
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, target.ErrVerifyInterrupted) || res.Reverted || !strings.Contains(err.Error(), "the switch stands (green is live)") {
 		t.Fatalf("Switch = %+v, %v", res, err)
 	}
 	e.ctx = awstest.Ctx(t)
