@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/target"
 )
@@ -28,7 +29,18 @@ func (d *Deployer) CheckGroup(ctx context.Context) error {
 	out, err := d.API.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
 		ApplicationName: aws.String(d.Application), DeploymentGroupName: aws.String(d.Group)})
 	if err != nil {
-		return fmt.Errorf("read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", d.Application, d.Group, err)
+		var noGroup *types.DeploymentGroupDoesNotExistException
+		var noApp *types.ApplicationDoesNotExistException
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &noGroup), errors.As(err, &noApp):
+			// A typo in .oopsrc, not a permission: say where to fix it.
+			return target.Hinted(fmt.Errorf("read deployment group %s/%s: %w", d.Application, d.Group, err),
+				fmt.Sprintf("check application-name and deployment-group in .oopsrc; the groups there: aws deploy list-deployment-groups --application-name %s", d.Application))
+		case errors.As(err, &ae) && strings.Contains(ae.ErrorCode(), "AccessDenied"):
+			return fmt.Errorf("read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", d.Application, d.Group, err)
+		}
+		return fmt.Errorf("read deployment group %s/%s: %w", d.Application, d.Group, err)
 	}
 	g := out.DeploymentGroupInfo
 	if g == nil {
