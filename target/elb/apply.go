@@ -367,7 +367,26 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 			return t.recover(ctx, ch, i, cause)
 		}
 	}
+	t.checkMovedEarlier(ch)
 	return nil
+}
+
+// checkMovedEarlier: a change that moves the listeners to a color whose
+// port the health check already targets finishes a switch interrupted
+// after its ConfigureHealthCheck, at a time unknown (maybe seconds ago).
+// Instance states may still follow the old port's check, so Verify takes
+// the move as made now: the safe side costs one judge time.
+func (t *Target) checkMovedEarlier(ch *change) {
+	o := ch.before
+	if o == nil || o.hc == nil || o.hcColor != ch.to || !moved(o, ch.to) {
+		return
+	}
+	for _, c := range ch.calls {
+		if c.op == "ConfigureHealthCheck" {
+			return // moved now: judged from then already
+		}
+	}
+	t.healthCheckMoved(o.hc)
 }
 
 func (t *Target) recover(ctx context.Context, ch *change, failed int, cause error) error {

@@ -91,3 +91,26 @@ func TestStaleReadShowingOnlyTheHealthCheckMoveIsReadAgain(t *testing.T) {
 		t.Errorf("%s live, want green", got)
 	}
 }
+
+// A switch killed after it moved the health check is finished by the
+// next rollback, which makes no ConfigureHealthCheck of its own: when the
+// check moved is unknown (seconds ago, maybe), so "all InService" is not
+// trusted before a full judge time from now either.
+func TestResumedSwitchDoesNotTrustInServiceAtOnce(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{Instances: 1}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 10 * time.Second})
+	killedBetweenDeleteAndCreate(t, e)
+	// The next oops process: a new Target, which moved nothing itself.
+	e.tgt = elb.New(elbsdk.NewFromConfig(e.cfg), e.name, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 10 * time.Second, Logf: e.log.logf, Region: awstest.Region})
+	start := clk.Now()
+	if _, err := switchTo(e, target.SwitchOptions{Resume: true, VerifyTimeout: time.Minute}); err != nil {
+		t.Fatalf("switch = %v\n%s", err, e.log)
+	}
+	if waited := clk.Now().Sub(start); waited < 65*time.Second {
+		t.Errorf("verification accepted InService after %s, before the check could have judged green (65s)\n%s", waited, e.log)
+	}
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
+	}
+}
