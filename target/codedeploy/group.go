@@ -22,6 +22,11 @@ import (
 // group unless --force.
 var ErrTrafficControl = errors.New("deployment group has traffic control")
 
+// ErrGroupUnchecked: the deployment group could not be read (a missing
+// permission, AWS not answering), so traffic control was not ruled out.
+// --force goes on without the check: the risk it accepts anyway.
+var ErrGroupUnchecked = errors.New("deployment group not checked")
+
 // CheckGroup reads the deployment group (GetDeploymentGroup) and refuses,
 // with the reason and the fix, one with traffic control or a load
 // balancer configured.
@@ -38,9 +43,11 @@ func (d *Deployer) CheckGroup(ctx context.Context) error {
 			return target.Hinted(fmt.Errorf("read deployment group %s/%s: %w", d.Application, d.Group, err),
 				fmt.Sprintf("check application-name and deployment-group in .oopsrc; the groups there: aws deploy list-deployment-groups --application-name %s", d.Application))
 		case errors.As(err, &ae) && strings.Contains(ae.ErrorCode(), "AccessDenied"):
-			return fmt.Errorf("read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", d.Application, d.Group, err)
+			return target.Hinted(fmt.Errorf("%w: read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", ErrGroupUnchecked, d.Application, d.Group, err),
+				"add codedeploy:GetDeploymentGroup to the role (see the README's permissions), or pass --force to deploy without the check")
 		}
-		return fmt.Errorf("read deployment group %s/%s: %w", d.Application, d.Group, err)
+		return target.Hinted(fmt.Errorf("%w: read deployment group %s/%s: %w", ErrGroupUnchecked, d.Application, d.Group, err),
+			"run the command again; --force deploys without the check")
 	}
 	g := out.DeploymentGroupInfo
 	if g == nil {
