@@ -171,7 +171,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		// balancer is refused before anything is marked or created.
 		if g, ok := d.(interface{ CheckGroup(context.Context) error }); ok {
 			if err := g.CheckGroup(ctx); err != nil {
-				if !opts.Force || !errors.Is(err, codedeploy.ErrTrafficControl) {
+				if !opts.Force || !errors.Is(err, codedeploy.ErrTrafficControl) && !errors.Is(err, codedeploy.ErrGroupUnchecked) {
 					return err
 				}
 				f.progressf("warning (--force): %v", err)

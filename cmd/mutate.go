@@ -319,6 +319,11 @@ func resultOf(err error) string {
 	switch {
 	case err == nil:
 		return release.ResultOK
+	case errors.Is(err, target.ErrVerifyInterrupted) && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, target.ErrFenced):
+		// The switch was made and stands; the operator chose not to wait
+		// for verification, as --verify-timeout 0 does: a rollback still
+		// marks the release it left BAD. The error keeps the note.
+		return release.ResultOK
 	case isAWSError(err):
 		// AWS answered an attempted change with an error: it failed, even
 		// when the target then reports an inconsistent state.

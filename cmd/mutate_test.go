@@ -362,3 +362,26 @@ func TestMutateLockedHintSaysTheRealTTL(t *testing.T) {
 		t.Errorf("hint %q, want it to say %q", h, want)
 	}
 }
+
+// Ctrl-C during the post-switch verification (on a Classic ELB it now
+// lasts at least the ELB's judge time, 65s on defaults) leaves the switch
+// standing: history records it as done, like --verify-timeout 0, so that a
+// rollback still marks the release it left BAD. A lost lock that stopped
+// the wait is not that.
+func TestResultOfInterruptedVerification(t *testing.T) {
+	interrupted := fmt.Errorf("green: %w (green is live): %w", target.ErrVerifyInterrupted, context.Canceled)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"interrupted verification", interrupted, release.ResultOK},
+		{"lock lost during verification", fmt.Errorf("%w: %w", store.ErrLockLost, interrupted), release.ResultFailed},
+		{"interrupted elsewhere", context.Canceled, release.ResultFailed},
+	}
+	for _, tc := range tests {
+		if got := resultOf(tc.err); got != tc.want {
+			t.Errorf("%s: resultOf = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

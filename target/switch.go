@@ -141,7 +141,7 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	if ctx.Err() != nil {
 		// The operator stopped the wait (Ctrl-C): that says nothing about
 		// the new color, and switching back could put a bad release live.
-		return res, fmt.Errorf("verification of %s interrupted, the switch stands (%s is live): %w", to, to, context.Cause(ctx))
+		return res, fmt.Errorf("%s: %w (%s is live): %w", to, ErrVerifyInterrupted, to, context.Cause(ctx))
 	}
 	logf("%s did not become healthy (%v): switching back to %s", to, verr, plan.From)
 	// Revert with a fresh context: the operator's deadline may be what expired.

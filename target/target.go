@@ -23,6 +23,9 @@ var (
 	// ErrVerifyFailed: after a switch the new color did not become healthy
 	// and traffic was switched back.
 	ErrVerifyFailed = errors.New("verification failed")
+	// ErrVerifyInterrupted: the operator stopped the post-switch
+	// verification (Ctrl-C); the switch stands, unverified.
+	ErrVerifyInterrupted = errors.New("verification interrupted, the switch stands")
 	// ErrMisconfigured: the target is not set up the way oops needs
 	// (missing or bad tags, unknown load balancer).
 	ErrMisconfigured = errors.New("misconfigured")

@@ -199,6 +199,16 @@ func awsCmds() map[string]scriptCmd {
 			}
 			get(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1]), Times: times})
 		},
+		"simulate-error": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 3 {
+				ts.Fatalf("usage: simulate-error ACTION STATUS CODE (a JSON-protocol error)")
+			}
+			status, err := strconv.Atoi(args[1])
+			ts.Check(err)
+			body := fmt.Sprintf(`{"__type":%q,"message":"injected"}`, args[2])
+			get(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: status, Body: body})
+		},
 		"serve-health": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 1 || len(args) > 2 {

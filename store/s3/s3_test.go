@@ -319,3 +319,31 @@ func TestBucketInAnotherRegion(t *testing.T) {
 		t.Errorf("%d redirects, want 1: the region is looked up once and used", got)
 	}
 }
+
+// TestBucketInAnotherRegionHeadFirst: a HEAD answered 301 has no body
+// (only x-amz-bucket-region): when the first call is a Stat, the region
+// is learned from it all the same.
+func TestBucketInAnotherRegionHeadFirst(t *testing.T) {
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	defer p.Close()
+	client, bucket := newBucket(t, p.URL)
+	s := s3store.New(client, bucket, "")
+	ctx := awstest.Ctx(t)
+	if _, err := s.Create(ctx, "a.zip", strings.NewReader("one"), 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	s = s3store.New(client, bucket, "") // a new store: nothing learned yet
+	redirects := make(chan string, 100)
+	p.Clear()
+	for _, action := range []string{"PUT", "GET", "HEAD", "LIST", "DELETE", "POST"} {
+		p.Add(faultproxy.Rule{Action: action, Match: faultproxy.SignedFor(awstest.Region), Status: 301, Hit: redirects,
+			Header: http.Header{"X-Amz-Bucket-Region": {"eu-west-1"}}})
+	}
+	if o, err := s.Stat(ctx, "a.zip"); err != nil || o.Size != 3 {
+		t.Fatalf("Stat = %+v, %v", o, err)
+	}
+	if got := len(redirects); got != 1 {
+		t.Errorf("%d redirects, want 1", got)
+	}
+}

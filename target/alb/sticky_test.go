@@ -93,3 +93,67 @@ func TestFullSwitchTurnsStickinessOffAndCanaryPutsItBack(t *testing.T) {
 		t.Errorf("443 forwards %s", e.weights(443))
 	}
 }
+
+// setSticky sets listener port to forward percent on c with stickiness
+// (0: off), as an operator would by hand.
+func (e *env) setSticky(port int, c release.Color, percent int, seconds int32) {
+	e.t.Helper()
+	a := e.alb.Forward(c, percent)
+	sc := &types.TargetGroupStickinessConfig{Enabled: aws.Bool(false)}
+	if seconds > 0 {
+		sc = &types.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(seconds)}
+	}
+	a[0].ForwardConfig.TargetGroupStickinessConfig = sc
+	if _, err := elbv2.NewFromConfig(e.direct).ModifyListener(e.ctx, &elbv2.ModifyListenerInput{ListenerArn: aws.String(e.alb.Listeners[port]), DefaultActions: a}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// The record is what the operator had last, not what they had once: a
+// canary that put stickiness back has used the record, so a setting the
+// operator changes afterwards (a shorter duration, or off) is what the
+// next full switch records and the next canary restores.
+func TestStickinessRecordFollowsTheOperatorsLaterSetting(t *testing.T) {
+	tests := []struct {
+		name    string
+		seconds int32 // set by hand after the canary put 600s back
+		wantOn  bool
+		wantDur int32
+	}{
+		{"shorter", 60, true, 60},
+		{"off", 0, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t, albtest.Options{Ports: []int{80}})
+			e.setSticky(80, release.Blue, 100, 600)
+			tg := e.target(alb.Config{})
+			// Rollback (stickiness off, 600 recorded), then a canary of
+			// blue (600 back on).
+			if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{To: release.Blue, Weight: 10, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			if on, d := e.stickiness(80); !on || d != 600 {
+				t.Fatalf("after the canary: stickiness %v %ds, want on 600s", on, d)
+			}
+			// The operator changes it by hand; then a full switch and a
+			// canary again.
+			e.setSticky(80, release.Blue, 10, tc.seconds)
+			if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{To: release.Green, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			if on, _ := e.stickiness(80); on {
+				t.Fatal("stickiness on after the full switch")
+			}
+			if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{To: release.Blue, Weight: 10, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			if on, d := e.stickiness(80); on != tc.wantOn || d != tc.wantDur {
+				t.Errorf("after the second canary: stickiness %v %ds, want %v %ds (the operator's last setting)", on, d, tc.wantOn, tc.wantDur)
+			}
+		})
+	}
+}

@@ -22,7 +22,11 @@ type change struct {
 	mark release.Color
 	// sticky is the stickiness duration to record first (TagStickiness), or 0.
 	sticky int32
-	calls  []call
+	// restore: the calls put a recorded stickiness back; once they have,
+	// the record is marked used (TagStickiness=0), so that what the
+	// operator sets afterwards, off included, is what counts.
+	restore bool
+	calls   []call
 }
 
 // call is one ModifyListener (ruleARN empty) or ModifyRule.
@@ -86,6 +90,9 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 				c.sticky = d
 			}
 		}
+		if sc != nil && aws.ToBool(sc.Enabled) {
+			c.restore = true
+		}
 		c.calls = append(c.calls, call{item: it, actions: withMix(it, want, s.groups, sc)})
 		op := "ModifyListener"
 		if it.ruleARN != "" {
@@ -101,6 +108,10 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 			TagStickiness, c.sticky, s.groups[release.Blue].name, s.groups[release.Green].name))
 	}
 	p.Steps = append(p.Steps, steps...)
+	if c.restore {
+		p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=0 on %s and %s (the record is used: what is set by hand from now on is what a full switch records)",
+			TagStickiness, s.groups[release.Blue].name, s.groups[release.Green].name))
+	}
 	if len(c.calls) == 0 {
 		p.Steps = append(p.Steps, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
 	}
@@ -194,6 +205,15 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 				"run `oops status` to see every listener; `oops repair` puts them all on one color")
 		}
 		done = append(done, call.item.label)
+	}
+	if c.restore {
+		arns := []string{c.snap.groups[release.Blue].arn, c.snap.groups[release.Green].arn}
+		if _, err := t.api.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: arns, Tags: tags(TagStickiness, "0")}); err != nil {
+			return target.Hinted(fmt.Errorf("%s: every listener now forwards %s with stickiness back on, but marking the record used failed: %w",
+				t, c.snap.mixString(c.to), t.explain("AddTags", TagStickiness+"=0", err)),
+				fmt.Sprintf("traffic is as planned; so that a later full switch records the current setting: aws elbv2 add-tags --resource-arns %s %s --tags Key=%s,Value=0",
+					arns[0], arns[1], TagStickiness))
+		}
 	}
 	return nil
 }

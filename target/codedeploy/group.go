@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/target"
 )
@@ -21,6 +22,11 @@ import (
 // group unless --force.
 var ErrTrafficControl = errors.New("deployment group has traffic control")
 
+// ErrGroupUnchecked: the deployment group could not be read (a missing
+// permission, AWS not answering), so traffic control was not ruled out.
+// --force goes on without the check: the risk it accepts anyway.
+var ErrGroupUnchecked = errors.New("deployment group not checked")
+
 // CheckGroup reads the deployment group (GetDeploymentGroup) and refuses,
 // with the reason and the fix, one with traffic control or a load
 // balancer configured.
@@ -28,7 +34,20 @@ func (d *Deployer) CheckGroup(ctx context.Context) error {
 	out, err := d.API.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
 		ApplicationName: aws.String(d.Application), DeploymentGroupName: aws.String(d.Group)})
 	if err != nil {
-		return fmt.Errorf("read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", d.Application, d.Group, err)
+		var noGroup *types.DeploymentGroupDoesNotExistException
+		var noApp *types.ApplicationDoesNotExistException
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &noGroup), errors.As(err, &noApp):
+			// A typo in .oopsrc, not a permission: say where to fix it.
+			return target.Hinted(fmt.Errorf("read deployment group %s/%s: %w", d.Application, d.Group, err),
+				fmt.Sprintf("check application-name and deployment-group in .oopsrc; the groups there: aws deploy list-deployment-groups --application-name %s", d.Application))
+		case errors.As(err, &ae) && strings.Contains(ae.ErrorCode(), "AccessDenied"):
+			return target.Hinted(fmt.Errorf("%w: read deployment group %s/%s (needs codedeploy:GetDeploymentGroup): %w", ErrGroupUnchecked, d.Application, d.Group, err),
+				"add codedeploy:GetDeploymentGroup to the role (see the README's permissions), or pass --force to deploy without the check")
+		}
+		return target.Hinted(fmt.Errorf("%w: read deployment group %s/%s: %w", ErrGroupUnchecked, d.Application, d.Group, err),
+			"run the command again; --force deploys without the check")
 	}
 	g := out.DeploymentGroupInfo
 	if g == nil {

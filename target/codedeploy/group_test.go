@@ -75,3 +75,26 @@ func TestGroupWithTrafficControlIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A group that does not exist (a typo in deployment-group) is said as
+// such, with where to fix it, not blamed on a missing permission.
+func TestCheckGroupMissingGroup(t *testing.T) {
+	t.Parallel()
+	m := needMoto(t)
+	fx := newFixture(t, m)
+	d := &Deployer{API: codedeploy.NewFromConfig(m.Config()), Application: fx.app, Group: "no-such-group", Bucket: fx.bucket}
+	err := d.CheckGroup(awstest.Ctx(t))
+	if err == nil {
+		t.Fatal("CheckGroup of a missing group = nil")
+	}
+	var h interface{ Hint() string }
+	if !errors.As(err, &h) || !strings.Contains(h.Hint(), "deployment-group") {
+		t.Errorf("no fix naming deployment-group in .oopsrc: %v", err)
+	}
+	if strings.Contains(err.Error(), "needs codedeploy:GetDeploymentGroup") {
+		t.Errorf("a missing group is blamed on a permission: %v", err)
+	}
+	if !strings.Contains(err.Error(), "no-such-group") {
+		t.Errorf("error does not name the group: %v", err)
+	}
+}

@@ -367,7 +367,26 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 			return t.recover(ctx, ch, i, cause)
 		}
 	}
+	t.checkMovedEarlier(ch)
 	return nil
+}
+
+// checkMovedEarlier: a change that moves the listeners to a color whose
+// port the health check already targets finishes a switch interrupted
+// after its ConfigureHealthCheck, at a time unknown (maybe seconds ago).
+// Instance states may still follow the old port's check, so Verify takes
+// the move as made now: the safe side costs one judge time.
+func (t *Target) checkMovedEarlier(ch *change) {
+	o := ch.before
+	if o == nil || o.hc == nil || o.hcColor != ch.to || !moved(o, ch.to) {
+		return
+	}
+	for _, c := range ch.calls {
+		if c.op == "ConfigureHealthCheck" {
+			return // moved now: judged from then already
+		}
+	}
+	t.healthCheckMoved(o.hc)
 }
 
 func (t *Target) recover(ctx context.Context, ch *change, failed int, cause error) error {
@@ -398,17 +417,20 @@ func (t *Target) recover(ctx context.Context, ch *change, failed int, cause erro
 		// Undo to exactly what the switch read at its start (listeners and
 		// their policies, health check), never to an older record in the tags.
 		calls, err := t.convergeDefs(o, ch.from, ch.before.defs)
-		if err == nil && len(calls) == 0 {
-			if !reread {
-				// A read right after a change may not show it yet: look
-				// again before saying nothing changed.
-				if t.opts.Sleep(rctx, settleRead) == nil {
-					if o2, err := t.observe(rctx); err == nil {
-						o = o2
-						continue
-					}
+		// A read right after a change may not show it yet: look again
+		// before saying nothing changed, and before undoing after the
+		// delete was sent (a read showing the health check moved but the
+		// listeners not yet deleted would have the undo move the check
+		// back and report the old color live, with no listeners).
+		if !reread && err == nil && (len(calls) == 0 || ch.deleteSent(failed)) {
+			if t.opts.Sleep(rctx, settleRead) == nil {
+				if o2, err := t.observe(rctx); err == nil {
+					o = o2
+					continue
 				}
 			}
+		}
+		if err == nil && len(calls) == 0 {
 			return fmt.Errorf("switch to %s: %w; nothing changed: %s is still live", ch.to, cause, ch.from)
 		}
 		t.logf("%s failed after %d of %d calls: undoing the switch, %s stays live", ch.calls[failed].op, failed, len(ch.calls), ch.from)

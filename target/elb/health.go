@@ -127,9 +127,14 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 	t.mu.Lock()
 	judged, judgedFor := t.judged, t.judgedFor
 	t.mu.Unlock()
-	if judged.After(deadline) {
-		t.logf("the ELB's health check judges %s's port only after %s: verifying until then, beyond the %s verify-timeout", c, judgedFor, timeout)
-		deadline = judged.Add(t.opts.PollInterval)
+	if now := t.opts.Now(); now.Before(judged) {
+		// Said up front: the wait can be long, and the operator mid-incident
+		// must know the switch is done and that stopping it is harmless.
+		t.logf("traffic is already on %s; the ELB's health check judges %s's port only after %s, so verification waits until then (Ctrl-C stops the wait and leaves %s live)", c, c, judgedFor, c)
+		if judged.After(deadline) {
+			t.logf("verifying beyond the %s verify-timeout, until the check has judged %s", timeout, c)
+			deadline = judged.Add(t.opts.PollInterval)
+		}
 	}
 	said := false
 	for {
@@ -141,12 +146,19 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 			t.logf("%s has no registered instances: nothing to verify", t)
 			return nil
 		}
+		now := t.opts.Now()
+		// Until the moved check has judged c's port, instance states still
+		// follow the old port's check, both ways: InService says nothing
+		// about c, and neither does OutOfService (a rollback away from a
+		// color failing the check reads OutOfService at first; taking that
+		// for a failure would switch back onto the failing color).
+		early := now.Before(judged)
 		var bad, waiting []string
 		for _, s := range out.InstanceStates {
 			in := instance(s)
 			switch {
 			case in.Healthy:
-			case in.State == "OutOfService":
+			case in.State == "OutOfService" && !early:
 				bad = append(bad, describeInstance(in))
 			default:
 				waiting = append(waiting, describeInstance(in))
@@ -155,12 +167,9 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 		if len(bad) > 0 {
 			return fmt.Errorf("%w: %s on %s: %s", target.ErrUnhealthy, c, t, strings.Join(bad, "; "))
 		}
-		now := t.opts.Now()
-		if len(waiting) == 0 && now.Before(judged) {
-			// Instance states still follow the old port's check: "all
-			// InService" says nothing about c yet.
+		if early {
 			if !said {
-				t.logf("%s: instances read InService, but the ELB's check judges %s's port only after %s: waiting", t, c, judgedFor)
+				t.logf("%s: instance states still follow the old port's check until %s has been judged: waiting", t, c)
 				said = true
 			}
 			if err := t.opts.Sleep(ctx, min(judged.Sub(now), t.opts.PollInterval)); err != nil {

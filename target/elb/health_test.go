@@ -150,7 +150,8 @@ func TestVerifyInService(t *testing.T) {
 // itself and says so.
 func TestSimulatedOutOfServiceSwitchesBack(t *testing.T) {
 	t.Parallel()
-	e := setup(t, elbtest.Fixture{Instances: 2, Listeners: elbtest.Default80443(elbtest.FakeCert, elbtest.SSLPolicy)}, elb.Options{})
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{Instances: 2, Listeners: elbtest.Default80443(elbtest.FakeCert, elbtest.SSLPolicy)}, elb.Options{Now: clk.Now, Sleep: clk.Sleep})
 	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
 	if !errors.Is(err, target.ErrVerifyFailed) || res == nil || !res.Reverted {
@@ -222,10 +223,35 @@ func TestInterruptedVerifyKeepsTheSwitch(t *testing.T) {
 	e.ctx = ctx
 	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Status: 200, Body: elbtest.InstanceHealthXML("Unknown", e.ids...)})
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
-	if !errors.Is(err, context.Canceled) || res.Reverted || !strings.Contains(err.Error(), "the switch stands (green is live)") {
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, target.ErrVerifyInterrupted) || res.Reverted || !strings.Contains(err.Error(), "the switch stands (green is live)") {
 		t.Fatalf("Switch = %+v, %v", res, err)
 	}
 	e.ctx = awstest.Ctx(t)
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
+	}
+}
+
+// A rollback away from a color that fails the ELB's check: right after
+// the check moves, the instances still read OutOfService from the old
+// (bad) port's check. That says nothing about the new color: Verify waits
+// until the check has judged the new port, instead of failing at once and
+// switching traffic back onto the bad color.
+func TestSimulatedStaleOutOfServiceIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{Instances: 2}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 20 * time.Second})
+	// Reads at 0s, 20s, 40s, 60s still follow the old port's check.
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Times: 4, Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
+	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
+	if err != nil || res.Reverted {
+		t.Fatalf("Switch = %+v, %v; want verified on green (the OutOfService reads were the old port's)\n%s", res, err, e.log)
+	}
+	// The wait is long: the operator is told at its start that traffic
+	// has moved and that stopping the wait is safe.
+	if !strings.Contains(e.log.String(), "traffic is already on green") || !strings.Contains(e.log.String(), "Ctrl-C stops the wait and leaves green live") {
+		t.Errorf("progress does not say up front that green is live and Ctrl-C is safe:\n%s", e.log)
+	}
 	if got := e.requireOneColor(); got != release.Green {
 		t.Errorf("%s live, want green", got)
 	}

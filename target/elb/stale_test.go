@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+
+	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -53,5 +56,61 @@ func TestPlanSaysTheGateIsTheELBsCheck(t *testing.T) {
 	got := res.Plan.String()
 	if !strings.Contains(got, "no health-check-url: the only health gate is the load balancer's own check (HTTP:8081/healthcheck)") {
 		t.Errorf("plan does not say what the gate is:\n%s", got)
+	}
+}
+
+// The likelier stale read after a lost delete answer: the health check's
+// move (the call before the delete) already shows, the delete does not
+// yet. That read is not "nothing changed", so it used to be taken as is:
+// the health check was moved back and "blue is live again" reported, with
+// the listeners gone. Once the delete was sent, a read that shows it not
+// applied is read again before anything is undone.
+func TestStaleReadShowingOnlyTheHealthCheckMoveIsReadAgain(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{}, elb.Options{Now: clk.Now, Sleep: clk.Sleep})
+	rec := &recorder{}
+	cfg := awstest.Config(moto.URL)
+	cfg.HTTPClient = rec
+	if _, err := elbsdk.NewFromConfig(cfg).DescribeLoadBalancers(e.ctx, &elbsdk.DescribeLoadBalancersInput{LoadBalancerNames: []string{e.name}}); err != nil {
+		t.Fatal(err)
+	}
+	stale := strings.ReplaceAll(string(rec.last), "HTTP:8080/healthcheck", "HTTP:8081/healthcheck")
+	if stale == string(rec.last) {
+		t.Fatalf("fixture's health check is not HTTP:8080/healthcheck:\n%s", rec.last)
+	}
+	e.proxy.Add(faultproxy.Rule{Action: "DeleteLoadBalancerListeners", Times: 1, Cut: true, After: true})
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeLoadBalancers", Skip: 1, Times: 1, Status: 200, Body: stale})
+	if _, err := switchTo(e, target.SwitchOptions{}); err != nil {
+		t.Fatalf("switch = %v\n%s", err, e.log)
+	}
+	if strings.Contains(e.log.String(), "undoing the switch") {
+		t.Errorf("recovery undid on a stale read after the delete:\n%s", e.log)
+	}
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
+	}
+}
+
+// A switch killed after it moved the health check is finished by the
+// next rollback, which makes no ConfigureHealthCheck of its own: when the
+// check moved is unknown (seconds ago, maybe), so "all InService" is not
+// trusted before a full judge time from now either.
+func TestResumedSwitchDoesNotTrustInServiceAtOnce(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	e := setup(t, elbtest.Fixture{Instances: 1}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 10 * time.Second})
+	killedBetweenDeleteAndCreate(t, e)
+	// The next oops process: a new Target, which moved nothing itself.
+	e.tgt = elb.New(elbsdk.NewFromConfig(e.cfg), e.name, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 10 * time.Second, Logf: e.log.logf, Region: awstest.Region})
+	start := clk.Now()
+	if _, err := switchTo(e, target.SwitchOptions{Resume: true, VerifyTimeout: time.Minute}); err != nil {
+		t.Fatalf("switch = %v\n%s", err, e.log)
+	}
+	if waited := clk.Now().Sub(start); waited < 65*time.Second {
+		t.Errorf("verification accepted InService after %s, before the check could have judged green (65s)\n%s", waited, e.log)
+	}
+	if got := e.requireOneColor(); got != release.Green {
+		t.Errorf("%s live, want green", got)
 	}
 }
