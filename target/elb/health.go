@@ -172,7 +172,9 @@ func (t *Target) Verify(ctx context.Context, c release.Color, timeout time.Durat
 				t.logf("%s: instance states still follow the old port's check until %s has been judged: waiting", t, c)
 				said = true
 			}
-			if err := t.opts.Sleep(ctx, min(judged.Sub(now), t.opts.PollInterval)); err != nil {
+			// No read before then can decide anything: sleep through it
+			// rather than poll the API every PollInterval for a minute.
+			if err := t.opts.Sleep(ctx, judged.Sub(now)); err != nil {
 				return err
 			}
 			continue

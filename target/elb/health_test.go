@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,9 @@ func TestHealthGateProbesEachInstance(t *testing.T) {
 
 // Verify after the switch: moto reports a running instance InService,
 // accepted once the ELB's check has had time to judge the new port (65s
-// on the fixture's 30/5/2/2 check).
+// on the fixture's 30/5/2/2 check). Reads before then decide nothing, so
+// verify reads once (are there instances at all?), sleeps until then and
+// reads again: not every PollInterval for a minute.
 func TestVerifyInService(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
@@ -136,8 +139,8 @@ func TestVerifyInService(t *testing.T) {
 	if err != nil || res.Reverted {
 		t.Fatalf("Switch = %+v, %v", res, err)
 	}
-	if n := e.proxy.Count("DescribeInstanceHealth"); n != 5 {
-		t.Errorf("verify polled %d times, want 5 (0s, 20s, 40s, 60s, 65s)", n)
+	if n := e.proxy.Count("DescribeInstanceHealth"); n != 2 {
+		t.Errorf("verify polled %d times, want 2 (0s, 65s)", n)
 	}
 	if d := clk.Now().Sub(start); d != 65*time.Second {
 		t.Errorf("verify took %s, want 65s", d)
@@ -186,10 +189,10 @@ func TestSimulatedVerifyWaitsForInService(t *testing.T) {
 	if _, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	// Two pauses while Unknown; then InService is trusted only once the
-	// check has judged the new port (65s after it moved).
-	if len(slept) < 2 || slept[0] != 2*time.Second || slept[1] != 2*time.Second || now.Sub(time.Time{}) != 65*time.Second {
-		t.Errorf("slept %v (until %s), polled %d times; want 2s pauses until 65s", slept, now.Sub(time.Time{}), e.proxy.Count("DescribeInstanceHealth"))
+	// Nothing is trusted before the check has judged the new port (65s
+	// after it moved); then Unknown is waited for in 2s pauses.
+	if want := []time.Duration{65 * time.Second, 2 * time.Second}; !slices.Equal(slept, want) || now.Sub(time.Time{}) != 67*time.Second {
+		t.Errorf("slept %v (until %s), polled %d times; want %v", slept, now.Sub(time.Time{}), e.proxy.Count("DescribeInstanceHealth"), want)
 	}
 }
 
@@ -241,8 +244,9 @@ func TestSimulatedStaleOutOfServiceIsNotAFailure(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	e := setup(t, elbtest.Fixture{Instances: 2}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 20 * time.Second})
-	// Reads at 0s, 20s, 40s, 60s still follow the old port's check.
-	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Times: 4, Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
+	// The read at 0s still follows the old port's check; the next, once
+	// the new port has been judged (65s), is moto's InService.
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Times: 1, Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: time.Minute})
 	if err != nil || res.Reverted {
 		t.Fatalf("Switch = %+v, %v; want verified on green (the OutOfService reads were the old port's)\n%s", res, err, e.log)

@@ -26,9 +26,9 @@ func TestStaleInServiceAfterHealthCheckMoveIsNotTrusted(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	e := setup(t, elbtest.Fixture{Instances: 1}, elb.Options{Now: clk.Now, Sleep: clk.Sleep, PollInterval: 10 * time.Second})
-	// Polls at 0s, 10s, ..., 60s read stale InService; from 70s on, the
-	// new port's check has judged: OutOfService.
-	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Skip: 7, Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
+	// The read at 0s is stale InService; verify then sleeps until the new
+	// port's check has judged (65s), whose read is OutOfService.
+	e.proxy.Add(faultproxy.Rule{Action: "DescribeInstanceHealth", Skip: 1, Status: 200, Body: elbtest.InstanceHealthXML("OutOfService", e.ids...)})
 	start := clk.Now()
 	res, err := switchTo(e, target.SwitchOptions{VerifyTimeout: 20 * time.Second})
 	if !errors.Is(err, target.ErrVerifyFailed) || res == nil || !res.Reverted {
