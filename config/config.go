@@ -122,7 +122,7 @@ type Values struct {
 	ArchiveMaxRatio   int
 	// MaxConnections is max-connections and the others the local proxy's
 	// timeouts; 0 when unset (the defaults apply).
-	MaxConnections                           int
+	MaxConnections                                        int
 	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 

@@ -75,7 +75,7 @@ type Options struct {
 	DrainTimeout time.Duration
 	// MaxConnections and the timeouts are the proxy's limits on client
 	// connections (0: the defaults; see ProxyOptions).
-	MaxConnections                           int
+	MaxConnections                                        int
 	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
 	// TrustedProxies and UpstreamTimeout: see ProxyOptions.
 	TrustedProxies  []netip.Prefix
