@@ -212,11 +212,15 @@ func flood(addr string, conns int, stop <-chan struct{}) {
 // byte a second, reconnecting when cut) and an idle flood of 12,000
 // connections (past the proxy's cap of 8,944 at 20,000 open files). Normal
 // clients: 8 keep-alive connections (loadgen, connected before the attack)
-// and one new connection every 100 ms. Throughout, oops status is timed.
+// and one new connection every 100 ms. Throughout, oops status is timed,
+// and against the oops proxy every other run is an oops rollback instead:
+// the emergency command must switch under any public load.
 func BenchmarkHostileLoad(b *testing.B) {
 	bs := build(b)
 	s := newSite(b, bs)
+	// Both colors run a release, so that oops rollback has somewhere to go.
 	s.oops("deploy", s.releases[0], "--yes")
+	s.oops("deploy", s.releases[1], "--yes")
 	nginxPort := freePort(b)
 	startNginx(b, nginxPort, s.green)
 	const d = 15 * time.Second
@@ -248,8 +252,8 @@ func BenchmarkHostileLoad(b *testing.B) {
 				wg.Go(func() { at.run(addr, stop) })
 				// New connections, and oops status, while it lasts.
 				var fresh, freshOK atomic.Int64
-				var statusTook []time.Duration
-				statusFailed := 0
+				var statusTook, rollbackTook []time.Duration
+				statusFailed, rollbackFailed := 0, 0
 				hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 				end := time.Now().Add(d - time.Second)
 				wg.Go(func() {
@@ -265,14 +269,29 @@ func BenchmarkHostileLoad(b *testing.B) {
 						time.Sleep(100 * time.Millisecond)
 					}
 				})
-				for time.Now().Before(end) {
-					t0 := time.Now()
-					cmd := exec.Command(bs.oops, "status")
-					cmd.Dir = s.dir
-					if err := cmd.Run(); err != nil {
-						statusFailed++
+				for i := 0; time.Now().Before(end); i++ {
+					// --force: each rollback marks the release it leaves BAD,
+					// and the next one goes right back to it.
+					rollback := t.name == "oops" && i%2 == 1
+					args := []string{"status"}
+					if rollback {
+						args = []string{"rollback", "--yes", "--force", "-m", "bench"}
 					}
-					statusTook = append(statusTook, time.Since(t0))
+					t0 := time.Now()
+					cmd := exec.Command(bs.oops, args...)
+					cmd.Dir = s.dir
+					err := cmd.Run()
+					took := time.Since(t0)
+					switch {
+					case rollback && err != nil:
+						rollbackFailed++
+					case rollback:
+						rollbackTook = append(rollbackTook, took)
+					case err != nil:
+						statusFailed++
+					default:
+						statusTook = append(statusTook, took)
+					}
 					time.Sleep(500 * time.Millisecond)
 				}
 				if err := load.Wait(); err != nil {
@@ -291,8 +310,21 @@ func BenchmarkHostileLoad(b *testing.B) {
 				slices.Sort(statusTook)
 				line := fmt.Sprintf("%-16s %-5s kept-alive clients: %d requests, %.3f%% ok, p99 %.2f ms; new connections: %d/%d ok",
 					at.name, t.name, r.Requests, 100*float64(r.Requests-failed)/float64(max(r.Requests, 1)), r.P99MS, freshOK.Load(), fresh.Load())
+				if failed > 0 {
+					line += fmt.Sprintf(" (failures: %v)", r.Failures)
+				}
 				line += fmt.Sprintf("; oops status: %d runs, %d failed, median %s, max %s", len(statusTook), statusFailed,
 					statusTook[len(statusTook)/2].Round(time.Millisecond), statusTook[len(statusTook)-1].Round(time.Millisecond))
+				if rollbackFailed > 0 || len(rollbackTook) > 0 {
+					slices.Sort(rollbackTook)
+					line += fmt.Sprintf("; oops rollback: %d ok, %d failed", len(rollbackTook), rollbackFailed)
+					if len(rollbackTook) > 0 {
+						line += fmt.Sprintf(", median %s, max %s", rollbackTook[len(rollbackTook)/2].Round(time.Millisecond), rollbackTook[len(rollbackTook)-1].Round(time.Millisecond))
+					}
+					if rollbackFailed > 0 {
+						b.Errorf("%s: %d rollbacks failed under attack", at.name, rollbackFailed)
+					}
+				}
 				lines = append(lines, line)
 				if t.name == "oops" {
 					b.ReportMetric(r.P99MS, strings.ReplaceAll(at.name, " ", "-")+"-oops-p99-ms")

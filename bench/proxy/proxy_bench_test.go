@@ -102,12 +102,14 @@ func newSite(b *testing.B, bs bins) *site {
 	b.Cleanup(func() {
 		_ = proxy.Process.Signal(os.Interrupt)
 		_ = proxy.Wait()
-		// The apps run in their own sessions: stop their groups.
-		for _, c := range []string{"blue", "green"} {
+		// The apps run in their own sessions: stop their groups. Each
+		// color's records are <color>.<lock generation>.json.
+		recs, _ := filepath.Glob(filepath.Join(s.dir, ".oops", "local", "*.json"))
+		for _, f := range recs {
 			var rec struct {
 				PID int `json:"pid"`
 			}
-			if data, err := os.ReadFile(filepath.Join(s.dir, ".oops", "local", c+".json")); err == nil && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
+			if data, err := os.ReadFile(f); err == nil && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
 				_ = syscall.Kill(-rec.PID, syscall.SIGKILL)
 			}
 		}
