@@ -43,6 +43,17 @@ func newBucket(t *testing.T, endpoint string) (*sdk.Client, string) {
 	return client, name
 }
 
+// faultBucket is a fresh bucket reached through a fault proxy, and a store
+// on it under prefix.
+func faultBucket(t *testing.T, prefix string) (*faultproxy.Proxy, *sdk.Client, string, *s3store.Store) {
+	t.Helper()
+	moto.Need(t)
+	p := faultproxy.New(moto.URL)
+	t.Cleanup(p.Close)
+	client, bucket := newBucket(t, p.URL)
+	return p, client, bucket, s3store.New(client, bucket, prefix)
+}
+
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		client, bucket := newBucket(t, moto.URL)
@@ -76,11 +87,7 @@ func TestKeys(t *testing.T) {
 // TestShortListIsOneRequest: a limited listing asks S3 for just that many
 // keys.
 func TestShortListIsOneRequest(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "")
+	p, _, _, s := faultBucket(t, "")
 	ctx := awstest.Ctx(t)
 	for i := range 5 {
 		if _, err := s.Create(ctx, fmt.Sprintf("k%d", i), strings.NewReader("x"), 1, nil); err != nil {
@@ -108,11 +115,7 @@ func randomBytes(t *testing.T, n int) []byte {
 // TestMultipart: a body larger than a part goes up in concurrent parts and
 // reads back whole, with its metadata.
 func TestMultipart(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "pre")
+	p, _, _, s := faultBucket(t, "pre")
 	s.PartSize = 5 << 20
 	body := randomBytes(t, 11<<20+123)
 	ctx := awstest.Ctx(t)
@@ -204,11 +207,7 @@ func TestMultipartRace(t *testing.T) {
 // TestMultipartFailureAborts: a failed part aborts the upload, so S3 keeps
 // no half-upload (which it would bill for) and the key stays free.
 func TestMultipartFailureAborts(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "")
+	p, client, bucket, s := faultBucket(t, "")
 	s.PartSize = 5 << 20
 	ctx := awstest.Ctx(t)
 	body := randomBytes(t, 11<<20)
@@ -242,11 +241,7 @@ const conflictXML = "<Error><Code>ConditionalRequestConflict</Code><Message>A co
 // is started again (a new upload id), not the completion retried. A body
 // that cannot be read again fails with what to do.
 func TestMultipartCompleteConflictRestarts(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "")
+	p, client, bucket, s := faultBucket(t, "")
 	s.PartSize = 5 << 20
 	ctx := awstest.Ctx(t)
 	body := randomBytes(t, 6<<20)
@@ -290,11 +285,7 @@ func TestMultipartCompleteConflictRestarts(t *testing.T) {
 // answer and uses it from then on, instead of failing with the raw
 // redirect.
 func TestBucketInAnotherRegion(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "")
+	p, _, _, s := faultBucket(t, "")
 	ctx := awstest.Ctx(t)
 	redirects := make(chan string, 100)
 	p.Clear()
@@ -324,11 +315,7 @@ func TestBucketInAnotherRegion(t *testing.T) {
 // (only x-amz-bucket-region): when the first call is a Stat, the region
 // is learned from it all the same.
 func TestBucketInAnotherRegionHeadFirst(t *testing.T) {
-	moto.Need(t)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	client, bucket := newBucket(t, p.URL)
-	s := s3store.New(client, bucket, "")
+	p, client, bucket, s := faultBucket(t, "")
 	ctx := awstest.Ctx(t)
 	if _, err := s.Create(ctx, "a.zip", strings.NewReader("one"), 3, nil); err != nil {
 		t.Fatal(err)
