@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -418,6 +419,15 @@ func (s *server) serveConn(cc *clientConn) {
 	o := &s.p.opts
 	parked := false
 	defer func() {
+		if r := recover(); r != nil {
+			// A bug met by one request must not take the proxy down, and
+			// every other client and the admin socket with it: only this
+			// connection ends (as net/http does).
+			n := s.p.panics.Add(1)
+			s.p.logLimited(&s.p.panicLog, "proxy: panic serving %s (%d so far), connection closed: %v\n%s", cc.c.RemoteAddr(), n, r, debug.Stack())
+			cc.abort()
+			parked = false
+		}
 		if !parked {
 			s.finish(cc)
 		}
@@ -614,6 +624,9 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	if string(method) == "CONNECT" {
 		writeStatus(cc, 405, "Method Not Allowed", "CONNECT is not supported\n")
 		return false
+	}
+	if h := s.p.opts.beforeForward; h != nil {
+		h(method, req.get(req.target))
 	}
 	rt := s.front.acquire()
 	cc.route.Store(rt)
@@ -918,10 +931,7 @@ func startPump(cc *clientConn, ac *appConn, buf []byte, timeout time.Duration) *
 }
 
 func (p *bodyPump) run(buf []byte) {
-	err := p.waitForBody()
-	if err == nil {
-		err = p.copy(buf)
-	}
+	err := p.pump(buf)
 	if err == nil {
 		err = p.ac.bw.Flush()
 	}
@@ -940,6 +950,19 @@ func (p *bodyPump) run(buf []byte) {
 	}
 	p.mu.Unlock()
 	p.done <- err
+}
+
+// pump passes the body on; a panic in it ends this request, not the proxy.
+func (p *bodyPump) pump(buf []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic passing the body on: %v", r)
+		}
+	}()
+	if err = p.waitForBody(); err == nil {
+		err = p.copy(buf)
+	}
+	return err
 }
 
 // waitForBody waits for the client's first body byte; after expectWait

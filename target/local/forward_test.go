@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oops-deploy/oops/release"
 )
 
 // echoApp answers what it got: method, path, body digest and the headers
@@ -253,5 +255,39 @@ func checkAnswer(t *testing.T, got string, want, not []string) {
 		if strings.Contains(got, n) {
 			t.Errorf("answer has %q:\n%.2000q", n, got)
 		}
+	}
+}
+
+// TestForwardPanicEndsOneConnectionNotTheProxy: a bug met by one request
+// (a panic in the data path) closes that client's connection; the proxy
+// keeps serving everyone else, lets the color go for drains, and says so.
+func TestForwardPanicEndsOneConnectionNotTheProxy(t *testing.T) {
+	t.Parallel()
+	log := &lockedLog{}
+	rp := startProxy(t, ProxyOptions{StateDir: t.TempDir(), BluePort: colorServer(t, "blue", echoApp()), GreenPort: freePort(t),
+		Logf: log.logf,
+		beforeForward: func(_, target []byte) {
+			if string(target) == "/boom" {
+				panic("a bug")
+			}
+		}})
+	if got := raw(t, proxyAddr(rp), "GET /boom HTTP/1.1\r\nHost: h\r\n\r\n"); got != "" {
+		t.Errorf("the request that met the panic got %q, want the connection closed", got)
+	}
+	for i := range 3 {
+		res, err := http.Get(rp.url + "/after")
+		if err != nil {
+			t.Fatalf("request %d after the panic: %v", i, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("request %d after the panic: %s", i, res.Status)
+		}
+	}
+	if n := rp.p.InFlight(release.Blue); n != 0 {
+		t.Errorf("%d requests still in flight on blue after the panic: a drain would wait for them", n)
+	}
+	if !strings.Contains(log.String(), "panic serving") || !strings.Contains(log.String(), "a bug") {
+		t.Errorf("the log does not say what happened:\n%s", log.String())
 	}
 }

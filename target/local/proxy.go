@@ -58,6 +58,8 @@ type ProxyOptions struct {
 	// idleGrace is how long an idle connection waits in its goroutine
 	// before it is parked without one (0: defaultIdleGrace); for tests.
 	idleGrace time.Duration
+	// beforeForward, when set, sees each routed request first; for tests.
+	beforeForward func(method, target []byte)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
@@ -97,6 +99,9 @@ type Proxy struct {
 	maxConns           int
 	open, refused      atomic.Int64
 	capLog             atomic.Int64
+	// panics counts connections ended by a panic in the data path.
+	panics   atomic.Int64
+	panicLog atomic.Int64
 
 	mu        sync.Mutex // serialises switches and drains
 	liveColor release.Color
