@@ -165,34 +165,6 @@ func TestProxyCountsA502OfADeadColorAs5xx(t *testing.T) {
 	}
 }
 
-func TestProxyCountsARequestCutAtTheDrainTimeout(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	started := make(chan struct{})
-	blue := colorServer(t, "blue", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		<-r.Context().Done() // never answers on its own
-	}))
-	rp := startProxy(t, ProxyOptions{StateDir: dir, BluePort: blue, GreenPort: colorServer(t, "green", nil), DrainTimeout: 200 * time.Millisecond})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if res, err := http.Get(rp.url + "/hang"); err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-		}
-	}()
-	<-started
-	if _, err := rp.p.Switch(release.Green, ""); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	m := waitCounts(t, dir, map[release.Color]byClass{release.Blue: {"cut": 1}, release.Green: {}})
-	if s := m.Colors[release.Blue].Summary; s.Cut != 1 || s.Requests != 1 {
-		t.Errorf("blue: last minute %+v, want 1 cut request", s)
-	}
-}
-
 func TestProxyCountsAnUpgradeWhenItsTunnelOpens(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

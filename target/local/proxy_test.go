@@ -290,6 +290,11 @@ func TestProxyDrainTimeoutCutsWhatIsLeft(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("request on the old color was not cut after the drain timeout")
 	}
+	// The metrics count it as cut, for the color it was on.
+	m := waitCounts(t, dir, map[release.Color]byClass{release.Blue: {"cut": 1}, release.Green: {}})
+	if s := m.Colors[release.Blue].Summary; s.Cut != 1 || s.Requests != 1 {
+		t.Errorf("blue: last minute %+v, want 1 cut request", s)
+	}
 }
 
 func TestProxyStreamingResponseSurvivesSwitch(t *testing.T) {
