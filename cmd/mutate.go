@@ -161,8 +161,9 @@ func (f *Factory) settleLease(ctx context.Context, st store.Store, lk *store.Loc
 		cerr := lk.Check(cctx)
 		cancel()
 		if cerr != nil && runErr == nil {
+			// It had finished: no "stopped before acting further".
 			cerr = nameTakeover(ctx, st, lk, cerr)
-			runErr = withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
+			return withHint(fmt.Errorf("%w; what this command saw may be another operator's doing", cerr), "see what is live now: oops status; oops history")
 		}
 	}
 	return lostLockError(ctx, st, lk, runErr)

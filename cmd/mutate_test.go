@@ -385,3 +385,29 @@ func TestResultOfInterruptedVerification(t *testing.T) {
 		}
 	}
 }
+
+// TestMutateLostLockAfterTheLastChange: a command whose lock was taken
+// over after its last change finds out at its final lease check and exits
+// 5, saying once whom it lost the lock to (it did not stop early: it had
+// finished).
+func TestMutateLostLockAfterTheLastChange(t *testing.T) {
+	t.Parallel()
+	f, s, _ := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+	var skew atomic.Int64
+	f.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	err := f.mutate(context.Background(), mutateOptions{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
+		skew.Store(int64(50 * time.Minute)) // paused for most of its lock-ttl
+		bob, err := takeOverAsBob(s, "oops deploy")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { _ = bob.Release(context.Background()) })
+		return nil
+	})
+	if !errors.Is(err, store.ErrLockLost) || ExitCode(err) != ExitLocked {
+		t.Fatalf("mutate: %v (exit %d), want the lock lost, exit %d", err, ExitCode(err), ExitLocked)
+	}
+	if n := strings.Count(err.Error(), "lost the lock to bob"); n != 1 || strings.Contains(err.Error(), "stopped before acting further") {
+		t.Errorf("error says the loss %d times, or that it stopped early: %v", n, err)
+	}
+}
