@@ -320,18 +320,17 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			c.Values.LockTTL = d
 		}
 	}
-	if set("drain-timeout") {
-		c.Values.DrainTimeout = positive("drain-timeout", c.DrainTimeout)
-	}
 	for _, d := range []struct {
 		key string
 		val string
 		dst *time.Duration
 	}{
+		{"drain-timeout", c.DrainTimeout, &c.Values.DrainTimeout},
 		{"header-timeout", c.HeaderTimeout, &c.Values.HeaderTimeout},
 		{"body-timeout", c.BodyTimeout, &c.Values.BodyTimeout},
 		{"write-timeout", c.WriteTimeout, &c.Values.WriteTimeout},
 		{"idle-timeout", c.IdleTimeout, &c.Values.IdleTimeout},
+		{"upstream-timeout", c.UpstreamTimeout, &c.Values.UpstreamTimeout},
 	} {
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)
@@ -343,9 +342,6 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		} else {
 			c.Values.MaxConnections = *c.MaxConnections
 		}
-	}
-	if set("upstream-timeout") {
-		c.Values.UpstreamTimeout = positive("upstream-timeout", c.UpstreamTimeout)
 	}
 	if set("trusted-proxies") {
 		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))
