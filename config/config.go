@@ -336,13 +336,6 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			*d.dst = positive(d.key, d.val)
 		}
 	}
-	if set("max-connections") && c.MaxConnections != nil {
-		if *c.MaxConnections < 1 {
-			add("max-connections", "%s %d must be 1 or more", "max-connections", *c.MaxConnections)
-		} else {
-			c.Values.MaxConnections = *c.MaxConnections
-		}
-	}
 	if set("trusted-proxies") {
 		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))
 		for _, v := range c.TrustedProxies {
@@ -405,6 +398,7 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		key      string
 		val, dst *int
 	}{
+		{"max-connections", c.MaxConnections, &c.Values.MaxConnections},
 		{"archive-max-entries", c.ArchiveMaxEntries, &c.Values.ArchiveMaxEntries},
 		{"archive-max-ratio", c.ArchiveMaxRatio, &c.Values.ArchiveMaxRatio},
 	} {
