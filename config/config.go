@@ -320,32 +320,21 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			c.Values.LockTTL = d
 		}
 	}
-	if set("drain-timeout") {
-		c.Values.DrainTimeout = positive("drain-timeout", c.DrainTimeout)
-	}
 	for _, d := range []struct {
 		key string
 		val string
 		dst *time.Duration
 	}{
+		{"drain-timeout", c.DrainTimeout, &c.Values.DrainTimeout},
 		{"header-timeout", c.HeaderTimeout, &c.Values.HeaderTimeout},
 		{"body-timeout", c.BodyTimeout, &c.Values.BodyTimeout},
 		{"write-timeout", c.WriteTimeout, &c.Values.WriteTimeout},
 		{"idle-timeout", c.IdleTimeout, &c.Values.IdleTimeout},
+		{"upstream-timeout", c.UpstreamTimeout, &c.Values.UpstreamTimeout},
 	} {
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)
 		}
-	}
-	if set("max-connections") && c.MaxConnections != nil {
-		if *c.MaxConnections < 1 {
-			add("max-connections", "%s %d must be 1 or more", "max-connections", *c.MaxConnections)
-		} else {
-			c.Values.MaxConnections = *c.MaxConnections
-		}
-	}
-	if set("upstream-timeout") {
-		c.Values.UpstreamTimeout = positive("upstream-timeout", c.UpstreamTimeout)
 	}
 	if set("trusted-proxies") {
 		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))
@@ -409,6 +398,7 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		key      string
 		val, dst *int
 	}{
+		{"max-connections", c.MaxConnections, &c.Values.MaxConnections},
 		{"archive-max-entries", c.ArchiveMaxEntries, &c.Values.ArchiveMaxEntries},
 		{"archive-max-ratio", c.ArchiveMaxRatio, &c.Values.ArchiveMaxRatio},
 	} {

@@ -85,13 +85,13 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 			continue
 		}
 		sc, stickWhy := s.stickinessFor(it, want)
-		if sc != nil && !aws.ToBool(sc.Enabled) {
-			if _, d := it.stickiness(); d > c.sticky {
-				c.sticky = d
-			}
-		}
-		if sc != nil && aws.ToBool(sc.Enabled) {
+		switch {
+		case sc == nil:
+		case aws.ToBool(sc.Enabled):
 			c.restore = true
+		default: // turned off here: record the longest duration
+			_, d := it.stickiness()
+			c.sticky = max(c.sticky, d)
 		}
 		c.calls = append(c.calls, call{item: it, actions: withMix(it, want, s.groups, sc)})
 		op := "ModifyListener"
