@@ -477,7 +477,7 @@ func (s *server) serveConn(cc *clientConn) {
 			}
 			if err := cc.waitIdle(); err != nil {
 				if canPark && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(cc.idleBy) {
-					if parked = s.parker.park(cc, cc.idleBy); parked {
+					if parked = s.parker.park(cc); parked {
 						return
 					}
 					cc.noPark = true
