@@ -477,7 +477,7 @@ func (s *server) serveConn(cc *clientConn) {
 			}
 			if err := cc.waitIdle(); err != nil {
 				if canPark && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(cc.idleBy) {
-					if parked = s.parker.park(cc, cc.idleBy); parked {
+					if parked = s.parker.park(cc); parked {
 						return
 					}
 					cc.noPark = true
@@ -517,7 +517,7 @@ func (s *server) serveConn(cc *clientConn) {
 			s.badRequest(cc, err)
 			return
 		}
-		if req := &cc.req; req.chunked || req.contentLength > 0 {
+		if cc.req.hasBody() {
 			// A body may take long, but must keep coming.
 			cc.readTimeout = o.BodyTimeout
 			cc.setReadDeadline(time.Now().Add(o.BodyTimeout))
@@ -633,7 +633,7 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	cc.status, cc.start, cc.counted = 0, time.Now(), false
 	defer cc.release()
 	b := rt.b
-	hasBody := req.chunked || req.contentLength > 0
+	hasBody := req.hasBody()
 	// A request that can be sent twice is retried if its pooled connection
 	// turns out closed; any other only goes on a connection seen alive.
 	retryable := idempotent(method) && !hasBody
@@ -676,7 +676,7 @@ func (s *server) exchange(cc *clientConn, ac *appConn, b *backend, buf []byte, n
 	if _, err := ac.bw.Write(cc.out); err != nil {
 		return s.appFailed(cc, ac, b, err, canRetry)
 	}
-	hasBody := req.chunked || req.contentLength > 0
+	hasBody := req.hasBody()
 	// bodyRead: all of the client's body was read; bodySent: and the app
 	// got it, so its connection can take another request.
 	bodyRead, bodySent := !hasBody, !hasBody

@@ -758,6 +758,9 @@ func appendTokenOrQuoted(dst, v []byte) []byte {
 	return append(dst, '"')
 }
 
+// hasBody reports whether request h has a body to read (RFC 9112, 6.3).
+func (h *head) hasBody() bool { return h.chunked || h.contentLength > 0 }
+
 // wantsUpgrade reports whether request h asks to switch protocols. Not in
 // HTTP/1.0 (RFC 9110, 7.8): a proxy in front would not expect a tunnel.
 func (h *head) wantsUpgrade() bool { return h.minor >= 1 && h.connUpgrade && h.upgrade.e > h.upgrade.s }

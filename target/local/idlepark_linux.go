@@ -19,12 +19,6 @@ import (
 // takes it out of the map (a wake-up, the idle sweep, or stop) owns it,
 // so it is served again or finished exactly once.
 
-// parked is one connection in the parker, with its idle deadline.
-type parked struct {
-	cc     *clientConn
-	idleBy time.Time
-}
-
 // parker holds one server's parked connections.
 type parker struct {
 	s     *server
@@ -38,7 +32,7 @@ type parker struct {
 	epfd    int
 	wakefd  int // eventfd that stops the loop
 	next    uint64
-	conns   map[uint64]*parked
+	conns   map[uint64]*clientConn
 }
 
 // stopToken is the epoll data of wakefd; connection tokens start at 1.
@@ -53,7 +47,7 @@ func newParker(s *server) *parker {
 	// The sweep is a scan of the map: an eighth of the idle timeout late
 	// at most, and at most once a second.
 	sweep := min(max(o.IdleTimeout/8, 5*time.Millisecond), time.Second)
-	return &parker{s: s, grace: grace, sweep: sweep, next: stopToken + 1, conns: map[uint64]*parked{}}
+	return &parker{s: s, grace: grace, sweep: sweep, next: stopToken + 1, conns: map[uint64]*clientConn{}}
 }
 
 // startLocked creates the epoll set and its goroutine, the first time a
@@ -100,9 +94,10 @@ func token(ev *unix.EpollEvent) uint64 {
 }
 
 // park hands the idle connection cc, which holds no buffer, to the
-// parker until idleBy. It reports false when cc was not parked (stopped,
+// parker until cc.idleBy (which nothing changes while cc is parked:
+// its goroutine is gone). It reports false when cc was not parked (stopped,
 // no epoll, or cc closed meanwhile): the caller keeps it.
-func (pk *parker) park(cc *clientConn, idleBy time.Time) bool {
+func (pk *parker) park(cc *clientConn) bool {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
 	if pk.stopped || !pk.startLocked() {
@@ -120,7 +115,7 @@ func (pk *parker) park(cc *clientConn, idleBy time.Time) bool {
 	if err != nil || cerr != nil {
 		return false
 	}
-	pk.conns[t] = &parked{cc: cc, idleBy: idleBy}
+	pk.conns[t] = cc
 	return true
 }
 
@@ -140,7 +135,7 @@ func (pk *parker) loop() {
 	}()
 	events := make([]unix.EpollEvent, 128)
 	nextSweep := time.Now().Add(pk.sweep)
-	var wake []*parked
+	var wake []*clientConn
 	for {
 		n, err := unix.EpollWait(pk.epfd, events, int(pk.sweep/time.Millisecond))
 		if err != nil && !errors.Is(err, syscall.EINTR) {
@@ -152,9 +147,9 @@ func (pk *parker) loop() {
 		for i := range max(n, 0) {
 			// Gone already (swept or stopped): a stale event.
 			if t := token(&events[i]); t != stopToken {
-				if pc := pk.conns[t]; pc != nil {
+				if cc := pk.conns[t]; cc != nil {
 					delete(pk.conns, t)
-					wake = append(wake, pc)
+					wake = append(wake, cc)
 				}
 			}
 		}
@@ -162,8 +157,7 @@ func (pk *parker) loop() {
 		pk.mu.Unlock()
 		// What was taken out of the map is served even when stopping:
 		// serveConn sees the shutdown and finishes it.
-		for _, pc := range wake {
-			cc := pc.cc
+		for _, cc := range wake {
 			// Unregister, so the connection can be parked again; Control
 			// fails if shutdown closed it meanwhile (then the close
 			// unregistered it).
@@ -186,10 +180,10 @@ func (pk *parker) loop() {
 func (pk *parker) expire(now time.Time) {
 	var gone []*clientConn
 	pk.mu.Lock()
-	for t, pc := range pk.conns {
-		if !now.Before(pc.idleBy) {
+	for t, cc := range pk.conns {
+		if !now.Before(cc.idleBy) {
 			delete(pk.conns, t)
-			gone = append(gone, pc.cc)
+			gone = append(gone, cc)
 		}
 	}
 	pk.mu.Unlock()
@@ -205,15 +199,15 @@ func (pk *parker) stop() {
 	pk.mu.Lock()
 	pk.stopped = true
 	conns := pk.conns
-	pk.conns = map[uint64]*parked{}
+	pk.conns = map[uint64]*clientConn{}
 	if pk.started && !pk.broken {
 		var one = [8]byte{1}
 		_, _ = unix.Write(pk.wakefd, one[:])
 	}
 	pk.mu.Unlock()
-	for _, pc := range conns {
-		pc.cc.state.CompareAndSwap(connIdle, connClosed)
-		pk.s.finish(pc.cc)
+	for _, cc := range conns {
+		cc.state.CompareAndSwap(connIdle, connClosed)
+		pk.s.finish(cc)
 	}
 }
 

@@ -10,7 +10,7 @@ type parker struct{ grace time.Duration }
 
 func newParker(*server) *parker { return &parker{} }
 
-func (*parker) park(*clientConn, time.Time) bool { return false }
+func (*parker) park(*clientConn) bool { return false }
 
 func (*parker) parkedCount() int { return 0 }
 

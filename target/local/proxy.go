@@ -173,16 +173,13 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&opts.HeaderTimeout, DefaultHeaderTimeout}, {&opts.BodyTimeout, DefaultBodyTimeout}, {&opts.WriteTimeout, DefaultWriteTimeout}, {&opts.IdleTimeout, DefaultIdleTimeout}} {
+	}{{&opts.HeaderTimeout, DefaultHeaderTimeout}, {&opts.BodyTimeout, DefaultBodyTimeout}, {&opts.WriteTimeout, DefaultWriteTimeout}, {&opts.IdleTimeout, DefaultIdleTimeout}, {&opts.UpstreamTimeout, DefaultUpstreamTimeout}} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
 	}
 	if opts.TrustedProxies == nil {
 		opts.TrustedProxies = DefaultTrustedProxies()
-	}
-	if opts.UpstreamTimeout <= 0 {
-		opts.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if opts.BluePort <= 0 || opts.GreenPort <= 0 || opts.BluePort == opts.GreenPort {
 		return nil, fmt.Errorf("blue and green need two different ports, got %d and %d", opts.BluePort, opts.GreenPort)

@@ -113,8 +113,7 @@ func connAlive(c net.Conn) bool {
 	alive := false
 	err = rc.Read(func(fd uintptr) bool {
 		var b [1]byte
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK)
+		alive = !peekReady(fd, b[:]) // nothing to read, not even EOF
 		return true
 	})
 	return err == nil && alive
