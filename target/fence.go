@@ -59,3 +59,20 @@ func FenceGeneration(ctx context.Context) int64 {
 	}
 	return 0
 }
+
+type childEnvKey struct{}
+
+// WithChildEnv returns ctx carrying extra "KEY=value" entries for the
+// processes a backend starts for this command (deploy scripts, apps): the
+// lock token reaches them this way, never through the process environment,
+// where every goroutine of the process would see it.
+func WithChildEnv(ctx context.Context, kv ...string) context.Context {
+	env := append(append([]string(nil), ChildEnv(ctx)...), kv...)
+	return context.WithValue(ctx, childEnvKey{}, env)
+}
+
+// ChildEnv is what WithChildEnv added to ctx, in order; nil when nothing.
+func ChildEnv(ctx context.Context) []string {
+	env, _ := ctx.Value(childEnvKey{}).([]string)
+	return env
+}

@@ -348,7 +348,7 @@ func (t *Target) startProc(ctx context.Context, cs *colorState) error {
 	if err := target.CheckFence(ctx); err != nil {
 		return err
 	}
-	return t.procs.start(cs, t.opts.Now())
+	return t.procs.start(cs, t.opts.Now(), target.ChildEnv(ctx))
 }
 
 // stopProc stops cs's process, unless this command lost its lock: the

@@ -66,11 +66,13 @@ func expandArgs(args []string, env []string) []string {
 // start launches cs.Command in cs.ReleaseDir on cs.Port, detached from this
 // process (own session), with output appended to cs.Log. It fills in PID,
 // ProcStart and Started.
-func (ps *procs) start(cs *colorState, now time.Time) error {
+func (ps *procs) start(cs *colorState, now time.Time, extra []string) error {
 	if len(cs.Command) == 0 {
 		return errors.New("no command to start")
 	}
 	env := envFor(*cs)
+	// What the command passes on (the lock token), then the color's own.
+	base := append(os.Environ(), extra...)
 	argv := expandArgs(cs.Command, env)
 	prog := argv[0]
 	// A bare name that exists in the release runs from there, not from PATH.
@@ -87,7 +89,7 @@ func (ps *procs) start(cs *colorState, now time.Time) error {
 	c := exec.Command(prog, argv[1:]...)
 	// exec resolves a relative program path against Dir.
 	c.Dir = cs.ReleaseDir
-	c.Env = append(os.Environ(), env...)
+	c.Env = append(base, env...)
 	c.Stdout, c.Stderr = logf, logf
 	detach(c)
 	fmt.Fprintf(logf, "--- oops: %s starting %s on port %d (commit %s): %s\n",
@@ -96,7 +98,7 @@ func (ps *procs) start(cs *colorState, now time.Time) error {
 	for try := 0; err != nil && textBusy(err) && try < 20; try++ {
 		time.Sleep(25 * time.Millisecond)
 		c = exec.Command(prog, argv[1:]...)
-		c.Dir, c.Env, c.Stdout, c.Stderr = cs.ReleaseDir, append(os.Environ(), env...), logf, logf
+		c.Dir, c.Env, c.Stdout, c.Stderr = cs.ReleaseDir, append(base, env...), logf, logf
 		detach(c)
 		err = c.Start()
 	}
