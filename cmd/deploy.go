@@ -15,6 +15,7 @@ import (
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 type deployOptions struct {
@@ -146,7 +147,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		if opts.Force {
 			return nil
 		}
-		if err := f.marks(ctx, idx.Store(), idx.App()).CheckBad(sha); err != nil {
+		if err := f.Runner().Marks(ctx, idx.Store(), idx.App()).CheckBad(sha); err != nil {
 			return withHint(err, fmt.Sprintf("if it has been fixed: %s --force; oops list shows the releases not marked BAD", opts.command))
 		}
 		return nil
@@ -247,7 +248,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 				if errors.Is(err, target.ErrIntegrity) {
 					return withHint(err, fmt.Sprintf("nothing was unpacked, stopped or switched; the store's copy of %s is not the published release: find out who changed it, then put the published bytes back (oops fsck --deep checks every release)", rel.Key))
 				}
-				if !errors.Is(err, target.ErrDeployFailed) && !errors.Is(err, context.Canceled) && !isAWSError(err) {
+				if !errors.Is(err, target.ErrDeployFailed) && !errors.Is(err, context.Canceled) && !workflow.IsAWSError(err) {
 					err = fmt.Errorf("%w: %w", target.ErrDeployFailed, err)
 				}
 				return err

@@ -14,6 +14,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // check is one line of `oops doctor`.
@@ -99,7 +100,7 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 		}
 	}
 
-	if f.onAWS() {
+	if f.Runner().OnAWS() {
 		out = append(out, f.checkCredentials(ctx))
 	}
 
@@ -121,7 +122,7 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 	info, _, err := store.ReadLock(ctx, st, cfg.ApplicationName)
 	var locked error // what rollback's lock would say now
 	if err == nil {
-		locked = f.lockRefusal(info)
+		locked = f.Runner().LockRefusal(info)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -149,7 +150,7 @@ func (f *Factory) doctorChecks(ctx context.Context) []check {
 		return append(out, fail("target", fmt.Errorf("%s: %w", t, err), "see: oops status; an interrupted switch is fixed by oops repair"))
 	}
 	if err != nil {
-		out = append(out, check{Name: "target", Status: "warn", Detail: fmt.Sprintf("%s: %v", t, firstLine(err)), Hint: "oops rollback finishes the interrupted switch; oops repair undoes it"})
+		out = append(out, check{Name: "target", Status: "warn", Detail: fmt.Sprintf("%s: %v", t, workflow.FirstLine(err)), Hint: "oops rollback finishes the interrupted switch; oops repair undoes it"})
 	} else {
 		detail := fmt.Sprintf("%s: %s live, %s off", t, ts.Live.Color, ts.Off.Color)
 		for _, l := range ts.Listeners {
@@ -223,9 +224,6 @@ func (f *Factory) fsckCheck(ctx context.Context) check {
 // hintOf is the first hint attached to err, for doctor's hint column.
 func hintOf(err error) string {
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if h, ok := e.(*hintError); ok && h.hint != "" {
-			return h.hint
-		}
 		if h, ok := e.(interface{ Hint() string }); ok && h.Hint() != "" {
 			return h.Hint()
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // Exit codes. They are part of the CLI contract (documented in the README):
@@ -34,29 +35,13 @@ const (
 	ExitInterrupted  = 130
 )
 
-// usageError marks bad command-line input.
-type usageError struct{ error }
+// usageError marks bad command-line input (exit 2, recorded as refused).
+type usageError = workflow.UsageError
 
-func usageErrorf(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
-
-// hintError carries the next thing to try.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
+func usageErrorf(format string, args ...any) error { return workflow.Usagef(format, args...) }
 
 // withHint attaches advice printed under the error.
-func withHint(err error, hint string) error {
-	if err == nil {
-		return nil
-	}
-	return &hintError{err: err, hint: hint}
-}
+func withHint(err error, hint string) error { return target.Hinted(err, hint) }
 
 // ExitCode maps an error to the process exit code, in one place.
 func ExitCode(err error) int {
@@ -94,7 +79,7 @@ func ExitCode(err error) int {
 		return ExitDeployFailed
 	case errors.Is(err, target.ErrInconsistent), errors.Is(err, target.ErrMisconfigured):
 		return ExitInconsistent
-	case isAWSError(err):
+	case workflow.IsAWSError(err):
 		return ExitAWS
 	}
 	return ExitError
@@ -106,10 +91,6 @@ func PrintError(w io.Writer, err error) {
 	fmt.Fprintf(w, "oops: %s\n", msg)
 	var hints []string
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if h, ok := e.(*hintError); ok && h.hint != "" {
-			hints = append(hints, h.hint)
-		}
-		// Hints from below cmd (target.Hinted).
 		if h, ok := e.(interface{ Hint() string }); ok && h.Hint() != "" {
 			hints = append(hints, h.Hint())
 		}

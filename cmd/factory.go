@@ -17,6 +17,7 @@ import (
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/awsfence"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // IOStreams are where a command reads and writes. Data goes to Out,
@@ -54,15 +55,9 @@ type Factory struct {
 	// operator's lock (--lock-wait); 0 fails at once.
 	LockWait time.Duration
 
-	cfg   *config.Config
-	ident *identity   // who runs this command, found once (who.go)
-	store store.Store // opened once per command (store.go)
-	// warned holds the objects and problems already warned about, so a
-	// command says each once (tolerant.go).
-	warned map[string]bool
-	// storeDown is why the store cannot be reached, once rollback --no-lock
-	// has found so: readers of bookkeeping skip it (spool.go).
-	storeDown error
+	cfg    *config.Config
+	store  store.Store      // opened once per command (store.go)
+	runner *workflow.Runner // made once per command (Runner)
 }
 
 // NewFactory wires the real process environment.
@@ -165,3 +160,23 @@ func (f *Factory) Who() (user, host string) {
 	host, _ = os.Hostname()
 	return user, strings.TrimSpace(host)
 }
+
+// Runner runs the workflows of this command, made once from the Factory's
+// clients and config.
+func (f *Factory) Runner() *workflow.Runner {
+	if f.runner == nil {
+		f.runner = workflow.New(workflow.Deps{
+			Config: f.Config, Store: f.Store, RawStore: f.openStore,
+			Caller: f.awsCaller, Who: f.Who, WorkDir: f.WorkDir, Now: f.Now, Getenv: f.Getenv,
+			LockWait: f.LockWait, Report: reporter{f.IO.ErrOut},
+		})
+	}
+	return f.runner
+}
+
+// reporter prints what workflows say on stderr: progress as is,
+// diagnostics after "oops: ".
+type reporter struct{ w io.Writer }
+
+func (r reporter) Progressf(format string, args ...any) { fmt.Fprintf(r.w, format+"\n", args...) }
+func (r reporter) Warnf(format string, args ...any)     { fmt.Fprintf(r.w, "oops: "+format+"\n", args...) }

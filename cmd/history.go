@@ -48,10 +48,10 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 	if err != nil {
 		return err
 	}
-	f.flushSpool(ctx, st)
+	f.Runner().FlushSpool(ctx, st)
 	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{
 		Limit: opts.Limit, Before: opts.Before,
-		OnCorrupt: func(ce *store.CorruptError) { f.warnCorrupt(ce, "left out") },
+		OnCorrupt: func(ce *store.CorruptError) { f.Runner().WarnCorrupt(ce, "left out") },
 	})
 	if err != nil {
 		return err

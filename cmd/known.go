@@ -9,6 +9,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // Release statuses in oops list.
@@ -78,7 +79,7 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 	if err != nil {
 		return nil, err
 	}
-	marks := f.marks(ctx, st, c.ApplicationName)
+	marks := f.Runner().Marks(ctx, st, c.ApplicationName)
 	var live, off release.Color
 	var liveCommit, offCommit string
 	var liveInstalling, offInstalling bool
@@ -90,7 +91,7 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 		} else if err != nil {
 			f.warnf("cannot tell which releases run where: %v", err)
 		} else if s, err := t.State(ctx); err != nil {
-			f.warnf("cannot tell which releases run where: %v", firstLine(err))
+			f.warnf("cannot tell which releases run where: %v", workflow.FirstLine(err))
 		} else {
 			live, off = s.Live.Color, s.Off.Color
 			liveCommit, offCommit = s.Live.Commit, s.Off.Commit
@@ -117,16 +118,6 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 	return out, nil
 }
 
-func firstLine(err error) string {
-	msg := err.Error()
-	for i, ch := range msg {
-		if ch == '\n' {
-			return msg[:i]
-		}
-	}
-	return msg
-}
-
 // refuseBadRollback stops a rollback onto a color whose release is marked
 // BAD: the off color is no longer a known-good target once it was rolled
 // back from. --force overrides; --to picks another release.
@@ -142,7 +133,7 @@ func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to re
 	if err != nil {
 		return err
 	}
-	if err := f.marks(ctx, s, c.ApplicationName).CheckBad(commit); err != nil {
+	if err := f.Runner().Marks(ctx, s, c.ApplicationName).CheckBad(commit); err != nil {
 		return withHint(fmt.Errorf("refusing to roll back to %s: %w", to, err),
 			"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force if it has been fixed")
 	}

@@ -85,7 +85,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	if err != nil {
 		return err
 	}
-	f.flushSpool(ctx, idx.Store()) // the store is reached: history gets what waited
+	f.Runner().FlushSpool(ctx, idx.Store()) // the store is reached: history gets what waited
 	f.enrichBare(rels)
 	status, err := f.releaseStatus(ctx, rels)
 	if err != nil {

@@ -133,7 +133,7 @@ func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) er
 		return err
 	}
 	now := time.Now()
-	gone, why := holderGone(f, info, now)
+	gone, why := f.Runner().HolderGone(info, now)
 	if !gone && !opts.Force {
 		return withHint(&store.LockedError{Info: info, Now: now},
 			"if you are sure that holder is not changing anything: oops lock release --force")
@@ -168,26 +168,4 @@ func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) er
 			fmt.Fprintf(f.IO.ErrOut, "released the lock of %s held by %s\n", app, info.Describe())
 			return nil
 		})
-}
-
-// holderGone says whether a lock's holder is known to be gone: it stopped
-// heartbeating, or it ran on this host and its process no longer exists.
-func holderGone(f *Factory, info store.LockInfo, now time.Time) (bool, string) {
-	if info.Stale(now) {
-		return true, fmt.Sprintf("its heartbeat stopped %s ago", now.Sub(info.Heartbeat).Round(time.Second))
-	}
-	return f.holderExited(info)
-}
-
-// holderExited reports a holder that ran on this host, in this process-id
-// space, and whose process no longer exists (killed, or its terminal
-// closed): its lock need not wait out the TTL. Containers sharing a host
-// name but not a pid namespace never match.
-func (f *Factory) holderExited(info store.LockInfo) (bool, string) {
-	_, host := f.Who()
-	ns := pidNamespace()
-	if host == "" || host != info.Host || ns == "" || ns != info.PIDNS || info.PID <= 0 || processAlive(info.PID) {
-		return false, ""
-	}
-	return true, fmt.Sprintf("its process %d on this host has exited", info.PID)
 }

@@ -137,22 +137,18 @@ type preflight struct {
 
 // rollbackPreflight is the part of `oops rollback` (real and --dry-run)
 // before the target is read: .oopsrc (every value parsed when it loaded,
-// verify-timeout and lock-ttl resolved here so nothing fails half-way),
+// verify-timeout resolved here (lock-ttl is parsed when .oopsrc loads) so nothing fails half-way),
 // the target, and whether anything takes traffic there. The rest of the
 // preflight (state, the BAD-release refusal, the health gate, the plan) is
 // target.Switch with switchOptions, which rollback runs under its lock and
 // doctor runs as --dry-run. Both call these two functions, so doctor's
 // verdict is the rollback's.
 func (f *Factory) rollbackPreflight(ctx context.Context, opts switchOptions) (*preflight, error) {
-	c, err := f.Config()
-	if err != nil {
+	if _, err := f.Config(); err != nil {
 		return nil, err
 	}
 	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := lockTTL(c); err != nil {
 		return nil, err
 	}
 	t, err := f.Target(ctx)

@@ -33,7 +33,7 @@ release.`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "read this config `file` instead of searching for .oopsrc")
 	pf.StringVarP(&f.Dir, "dir", "C", "", "run as if oops was started in `dir`")
@@ -100,7 +100,7 @@ func Main(f *Factory, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
-		err = withHint(usageError{err}, "see: oops --help")
+		err = withHint(usageError{Err: err}, "see: oops --help")
 	}
 	if err == nil {
 		return ExitOK

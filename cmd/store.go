@@ -83,7 +83,7 @@ func (f *Factory) Index(ctx context.Context) (*store.Index, error) {
 		return nil, err
 	}
 	idx := store.NewIndex(s, c.ApplicationName)
-	idx.OnCorrupt = f.warnCorrupt // read around it, once said
+	idx.OnCorrupt = f.Runner().WarnCorrupt // read around it, once said
 	idx.Generation = f.generation()
 	return idx, nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cmd
+package workflow
 
 // processAlive is unknown off Unix: assume alive, so locks wait for their TTL.
 func processAlive(int) bool { return true }

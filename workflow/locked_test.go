@@ -1,10 +1,11 @@
-package cmd
+package workflow
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,30 +13,78 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/store/dir"
 	"github.com/oops-deploy/oops/target"
 )
 
-// testFactory is a Factory on a fresh directory store, with no AWS and
-// a fixed operator.
-func testFactory(t *testing.T, rc string) (*Factory, store.Store, *bytes.Buffer) {
+// fixture is a Runner on a fresh directory store, with no AWS and a
+// fixed operator (ada). Tests change d before calling runner().
+type fixture struct {
+	d      Deps
+	st     store.Store
+	errOut *bytes.Buffer
+	wd     string
+	env    map[string]string
+	r      *Runner
+}
+
+func newFixture(t *testing.T, rc string) *fixture {
 	t.Helper()
 	wd := t.TempDir()
 	if rc == "" {
 		rc = `{"application-name": "api", "store": "rel"}`
 	}
-	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
+	path := filepath.Join(wd, ".oopsrc")
+	if err := os.WriteFile(path, []byte(rc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var errOut bytes.Buffer
-	f := NewFactory("test")
-	f.IO = &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut}
-	f.Getwd = func() (string, error) { return wd, nil }
-	env := map[string]string{"USER": "ada", "HOME": wd, "GIT_CONFIG_NOSYSTEM": "1"}
-	f.Getenv = func(k string) string { return env[k] }
-	return f, dir.New(filepath.Join(wd, "rel")), &errOut
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixture{st: dir.New(filepath.Join(wd, "rel")), errOut: &bytes.Buffer{}, wd: wd,
+		env: map[string]string{"USER": "ada", "HOME": wd, "GIT_CONFIG_NOSYSTEM": "1"}}
+	host, _ := os.Hostname()
+	fx.d = Deps{
+		Config:   func() (*config.Config, error) { return c, nil },
+		Store:    func(context.Context) (store.Store, error) { return store.Guarded(fx.st, target.CheckFence), nil },
+		RawStore: func(context.Context) (store.Store, error) { return fx.st, nil },
+		Who:      func() (string, string) { return "ada", host },
+		WorkDir:  func() (string, error) { return wd, nil },
+		Now:      time.Now,
+		Getenv:   func(k string) string { return fx.env[k] },
+		Report:   writerReporter{fx.errOut},
+	}
+	return fx
+}
+
+// runner is the fixture's Runner, made on first use from d.
+func (fx *fixture) runner() *Runner {
+	if fx.r == nil {
+		fx.r = New(fx.d)
+	}
+	return fx.r
+}
+
+// writerReporter prints as the CLI does, into a buffer.
+type writerReporter struct{ w io.Writer }
+
+func (r writerReporter) Progressf(format string, args ...any) { fmt.Fprintf(r.w, format+"\n", args...) }
+func (r writerReporter) Warnf(format string, args ...any) {
+	fmt.Fprintf(r.w, "oops: "+format+"\n", args...)
+}
+
+// hintOf is the first hint attached to err.
+func hintOf(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if h, ok := e.(interface{ Hint() string }); ok && h.Hint() != "" {
+			return h.Hint()
+		}
+	}
+	return ""
 }
 
 func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
@@ -51,7 +100,7 @@ func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
 		{"immutable", store.ErrImmutable, release.ResultRefused},
 		{"artifact changed in the store", fmt.Errorf("deploy abc: %w", target.ErrIntegrity), release.ResultRefused},
 		{"known BAD", &store.BadReleaseError{Commit: "abc"}, release.ResultRefused},
-		{"bad input", usageErrorf("no such color"), release.ResultRefused},
+		{"bad input", Usagef("no such color"), release.ResultRefused},
 		{"AWS broke", errors.New("ServiceUnavailable"), release.ResultFailed},
 		{"deploy failed", target.ErrDeployFailed, release.ResultFailed},
 		{"verification reverted", target.ErrVerifyFailed, release.ResultFailed},
@@ -60,9 +109,10 @@ func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, s, _ := testFactory(t, "")
+			fx := newFixture(t, "")
+			s := fx.st
 			ctx := context.Background()
-			err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback, Reason: "why"}, func(ctx context.Context, ev *release.Event) error {
+			err := fx.runner().Locked(ctx, Change{Action: release.ActionRollback, Reason: "why"}, func(ctx context.Context, ev *release.Event) error {
 				if _, _, err := store.ReadLock(ctx, s, "api"); err != nil {
 					t.Errorf("fn runs without the lock: %v", err)
 				}
@@ -95,37 +145,31 @@ func TestMutateRecordsEveryOutcomeAndReleases(t *testing.T) {
 	}
 }
 
-// TestMutateExportsLockToken: hooks started by fn inherit the lock's
-// token, and an oops started with it runs under the same lock. (Not
-// parallel: the token is in the process environment.)
-func TestMutateExportsLockToken(t *testing.T) {
-	t.Setenv(LockTokenEnv, "") // and forget what parallel tests of an earlier -count left
-	f, s, _ := testFactory(t, "")
+// TestLockedPassesTheTokenToChildren: processes that fn starts get the
+// lock's token through fn's context (target.ChildEnv), never through this
+// process's environment, and an oops started with it runs under the same
+// lock.
+func TestLockedPassesTheTokenToChildren(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "")
+	s := fx.st
 	ctx := context.Background()
-	err := f.mutate(ctx, mutateOptions{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
+	err := fx.runner().Locked(ctx, Change{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
 		info, _, err := store.ReadLock(ctx, s, "api")
 		if err != nil {
 			return err
 		}
-		token := os.Getenv(LockTokenEnv)
+		token := childToken(ctx)
 		if token != info.Token {
-			t.Errorf("%s=%q for hooks, want the lock's token %q", LockTokenEnv, token, info.Token)
+			t.Errorf("%s=%q for children, want the lock's token %q", LockTokenEnv, token, info.Token)
 		}
-		hook, _, _ := testFactory(t, "")
-		hook.Getwd, hook.store = f.Getwd, s
-		hook.Getenv = func(k string) string {
-			if k == LockTokenEnv {
-				return token
-			}
-			return f.Getenv(k)
+		if v := os.Getenv(LockTokenEnv); v != "" {
+			t.Errorf("the token is in this process's environment: %q", v)
 		}
-		return hook.mutate(ctx, mutateOptions{Action: release.ActionSwitch}, func(context.Context, *release.Event) error { return nil })
+		return hookRunner(t, fx, token).Locked(ctx, Change{Action: release.ActionSwitch}, func(context.Context, *release.Event) error { return nil })
 	})
 	if err != nil {
 		t.Fatalf("a hook under the holder's lock: %v", err)
-	}
-	if os.Getenv(LockTokenEnv) != "" {
-		t.Errorf("%s still set after the command", LockTokenEnv)
 	}
 	if _, _, err := store.ReadLock(ctx, s, "api"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("lock left behind: %v", err)
@@ -136,12 +180,39 @@ func TestMutateExportsLockToken(t *testing.T) {
 	}
 }
 
+// childToken is the lock token ctx passes to the processes a backend starts.
+func childToken(ctx context.Context) string {
+	for _, kv := range target.ChildEnv(ctx) {
+		if v, ok := strings.CutPrefix(kv, LockTokenEnv+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// hookRunner is another oops process on the same store and work dir,
+// started by the holder's hook with its token.
+func hookRunner(t *testing.T, fx *fixture, token string) *Runner {
+	t.Helper()
+	hook := newFixture(t, "")
+	d := hook.d
+	d.Config, d.Store, d.RawStore, d.WorkDir = fx.d.Config, fx.d.Store, fx.d.RawStore, fx.d.WorkDir
+	d.Getenv = func(k string) string {
+		if k == LockTokenEnv {
+			return token
+		}
+		return fx.d.Getenv(k)
+	}
+	return New(d)
+}
+
 func TestMutateDryRunTakesNothing(t *testing.T) {
 	t.Parallel()
-	f, s, _ := testFactory(t, "")
+	fx := newFixture(t, "")
+	s := fx.st
 	ctx := context.Background()
 	ran := false
-	err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback, DryRun: true}, func(context.Context, *release.Event) error {
+	err := fx.runner().Locked(ctx, Change{Action: release.ActionRollback, DryRun: true}, func(context.Context, *release.Event) error {
 		ran = true
 		if _, _, err := store.ReadLock(ctx, s, "api"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a dry run took the lock: %v", err)
@@ -157,22 +228,23 @@ func TestMutateDryRunTakesNothing(t *testing.T) {
 }
 
 // TestMutateLockedIsRefusedAndRecorded: a held lock stops the command
-// before fn runs, exits ExitLocked, names the holder, and is recorded.
+// before fn runs (exit 5), names the holder, and is recorded.
 func TestMutateLockedIsRefusedAndRecorded(t *testing.T) {
 	t.Parallel()
-	f, s, _ := testFactory(t, "")
+	fx := newFixture(t, "")
+	s := fx.st
 	ctx := context.Background()
 	held, err := store.AcquireLock(ctx, s, store.LockInfo{App: "api", Holder: "grace", Host: "elsewhere", PID: 7, Command: "oops deploy v2"}, store.LockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Release(ctx)
-	err = f.mutate(ctx, mutateOptions{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
+	err = fx.runner().Locked(ctx, Change{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
 		t.Error("fn ran while another holder had the lock")
 		return nil
 	})
-	if ExitCode(err) != ExitLocked || !strings.Contains(err.Error(), `grace (@elsewhere, pid 7): "oops deploy v2"`) {
-		t.Fatalf("got %v (exit %d), want exit %d naming grace's deploy", err, ExitCode(err), ExitLocked)
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), `grace (@elsewhere, pid 7): "oops deploy v2"`) {
+		t.Fatalf("got %v, want ErrLocked naming grace's deploy", err)
 	}
 	evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{})
 	if len(evs) != 1 || evs[0].Result != release.ResultRefused {
@@ -187,9 +259,10 @@ func TestMutateLockedIsRefusedAndRecorded(t *testing.T) {
 // runs (it was believed dead), fn's context is cancelled at once.
 func TestMutateLostLockCancelsWork(t *testing.T) {
 	t.Parallel()
-	f, s, errOut := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "400ms"}`)
+	fx := newFixture(t, `{"application-name": "api", "store": "rel", "lock-ttl": "400ms"}`)
+	s := fx.st
 	ctx := context.Background()
-	err := f.mutate(ctx, mutateOptions{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
+	err := fx.runner().Locked(ctx, Change{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
 		if err := store.ForceReleaseLock(ctx, s, "api", ""); err != nil {
 			t.Fatal(err)
 		}
@@ -204,14 +277,10 @@ func TestMutateLostLockCancelsWork(t *testing.T) {
 	if !errors.Is(err, store.ErrLockLost) {
 		t.Fatalf("got %v, want ErrLockLost", err)
 	}
-	if ExitCode(err) != ExitLocked {
-		t.Errorf("exit %d, want %d", ExitCode(err), ExitLocked)
-	}
 	evs, _ := store.ListEvents(ctx, s, "api", store.EventQuery{})
 	if len(evs) != 1 || evs[0].Result != release.ResultFailed {
 		t.Errorf("events %+v, want one failed", evs)
 	}
-	_ = errOut
 }
 
 // TestMutateLeaseOldButNotTakenOver: a command whose lease went past its
@@ -223,12 +292,13 @@ func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
 	for _, takenOver := range []bool{false, true} {
 		t.Run(fmt.Sprintf("takenOver=%v", takenOver), func(t *testing.T) {
 			t.Parallel()
-			f, s, _ := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+			fx := newFixture(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+			s := fx.st
 			var skew atomic.Int64
-			f.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			fx.d.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			err := f.mutate(ctx, mutateOptions{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
+			err := fx.runner().Locked(ctx, Change{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
 				// The process was paused for most of its lock-ttl.
 				skew.Store(int64(50 * time.Minute))
 				if takenOver {
@@ -238,7 +308,7 @@ func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
 					}
 					defer bob.Release(context.Background())
 				}
-				return writeProbe(ctx, f)
+				return writeProbe(ctx, fx)
 			})
 			_, statErr := s.Stat(context.Background(), "api/probe")
 			if takenOver {
@@ -263,31 +333,24 @@ func TestMutateLeaseOldButNotTakenOver(t *testing.T) {
 // TestMutateHookFollowsHoldersLease: an oops started by a hook under the
 // holder's token (OOPS_LOCK_TOKEN) is fenced like its holder: it carries
 // the holder's generation to the proxy, and once the holder lost the lock
-// it writes nothing more and fails with "lost the lock to ...". (Not
-// parallel: the token is in the process environment.)
+// it writes nothing more and fails with "lost the lock to ...".
 func TestMutateHookFollowsHoldersLease(t *testing.T) {
-	t.Setenv(LockTokenEnv, "")
+	t.Parallel()
 	for _, takenOver := range []bool{false, true} {
 		t.Run(fmt.Sprintf("takenOver=%v", takenOver), func(t *testing.T) {
-			f, s, _ := testFactory(t, "")
+			t.Parallel()
+			fx := newFixture(t, "")
+			s := fx.st
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var hookErr error
-			_ = f.mutate(ctx, mutateOptions{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
+			_ = fx.runner().Locked(ctx, Change{Action: release.ActionDeploy}, func(ctx context.Context, _ *release.Event) error {
 				parentGen := target.FenceGeneration(ctx)
-				token := os.Getenv(LockTokenEnv)
-				hook, _, _ := testFactory(t, "")
-				hook.Getwd, hook.store = f.Getwd, s
-				hook.Getenv = func(k string) string {
-					if k == LockTokenEnv {
-						return token
-					}
-					return f.Getenv(k)
-				}
+				hook := hookRunner(t, fx, childToken(ctx))
 				// The hook is another process: it sees none of this one's context.
 				hctx, hcancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer hcancel()
-				hookErr = hook.mutate(hctx, mutateOptions{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
+				hookErr = hook.Locked(hctx, Change{Action: release.ActionSwitch}, func(ctx context.Context, _ *release.Event) error {
 					if got := target.FenceGeneration(ctx); got != parentGen || got == 0 {
 						t.Errorf("the hook's switch carries generation %d, want its holder's %d", got, parentGen)
 					}
@@ -298,7 +361,7 @@ func TestMutateHookFollowsHoldersLease(t *testing.T) {
 						}
 						defer bob.Release(context.Background())
 					}
-					return writeProbe(ctx, hook)
+					return writeProbe(ctx, fx)
 				})
 				return nil
 			})
@@ -312,8 +375,8 @@ func TestMutateHookFollowsHoldersLease(t *testing.T) {
 			if statErr == nil {
 				t.Error("a hook whose holder lost the lock wrote to the store")
 			}
-			if !errors.Is(hookErr, store.ErrLockLost) || !strings.Contains(hookErr.Error(), "lost the lock to bob") || ExitCode(hookErr) != ExitLocked {
-				t.Fatalf("hook after its holder lost the lock: %v (exit %d), want lost the lock to bob, exit %d", hookErr, ExitCode(hookErr), ExitLocked)
+			if !errors.Is(hookErr, store.ErrLockLost) || !strings.Contains(hookErr.Error(), "lost the lock to bob") || !errors.Is(hookErr, store.ErrLocked) {
+				t.Fatalf("hook after its holder lost the lock: %v, want lost the lock to bob", hookErr)
 			}
 		})
 	}
@@ -331,8 +394,8 @@ func takeOverAsBob(s store.Store, command string) (*store.Lock, error) {
 }
 
 // writeProbe writes api/probe through f's (fenced) store.
-func writeProbe(ctx context.Context, f *Factory) error {
-	st, err := f.Store(ctx)
+func writeProbe(ctx context.Context, fx *fixture) error {
+	st, err := fx.d.Store(ctx)
 	if err != nil {
 		return err
 	}
@@ -345,17 +408,18 @@ func writeProbe(ctx context.Context, f *Factory) error {
 // say so, not "loses the lock 0s after its last heartbeat".
 func TestMutateLockedHintSaysTheRealTTL(t *testing.T) {
 	t.Parallel()
-	f, s, _ := testFactory(t, "")
+	fx := newFixture(t, "")
+	s := fx.st
 	ctx := context.Background()
 	if _, err := s.Create(ctx, store.LockKey("api"), strings.NewReader(`{"tok`), 5, nil); err != nil {
 		t.Fatal(err)
 	}
-	err := f.mutate(ctx, mutateOptions{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
+	err := fx.runner().Locked(ctx, Change{Action: release.ActionRollback}, func(context.Context, *release.Event) error {
 		t.Error("fn ran under an unreadable lock")
 		return nil
 	})
-	if ExitCode(err) != ExitLocked {
-		t.Fatalf("got %v (exit %d), want exit %d", err, ExitCode(err), ExitLocked)
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("got %v, want ErrLocked", err)
 	}
 	want := fmt.Sprintf("loses the lock %s after its last heartbeat", store.DefaultLockTTL)
 	if h := hintOf(err); !strings.Contains(h, want) {
@@ -380,7 +444,7 @@ func TestResultOfInterruptedVerification(t *testing.T) {
 		{"interrupted elsewhere", context.Canceled, release.ResultFailed},
 	}
 	for _, tc := range tests {
-		if got := resultOf(tc.err); got != tc.want {
+		if got := ResultOf(tc.err); got != tc.want {
 			t.Errorf("%s: resultOf = %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -392,10 +456,11 @@ func TestResultOfInterruptedVerification(t *testing.T) {
 // finished).
 func TestMutateLostLockAfterTheLastChange(t *testing.T) {
 	t.Parallel()
-	f, s, _ := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+	fx := newFixture(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+	s := fx.st
 	var skew atomic.Int64
-	f.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	err := f.mutate(context.Background(), mutateOptions{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
+	fx.d.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	err := fx.runner().Locked(context.Background(), Change{Action: release.ActionSwitch, Reason: "paused"}, func(ctx context.Context, ev *release.Event) error {
 		skew.Store(int64(50 * time.Minute)) // paused for most of its lock-ttl
 		bob, err := takeOverAsBob(s, "oops deploy")
 		if err != nil {
@@ -404,8 +469,8 @@ func TestMutateLostLockAfterTheLastChange(t *testing.T) {
 		t.Cleanup(func() { _ = bob.Release(context.Background()) })
 		return nil
 	})
-	if !errors.Is(err, store.ErrLockLost) || ExitCode(err) != ExitLocked {
-		t.Fatalf("mutate: %v (exit %d), want the lock lost, exit %d", err, ExitCode(err), ExitLocked)
+	if !errors.Is(err, store.ErrLockLost) || !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("mutate: %v, want the lock lost", err)
 	}
 	if n := strings.Count(err.Error(), "lost the lock to bob"); n != 1 || strings.Contains(err.Error(), "stopped before acting further") {
 		t.Errorf("error says the loss %d times, or that it stopped early: %v", n, err)

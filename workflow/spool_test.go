@@ -1,4 +1,4 @@
-package cmd
+package workflow
 
 import (
 	"context"
@@ -32,9 +32,8 @@ func TestSpoolDir(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := NewFactory("test")
-			f.Getenv = func(k string) string { return tt.env[k] }
-			got, err := f.spoolDir()
+			r := New(Deps{Getenv: func(k string) string { return tt.env[k] }})
+			got, err := r.spoolDir()
 			if err != nil || got != filepath.FromSlash(tt.want) {
 				t.Errorf("spoolDir() = %q, %v; want %q", got, err, tt.want)
 			}
@@ -46,9 +45,10 @@ func TestSpoolDir(t *testing.T) {
 // is appended once, with its marks, to its own store and application only.
 func TestSpoolKeepsAndFlushes(t *testing.T) {
 	t.Parallel()
-	f, s, errOut := testFactory(t, "")
+	fx := newFixture(t, "")
+	f, s, errOut := fx.runner(), fx.st, fx.errOut
 	ctx := context.Background()
-	home := f.Getenv("HOME")
+	home := fx.env["HOME"]
 	bad := strings.Repeat("b", 40)
 	ev := &release.Event{App: "api", Action: release.ActionRollback, Result: release.ResultOK, Time: time.Now(),
 		From: release.Side{Color: release.Blue, Commit: bad}, To: release.Side{Color: release.Green, Commit: strings.Repeat("a", 40)}}
@@ -74,12 +74,12 @@ func TestSpoolKeepsAndFlushes(t *testing.T) {
 			t.Errorf("%s: %v, %v; want mode %o", p, fi.Mode(), err, want)
 		}
 	}
-	if m := f.marks(ctx, s, "api"); m.CheckBad(bad) != nil {
+	if m := f.Marks(ctx, s, "api"); m.CheckBad(bad) != nil {
 		t.Error("a spooled event counted while the store can be read")
 	}
 
 	for range 2 {
-		f.flushSpool(ctx, s)
+		f.FlushSpool(ctx, s)
 	}
 	evs, err := store.ListEvents(ctx, s, "api", store.EventQuery{})
 	if err != nil || len(evs) != 1 || evs[0].ID != ev.ID {
@@ -105,17 +105,18 @@ func TestSpoolKeepsAndFlushes(t *testing.T) {
 // not asked.
 func TestMarksWhenStoreIsDown(t *testing.T) {
 	t.Parallel()
-	f, s, errOut := testFactory(t, "")
+	fx := newFixture(t, "")
+	f, s, errOut := fx.runner(), fx.st, fx.errOut
 	bad := strings.Repeat("b", 40)
 	if _, err := f.spoolEvent(s, &release.Event{App: "api", Action: release.ActionRollback, Result: release.ResultOK, Time: time.Now(),
 		From: release.Side{Commit: bad}, To: release.Side{Commit: strings.Repeat("a", 40)}}); err != nil {
 		t.Fatal(err)
 	}
 	f.storeDown = errors.New("connection refused")
-	if m := f.marks(context.Background(), s, "api"); m.CheckBad(bad) == nil {
+	if m := f.Marks(context.Background(), s, "api"); m.CheckBad(bad) == nil {
 		t.Error("the spooled rollback's BAD mark was not seen")
 	}
-	f.marks(context.Background(), s, "api")
+	f.Marks(context.Background(), s, "api")
 	if n := strings.Count(errOut.String(), "cannot check the release marks"); n != 1 {
 		t.Errorf("warned %d times, want once: %q", n, errOut)
 	}
@@ -133,8 +134,8 @@ func TestBrief(t *testing.T) {
 		{errors.New("create x: mkdir /mnt/oops: not a directory"), "create x: mkdir /mnt/oops: not a directory"},
 	}
 	for _, tt := range tests {
-		if got := brief(tt.err); got != tt.want {
-			t.Errorf("brief(%v) = %q, want %q", tt.err, got, tt.want)
+		if got := Brief(tt.err); got != tt.want {
+			t.Errorf("Brief(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

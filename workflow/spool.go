@@ -1,4 +1,4 @@
-package cmd
+package workflow
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 )
 
 // An unreachable store (no bucket, no permission, S3 or the network down,
@@ -41,7 +42,7 @@ type unreachableError struct {
 }
 
 func (e *unreachableError) Error() string {
-	return fmt.Sprintf("cannot reach the store %s to take the lock (%s): roll back without it: %s", e.store, brief(e.cause), e.offer)
+	return fmt.Sprintf("cannot reach the store %s to take the lock (%s): roll back without it: %s", e.store, Brief(e.cause), e.offer)
 }
 
 func (e *unreachableError) Unwrap() error { return e.cause }
@@ -49,17 +50,17 @@ func (e *unreachableError) Unwrap() error { return e.cause }
 // unreachable turns a failure to take the lock into an *unreachableError
 // when the command offers a way without the lock and the failure is not
 // another holder, an interrupt, or a lock lost.
-func (f *Factory) unreachable(ctx context.Context, st store.Store, opts mutateOptions, err error) error {
-	if err == nil || opts.NoLockOffer == "" || errors.Is(err, store.ErrLocked) || ctx.Err() != nil {
+func unreachable(ctx context.Context, st store.Store, ch Change, err error) error {
+	if err == nil || ch.NoLockOffer == "" || errors.Is(err, store.ErrLocked) || ctx.Err() != nil {
 		return err
 	}
-	return &unreachableError{store: st.String(), cause: err, offer: opts.NoLockOffer}
+	return &unreachableError{store: st.String(), cause: err, offer: ch.NoLockOffer}
 }
 
-// brief is the gist of why a store call failed, for one line: the AWS
+// Brief is the gist of why a store call failed, for one line: the AWS
 // error code and message, the network error, or the last part of the
 // message.
-func brief(err error) string {
+func Brief(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		if m := ae.ErrorMessage(); m != "" && m != ae.ErrorCode() {
@@ -74,32 +75,32 @@ func brief(err error) string {
 	if errors.As(err, &ne) {
 		return ne.Err.Error()
 	}
-	msg := firstLine(err)
+	msg := FirstLine(err)
 	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg) > 120 {
 		msg = msg[i+2:]
 	}
 	return msg
 }
 
-// mutateWithoutLock is rollback --no-lock: run fn without the lock, but
+// withoutLock is rollback --no-lock: run fn without the lock, but
 // only when the store cannot be reached, and keep the event in the spool.
-func (f *Factory) mutateWithoutLock(ctx context.Context, st store.Store, opts mutateOptions, id identity, ttl time.Duration,
-	ev *release.Event, start time.Time, finalID func() identity, fn func(ctx context.Context, ev *release.Event) error) error {
-	down, err := f.probeStore(ctx, st, ev.App, id, ttl)
+func (r *Runner) withoutLock(ctx context.Context, st store.Store, ch Change, id Identity, ttl time.Duration,
+	ev *release.Event, start time.Time, finalID func() Identity, fn func(ctx context.Context, ev *release.Event) error) error {
+	down, err := r.probeStore(ctx, st, ev.App, id, ttl)
 	if err != nil {
 		return err
 	}
 	if down == nil {
-		return withHint(usageErrorf("--no-lock: the store %s can be reached, so %s takes the lock", st, opts.commandName()),
+		return target.Hinted(Usagef("--no-lock: the store %s can be reached, so %s takes the lock", st, ch.commandName()),
 			"run it without --no-lock (oops lock status shows who holds the lock)")
 	}
-	f.storeDown = down
-	dir, _ := f.spoolDir()
-	f.warnf("warning: %s cannot be reached (%s): going on WITHOUT the lock; the event is kept in %s until a command reaches the store", st, brief(down), dir)
+	r.storeDown = down
+	dir, _ := r.spoolDir()
+	r.warnf("warning: %s cannot be reached (%s): going on WITHOUT the lock; the event is kept in %s until a command reaches the store", st, Brief(down), dir)
 	runErr := fn(ctx, ev)
 	finishEvent(ev, start, finalID, runErr)
-	if _, err := f.spoolEvent(st, ev); err != nil {
-		f.warnf("could not keep this %s for history: %v", ev.Action, err)
+	if _, err := r.spoolEvent(st, ev); err != nil {
+		r.warnf("could not keep this %s for history: %v", ev.Action, err)
 	}
 	return runErr
 }
@@ -108,7 +109,7 @@ func (f *Factory) mutateWithoutLock(ctx context.Context, st store.Store, opts mu
 // cannot be reached, or nil when it can. Reachable means the lock could
 // be taken or is held: a lock that can be read, or one that can be
 // created (and is removed at once: nothing changes).
-func (f *Factory) probeStore(ctx context.Context, st store.Store, app string, id identity, ttl time.Duration) (down, err error) {
+func (r *Runner) probeStore(ctx context.Context, st store.Store, app string, id Identity, ttl time.Duration) (down, err error) {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	_, _, err = store.ReadLock(pctx, st, app)
@@ -121,7 +122,7 @@ func (f *Factory) probeStore(ctx context.Context, st store.Store, app string, id
 			Command: "oops rollback --no-lock (checking the store)"}, store.LockOptions{TTL: ttl})
 		if err == nil {
 			if rerr := lk.Release(ctx); rerr != nil {
-				f.warnf("%v (check with: oops lock status)", rerr)
+				r.warnf("%v (check with: oops lock status)", rerr)
 			}
 			return nil, nil
 		}
@@ -137,24 +138,24 @@ func (f *Factory) probeStore(ctx context.Context, st store.Store, app string, id
 
 // recordEvent writes ev to history; when the store cannot take it (or
 // cannot be reached, as cause says), ev is kept in the spool instead.
-func (f *Factory) recordEvent(ctx context.Context, st store.Store, ev *release.Event, cause error) error {
+func (r *Runner) recordEvent(ctx context.Context, st store.Store, ev *release.Event, cause error) error {
 	var ue *unreachableError
 	if errors.As(cause, &ue) {
 		// oops decided not to act without the lock: refused, like a held
 		// lock. The error says it all: no second line.
 		ev.Result = release.ResultRefused
-		_, err := f.spoolEvent(st, ev)
+		_, err := r.spoolEvent(st, ev)
 		return err
 	}
 	err := store.AppendEvent(ctx, st, ev)
 	if err == nil {
 		return nil
 	}
-	path, serr := f.spoolEvent(st, ev)
+	path, serr := r.spoolEvent(st, ev)
 	if serr != nil {
 		return fmt.Errorf("%w; keep it for later: %w", err, serr)
 	}
-	f.warnf("could not record this %s in history (%s): kept in %s, appended by the next command that reaches the store", ev.Action, brief(err), path)
+	r.warnf("could not record this %s in history (%s): kept in %s, appended by the next command that reaches the store", ev.Action, Brief(err), path)
 	return nil
 }
 
@@ -165,10 +166,10 @@ type spoolEntry struct {
 }
 
 // spoolDir is $XDG_STATE_HOME/oops/spool, else ~/.local/state/oops/spool.
-func (f *Factory) spoolDir() (string, error) {
-	base := f.Getenv("XDG_STATE_HOME")
+func (r *Runner) spoolDir() (string, error) {
+	base := r.d.Getenv("XDG_STATE_HOME")
 	if base == "" || !filepath.IsAbs(base) {
-		home := f.Getenv("HOME")
+		home := r.d.Getenv("HOME")
 		if home == "" {
 			var err error
 			if home, err = os.UserHomeDir(); err != nil {
@@ -183,8 +184,8 @@ func (f *Factory) spoolDir() (string, error) {
 // spoolEvent keeps ev in the spool (folders 0700, file 0600: events name
 // people and hosts) and returns its path. The event gets its final ID
 // now, so appending it twice stores it once.
-func (f *Factory) spoolEvent(st store.Store, ev *release.Event) (string, error) {
-	dir, err := f.spoolDir()
+func (r *Runner) spoolEvent(st store.Store, ev *release.Event) (string, error) {
+	dir, err := r.spoolDir()
 	if err != nil {
 		return "", err
 	}
@@ -236,8 +237,8 @@ type spooledFile struct {
 }
 
 // readSpool returns the spooled events for st and app, newest first.
-func (f *Factory) readSpool(st store.Store, app string) []spooledFile {
-	dir, err := f.spoolDir()
+func (r *Runner) readSpool(st store.Store, app string) []spooledFile {
+	dir, err := r.spoolDir()
 	if err != nil {
 		return nil
 	}
@@ -258,7 +259,7 @@ func (f *Factory) readSpool(st store.Store, app string) []spooledFile {
 		}
 		var e spoolEntry
 		if err := json.Unmarshal(data, &e); err != nil || e.Event.ID == "" {
-			f.warnOnce("spool:"+path, "warning: %s is not a spooled oops event: left alone", path)
+			r.WarnOnce("spool:"+path, "warning: %s is not a spooled oops event: left alone", path)
 			continue
 		}
 		if e.Store == st.String() && e.Event.App == app {
@@ -269,39 +270,39 @@ func (f *Factory) readSpool(st store.Store, app string) []spooledFile {
 	return out
 }
 
-// spooled is the events kept in the spool for st and app, newest first.
-func (f *Factory) spooled(st store.Store, app string) []release.Event {
+// Spooled is the events kept in the spool for st and app, newest first.
+func (r *Runner) Spooled(st store.Store, app string) []release.Event {
 	var evs []release.Event
-	for _, s := range f.readSpool(st, app) {
+	for _, s := range r.readSpool(st, app) {
 		evs = append(evs, s.entry.Event)
 	}
 	return evs
 }
 
-// flushSpool appends the events spooled for this store and application
+// FlushSpool appends the events spooled for this store and application
 // to history (oldest first, each at most once) and applies them to the
 // release marks, saying so on stderr. A store that fails again keeps the
 // rest for the next command.
-func (f *Factory) flushSpool(ctx context.Context, st store.Store) {
-	c, err := f.Config()
-	if err != nil || f.storeDown != nil {
+func (r *Runner) FlushSpool(ctx context.Context, st store.Store) {
+	c, err := r.d.Config()
+	if err != nil || r.storeDown != nil {
 		return
 	}
-	files := f.readSpool(st, c.ApplicationName)
+	files := r.readSpool(st, c.ApplicationName)
 	n := 0
 	for i := len(files) - 1; i >= 0; i-- {
 		ev := files[i].entry.Event
 		if _, err := store.PutEvent(ctx, st, &ev); err != nil {
-			f.warnf("could not append the events kept in %s yet: %s", filepath.Dir(files[i].path), brief(err))
+			r.warnf("could not append the events kept in %s yet: %s", filepath.Dir(files[i].path), Brief(err))
 			break
 		}
 		if ev.Result == release.ResultOK {
 			if err := store.UpdateMarks(ctx, st, ev.App, func(m store.Marks) { m.ApplyLateEvent(&ev) }); err != nil {
-				f.warnMarks(err)
+				r.WarnMarks(err)
 			}
 		}
 		if err := os.Remove(files[i].path); err != nil {
-			f.warnf("appended %s to history, but could not remove it: %v", files[i].path, err)
+			r.warnf("appended %s to history, but could not remove it: %v", files[i].path, err)
 		}
 		n++
 	}
@@ -310,6 +311,12 @@ func (f *Factory) flushSpool(ctx context.Context, st store.Store) {
 		if n == 1 {
 			noun = "event"
 		}
-		f.warnf("appended %d %s recorded while %s could not be reached to history", n, noun, st)
+		r.warnf("appended %d %s recorded while %s could not be reached to history", n, noun, st)
 	}
+}
+
+// FirstLine is the first line of err's message.
+func FirstLine(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }

@@ -1,4 +1,4 @@
-package cmd
+package workflow
 
 import (
 	"context"
@@ -25,8 +25,8 @@ func TestWhoIsTheGitUserOffAWS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, _, _ := testFactory(t, "")
-			wd, _ := f.WorkDir()
+			fx := newFixture(t, "")
+			wd := fx.wd
 			if tt.global != "" {
 				if err := os.WriteFile(filepath.Join(wd, ".gitconfig"), []byte("[user]\n\tname = "+tt.global+"\n"), 0o644); err != nil {
 					t.Fatal(err)
@@ -43,7 +43,7 @@ func TestWhoIsTheGitUserOffAWS(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			id := f.identity(context.Background())
+			id := fx.runner().Identity(context.Background())
 			if id.Who != tt.want || id.OSUser != "ada" || id.Host == "" {
 				t.Errorf("identity %+v, want who %q, os user ada and a host", id, tt.want)
 			}
