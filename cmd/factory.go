@@ -166,7 +166,7 @@ func (f *Factory) Who() (user, host string) {
 func (f *Factory) Runner() *workflow.Runner {
 	if f.runner == nil {
 		f.runner = workflow.New(workflow.Deps{
-			Config: f.Config, Store: f.Store, RawStore: f.openStore,
+			Config: f.Config, Store: f.Store, RawStore: f.openStore, Target: f.Target, Deployer: f.Deployer,
 			Caller: f.awsCaller, Who: f.Who, WorkDir: f.WorkDir, Now: f.Now, Getenv: f.Getenv,
 			LockWait: f.LockWait, Report: reporter{f.IO.ErrOut},
 		})

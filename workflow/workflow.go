@@ -15,6 +15,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 )
 
 // LockTokenEnv reaches everything a mutating command starts (hooks,
@@ -38,6 +39,10 @@ type Deps struct {
 	// context carries; RawStore is the same store unfenced, for the lock
 	// itself (its heartbeats are what the fence asks).
 	Store, RawStore func(context.Context) (store.Store, error)
+	// Target opens the traffic target .oopsrc names; Deployer what installs
+	// a release on a color (CodeDeploy, or the target itself).
+	Target   func(context.Context) (target.Target, error)
+	Deployer func(context.Context) (target.Deployer, error)
 	// Caller is the AWS caller ARN, "" when it cannot tell; asked only when
 	// the store or the target is on AWS. Nil: never on AWS.
 	Caller func(context.Context) string
