@@ -278,8 +278,8 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			}
 			return err
 		}
-		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, shortCommit(st.Live.Commit))
-		if st.Live.Commit == "" || st.Live.Commit == "unknown" {
+		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, shortCommit(st.Live))
+		if !st.Live.CommitKnown() {
 			prev = fmt.Sprintf("nothing oops knows of ran on %s before", st.Live.Color)
 		}
 		if opts.Canary > 0 && opts.Canary < 100 {

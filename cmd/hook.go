@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -239,8 +239,9 @@ func newHookWaitHealthyCmd(f *Factory) *cobra.Command {
 		Use:   "wait-healthy",
 		Short: "Wait until the deployment's color answers its health check on this instance",
 		Long: `Poll the health check of the color this deployment installs, on this
-instance (127.0.0.1:<port><path>), until it answers 2xx. A non-zero exit (6)
-fails the lifecycle event, and so the deployment, before any traffic moves.`,
+instance (127.0.0.1:<port><path>), until it answers 2xx or 3xx (a redirect
+is not followed). A non-zero exit (6) fails the lifecycle event, and so the
+deployment, before any traffic moves.`,
 		Example: `  oops hook wait-healthy
   oops hook wait-healthy --timeout 5m`,
 		Args: noArgs,
@@ -258,64 +259,23 @@ fails the lifecycle event, and so the deployment, before any traffic moves.`,
 	return c
 }
 
-// waitHealthy polls url until it answers 2xx or timeout passes.
+// waitHealthy polls url until it answers healthy (health.OK: 2xx or 3xx)
+// or timeout passes, saying each new reason once so the agent's log shows
+// how it went.
 func waitHealthy(ctx context.Context, log io.Writer, color release.Color, url string, timeout, interval time.Duration) error {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	hc := &http.Client{
-		Timeout:       5 * time.Second,
-		Transport:     &http.Transport{DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	start := time.Now()
-	deadline := start.Add(timeout)
 	fmt.Fprintf(log, "waiting up to %s for %s to answer %s\n", timeout, color, url)
-	var last error
-	lastSaid := ""
-	for {
-		last = checkOnce(ctx, hc, url)
-		if last == nil {
-			fmt.Fprintf(log, "%s is healthy after %s\n", color, time.Since(start).Round(100*time.Millisecond))
-			return nil
-		}
-		// Say each new reason once, so the agent's log shows how it went.
-		if s := last.Error(); s != lastSaid {
-			lastSaid = s
-			fmt.Fprintf(log, "  not yet: %v\n", last)
-		}
-		if !time.Now().Add(interval).Before(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", color, ctx.Err())
-		case <-time.After(interval):
-		}
+	err := health.Wait(ctx, health.Client(5*time.Second), url, "oops-hook", timeout, interval, func(err error) {
+		fmt.Fprintf(log, "  not yet: %v\n", err)
+	})
+	switch {
+	case err == nil:
+		fmt.Fprintf(log, "%s is healthy after %s\n", color, time.Since(start).Round(100*time.Millisecond))
+		return nil
+	case err == ctx.Err():
+		return fmt.Errorf("wait for %s: %w", color, err)
 	}
-	return fmt.Errorf("%s did not become healthy within %s: %w: %v", color, timeout, target.ErrUnhealthy, last)
-}
-
-func checkOnce(ctx context.Context, hc *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "oops-hook")
-	resp, err := hc.Do(req)
-	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) && ue.Unwrap() != nil {
-			return fmt.Errorf("GET %s: %w", url, ue.Unwrap())
-		}
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
+	return fmt.Errorf("%s did not become healthy within %s: %w: %v", color, timeout, target.ErrUnhealthy, err)
 }
 
 // hookMarker records, per deployment, the color `oops hook switch` sends

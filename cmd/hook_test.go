@@ -107,17 +107,40 @@ func TestWaitHealthy(t *testing.T) {
 	}
 }
 
+// A redirect is an answer, healthy as the gate before a switch judges it
+// (health.OK); where it leads is never asked.
+func TestWaitHealthyTakesARedirect(t *testing.T) {
+	t.Parallel()
+	var login atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			login.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		http.Redirect(w, r, "/login", http.StatusFound)
+	}))
+	defer srv.Close()
+	var log bytes.Buffer
+	if err := waitHealthy(context.Background(), &log, "green", srv.URL+"/healthcheck", 5*time.Second, 5*time.Millisecond); err != nil {
+		t.Fatalf("waitHealthy on a 302: %v\n%s", err, log.String())
+	}
+	if n := login.Load(); n != 0 || !strings.Contains(log.String(), "green is healthy") {
+		t.Errorf("redirect followed %d time(s); log:\n%s", n, log.String())
+	}
+}
+
 func TestWaitHealthyGivesUp(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/login", http.StatusFound) // not 2xx: not healthy
+		w.WriteHeader(http.StatusBadRequest) // 4xx: not healthy
 	}))
 	defer srv.Close()
 	err := waitHealthy(context.Background(), &bytes.Buffer{}, "blue", srv.URL+"/healthcheck", 50*time.Millisecond, 10*time.Millisecond)
 	if !errors.Is(err, target.ErrUnhealthy) || ExitCode(err) != ExitUnhealthy {
 		t.Fatalf("err = %v (exit %d), want unhealthy (exit %d)", err, ExitCode(err), ExitUnhealthy)
 	}
-	if !strings.Contains(err.Error(), "302 Found") {
+	if !strings.Contains(err.Error(), "400 Bad Request") {
 		t.Errorf("error %q does not say what the check answered", err)
 	}
 	// Nothing listening at all.

@@ -122,11 +122,12 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 // BAD: the off color is no longer a known-good target once it was rolled
 // back from. --force overrides; --to picks another release.
 func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to release.Color) error {
-	commit := st.Color(to).Commit
-	if st.Color(to).Installing {
+	cs := st.Color(to)
+	commit := cs.Commit
+	if cs.Installing {
 		f.warnf("%s runs %s, whose install never passed its health check: the health gate decides (oops status shows it)", to, release.Short(commit))
 	}
-	if commit == "" || commit == "unknown" {
+	if !cs.CommitKnown() {
 		return nil // nothing recorded about what runs there
 	}
 	c, s, err := f.configStore(ctx)

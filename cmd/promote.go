@@ -48,7 +48,7 @@ func (f *Factory) runPromote(ctx context.Context, opts switchOptions) error {
 		return err
 	}
 	if st.Base == "" {
-		return withHint(fmt.Errorf("promote: no canary in progress on %s: all traffic is on %s (commit %s)", t, st.Live.Color, shortCommit(st.Live.Commit)),
+		return withHint(fmt.Errorf("promote: no canary in progress on %s: all traffic is on %s (commit %s)", t, st.Live.Color, shortCommit(st.Live)),
 			"start one with oops shift PERCENT or oops deploy REV --canary PERCENT")
 	}
 	_, to := canary(st)

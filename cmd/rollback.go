@@ -207,11 +207,11 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 		now := res.Before.Color(res.Plan.To)
 		if w := res.Plan.Weight; w > 0 && w < 100 {
 			fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
-				w, t, res.Plan.To, where(now), shortCommit(now.Commit), res.Plan.From, 100-w)
+				w, t, res.Plan.To, where(now), shortCommit(now), res.Plan.From, 100-w)
 			return nil
 		}
 		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
-			res.Plan.To, t, where(now), shortCommit(now.Commit), res.Plan.From)
+			res.Plan.To, t, where(now), shortCommit(now), res.Plan.From)
 		return nil
 	})
 }
@@ -238,9 +238,9 @@ func (f *Factory) switchOptions(ctx context.Context, to release.Color, opts swit
 
 func fillEvent(ev *release.Event, res *target.SwitchResult) {
 	side := func(c release.Color) release.Side {
-		s := release.Side{Color: c, Commit: res.Before.Color(c).Commit}
-		if s.Commit == "unknown" {
-			s.Commit = ""
+		s := release.Side{Color: c}
+		if cs := res.Before.Color(c); cs.CommitKnown() {
+			s.Commit = cs.Commit
 		}
 		return s
 	}
@@ -251,9 +251,9 @@ func fillEvent(ev *release.Event, res *target.SwitchResult) {
 	ev.From = side(res.Before.Live.Color)
 }
 
-func shortCommit(c string) string {
-	if c == "" || c == "unknown" {
-		return "unknown"
+func shortCommit(c target.ColorState) string {
+	if !c.CommitKnown() {
+		return target.UnknownCommit
 	}
-	return release.Short(c)
+	return release.Short(c.Commit)
 }

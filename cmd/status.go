@@ -140,12 +140,9 @@ func colorRow(st *target.State, c target.ColorState) []string {
 	if c.Port > 0 {
 		port = strconv.Itoa(c.Port)
 	}
-	commit := c.Commit
-	if commit == "" {
-		commit = "unknown"
-	}
-	if commit != "unknown" {
-		commit = release.Short(commit)
+	commit := target.UnknownCommit
+	if c.CommitKnown() {
+		commit = release.Short(c.Commit)
 	}
 	return []string{string(c.Color), role, port, commit, healthCell(c)}
 }

@@ -40,6 +40,11 @@ type Instance struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
+// UnknownCommit is ColorState.Commit when the target cannot tell which
+// commit a color runs (oops did not deploy it there); it is shown, and
+// written to --json, as is.
+const UnknownCommit = "unknown"
+
 // ColorState is what one color is and runs.
 type ColorState struct {
 	Color       release.Color `json:"color"`
@@ -59,6 +64,12 @@ type ColorState struct {
 	// Traffic is what the color served lately, where the target measures
 	// it (the local proxy); nil elsewhere.
 	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// CommitKnown says whether Commit names a commit: false when it is empty
+// or UnknownCommit, so nothing can be looked up or recorded about it.
+func (c ColorState) CommitKnown() bool {
+	return c.Commit != "" && c.Commit != UnknownCommit
 }
 
 // Traffic summarises the requests a color served over a recent window.

@@ -86,6 +86,7 @@ import (
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 )
@@ -117,8 +118,9 @@ type Options struct {
 	// Addresses maps instance IDs to the addresses {ip} expands to (EC2
 	// private addresses in production: see EC2Addresses).
 	Addresses func(ctx context.Context, instanceIDs []string) (map[string]string, error)
-	// HTTPClient makes the probes; nil: a client with ProbeTimeout that
-	// ignores proxy settings.
+	// HTTPClient makes the probes, its Timeout bounding each; nil:
+	// health.Client(ProbeTimeout), which ignores proxy settings (instance
+	// addresses are inside the network).
 	HTTPClient   *http.Client
 	ProbeTimeout time.Duration
 	// Ports are the colors' instance ports when the ELB has neither a blue
@@ -177,10 +179,7 @@ func New(api API, name string, opts Options) *Target {
 		opts.Sleep = sleep
 	}
 	if opts.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil // instance addresses are inside the network
-		tr.DisableKeepAlives = true
-		opts.HTTPClient = &http.Client{Timeout: opts.ProbeTimeout, Transport: tr}
+		opts.HTTPClient = health.Client(opts.ProbeTimeout)
 	}
 	opts.Ports = maps.Clone(opts.Ports)
 	return &Target{api: api, name: name, opts: opts, plans: map[*target.Plan]*change{}, seen: map[*target.State]*observation{}}

@@ -2,11 +2,7 @@ package elb
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -18,14 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 )
 
 // Probe is the health gate: an HTTP GET of the health-check-url template
 // for color c, once when the template has no {ip}, else once per
-// registered instance. Any answer other than 2xx/3xx, or none within
-// ProbeTimeout, fails the gate.
+// registered instance. An answer that is not health.OK (2xx or 3xx, a
+// redirect not followed), or none within ProbeTimeout, fails the gate.
 func (t *Target) Probe(ctx context.Context, c release.Color) error {
 	tmpl := t.opts.HealthCheckURL
 	if tmpl == "" {
@@ -92,27 +89,15 @@ func (t *Target) Probe(ctx context.Context, c release.Color) error {
 }
 
 func (t *Target) get(ctx context.Context, u string) error {
-	ctx, cancel := context.WithTimeout(ctx, t.opts.ProbeTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
+	if _, err := url.Parse(u); err != nil {
 		return fmt.Errorf("bad health-check-url: %w", err)
 	}
-	resp, err := t.opts.HTTPClient.Do(req)
-	if err != nil {
-		var ne net.Error
-		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
-			return fmt.Errorf("GET %s: no answer within %s", u, t.opts.ProbeTimeout)
-		}
-		return fmt.Errorf("GET %s: %v", u, unwrapURL(err))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return nil
+	_, err := health.Get(ctx, t.opts.HTTPClient, u, userAgent)
+	return err
 }
+
+// userAgent tells the app's logs the gate's probes from users.
+const userAgent = "oops-health-check"
 
 // Verify watches DescribeInstanceHealth until every registered instance is
 // InService (success), one is OutOfService (failure), or timeout passes.
@@ -224,16 +209,6 @@ func EC2Addresses(api EC2API) func(ctx context.Context, ids []string) (map[strin
 		}
 		return m, nil
 	}
-}
-
-// unwrapURL drops the "Get <url>:" that net/http adds (the URL is already
-// in the message).
-func unwrapURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // healthCheckMoved notes that the health check now targets a new port.

@@ -440,7 +440,7 @@ func (o *observation) state() *target.State {
 			s.Commit, s.Installing = v, true
 		}
 		if s.Commit == "" {
-			s.Commit = "unknown"
+			s.Commit = target.UnknownCommit
 		}
 		if c == o.traffic && !o.split {
 			s.Weight = 100

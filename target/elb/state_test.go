@@ -21,7 +21,7 @@ func TestStateReadsLiveColorFromListeners(t *testing.T) {
 	if st.Live.Color != release.Green || st.Live.Port != 8081 || st.Off.Color != release.Blue || st.Off.Port != 8080 {
 		t.Errorf("live %s:%d off %s:%d, want green:8081 blue:8080", st.Live.Color, st.Live.Port, st.Off.Color, st.Off.Port)
 	}
-	if st.Live.Commit != "unknown" || st.Off.Commit != "unknown" {
+	if st.Live.Commit != target.UnknownCommit || st.Off.Commit != target.UnknownCommit {
 		t.Errorf("commits before any deploy: %q %q, want unknown", st.Live.Commit, st.Off.Commit)
 	}
 	if st.HealthCheck != "HTTP:8081/healthcheck" {
@@ -58,7 +58,7 @@ func TestSetCommitIsReportedPerColor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Off.Color != release.Green || st.Off.Commit != sha || st.Live.Commit != "unknown" {
+	if st.Off.Color != release.Green || st.Off.Commit != sha || st.Live.Commit != target.UnknownCommit {
 		t.Errorf("off %s runs %q, live %q; want green %s and unknown", st.Off.Color, st.Off.Commit, st.Live.Commit, sha)
 	}
 	if s := e.snap(); s.Tags["oops:green-commit"] != sha || s.Tags["oops:listeners"] == "" {

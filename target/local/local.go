@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/release/archive"
 	"github.com/oops-deploy/oops/target"
@@ -126,7 +127,7 @@ func New(opts Options) (*Target, error) {
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		return nil, fmt.Errorf("%w: health-path %q must start with /", target.ErrMisconfigured, opts.HealthPath)
 	}
-	return &Target{opts: opts, admin: newAdminClient(opts.StateDir), hc: newProbeClient(opts.ProbeTimeout)}, nil
+	return &Target{opts: opts, admin: newAdminClient(opts.StateDir), hc: health.Client(opts.ProbeTimeout)}, nil
 }
 
 func (o *Options) fill() {
@@ -446,23 +447,16 @@ func (t *Target) verifyOnce(ctx context.Context, c release.Color) error {
 		return err
 	}
 	url := "http://" + dialable(ps.Listen) + t.opts.HealthPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
+	res, err := health.Get(ctx, t.hc, url, userAgent)
+	if res == nil {
 		return err
 	}
-	res, err := t.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, unwrapURLError(err))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	res.Body.Close()
+	// Which color answered comes first: c's status says nothing when the
+	// proxy still sends traffic to the other one.
 	if got := res.Header.Get("X-Oops-Color"); got != string(c) {
 		return fmt.Errorf("GET %s answered by %q, not %s", url, got, c)
 	}
-	if res.StatusCode < 200 || res.StatusCode >= 400 {
-		return fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	return nil
+	return err
 }
 
 // dialable turns a listen address into one to connect to: an unspecified

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 )
@@ -216,7 +217,7 @@ func NewProxy(opts ProxyOptions) (*Proxy, error) {
 		live:       &front{name: "public"},
 		preview:    &front{name: "preview"},
 	}
-	p.probeClient = newProbeClient(opts.CheckTimeout)
+	p.probeClient = health.Client(opts.CheckTimeout)
 	p.copyBufs.New = func() any { b := make([]byte, copyBuf); return &b }
 	p.connBufs.New = func() any {
 		return &connBufs{br: bufio.NewReaderSize(nil, clientReadBuf), bw: bufio.NewWriterSize(nil, clientWriteBuf)}
