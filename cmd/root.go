@@ -33,7 +33,7 @@ release.`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagUsageError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "read this config `file` instead of searching for .oopsrc")
 	pf.StringVarP(&f.Dir, "dir", "C", "", "run as if oops was started in `dir`")
@@ -46,7 +46,7 @@ release.`,
 		newHistoryCmd,
 		newLockCmd,
 		newPublishCmd,
-		newListCmd,
+		func(f *Factory) *cobra.Command { return newListCmd(f, nil) },
 		newInitCmd,
 		newHookCmd,
 		newStatusCmd,
@@ -65,6 +65,9 @@ release.`,
 	addCompletionCmd(root)
 	return root
 }
+
+// flagUsageError makes a flag cobra cannot parse a usage error (exit 2).
+func flagUsageError(_ *cobra.Command, err error) error { return usageError{err} }
 
 // addCompletionCmd adds cobra's `completion` command (bash, zsh, fish,
 // powershell) now rather than at Execute, so it and `help` get examples
