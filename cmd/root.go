@@ -43,7 +43,7 @@ release.`,
 	// One constructor per verb, each in its own file.
 	for _, add := range []func(*Factory) *cobra.Command{
 		newVersionCmd,
-		newHistoryCmd,
+		func(f *Factory) *cobra.Command { return newHistoryCmd(f, nil) },
 		newLockCmd,
 		newPublishCmd,
 		func(f *Factory) *cobra.Command { return newListCmd(f, nil) },
