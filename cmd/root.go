@@ -58,7 +58,7 @@ release.`,
 		newDeployCmd,
 		newProxyCmd,
 		newDoctorCmd,
-		newFsckCmd,
+		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))
 	}
