@@ -42,7 +42,7 @@ release.`,
 
 	// One constructor per verb, each in its own file.
 	for _, add := range []func(*Factory) *cobra.Command{
-		newVersionCmd,
+		func(f *Factory) *cobra.Command { return newVersionCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newHistoryCmd(f, nil) },
 		newLockCmd,
 		newPublishCmd,
