@@ -12,12 +12,22 @@ import (
 	"github.com/oops-deploy/oops/target/local"
 )
 
-type fsckOptions struct {
+// FsckOptions are what `oops fsck` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in newFsckCmd,
+// replaced in tests).
+type FsckOptions struct {
+	IO *IOStreams
+	// Fsck checks (and with repair, repairs) the store and the target's
+	// leftovers; oops doctor runs it too.
+	Fsck      func(ctx context.Context, repair, deep bool) (*store.FsckResult, error)
+	Progressf func(format string, args ...any)
+
 	Repair, Deep, JSON bool
 }
 
-func newFsckCmd(f *Factory) *cobra.Command {
-	var opts fsckOptions
+// newFsckCmd builds `oops fsck`; runF replaces the run in flag tests (nil: fsckRun).
+func newFsckCmd(f *Factory, runF func(context.Context, *FsckOptions) error) *cobra.Command {
+	opts := &FsckOptions{IO: f.IO, Fsck: f.fsck, Progressf: f.progressf}
 	c := &cobra.Command{
 		Use:   "fsck",
 		Short: "Check the store's objects against each other; --repair rebuilds what is derived",
@@ -48,7 +58,10 @@ otherwise, 2 for a bad .oopsrc.`,
   oops fsck --json | jq -r '.problems[] | select(.repairable) | .key'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.runFsck(cmd.Context(), opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return fsckRun(cmd.Context(), opts)
 		},
 	}
 	fl := c.Flags()
@@ -61,8 +74,8 @@ otherwise, 2 for a bad .oopsrc.`,
 // errFsckProblems: fsck found something it did not (or could not) repair.
 var errFsckProblems = errors.New("fsck found problems")
 
-func (f *Factory) runFsck(ctx context.Context, opts fsckOptions) error {
-	res, err := f.fsck(ctx, opts.Repair, opts.Deep)
+func fsckRun(ctx context.Context, opts *FsckOptions) error {
+	res, err := opts.Fsck(ctx, opts.Repair, opts.Deep)
 	if err != nil {
 		return err
 	}
@@ -74,7 +87,7 @@ func (f *Factory) runFsck(ctx context.Context, opts fsckOptions) error {
 		if out.Problems == nil {
 			out.Problems = []store.Problem{}
 		}
-		if err := writeJSON(f.IO.Out, out); err != nil {
+		if err := writeJSON(opts.IO.Out, out); err != nil {
 			return err
 		}
 	} else {
@@ -88,9 +101,9 @@ func (f *Factory) runFsck(ctx context.Context, opts fsckOptions) error {
 			case p.Repairable:
 				state = " [--repair fixes it]"
 			}
-			fmt.Fprintf(f.IO.Out, "%s %s: %s%s\n", p.Kind, p.Key, p.Detail, state)
+			fmt.Fprintf(opts.IO.Out, "%s %s: %s%s\n", p.Kind, p.Key, p.Detail, state)
 		}
-		f.progressf("%s", fsckSummary(res))
+		opts.Progressf("%s", fsckSummary(res))
 	}
 	if !res.Clean() {
 		return fmt.Errorf("%w%w", errSilent, errFsckProblems)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // TestFsckLocalLeftovers: a release half-unpacked by a killed local deploy
@@ -33,18 +35,20 @@ func TestFsckLocalLeftovers(t *testing.T) {
 	}
 	ctx := context.Background()
 	tests := []struct {
-		opts     fsckOptions
+		opts     FsckOptions
 		exit     int
 		repaired bool
 	}{
-		{fsckOptions{JSON: true}, ExitError, false},
-		{fsckOptions{JSON: true, Repair: true}, ExitOK, true},
-		{fsckOptions{JSON: true}, ExitOK, false},
+		{FsckOptions{JSON: true}, ExitError, false},
+		{FsckOptions{JSON: true, Repair: true}, ExitOK, true},
+		{FsckOptions{JSON: true}, ExitOK, false},
 	}
 	for i, tc := range tests {
 		out := &bytes.Buffer{}
 		f.IO.Out = out
-		err := f.runFsck(ctx, tc.opts)
+		opts := tc.opts
+		opts.IO, opts.Fsck, opts.Progressf = f.IO, f.fsck, f.progressf
+		err := fsckRun(ctx, &opts)
 		if got := ExitCode(err); got != tc.exit {
 			t.Fatalf("run %d (%+v): exit %d (%v), want %d", i, tc.opts, got, err, tc.exit)
 		}
@@ -75,4 +79,17 @@ func TestFsckLocalLeftovers(t *testing.T) {
 			t.Errorf("--repair removed %s: %v", d, err)
 		}
 	}
+}
+
+func TestFsckFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, func(runF func(context.Context, *FsckOptions) error) *cobra.Command {
+		return newFsckCmd(flagFactory(), runF)
+	}, []flagCase[FsckOptions]{
+		{args: []string{"fsck"}, want: FsckOptions{}},
+		{args: []string{"fsck", "--repair", "--deep", "--json"}, want: FsckOptions{Repair: true, Deep: true, JSON: true}},
+		{args: []string{"fsck", "--deep"}, want: FsckOptions{Deep: true}},
+		{args: []string{"fsck", "--fix"}, usage: "unknown flag: --fix"},
+		{args: []string{"fsck", "index"}, usage: `oops fsck takes no arguments, got "index"`},
+	})
 }

@@ -7,18 +7,36 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 )
 
-type historyOptions struct {
+// HistoryOptions are what `oops history` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in newHistoryCmd,
+// replaced in tests).
+type HistoryOptions struct {
+	IO          *IOStreams
+	Now         func() time.Time
+	Config      func() (*config.Config, error)
+	Store       func(context.Context) (store.Store, error)
+	FlushSpool  func(context.Context, store.Store)
+	WarnCorrupt func(ce *store.CorruptError, instead string)
+	Warnf       func(format string, args ...any)
+
 	Limit  int
 	Before string
 	JSON   bool
 }
 
-func newHistoryCmd(f *Factory) *cobra.Command {
-	var opts historyOptions
+// newHistoryCmd builds `oops history`; runF replaces the run in flag tests (nil: historyRun).
+func newHistoryCmd(f *Factory, runF func(context.Context, *HistoryOptions) error) *cobra.Command {
+	opts := &HistoryOptions{
+		IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store,
+		FlushSpool:  func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
+		WarnCorrupt: func(ce *store.CorruptError, instead string) { f.Runner().WarnCorrupt(ce, instead) },
+		Warnf:       f.warnf,
+	}
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "Show who changed what, when and why, newest first",
@@ -34,7 +52,10 @@ and host), the reason given with -m, the result and how long it took.`,
 			if opts.Limit < 0 {
 				return withHint(usageErrorf("--limit must be 0 (everything) or more, got %d", opts.Limit), "see: oops history --help")
 			}
-			return runHistory(cmd.Context(), f, opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return historyRun(cmd.Context(), opts)
 		},
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most `N` events (0: all)")
@@ -43,15 +64,19 @@ and host), the reason given with -m, the result and how long it took.`,
 	return c
 }
 
-func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
-	c, st, err := f.configStore(ctx)
+func historyRun(ctx context.Context, opts *HistoryOptions) error {
+	c, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	f.Runner().FlushSpool(ctx, st)
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	opts.FlushSpool(ctx, st)
 	events, err := store.ListEvents(ctx, st, c.ApplicationName, store.EventQuery{
 		Limit: opts.Limit, Before: opts.Before,
-		OnCorrupt: func(ce *store.CorruptError) { f.Runner().WarnCorrupt(ce, "left out") },
+		OnCorrupt: func(ce *store.CorruptError) { opts.WarnCorrupt(ce, "left out") },
 	})
 	if err != nil {
 		return err
@@ -60,22 +85,22 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 		if events == nil {
 			events = []release.Event{}
 		}
-		return writeJSON(f.IO.Out, events)
+		return writeJSON(opts.IO.Out, events)
 	}
 	if len(events) == 0 {
-		f.warnf("no history yet for %s in %s", c.ApplicationName, st)
+		opts.Warnf("no history yet for %s in %s", c.ApplicationName, st)
 		return nil
 	}
-	now := f.Now()
+	now := opts.Now()
 	header := []string{"TIME", "ACTION", "RESULT", "FROM", "TO", "WHO", "TOOK", "REASON"}
-	if !f.IO.OutTTY {
+	if !opts.IO.OutTTY {
 		header = append(header, "ID") // for --before; piped output has no header
 	}
 	rows := make([][]string, 0, len(events))
 	for _, ev := range events {
 		when := ev.Time.Local().Format("2006-01-02 15:04:05")
 		result := ev.Result
-		if f.IO.OutTTY {
+		if opts.IO.OutTTY {
 			when += " (" + relTime(now, ev.Time) + ")"
 			if ev.Error != "" {
 				result += ": " + abbreviate(ev.Error, 48)
@@ -85,12 +110,12 @@ func runHistory(ctx context.Context, f *Factory, opts historyOptions) error {
 			when, ev.Action, result, side(ev.From), side(ev.To), ev.Who,
 			(time.Duration(ev.DurationMS) * time.Millisecond).String(), cell(ev.Reason),
 		}
-		if !f.IO.OutTTY {
+		if !opts.IO.OutTTY {
 			row = append(row, ev.ID)
 		}
 		rows = append(rows, row)
 	}
-	return printTable(f.IO, header, rows)
+	return printTable(opts.IO, header, rows)
 }
 
 // abbreviate keeps the first line of s, at most n characters.

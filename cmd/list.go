@@ -10,15 +10,31 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
 )
 
-type listOptions struct {
+// ListOptions are what `oops list` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in newListCmd,
+// replaced in tests).
+type ListOptions struct {
+	IO         *IOStreams
+	Now        func() time.Time
+	Index      func(context.Context) (*store.Index, error)
+	FlushSpool func(context.Context, store.Store)
+	EnrichBare func([]release.Release)
+	Status     func(context.Context, []release.Release) (map[string]releaseState, error)
+
 	Limit int
 	JSON  bool
 }
 
-func newListCmd(f *Factory) *cobra.Command {
-	var opts listOptions
+// newListCmd builds `oops list`; runF replaces the run in flag tests (nil: listRun).
+func newListCmd(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{
+		IO: f.IO, Now: f.Now, Index: f.Index,
+		FlushSpool: func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
+		EnrichBare: f.enrichBare, Status: f.releaseStatus,
+	}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List releases, newest first",
@@ -60,7 +76,10 @@ FLAGS only when a release has one. --json prints every field.`,
 			if opts.Limit < 0 {
 				return usageErrorf("--limit must be 0 (all) or more, got %d", opts.Limit)
 			}
-			return f.runList(cmd.Context(), opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return listRun(cmd.Context(), opts)
 		},
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 0, "show at most `N` releases (0: all)")
@@ -76,8 +95,8 @@ type listItem struct {
 	releaseState
 }
 
-func (f *Factory) runList(ctx context.Context, opts listOptions) error {
-	idx, err := f.Index(ctx)
+func listRun(ctx context.Context, opts *ListOptions) error {
+	idx, err := opts.Index(ctx)
 	if err != nil {
 		return err
 	}
@@ -85,9 +104,9 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	if err != nil {
 		return err
 	}
-	f.Runner().FlushSpool(ctx, idx.Store()) // the store is reached: history gets what waited
-	f.enrichBare(rels)
-	status, err := f.releaseStatus(ctx, rels)
+	opts.FlushSpool(ctx, idx.Store()) // the store is reached: history gets what waited
+	opts.EnrichBare(rels)
+	status, err := opts.Status(ctx, rels)
 	if err != nil {
 		return err
 	}
@@ -96,14 +115,14 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 		for i, r := range rels {
 			items[i] = listItem{Release: r, releaseState: status[r.Commit]}
 		}
-		return writeJSON(f.IO.Out, items)
+		return writeJSON(opts.IO.Out, items)
 	}
 	if len(rels) == 0 {
-		fmt.Fprintf(f.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
+		fmt.Fprintf(opts.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
 		return nil
 	}
-	if !f.IO.OutTTY {
-		return printTable(f.IO, nil, pipedListRows(rels, status))
+	if !opts.IO.OutTTY {
+		return printTable(opts.IO, nil, pipedListRows(rels, status))
 	}
 	header := []string{"COMMIT", "PUBLISHED", "SIZE", "AUTHOR", "SUBJECT"}
 	if status != nil {
@@ -116,7 +135,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 	if withFlags {
 		header = append(header, "FLAGS")
 	}
-	now := f.Now()
+	now := opts.Now()
 	rows := make([][]string, 0, len(rels))
 	for _, r := range rels {
 		pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
@@ -130,7 +149,7 @@ func (f *Factory) runList(ctx context.Context, opts listOptions) error {
 		}
 		rows = append(rows, row)
 	}
-	return printTable(f.IO, header, rows)
+	return printTable(opts.IO, header, rows)
 }
 
 // pipedListRows are the lines of a piped oops list: always the same eight

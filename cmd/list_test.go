@@ -3,6 +3,7 @@ package cmd
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/spf13/cobra"
 )
 
 // TestListOrdersTiesByAncestry: releases published at the same instant,
@@ -120,4 +122,20 @@ func zipOf(t *testing.T, name, body string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+func TestListFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, func(runF func(context.Context, *ListOptions) error) *cobra.Command {
+		return newListCmd(flagFactory(), runF)
+	}, []flagCase[ListOptions]{
+		{args: []string{"list"}, want: ListOptions{}},
+		{args: []string{"list", "--limit", "5", "--json"}, want: ListOptions{Limit: 5, JSON: true}},
+		{args: []string{"list", "-n", "0"}, want: ListOptions{}},
+		{args: []string{"list", "-n", "-1"}, usage: "--limit must be 0 (all) or more, got -1"},
+		{args: []string{"list", "--limit", "five"}, usage: `invalid argument "five" for "-n, --limit"`},
+		{args: []string{"list", "--json=maybe"}, usage: `invalid argument "maybe"`},
+		{args: []string{"list", "--all"}, usage: "unknown flag: --all"},
+		{args: []string{"list", "HEAD"}, usage: `oops list takes no arguments, got "HEAD"`},
+	})
 }

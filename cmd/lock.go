@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -26,7 +27,7 @@ loses it lock-ttl (default 1m) after its last heartbeat.`,
   oops deploy v2 --lock-wait 5m  # wait for the holder instead of failing`,
 		Args: noArgs,
 	}
-	c.AddCommand(newLockStatusCmd(f), newLockReleaseCmd(f))
+	c.AddCommand(newLockStatusCmd(f, nil), newLockReleaseCmd(f, nil))
 	return c
 }
 
@@ -38,23 +39,44 @@ type lockStatus struct {
 	Lock   *store.LockInfo `json:"lock,omitempty"`
 }
 
-func newLockStatusCmd(f *Factory) *cobra.Command {
-	var asJSON bool
+// LockStatusOptions are what `oops lock status` runs with: its flag, and
+// the dependencies the run takes from the Factory (bound in
+// newLockStatusCmd, replaced in tests).
+type LockStatusOptions struct {
+	IO     *IOStreams
+	Now    func() time.Time
+	Config func() (*config.Config, error)
+	Store  func(context.Context) (store.Store, error)
+
+	JSON bool
+}
+
+// newLockStatusCmd builds `oops lock status`; runF replaces the run in
+// flag tests (nil: lockStatusRun).
+func newLockStatusCmd(f *Factory, runF func(context.Context, *LockStatusOptions) error) *cobra.Command {
+	opts := &LockStatusOptions{IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Say who holds the lock, since when and for what",
 		Example: "  oops lock status\n  oops lock status --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLockStatus(cmd.Context(), f, asJSON)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return lockStatusRun(cmd.Context(), opts)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return c
 }
 
-func runLockStatus(ctx context.Context, f *Factory, asJSON bool) error {
-	c, st, err := f.configStore(ctx)
+func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
+	c, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	st, err := opts.Store(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,38 +87,56 @@ func runLockStatus(ctx context.Context, f *Factory, asJSON bool) error {
 	case err != nil:
 		return err
 	default:
-		out.Locked, out.Lock, out.Stale = true, &info, info.Stale(time.Now())
+		out.Locked, out.Lock, out.Stale = true, &info, info.Stale(opts.Now())
 	}
-	if asJSON {
-		return writeJSON(f.IO.Out, out)
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, out)
 	}
 	if !out.Locked {
-		fmt.Fprintf(f.IO.Out, "%s is not locked\n", c.ApplicationName)
+		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", c.ApplicationName)
 		return nil
 	}
-	now := time.Now()
-	fmt.Fprintf(f.IO.Out, "%s is locked by %s\n", c.ApplicationName, info.Describe())
-	fmt.Fprintf(f.IO.Out, "  command:   %s\n", info.Command)
-	fmt.Fprintf(f.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), relTime(now, info.Started))
-	fmt.Fprintf(f.IO.Out, "  heartbeat: %s ago (lock-ttl %s)\n", now.Sub(info.Heartbeat).Round(time.Second), info.TTL())
+	now := opts.Now()
+	fmt.Fprintf(opts.IO.Out, "%s is locked by %s\n", c.ApplicationName, info.Describe())
+	fmt.Fprintf(opts.IO.Out, "  command:   %s\n", info.Command)
+	fmt.Fprintf(opts.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), relTime(now, info.Started))
+	fmt.Fprintf(opts.IO.Out, "  heartbeat: %s ago (lock-ttl %s)\n", now.Sub(info.Heartbeat).Round(time.Second), info.TTL())
 	if info.Generation > 0 {
-		fmt.Fprintf(f.IO.Out, "  generation: %d (a holder with a lower one is fenced out)\n", info.Generation)
+		fmt.Fprintf(opts.IO.Out, "  generation: %d (a holder with a lower one is fenced out)\n", info.Generation)
 	}
 	if out.Stale {
-		fmt.Fprintln(f.IO.Out, "  stale:     the holder stopped heartbeating; the next command takes the lock over")
+		fmt.Fprintln(opts.IO.Out, "  stale:     the holder stopped heartbeating; the next command takes the lock over")
 	}
 	return nil
 }
 
-type lockReleaseOptions struct {
+// LockReleaseOptions are what `oops lock release` runs with: its flags,
+// and the dependencies the run takes from the Factory (bound in
+// newLockReleaseCmd, replaced in tests).
+type LockReleaseOptions struct {
+	IO     *IOStreams
+	Now    func() time.Time
+	Config func() (*config.Config, error)
+	Store  func(context.Context) (store.Store, error)
+	// HolderGone says whether the lock's holder is known to be gone, and why.
+	HolderGone func(info store.LockInfo, now time.Time) (bool, string)
+	Confirm    func(yes bool, question string) (bool, error)
+	Mutate     func(ctx context.Context, opts mutateOptions, fn func(ctx context.Context, ev *release.Event) error) error
+
 	Force  bool
 	Yes    bool
 	DryRun bool
 	Reason string
 }
 
-func newLockReleaseCmd(f *Factory) *cobra.Command {
-	var opts lockReleaseOptions
+// newLockReleaseCmd builds `oops lock release`; runF replaces the run in
+// flag tests (nil: lockReleaseRun).
+func newLockReleaseCmd(f *Factory, runF func(context.Context, *LockReleaseOptions) error) *cobra.Command {
+	opts := &LockReleaseOptions{
+		IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store,
+		HolderGone: func(info store.LockInfo, now time.Time) (bool, string) { return f.Runner().HolderGone(info, now) },
+		Confirm:    f.confirm, Mutate: f.mutate,
+	}
 	c := &cobra.Command{
 		Use:   "release",
 		Short: "Remove the lock left by a holder that is gone",
@@ -108,7 +148,10 @@ use only when you know that holder is not changing anything.`,
   oops lock release --force --yes -m "ci runner killed mid-deploy"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLockRelease(cmd.Context(), f, opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return lockReleaseRun(cmd.Context(), opts)
 		},
 	}
 	c.Flags().BoolVar(&opts.Force, "force", false, "remove the lock even if its holder looks alive")
@@ -118,22 +161,26 @@ use only when you know that holder is not changing anything.`,
 	return c
 }
 
-func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) error {
-	c, st, err := f.configStore(ctx)
+func lockReleaseRun(ctx context.Context, opts *LockReleaseOptions) error {
+	c, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	st, err := opts.Store(ctx)
 	if err != nil {
 		return err
 	}
 	app := c.ApplicationName
 	info, etag, err := store.ReadLock(ctx, st, app)
 	if errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintf(f.IO.ErrOut, "%s is not locked\n", app)
+		fmt.Fprintf(opts.IO.ErrOut, "%s is not locked\n", app)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	gone, why := f.Runner().HolderGone(info, now)
+	now := opts.Now()
+	gone, why := opts.HolderGone(info, now)
 	if !gone && !opts.Force {
 		return withHint(&store.LockedError{Info: info, Now: now},
 			"if you are sure that holder is not changing anything: oops lock release --force")
@@ -142,10 +189,10 @@ func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) er
 		why = "forced"
 	}
 	if opts.DryRun {
-		fmt.Fprintf(f.IO.Out, "would remove the lock of %s held by %s (%q), %s\n", app, info.Describe(), info.Command, why)
+		fmt.Fprintf(opts.IO.Out, "would remove the lock of %s held by %s (%q), %s\n", app, info.Describe(), info.Command, why)
 		return nil
 	}
-	ok, err := f.confirm(opts.Yes, fmt.Sprintf("Remove the lock of %s held by %s (%q)?", app, info.Describe(), info.Command))
+	ok, err := opts.Confirm(opts.Yes, fmt.Sprintf("Remove the lock of %s held by %s (%q)?", app, info.Describe(), info.Command))
 	if err != nil {
 		return err
 	}
@@ -156,7 +203,7 @@ func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) er
 	if reason == "" {
 		reason = fmt.Sprintf("released the lock of %s (%q), %s", info.Describe(), info.Command, why)
 	}
-	return f.mutate(ctx, mutateOptions{Action: release.ActionLock, Command: "oops lock release", Reason: reason, NoLock: true},
+	return opts.Mutate(ctx, mutateOptions{Action: release.ActionLock, Command: "oops lock release", Reason: reason, NoLock: true},
 		func(ctx context.Context, _ *release.Event) error {
 			// Only the version we looked at: a lock taken since is left alone.
 			if err := store.ForceReleaseLock(ctx, st, app, etag); err != nil {
@@ -165,7 +212,7 @@ func runLockRelease(ctx context.Context, f *Factory, opts lockReleaseOptions) er
 				}
 				return err
 			}
-			fmt.Fprintf(f.IO.ErrOut, "released the lock of %s held by %s\n", app, info.Describe())
+			fmt.Fprintf(opts.IO.ErrOut, "released the lock of %s held by %s\n", app, info.Describe())
 			return nil
 		})
 }

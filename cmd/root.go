@@ -33,7 +33,7 @@ release.`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
+	root.SetFlagErrorFunc(flagUsageError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "", "read this config `file` instead of searching for .oopsrc")
 	pf.StringVarP(&f.Dir, "dir", "C", "", "run as if oops was started in `dir`")
@@ -42,14 +42,14 @@ release.`,
 
 	// One constructor per verb, each in its own file.
 	for _, add := range []func(*Factory) *cobra.Command{
-		newVersionCmd,
-		newHistoryCmd,
+		func(f *Factory) *cobra.Command { return newVersionCmd(f, nil) },
+		func(f *Factory) *cobra.Command { return newHistoryCmd(f, nil) },
 		newLockCmd,
 		newPublishCmd,
-		newListCmd,
+		func(f *Factory) *cobra.Command { return newListCmd(f, nil) },
 		newInitCmd,
 		newHookCmd,
-		newStatusCmd,
+		func(f *Factory) *cobra.Command { return newStatusCmd(f, nil) },
 		newRollbackCmd,
 		newOffCmd,
 		newRepairCmd,
@@ -58,13 +58,16 @@ release.`,
 		newDeployCmd,
 		newProxyCmd,
 		newDoctorCmd,
-		newFsckCmd,
+		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))
 	}
 	addCompletionCmd(root)
 	return root
 }
+
+// flagUsageError makes a flag cobra cannot parse a usage error (exit 2).
+func flagUsageError(_ *cobra.Command, err error) error { return usageError{Err: err} }
 
 // addCompletionCmd adds cobra's `completion` command (bash, zsh, fish,
 // powershell) now rather than at Execute, so it and `help` get examples

@@ -12,12 +12,19 @@ import (
 	"github.com/oops-deploy/oops/target"
 )
 
-type statusOptions struct {
+// StatusOptions are what `oops status` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in newStatusCmd,
+// replaced in tests).
+type StatusOptions struct {
+	IO     *IOStreams
+	Target func(context.Context) (target.Target, error)
+
 	JSON bool
 }
 
-func newStatusCmd(f *Factory) *cobra.Command {
-	var opts statusOptions
+// newStatusCmd builds `oops status`; runF replaces the run in flag tests (nil: statusRun).
+func newStatusCmd(f *Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{IO: f.IO, Target: f.Target}
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show which color is live, which commit each runs, and their health",
@@ -39,7 +46,10 @@ fields beside it.`,
   oops status | awk '$2 == "live" {print $1}'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.runStatus(cmd.Context(), opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return statusRun(cmd.Context(), opts)
 		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
@@ -52,17 +62,14 @@ type statusJSON struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
-	t, err := f.Target(ctx)
+// statusRun prints the target's state; a state read with a problem (a
+// half-switched target) is printed, then the problem returned.
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	t, err := opts.Target(ctx)
 	if err != nil {
 		return err
 	}
-	var st *target.State
-	if d, ok := t.(target.Describer); ok {
-		st, err = d.Describe(ctx)
-	} else {
-		st, err = t.State(ctx)
-	}
+	st, err := readStatus(ctx, t)
 	if st == nil {
 		return err
 	}
@@ -71,16 +78,41 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 		if err != nil {
 			out.Problem = err.Error()
 		}
-		if werr := writeJSON(f.IO.Out, out); werr != nil {
+		if werr := writeJSON(opts.IO.Out, out); werr != nil {
 			return werr
 		}
 		return err
 	}
-	if f.IO.OutTTY {
-		fmt.Fprintln(f.IO.Out, t.String())
+	if opts.IO.OutTTY {
+		fmt.Fprintln(opts.IO.Out, t.String())
 	}
-	rows := [][]string{colorRow(st, st.Live), colorRow(st, st.Off)}
-	header := []string{"COLOR", "ROLE", "PORT", "COMMIT", "HEALTH"}
+	header, rows := statusTable(st)
+	if perr := printTable(opts.IO, header, rows); perr != nil {
+		return perr
+	}
+	for _, kv := range statusNotes(st) {
+		if opts.IO.OutTTY {
+			fmt.Fprintf(opts.IO.Out, "%s: %s\n", kv[0], kv[1])
+		} else {
+			fmt.Fprintf(opts.IO.Out, "%s\t%s\n", strings.ReplaceAll(kv[0], " ", "-"), kv[1])
+		}
+	}
+	return err
+}
+
+// readStatus reads the state with the target's fuller description when it
+// has one (instance health, listeners, traffic).
+func readStatus(ctx context.Context, t target.Target) (*target.State, error) {
+	if d, ok := t.(target.Describer); ok {
+		return d.Describe(ctx)
+	}
+	return t.State(ctx)
+}
+
+// statusTable is one row per color, live first.
+func statusTable(st *target.State) (header []string, rows [][]string) {
+	rows = [][]string{colorRow(st, st.Live), colorRow(st, st.Off)}
+	header = []string{"COLOR", "ROLE", "PORT", "COMMIT", "HEALTH"}
 	if st.Live.PID > 0 || st.Off.PID > 0 {
 		// Local target: the app process behind each color, last so that
 		// scripts reading the first five columns keep working.
@@ -93,9 +125,12 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 			rows[i] = append(rows[i], pid)
 		}
 	}
-	if perr := printTable(f.IO, header, rows); perr != nil {
-		return perr
-	}
+	return header, rows
+}
+
+// statusNotes are the lines under the table, name and value: health
+// check, listeners, traffic, installs that did not pass, a pending switch.
+func statusNotes(st *target.State) [][2]string {
 	var extra [][2]string
 	if st.HealthCheck != "" {
 		extra = append(extra, [2]string{"health check", st.HealthCheck})
@@ -116,14 +151,7 @@ func (f *Factory) runStatus(ctx context.Context, opts statusOptions) error {
 	if p := st.Pending; p != nil {
 		extra = append(extra, [2]string{"pending", fmt.Sprintf("switch %s -> %s interrupted", p.From, p.To)})
 	}
-	for _, kv := range extra {
-		if f.IO.OutTTY {
-			fmt.Fprintf(f.IO.Out, "%s: %s\n", kv[0], kv[1])
-		} else {
-			fmt.Fprintf(f.IO.Out, "%s\t%s\n", strings.ReplaceAll(kv[0], " ", "-"), kv[1])
-		}
-	}
-	return err
+	return extra
 }
 
 func colorRow(st *target.State, c target.ColorState) []string {

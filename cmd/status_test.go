@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -28,4 +31,16 @@ func TestTrafficNote(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
+}
+
+func TestStatusFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, func(runF func(context.Context, *StatusOptions) error) *cobra.Command {
+		return newStatusCmd(flagFactory(), runF)
+	}, []flagCase[StatusOptions]{
+		{args: []string{"status"}, want: StatusOptions{}},
+		{args: []string{"status", "--json"}, want: StatusOptions{JSON: true}},
+		{args: []string{"status", "--watch"}, usage: "unknown flag: --watch"},
+		{args: []string{"status", "green"}, usage: `oops status takes no arguments, got "green"`},
+	})
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -8,29 +9,50 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newVersionCmd(f *Factory) *cobra.Command {
-	var asJSON bool
+// VersionOptions are what `oops version` runs with: its flag, and what the
+// run takes from the Factory and the binary (bound in newVersionCmd,
+// replaced in tests).
+type VersionOptions struct {
+	IO *IOStreams
+	// Version is the one set at build time (-ldflags); "" or "dev" when none was.
+	Version string
+	// BuildInfo is debug.ReadBuildInfo: the module version of a go install.
+	BuildInfo func() (*debug.BuildInfo, bool)
+
+	JSON bool
+}
+
+// newVersionCmd builds `oops version`; runF replaces the run in flag tests (nil: versionRun).
+func newVersionCmd(f *Factory, runF func(context.Context, *VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IO, Version: f.Version, BuildInfo: debug.ReadBuildInfo}
 	c := &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version of oops",
 		Example: "  oops version\n  oops version --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := f.Version
-			if v == "" || v == "dev" {
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				} else {
-					v = "dev"
-				}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			if asJSON {
-				return writeJSON(f.IO.Out, map[string]string{"version": v, "go": runtime.Version()})
-			}
-			fmt.Fprintf(f.IO.Out, "oops %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			return versionRun(cmd.Context(), opts)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return c
+}
+
+func versionRun(_ context.Context, opts *VersionOptions) error {
+	v := opts.Version
+	if v == "" || v == "dev" {
+		if bi, ok := opts.BuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		} else {
+			v = "dev"
+		}
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, map[string]string{"version": v, "go": runtime.Version()})
+	}
+	fmt.Fprintf(opts.IO.Out, "oops %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
 }

@@ -194,7 +194,7 @@ func (r *Runner) takeLock(ctx context.Context, st store.Store, c *config.Config,
 	lk, err := store.AcquireLock(ctx, st, info, store.LockOptions{
 		Now:   r.d.Now,
 		TTL:   ttl,
-		Wait:  r.d.LockWait,
+		Wait:  r.d.LockWait(),
 		Token: r.d.Getenv(LockTokenEnv),
 		Gone:  func(h store.LockInfo) (bool, string) { return r.HolderExited(h) },
 		OnTakeover: func(prev store.LockInfo, why string) {
@@ -203,7 +203,7 @@ func (r *Runner) takeLock(ctx context.Context, st store.Store, c *config.Config,
 				prev.Started.UTC().Format(time.RFC3339), why)
 		},
 		OnWait: func(h store.LockInfo) {
-			r.warnf("waiting up to %s for the lock of %s, held by %s (%q)", r.d.LockWait, c.ApplicationName, h.Describe(), h.Command)
+			r.warnf("waiting up to %s for the lock of %s, held by %s (%q)", r.d.LockWait(), c.ApplicationName, h.Describe(), h.Command)
 		},
 		OnHeartbeatError: func(err error) { r.warnf("could not refresh the lock: %v", err) },
 	})

@@ -55,6 +55,7 @@ func newFixture(t *testing.T, rc string) *fixture {
 		Who:      func() (string, string) { return "ada", host },
 		WorkDir:  func() (string, error) { return wd, nil },
 		Now:      time.Now,
+		LockWait: func() time.Duration { return 0 },
 		Getenv:   func(k string) string { return fx.env[k] },
 		Report:   writerReporter{fx.errOut},
 	}

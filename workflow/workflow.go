@@ -54,7 +54,7 @@ type Deps struct {
 	// paths, the spool's state directory.
 	Getenv func(string) string
 	// LockWait is how long to wait for another holder's lock (--lock-wait).
-	LockWait time.Duration
+	LockWait func() time.Duration
 	Report   Reporter
 }
 
