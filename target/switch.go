@@ -28,7 +28,8 @@ type SwitchOptions struct {
 	Logf func(format string, args ...any)
 	// Check, when set, may refuse the switch to color to, given the state
 	// read under the caller's lock, before anything is probed or changed
-	// (oops rollback refuses a color running a release marked BAD).
+	// (oops rollback refuses a color running a release marked BAD). It is
+	// not asked when Resume finishes an interrupted switch (see Switch).
 	Check func(st *State, to release.Color) error
 	// Resume finishes an interrupted switch instead of refusing: when State
 	// reports one (State.Pending with an error) and the target is a
@@ -67,6 +68,12 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 			}
 			return &SwitchResult{Before: st}, err
 		}
+		// opts.Check is not asked here, on purpose: whether to refuse that
+		// switch (or --force it) was decided when it started, under its own
+		// lock, and a load balancer left half-switched (listeners missing,
+		// traffic split) must be brought to one color whatever it runs.
+		// The health gate still applies; oops repair --to picks the other
+		// color. TestSwitchResumeDoesNotCheck pins it.
 		to = opts.To
 		if to == "" {
 			to = st.Pending.To

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -121,6 +122,10 @@ type State struct {
 	// a target with weights): the color that had all of it before the split
 	// began. A switch to "the off color" (rollback) goes back there.
 	Base release.Color `json:"base,omitempty"`
+	// Observed is the backend's own reading this State was made from, so
+	// that Plan given this State needs no second read. Backends read again
+	// when it is nil or not theirs (a State built elsewhere).
+	Observed any `json:"-"`
 }
 
 // Color returns the state of c.
@@ -131,7 +136,10 @@ func (s *State) Color(c release.Color) ColorState {
 	return s.Off
 }
 
-// Plan is an exact description of the calls a switch will make.
+// Plan is an exact description of the calls a switch will make, and,
+// when the backend made it with NewPlan, those calls themselves: the plan,
+// not the target that made it, holds what Apply runs, so a plan never
+// applied (--dry-run) leaves nothing behind.
 type Plan struct {
 	From release.Color
 	To   release.Color
@@ -140,6 +148,28 @@ type Plan struct {
 	Weight int
 	// Steps are human-readable lines, printed by --dry-run.
 	Steps []string
+
+	apply func(ctx context.Context) error // the calls Steps describe
+	used  atomic.Bool                     // Run refuses a second time
+}
+
+// NewPlan is a plan whose Run makes the calls apply (which Steps describe).
+func NewPlan(from, to release.Color, weight int, steps []string, apply func(ctx context.Context) error) *Plan {
+	return &Plan{From: from, To: to, Weight: weight, Steps: steps, apply: apply}
+}
+
+// Run makes the plan's calls, once: a plan is made from one reading of the
+// target, and running it again would replay calls made for a state that is
+// gone. Backends' Apply call it; a plan without calls (not made by
+// NewPlan) is refused.
+func (p *Plan) Run(ctx context.Context) error {
+	if p.apply == nil {
+		return fmt.Errorf("apply plan %s -> %s: the plan has no calls to make (it was not made by a target's Plan)", p.From, p.To)
+	}
+	if p.used.Swap(true) {
+		return fmt.Errorf("apply plan %s -> %s: the plan was applied already", p.From, p.To)
+	}
+	return p.apply(ctx)
 }
 
 func (p *Plan) String() string {

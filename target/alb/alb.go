@@ -85,8 +85,6 @@ type Target struct {
 	// groups are the colors' target groups from the last read: a switch
 	// does not change them, so Verify after Apply needs no new read.
 	groups map[release.Color]*group
-	// plans holds the exact calls behind each Plan handed out, for Apply.
-	plans map[*target.Plan]*change
 }
 
 // New checks cfg and returns the target; it makes no API call.
@@ -115,7 +113,7 @@ func New(api API, cfg Config) (*Target, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
-	return &Target{api: api, cfg: cfg, plans: map[*target.Plan]*change{}}, nil
+	return &Target{api: api, cfg: cfg}, nil
 }
 
 func (t *Target) String() string {
@@ -182,14 +180,9 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 // Repair (or another switch) puts every listener on one color.
 func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 	t.mu.Lock()
-	c := t.plans[p]
-	delete(t.plans, p)
 	t.last = nil // whatever happens, the next read must ask AWS
 	t.mu.Unlock()
-	if c == nil {
-		return fmt.Errorf("apply switch: plan was not made by %s", t)
-	}
-	return t.apply(ctx, c)
+	return p.Run(ctx) // the calls p was made with: see plan
 }
 
 // Probe checks that color c has at least min-healthy healthy targets.

@@ -64,9 +64,9 @@ func (s *snapshot) stickinessFor(it *item, want mix) (sc *types.TargetGroupStick
 func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *target.Plan {
 	want := mixFor(to, weight)
 	c := &change{snap: s, to: want}
-	p := &target.Plan{From: to.Other(), To: to, Weight: weight}
+	var out []string // the plan's steps
 	if why != "" {
-		p.Steps = append(p.Steps, why)
+		out = append(out, why)
 	}
 	if want.split() && s.split == nil {
 		base := s.state.Live.Color
@@ -75,7 +75,7 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 		}
 		if s.base != base {
 			c.mark = base
-			p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=%s on %s and %s (where a rollback returns to)",
+			out = append(out, fmt.Sprintf("AddTags %s=%s on %s and %s (where a rollback returns to)",
 				TagCanaryBase, base, s.groups[release.Blue].name, s.groups[release.Green].name))
 		}
 	}
@@ -104,21 +104,18 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 		c.sticky = 0 // recorded already
 	}
 	if c.sticky > 0 {
-		p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=%d on %s and %s (the stickiness turned off, for the next canary to put back)",
+		out = append(out, fmt.Sprintf("AddTags %s=%d on %s and %s (the stickiness turned off, for the next canary to put back)",
 			TagStickiness, c.sticky, s.groups[release.Blue].name, s.groups[release.Green].name))
 	}
-	p.Steps = append(p.Steps, steps...)
+	out = append(out, steps...)
 	if c.restore {
-		p.Steps = append(p.Steps, fmt.Sprintf("AddTags %s=0 on %s and %s (the record is used: what is set by hand from now on is what a full switch records)",
+		out = append(out, fmt.Sprintf("AddTags %s=0 on %s and %s (the record is used: what is set by hand from now on is what a full switch records)",
 			TagStickiness, s.groups[release.Blue].name, s.groups[release.Green].name))
 	}
 	if len(c.calls) == 0 {
-		p.Steps = append(p.Steps, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
+		out = append(out, fmt.Sprintf("nothing to change: every listener already forwards %s", s.mixString(want)))
 	}
-	t.mu.Lock()
-	t.plans[p] = c
-	t.mu.Unlock()
-	return p
+	return target.NewPlan(to.Other(), to, weight, out, func(ctx context.Context) error { return t.apply(ctx, c) })
 }
 
 // withMix returns it.actions with the forward action set to m. Both

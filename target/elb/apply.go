@@ -244,18 +244,17 @@ func (t *Target) recordTags(o *observation, defs []listener) ([]types.Tag, error
 	return tags, nil
 }
 
+// newPlan is a plan that carries its change: Apply runs it once.
 func (t *Target) newPlan(o *observation, from, to release.Color, calls []call, repair bool) *target.Plan {
-	p := &target.Plan{From: from, To: to, Weight: 100}
+	var steps []string
 	for _, c := range calls {
-		p.Steps = append(p.Steps, c.text)
+		steps = append(steps, c.text)
 	}
 	if !repair && t.opts.HealthCheckURL == "" && len(calls) > 0 {
-		p.Steps = append(p.Steps, o.gateNote(to))
+		steps = append(steps, o.gateNote(to))
 	}
-	t.mu.Lock()
-	t.plans[p] = &change{from: from, to: to, calls: calls, repair: repair, before: o}
-	t.mu.Unlock()
-	return p
+	ch := &change{from: from, to: to, calls: calls, repair: repair, before: o}
+	return target.NewPlan(from, to, 100, steps, func(ctx context.Context) error { return t.apply(ctx, ch) })
 }
 
 // Plan lists the calls that move all traffic to color to.
@@ -266,9 +265,7 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 	if !to.Valid() {
 		return nil, fmt.Errorf("plan switch: %q is not a color", to)
 	}
-	t.mu.Lock()
-	o := t.seen[st]
-	t.mu.Unlock()
+	o := t.observed(st)
 	if o == nil {
 		var err error
 		if o, err = t.observe(ctx); err != nil {
@@ -349,13 +346,13 @@ func ops(steps []string) []string {
 // is success; otherwise what was done is undone, and the error says
 // whether that worked or oops repair is needed.
 func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
-	t.mu.Lock()
-	ch := t.plans[p]
-	delete(t.plans, p)
-	t.mu.Unlock()
-	if ch == nil {
-		return fmt.Errorf("apply plan on %s: the plan was not made by this target (or was applied already)", t)
-	}
+	// Whichever Target made p, this one's reads are out of date after it.
+	defer t.forget()
+	return p.Run(ctx)
+}
+
+// apply makes the calls of ch (see Apply) on the Target that planned them.
+func (t *Target) apply(ctx context.Context, ch *change) error {
 	defer t.forget()
 	for i, c := range ch.calls {
 		t.logf("%s", c.text)

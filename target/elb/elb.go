@@ -146,10 +146,11 @@ type Target struct {
 	name string
 	opts Options
 
-	mu    sync.Mutex
-	last  *observation                   // the latest read, for Probe and Plan
-	plans map[*target.Plan]*change       // plans made and not yet applied
-	seen  map[*target.State]*observation // which read a State came from
+	mu   sync.Mutex
+	last *observation // the latest read, for Probe and Plan
+	// epoch counts the changes this Target made: a State's reading
+	// (State.Observed) serves Plan only if no change came after it.
+	epoch uint64
 	// judged is when the health check last moved (by this Target) plus
 	// the time its new port needs to be judged: instance health read
 	// before then still follows the old port's check.
@@ -182,7 +183,7 @@ func New(api API, name string, opts Options) *Target {
 		opts.HTTPClient = health.Client(opts.ProbeTimeout)
 	}
 	opts.Ports = maps.Clone(opts.Ports)
-	return &Target{api: api, name: name, opts: opts, plans: map[*target.Plan]*change{}, seen: map[*target.State]*observation{}}
+	return &Target{api: api, name: name, opts: opts}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -218,7 +219,27 @@ func (t *Target) forget() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.last = nil
-	clear(t.seen)
+	t.epoch++
+}
+
+// reading is what State.Observed holds: the read a State was made from,
+// by which Target and before which of its changes.
+type reading struct {
+	o     *observation
+	by    *Target
+	epoch uint64
+}
+
+// observed returns the read st was made from, when this Target made it
+// and has changed nothing since; nil otherwise (read again).
+func (t *Target) observed(st *target.State) *observation {
+	r, _ := st.Observed.(*reading)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r == nil || r.by != t || r.epoch != t.epoch {
+		return nil
+	}
+	return r.o
 }
 
 func (t *Target) latest(ctx context.Context) (*observation, error) {
@@ -240,7 +261,7 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 	}
 	st := o.state()
 	t.mu.Lock()
-	t.seen[st] = o
+	st.Observed = &reading{o: o, by: t, epoch: t.epoch}
 	t.mu.Unlock()
 	if w := o.driftWarning(); w != "" && o.problem == nil {
 		t.logf("warning: %s", w)
