@@ -173,18 +173,22 @@ func (f *Factory) rollbackCheck(ctx context.Context, locked error) check {
 	fail := func(err error, hint string) check {
 		return check{Name: "rollback", Status: "fail", Detail: "oops rollback would fail: " + err.Error(), Hint: hint, err: err}
 	}
-	opts := switchOptions{DryRun: true}
-	p, err := f.rollbackPreflight(ctx, opts)
+	vt, err := f.verifyTimeout(0, false)
 	if err != nil {
 		return fail(err, "")
 	}
-	if p.notServing != nil {
-		return fail(p.notServing, hintOf(p.notServing))
+	p, err := f.Runner().Preflight(ctx)
+	if err != nil {
+		return fail(err, "")
+	}
+	if p.NotServing != nil {
+		return fail(p.NotServing, hintOf(p.NotServing))
 	}
 	if locked != nil {
 		return check{Name: "rollback", Status: "fail", Detail: "oops rollback would be refused now: " + locked.Error(), Hint: hintOf(locked), err: locked}
 	}
-	res, err := target.Switch(ctx, p.target, f.switchOptions(ctx, "", opts, p.verify, release.ActionRollback))
+	req := workflow.SwitchRequest{DryRun: true, Verify: vt, Action: release.ActionRollback}
+	res, err := target.Switch(ctx, p.Target, f.Runner().SwitchOptions(ctx, req))
 	if err != nil {
 		return fail(err, hintOf(err))
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
-	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -116,27 +115,4 @@ func (f *Factory) releaseStatus(ctx context.Context, rels []release.Release) (ma
 		out[r.Commit] = rs
 	}
 	return out, nil
-}
-
-// refuseBadRollback stops a rollback onto a color whose release is marked
-// BAD: the off color is no longer a known-good target once it was rolled
-// back from. --force overrides; --to picks another release.
-func (f *Factory) refuseBadRollback(ctx context.Context, st *target.State, to release.Color) error {
-	cs := st.Color(to)
-	commit := cs.Commit
-	if cs.Installing {
-		f.warnf("%s runs %s, whose install never passed its health check: the health gate decides (oops status shows it)", to, release.Short(commit))
-	}
-	if !cs.CommitKnown() {
-		return nil // nothing recorded about what runs there
-	}
-	c, s, err := f.configStore(ctx)
-	if err != nil {
-		return err
-	}
-	if err := f.Runner().Marks(ctx, s, c.ApplicationName).CheckBad(commit); err != nil {
-		return withHint(fmt.Errorf("refusing to roll back to %s: %w", to, err),
-			"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force if it has been fixed")
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 type repairOptions struct {
@@ -61,76 +62,40 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 	if err != nil {
 		return err
 	}
-	if to != "" {
-		// --to is for a target that cannot say which color is right; on a
-		// consistent one it would be a switch, which is rollback's job.
-		if st, err := t.State(ctx); err == nil && st.Live.Color != to {
-			return withHint(usageErrorf("%s is consistent, with %s live: nothing to repair", t, st.Live.Color),
-				fmt.Sprintf("to send traffic to %s, run oops rollback", to))
-		}
-	}
-	rp, ok := t.(target.RepairPlanner)
-	if !ok {
-		if opts.DryRun || to != "" {
-			return usageErrorf("%s cannot preview a repair or be told a color: run oops repair without --dry-run and --to", t)
-		}
-		return f.mutate(ctx, mutateOptions{Action: release.ActionRepair, Command: "oops repair", Reason: opts.Reason}, func(ctx context.Context, ev *release.Event) error {
-			ev.Target = t.String()
-			if ok, err := f.confirm(opts.Yes, fmt.Sprintf("Repair %s?", t)); err != nil || !ok {
-				if err == nil {
-					err = target.ErrAborted
-				}
-				return err
+	out, err := f.Runner().Repair(ctx, t, workflow.RepairRequest{To: to, DryRun: opts.DryRun, Reason: opts.Reason,
+		Confirm: func(p *target.Plan) (bool, error) {
+			if p == nil {
+				return f.confirm(opts.Yes, fmt.Sprintf("Repair %s?", t))
 			}
-			msg, err := t.Repair(ctx)
-			if err != nil {
-				return err
+			if !opts.Yes {
+				fmt.Fprint(f.IO.ErrOut, repairText(t, p))
 			}
-			if msg == "" {
-				msg = "nothing to repair on " + t.String()
-			}
-			fmt.Fprintln(f.IO.Out, msg)
-			return nil
-		})
-	}
-	return f.mutate(ctx, mutateOptions{Action: release.ActionRepair, Command: "oops repair", Reason: opts.Reason, DryRun: opts.DryRun}, func(ctx context.Context, ev *release.Event) error {
-		ev.Target = t.String()
-		p, err := rp.PlanRepair(ctx, to)
-		if err != nil {
-			return err
-		}
-		if p == nil {
-			st, err := t.State(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.Out, "nothing to repair: %s is live on %s\n", st.Live.Color, t)
-			return nil
-		}
-		ev.From, ev.To = release.Side{Color: p.From}, release.Side{Color: p.To}
-		text := fmt.Sprintf("repair %s: all traffic to %s:\n", t, p.To)
-		for i, s := range p.Steps {
-			text += fmt.Sprintf("  %d. %s\n", i+1, s)
-		}
-		if opts.DryRun {
-			fmt.Fprint(f.IO.Out, text)
-			f.progressf("dry run: nothing changed")
-			return nil
-		}
-		if !opts.Yes {
-			fmt.Fprint(f.IO.ErrOut, text)
-		}
-		ok, err := f.confirm(opts.Yes, fmt.Sprintf("Repair %s, leaving %s live?", t, p.To))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return target.ErrAborted
-		}
-		if err := t.Apply(ctx, p); err != nil {
-			return err
-		}
-		fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", p.To, t)
-		return nil
+			return f.confirm(opts.Yes, fmt.Sprintf("Repair %s, leaving %s live?", t, p.To))
+		},
 	})
+	switch {
+	case err != nil:
+		return err
+	case out.Plan != nil && opts.DryRun:
+		fmt.Fprint(f.IO.Out, repairText(t, out.Plan))
+		f.progressf("dry run: nothing changed")
+	case out.Plan != nil:
+		fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
+	case out.Live != "":
+		fmt.Fprintf(f.IO.Out, "nothing to repair: %s is live on %s\n", out.Live, t)
+	case out.Message != "":
+		fmt.Fprintln(f.IO.Out, out.Message)
+	default:
+		fmt.Fprintln(f.IO.Out, "nothing to repair on "+t.String())
+	}
+	return nil
+}
+
+// repairText is a repair's plan as the operator reads it.
+func repairText(t target.Target, p *target.Plan) string {
+	text := fmt.Sprintf("repair %s: all traffic to %s:\n", t, p.To)
+	for i, s := range p.Steps {
+		text += fmt.Sprintf("  %d. %s\n", i+1, s)
+	}
+	return text
 }

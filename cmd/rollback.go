@@ -9,7 +9,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
-	"github.com/oops-deploy/oops/target/local"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // switchOptions are the flags every traffic-switching command shares.
@@ -114,141 +114,61 @@ func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOpti
 // runSwitch rolls traffic over to the off color of f's target (finishing
 // an interrupted switch first if there is one).
 func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
-	p, err := f.rollbackPreflight(ctx, opts)
+	// --verify-timeout first: bad input fails before anything is opened.
+	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
 	if err != nil {
 		return err
 	}
-	if p.notServing != nil {
-		f.warnf("%v", p.notServing)
-	}
-	return f.switchTarget(ctx, p.target, "", opts, p.verify, action, command)
-}
-
-// preflight is what `oops rollback` found out before reading the target:
-// doctor reports the same.
-type preflight struct {
-	target target.Target
-	verify time.Duration
-	// notServing says the switch would not bring traffic back by itself
-	// (the local target with no oops proxy running): rollback warns,
-	// doctor fails.
-	notServing error
-}
-
-// rollbackPreflight is the part of `oops rollback` (real and --dry-run)
-// before the target is read: .oopsrc (every value parsed when it loaded,
-// verify-timeout resolved here (lock-ttl is parsed when .oopsrc loads) so nothing fails half-way),
-// the target, and whether anything takes traffic there. The rest of the
-// preflight (state, the BAD-release refusal, the health gate, the plan) is
-// target.Switch with switchOptions, which rollback runs under its lock and
-// doctor runs as --dry-run. Both call these two functions, so doctor's
-// verdict is the rollback's.
-func (f *Factory) rollbackPreflight(ctx context.Context, opts switchOptions) (*preflight, error) {
-	if _, err := f.Config(); err != nil {
-		return nil, err
-	}
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	p, err := f.Runner().Preflight(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t, err := f.Target(ctx)
-	if err != nil {
-		return nil, err
+	if p.NotServing != nil {
+		f.warnf("%v", p.NotServing)
 	}
-	p := &preflight{target: t, verify: vt}
-	if lt, ok := t.(*local.Target); ok {
-		up, err := lt.ProxyRunning(ctx)
-		switch {
-		case err != nil:
-			p.notServing = fmt.Errorf("ask oops proxy: %w", err)
-		case !up:
-			p.notServing = withHint(fmt.Errorf("no oops proxy is running for %s: nothing takes traffic there, a switch only records the color the proxy starts with", t),
-				"start it with: oops proxy (under systemd or your supervisor); see the Local target section of the README")
-		}
-	}
-	return p, nil
+	return f.switchTarget(ctx, p.Target, "", opts, vt, action, command)
 }
 
 // switchTarget moves t's traffic to color to ("" : the off color) through
-// target.Switch, under the lock, recorded as an event, and prints what is
-// live afterwards.
+// the Switch workflow and prints what is live afterwards.
 func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
-	mo := mutateOptions{Action: action, Command: command, Reason: opts.Reason, DryRun: opts.DryRun, WithoutLock: opts.NoLock, NoLockOffer: opts.noLockOffer}
-	return f.mutate(ctx, mo, func(ctx context.Context, ev *release.Event) error {
-		ev.Target = t.String()
-		so := f.switchOptions(ctx, to, opts, vt, action)
-		so.Confirm = func(p *target.Plan) (bool, error) {
+	res, err := f.Runner().Switch(ctx, t, f.switchRequest(t, to, opts, vt, action, command))
+	if err != nil {
+		return err
+	}
+	if res.Plan == nil {
+		fmt.Fprintf(f.IO.Out, "%s is already live on %s: nothing to do\n", res.Before.Live.Color, t)
+		return nil
+	}
+	if opts.DryRun {
+		fmt.Fprint(f.IO.Out, res.Plan.String())
+		f.progressf("dry run: nothing changed")
+		return nil
+	}
+	now := res.Before.Color(res.Plan.To)
+	if w := res.Plan.Weight; w > 0 && w < 100 {
+		fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
+			w, t, res.Plan.To, where(now), shortCommit(now), res.Plan.From, 100-w)
+		return nil
+	}
+	fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
+		res.Plan.To, t, where(now), shortCommit(now), res.Plan.From)
+	return nil
+}
+
+// switchRequest is the Switch workflow's request for these flags; the
+// operator confirms the plan on stderr.
+func (f *Factory) switchRequest(t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) workflow.SwitchRequest {
+	return workflow.SwitchRequest{
+		To: to, Weight: opts.Weight, Force: opts.Force, DryRun: opts.DryRun, Reason: opts.Reason, Verify: vt,
+		Action: action, Command: command, NoLock: opts.NoLock, NoLockOffer: opts.noLockOffer, CommitOf: opts.commitOf,
+		Confirm: func(p *target.Plan) (bool, error) {
 			if !opts.Yes {
 				fmt.Fprint(f.IO.ErrOut, p.String())
 			}
 			return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", t, p.From, p.To))
-		}
-		res, err := target.Switch(ctx, t, so)
-		if res != nil && res.Before != nil {
-			if opts.commitOf != nil {
-				for _, cs := range []*target.ColorState{&res.Before.Live, &res.Before.Off} {
-					cs.Commit = opts.commitOf(cs.Color)
-				}
-			}
-			fillEvent(ev, res)
-		}
-		if err != nil {
-			return err
-		}
-		if res.Plan == nil {
-			fmt.Fprintf(f.IO.Out, "%s is already live on %s: nothing to do\n", res.Before.Live.Color, t)
-			return nil
-		}
-		if opts.DryRun {
-			fmt.Fprint(f.IO.Out, res.Plan.String())
-			f.progressf("dry run: nothing changed")
-			return nil
-		}
-		now := res.Before.Color(res.Plan.To)
-		if w := res.Plan.Weight; w > 0 && w < 100 {
-			fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
-				w, t, res.Plan.To, where(now), shortCommit(now), res.Plan.From, 100-w)
-			return nil
-		}
-		fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
-			res.Plan.To, t, where(now), shortCommit(now), res.Plan.From)
-		return nil
-	})
-}
-
-// switchOptions are the checks and settings of a switch: the BAD-release
-// refusal for a rollback without --force, the health gate, resuming an
-// interrupted switch. Confirmation is the caller's.
-func (f *Factory) switchOptions(ctx context.Context, to release.Color, opts switchOptions, vt time.Duration, action string) target.SwitchOptions {
-	var check func(*target.State, release.Color) error
-	if action == release.ActionRollback && !opts.Force {
-		check = func(st *target.State, to release.Color) error { return f.refuseBadRollback(ctx, st, to) }
+		},
 	}
-	return target.SwitchOptions{
-		Check:         check,
-		To:            to,
-		Weight:        opts.Weight,
-		Force:         opts.Force,
-		DryRun:        opts.DryRun,
-		VerifyTimeout: vt,
-		Resume:        true,
-		Logf:          f.progressf,
-	}
-}
-
-func fillEvent(ev *release.Event, res *target.SwitchResult) {
-	side := func(c release.Color) release.Side {
-		s := release.Side{Color: c}
-		if cs := res.Before.Color(c); cs.CommitKnown() {
-			s.Commit = cs.Commit
-		}
-		return s
-	}
-	if res.Plan != nil {
-		ev.From, ev.To = side(res.Plan.From), side(res.Plan.To)
-		return
-	}
-	ev.From = side(res.Before.Live.Color)
 }
 
 func shortCommit(c target.ColorState) string {
