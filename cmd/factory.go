@@ -167,7 +167,7 @@ func (f *Factory) Runner() *workflow.Runner {
 	if f.runner == nil {
 		f.runner = workflow.New(workflow.Deps{
 			Config: f.Config, Store: f.Store, RawStore: f.openStore, Target: f.Target, Deployer: f.Deployer,
-			Caller: f.awsCaller, Who: f.Who, WorkDir: f.WorkDir,
+			Caller: f.awsCaller, Credentials: f.credentials, Leftovers: f.leftovers, Who: f.Who, WorkDir: f.WorkDir,
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
 			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f.IO.ErrOut},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/local"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // FsckOptions are what `oops fsck` runs with: its flags, and the
@@ -27,7 +28,9 @@ type FsckOptions struct {
 
 // newFsckCmd builds `oops fsck`; runF replaces the run in flag tests (nil: fsckRun).
 func newFsckCmd(f *Factory, runF func(context.Context, *FsckOptions) error) *cobra.Command {
-	opts := &FsckOptions{IO: f.IO, Fsck: f.fsck, Progressf: f.progressf}
+	opts := &FsckOptions{IO: f.IO, Fsck: func(ctx context.Context, repair, deep bool) (*store.FsckResult, error) {
+		return f.Runner().Fsck(ctx, repair, deep)
+	}, Progressf: f.progressf}
 	c := &cobra.Command{
 		Use:   "fsck",
 		Short: "Check the store's objects against each other; --repair rebuilds what is derived",
@@ -103,7 +106,7 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 			}
 			fmt.Fprintf(opts.IO.Out, "%s %s: %s%s\n", p.Kind, p.Key, p.Detail, state)
 		}
-		opts.Progressf("%s", fsckSummary(res))
+		opts.Progressf("%s", workflow.FsckSummary(res))
 	}
 	if !res.Clean() {
 		return fmt.Errorf("%w%w", errSilent, errFsckProblems)
@@ -111,49 +114,18 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 	return nil
 }
 
-// fsckSummary is one line: what was checked and what is left to do.
-func fsckSummary(res *store.FsckResult) string {
-	checked := fmt.Sprintf("checked %d releases (%d artifacts) and %d events", res.Releases, res.Artifacts, res.Events)
-	var repaired, repairable, other int
-	for _, p := range res.Problems {
-		switch {
-		case p.Repaired:
-			repaired++
-		case p.Repairable:
-			repairable++
-		default:
-			other++
-		}
+// leftovers are the places beside the store where fsck looks for what
+// interrupted deploys left: the local target's unpack directory.
+func (f *Factory) leftovers() []store.LeftoverCleaner {
+	c, err := f.Config()
+	if err != nil || c.TargetKind() != "local" {
+		return nil
 	}
-	switch {
-	case len(res.Problems) == 0:
-		return checked + ": no problems"
-	case repairable+other == 0:
-		return fmt.Sprintf("%s: repaired %d problems", checked, repaired)
-	case repairable > 0:
-		return fmt.Sprintf("%s: %d problems, %d of them fixed by: oops fsck --repair", checked, repairable+other, repairable)
-	}
-	return fmt.Sprintf("%s: %d problems that --repair cannot fix; each line says what to do", checked, other)
-}
-
-// fsck runs store.Fsck on the application's store, with the target's
-// leftovers when it has some (the local target's unpack directory).
-func (f *Factory) fsck(ctx context.Context, repair, deep bool) (*store.FsckResult, error) {
-	c, st, err := f.configStore(ctx)
+	t, err := f.localTarget(context.Background())
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	opts := store.FsckOptions{App: c.ApplicationName, Repair: repair, Deep: deep, Now: f.Now}
-	if c.TargetKind() == "local" {
-		if t, err := f.localTarget(ctx); err == nil {
-			opts.Leftovers = append(opts.Leftovers, localLeftovers{t})
-		}
-	}
-	res, err := store.Fsck(ctx, st, opts)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("fsck %s: %w", st, err), "check that the store can be read: oops doctor")
-	}
-	return res, nil
+	return []store.LeftoverCleaner{localLeftovers{t}}
 }
 
 // localLeftovers lets fsck find and remove what interrupted local deploys

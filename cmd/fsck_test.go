@@ -47,7 +47,8 @@ func TestFsckLocalLeftovers(t *testing.T) {
 		out := &bytes.Buffer{}
 		f.IO.Out = out
 		opts := tc.opts
-		opts.IO, opts.Fsck, opts.Progressf = f.IO, f.fsck, f.progressf
+		opts.IO, opts.Progressf = f.IO, f.progressf
+		opts.Fsck = f.Runner().Fsck
 		err := fsckRun(ctx, &opts)
 		if got := ExitCode(err); got != tc.exit {
 			t.Fatalf("run %d (%+v): exit %d (%v), want %d", i, tc.opts, got, err, tc.exit)

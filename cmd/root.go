@@ -57,7 +57,7 @@ release.`,
 		newPromoteCmd,
 		newDeployCmd,
 		newProxyCmd,
-		newDoctorCmd,
+		func(f *Factory) *cobra.Command { return newDoctorCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))

@@ -46,6 +46,13 @@ type Deps struct {
 	// Caller is the AWS caller ARN, "" when it cannot tell; asked only when
 	// the store or the target is on AWS. Nil: never on AWS.
 	Caller func(context.Context) string
+	// Credentials says whom the AWS credentials belong to ("ARN in
+	// region"), or why they cannot be used: doctor asks.
+	Credentials func(context.Context) (string, error)
+	// Leftovers are the places beside the store where fsck looks for what
+	// interrupted deploys left (the local target's unpack directory); nil:
+	// none.
+	Leftovers func() []store.LeftoverCleaner
 	// Who is the OS user and host name.
 	Who     func() (user, host string)
 	WorkDir func() (string, error)
