@@ -9,9 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
-	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
-	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 func newLockCmd(f *Factory) *cobra.Command {
@@ -111,17 +110,11 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 }
 
 // LockReleaseOptions are what `oops lock release` runs with: its flags,
-// and the dependencies the run takes from the Factory (bound in
-// newLockReleaseCmd, replaced in tests).
+// and the workflow it runs (bound in newLockReleaseCmd, replaced in tests).
 type LockReleaseOptions struct {
-	IO     *IOStreams
-	Now    func() time.Time
-	Config func() (*config.Config, error)
-	Store  func(context.Context) (store.Store, error)
-	// HolderGone says whether the lock's holder is known to be gone, and why.
-	HolderGone func(info store.LockInfo, now time.Time) (bool, string)
-	Confirm    func(yes bool, question string) (bool, error)
-	Mutate     func(ctx context.Context, opts mutateOptions, fn func(ctx context.Context, ev *release.Event) error) error
+	IO      *IOStreams
+	Release func(context.Context, workflow.ReleaseLockRequest) (*workflow.ReleaseLockOutcome, error)
+	Confirm func(yes bool, question string) (bool, error)
 
 	Force  bool
 	Yes    bool
@@ -133,9 +126,10 @@ type LockReleaseOptions struct {
 // flag tests (nil: lockReleaseRun).
 func newLockReleaseCmd(f *Factory, runF func(context.Context, *LockReleaseOptions) error) *cobra.Command {
 	opts := &LockReleaseOptions{
-		IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store,
-		HolderGone: func(info store.LockInfo, now time.Time) (bool, string) { return f.Runner().HolderGone(info, now) },
-		Confirm:    f.confirm, Mutate: f.mutate,
+		IO: f.IO, Confirm: f.confirm,
+		Release: func(ctx context.Context, req workflow.ReleaseLockRequest) (*workflow.ReleaseLockOutcome, error) {
+			return f.Runner().ReleaseLock(ctx, req)
+		},
 	}
 	c := &cobra.Command{
 		Use:   "release",
@@ -162,57 +156,19 @@ use only when you know that holder is not changing anything.`,
 }
 
 func lockReleaseRun(ctx context.Context, opts *LockReleaseOptions) error {
-	c, err := opts.Config()
-	if err != nil {
+	out, err := opts.Release(ctx, workflow.ReleaseLockRequest{Force: opts.Force, DryRun: opts.DryRun, Reason: opts.Reason,
+		Confirm: func(o *workflow.ReleaseLockOutcome) (bool, error) {
+			return opts.Confirm(opts.Yes, fmt.Sprintf("Remove the lock of %s held by %s (%q)?", o.App, o.Holder.Describe(), o.Holder.Command))
+		}})
+	switch {
+	case err != nil:
 		return err
+	case !out.Locked:
+		fmt.Fprintf(opts.IO.ErrOut, "%s is not locked\n", out.App)
+	case opts.DryRun:
+		fmt.Fprintf(opts.IO.Out, "would remove the lock of %s held by %s (%q), %s\n", out.App, out.Holder.Describe(), out.Holder.Command, out.Why)
+	default:
+		fmt.Fprintf(opts.IO.ErrOut, "released the lock of %s held by %s\n", out.App, out.Holder.Describe())
 	}
-	st, err := opts.Store(ctx)
-	if err != nil {
-		return err
-	}
-	app := c.ApplicationName
-	info, etag, err := store.ReadLock(ctx, st, app)
-	if errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintf(opts.IO.ErrOut, "%s is not locked\n", app)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	now := opts.Now()
-	gone, why := opts.HolderGone(info, now)
-	if !gone && !opts.Force {
-		return withHint(&store.LockedError{Info: info, Now: now},
-			"if you are sure that holder is not changing anything: oops lock release --force")
-	}
-	if !gone {
-		why = "forced"
-	}
-	if opts.DryRun {
-		fmt.Fprintf(opts.IO.Out, "would remove the lock of %s held by %s (%q), %s\n", app, info.Describe(), info.Command, why)
-		return nil
-	}
-	ok, err := opts.Confirm(opts.Yes, fmt.Sprintf("Remove the lock of %s held by %s (%q)?", app, info.Describe(), info.Command))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("release lock: %w", target.ErrAborted)
-	}
-	reason := opts.Reason
-	if reason == "" {
-		reason = fmt.Sprintf("released the lock of %s (%q), %s", info.Describe(), info.Command, why)
-	}
-	return opts.Mutate(ctx, mutateOptions{Action: release.ActionLock, Command: "oops lock release", Reason: reason, NoLock: true},
-		func(ctx context.Context, _ *release.Event) error {
-			// Only the version we looked at: a lock taken since is left alone.
-			if err := store.ForceReleaseLock(ctx, st, app, etag); err != nil {
-				if errors.Is(err, store.ErrPrecondition) {
-					return fmt.Errorf("release lock of %s: %w: it changed hands while we looked; run oops lock status", app, store.ErrLocked)
-				}
-				return err
-			}
-			fmt.Fprintf(opts.IO.ErrOut, "released the lock of %s held by %s\n", app, info.Describe())
-			return nil
-		})
+	return nil
 }
