@@ -38,6 +38,9 @@ func consistent(b *board) {
 	}
 }
 
+// errThrottled is a backend's error the workflow passes on as it is.
+var errThrottled = errors.New("describe listeners: throttled")
+
 func TestRepair(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -105,6 +108,19 @@ func TestRepair(t *testing.T) {
 			live:    release.Blue,
 			calls:   []string{"plan repair ", "state"},
 			outLive: release.Blue,
+		},
+		{
+			name: "target cannot plan the repair",
+			setup: func(b *board) {
+				b.PlanRepairFunc = func(context.Context, release.Color) (*target.Plan, error) {
+					b.log("plan repair")
+					return nil, errThrottled
+				}
+			},
+			errIs:  errThrottled,
+			result: release.ResultFailed,
+			live:   release.Blue,
+			calls:  []string{"plan repair"},
 		},
 		{
 			name:  "--to on a consistent target with the other color live",
