@@ -146,7 +146,10 @@ func (m Marks) ApplyEvent(ev *release.Event) {
 		return
 	}
 	from, to := ev.From.Commit, ev.To.Commit
-	if ev.Action == release.ActionRollback && from != "" && from != to {
+	// A rollback that switched nothing (an interrupted switch found
+	// repaired since: no To side) leaves no release behind.
+	switched := ev.To.Color != "" || to != ""
+	if ev.Action == release.ActionRollback && switched && from != "" && from != to {
 		mk := m[from]
 		mk.Bad, mk.BadAt, mk.BadBy = true, ev.Time, ev.Who
 		mk.BadReason = ev.Reason

@@ -35,6 +35,16 @@ func TestMarksApplyEvent(t *testing.T) {
 			live:    b,
 		},
 		{
+			name:  "a rollback that switched nothing (nothing to repair) marks nothing",
+			ev:    release.Event{Action: release.ActionRollback, Result: release.ResultOK, From: release.Side{Commit: a, Color: release.Blue}},
+			start: store.Marks{},
+		},
+		{
+			name:    "a rollback onto a color whose commit is unknown still marks the one it left",
+			ev:      release.Event{Action: release.ActionRollback, Result: release.ResultOK, From: release.Side{Commit: a, Color: release.Blue}, To: release.Side{Color: release.Green}},
+			wantBad: map[string]string{a: "rolled back from"},
+		},
+		{
 			name:  "refused rollback marks nothing",
 			ev:    release.Event{Action: release.ActionRollback, Result: release.ResultRefused, From: release.Side{Commit: a}, To: release.Side{Commit: b}},
 			start: store.Marks{},

@@ -462,7 +462,6 @@ func TestSwitchResumeNothingToDo(t *testing.T) {
 		b.log("plan repair")
 		return nil, nil
 	}
-	t.Skip("known defect: store.Marks.ApplyEvent marks From BAD for a rollback event with no To (nothing switched); the fix belongs in store/known.go")
 	res, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Confirm: yes})
 	if err != nil || res.Plan != nil {
 		t.Fatalf("Switch = %+v, %v; want nothing to do", res, err)
