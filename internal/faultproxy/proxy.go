@@ -116,6 +116,7 @@ func NewT(t testing.TB, upstream string) *Proxy {
 	t.Helper()
 	p := New(upstream)
 	t.Cleanup(func() {
+		t.Helper()
 		p.Close()
 		p.Verify(t)
 	})
