@@ -25,6 +25,8 @@ type Rule struct {
 	// Action is the API operation, e.g. "CreateLoadBalancerListeners",
 	// "ModifyListener", "CodeDeploy_20141006.CreateDeployment" (suffix
 	// match on X-Amz-Target), or for S3 "PUT", "GET", "HEAD", "DELETE", "LIST".
+	// "*" matches every action: one rule for a whole service that is down
+	// or elsewhere (narrowed with Match), used as soon as any call meets it.
 	Action string
 	// Skip lets this many matching calls through before the rule applies.
 	Skip int
@@ -62,6 +64,14 @@ type Rule struct {
 func SignedFor(region string) func(r *http.Request) bool {
 	return func(r *http.Request) bool {
 		return strings.Contains(r.Header.Get("Authorization"), "/"+region+"/")
+	}
+}
+
+// SignedForService reports whether r is signed (SigV4) for an AWS service
+// ("s3", "elasticloadbalancing", ...).
+func SignedForService(service string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		return strings.Contains(r.Header.Get("Authorization"), "/"+service+"/aws4_request")
 	}
 }
 
@@ -233,7 +243,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.counts[action]++
 	var hit *rule
 	for _, ru := range p.rules {
-		if ru.Action != action && !strings.HasSuffix(ru.Action, "."+action) {
+		if ru.Action != "*" && ru.Action != action && !strings.HasSuffix(ru.Action, "."+action) {
 			continue
 		}
 		if ru.Match != nil && !ru.Match(r) {

@@ -83,6 +83,18 @@ func TestVerify(t *testing.T) {
 			p.Add(r)
 			call(t, p, "Ping")
 		}, fails: []string{`Action "Ping" \(with Match\) Skip 0 Times 0: status 503; 0 matching calls seen; added at proxy_test.go:\d+$`}},
+		{name: "a rule for every action is used by any call", run: func(t *testing.T, p *faultproxy.Proxy) {
+			p.Add(fail("*"))
+			if got := call(t, p, "Ping"); got != http.StatusServiceUnavailable {
+				t.Errorf("Ping through the rule for every action: %d, want 503", got)
+			}
+		}},
+		{name: "a rule for every action that no call meets fails", run: func(t *testing.T, p *faultproxy.Proxy) {
+			r := fail("*")
+			r.Match = faultproxy.SignedForService("s3")
+			p.Add(r)
+			call(t, p, "Ping")
+		}, fails: []string{`Action "\*" \(with Match\) Skip 0 Times 0: status 503; 0 matching calls seen`}},
 		{name: "optional rule never applied passes", run: func(t *testing.T, p *faultproxy.Proxy) {
 			r := fail("Pong")
 			r.Optional = true
