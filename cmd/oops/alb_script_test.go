@@ -55,7 +55,8 @@ type albScript struct {
 //	        MODE is fail (500), throttle, denied, cut-after (applied, answer
 //	        lost), hang (never forwarded), or, for DescribeTargetHealth,
 //	        unhealthy or unused: a simulation, as moto reports every
-//	        registered target healthy
+//	        registered target healthy; a fault that never applies fails the
+//	        script at its end
 //	alb-oopsrc KEY=VALUE...  write .oopsrc (values after $VAR expansion;
 //	                         digits become numbers)
 //	alb-fault-wait ACTION  wait until a hung ACTION has arrived at the proxy

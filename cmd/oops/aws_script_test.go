@@ -49,7 +49,8 @@ type awsScript struct {
 //	                               as moto stored them
 //	s3-mb BUCKET                   an S3 bucket
 //	simulate ACTION FILE [TIMES]   answer ACTION with FILE's JSON (moto does not run
-//	                               deployments: their progress is simulated)
+//	                               deployments: their progress is simulated); a rule
+//	                               that never applies fails the script at its end
 //	serve-health PORT [STATUS]     a health endpoint on 127.0.0.1:PORT until the script ends;
 //	                               again on the same PORT changes its STATUS
 //	example NAME DEST              copy examples/NAME of this repository to DEST
@@ -93,12 +94,13 @@ func awsCmds() map[string]scriptCmd {
 				p.Close()
 				direct.Close()
 				mu.Lock()
-				defer mu.Unlock()
 				delete(running, ts)
 				if users--; users == 0 {
 					shared.Stop()
 					shared = nil
 				}
+				mu.Unlock()
+				verifyAtEnd(ts.Value(scriptTKey{}).(testscript.T), p)
 			})
 			awstest.Setenv(ts, p.URL)
 		},

@@ -43,7 +43,8 @@ func TestELBScripts(t *testing.T) {
 //	        MODE is fail (503), denied (403 AccessDenied), throttle,
 //	        cut-after (applied, answer lost), hang (never forwarded), or
 //	        out-of-service (DescribeInstanceHealth answers OutOfService for
-//	        $INSTANCES: a simulation, moto reports running instances InService)
+//	        $INSTANCES: a simulation, moto reports running instances InService);
+//	        a fault that never applies fails the script at its end
 //	fault-wait ACTION   wait until a hung ACTION has arrived at the proxy
 //	fault-clear         remove every fault
 func elbScriptCmds() map[string]scriptCmd {

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,6 +55,7 @@ func runFaultScripts(t *testing.T, dir, motoURL string, firstAccount int64, cmds
 			acct := accountProxy(motoURL, fmt.Sprintf("%012d", firstAccount+accounts.Add(1)))
 			env.Defer(acct.Close)
 			p := faultproxy.New(acct.URL)
+			env.Defer(func() { verifyAtEnd(env.T(), p) })
 			env.Defer(p.Close)
 			env.Values[faultKey{}] = &faultScript{proxy: p, moto: acct.URL, hits: map[string]chan string{}}
 			awstest.Setenv(env, p.URL)
@@ -65,6 +67,16 @@ func runFaultScripts(t *testing.T, dir, motoURL string, firstAccount int64, cmds
 		Cmds:      all,
 		Condition: awsCondition,
 	})
+}
+
+// verifyAtEnd fails the script t runs for each rule of p that never
+// applied: a fault a script injects but oops never meets tests nothing.
+// It runs in a Defer, where ts.Fatalf cannot stop the script (it panics
+// outside a command), hence t.
+func verifyAtEnd(t testscript.T, p *faultproxy.Proxy) {
+	if u := p.Unused(); len(u) > 0 {
+		t.Fatal("fault rules never applied:\n\t" + strings.Join(u, "\n\t"))
+	}
 }
 
 func faultState(ts *testscript.TestScript) *faultScript {

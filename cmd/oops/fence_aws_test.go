@@ -61,8 +61,7 @@ type awsRig struct {
 func newAWSRig(t *testing.T, m *elbtest.Moto, account string) *awsRig {
 	acct := accountProxy(m.URL, account)
 	t.Cleanup(acct.Close)
-	p := faultproxy.New(acct.URL)
-	t.Cleanup(p.Close)
+	p := faultproxy.NewT(t, acct.URL)
 	r := &awsRig{t: t, ctx: awstest.Ctx(t), acct: acct, p: p, work: t.TempDir()}
 	r.env = append(append(os.Environ(), awstest.Env(p.URL)...), "USER=tester", "HOME="+r.work)
 	return r

@@ -8,9 +8,14 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
+// scriptTKey holds the script's testscript.T, for commands whose checks
+// run at the script's end (see verifyAtEnd).
+type scriptTKey struct{}
+
 // setupEnv prepares every script's environment: no AWS reachable unless a
 // script starts moto itself, and a fixed user for events.
 func setupEnv(env *testscript.Env) error {
+	env.Values[scriptTKey{}] = env.T()
 	env.Setenv("USER", "tester")
 	env.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	env.Setenv("HOME", env.WorkDir)

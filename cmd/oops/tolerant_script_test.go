@@ -73,20 +73,21 @@ func tolerantCmds() map[string]scriptCmd {
 			if len(args) != 1 {
 				ts.Fatalf("usage: store-down fail|cut|denied")
 			}
-			for _, action := range []string{"PUT", "GET", "HEAD", "LIST", "DELETE", "POST"} {
-				r := faultproxy.Rule{Action: action}
-				switch args[0] {
-				case "fail":
-					r.Status, r.Body = http.StatusServiceUnavailable, `<Error><Code>ServiceUnavailable</Code><Message>injected by the test</Message></Error>`
-				case "cut":
-					r.Cut = true
-				case "denied":
-					r.Status, r.Body = http.StatusForbidden, `<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
-				default:
-					ts.Fatalf("store-down: unknown mode %q", args[0])
-				}
-				faultState(ts).proxy.Add(r)
+			// One rule for all of S3, not one per operation: the outage is of
+			// the service, and the rule is used once any S3 call meets it
+			// (which operations a command makes is not the script's business).
+			r := faultproxy.Rule{Action: "*", Match: faultproxy.SignedForService("s3")}
+			switch args[0] {
+			case "fail":
+				r.Status, r.Body = http.StatusServiceUnavailable, `<Error><Code>ServiceUnavailable</Code><Message>injected by the test</Message></Error>`
+			case "cut":
+				r.Cut = true
+			case "denied":
+				r.Status, r.Body = http.StatusForbidden, `<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
+			default:
+				ts.Fatalf("store-down: unknown mode %q", args[0])
 			}
+			faultState(ts).proxy.Add(r)
 		},
 		"truncate": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)

@@ -6,13 +6,17 @@ package faultproxy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -21,6 +25,8 @@ type Rule struct {
 	// Action is the API operation, e.g. "CreateLoadBalancerListeners",
 	// "ModifyListener", "CodeDeploy_20141006.CreateDeployment" (suffix
 	// match on X-Amz-Target), or for S3 "PUT", "GET", "HEAD", "DELETE", "LIST".
+	// "*" matches every action: one rule for a whole service that is down
+	// or elsewhere (narrowed with Match), used as soon as any call meets it.
 	Action string
 	// Skip lets this many matching calls through before the rule applies.
 	Skip int
@@ -47,12 +53,25 @@ type Rule struct {
 	// Header is added to the injected error response (e.g. S3's
 	// x-amz-bucket-region on a redirect).
 	Header http.Header
+	// Optional lets the rule never apply without Verify failing the test.
+	// Only for a call that genuinely may or may not happen (a retry that
+	// depends on timing); say why where it is set. A rule that is simply
+	// never reached is dead, or its test no longer drives the path it names.
+	Optional bool
 }
 
 // SignedFor reports whether r is signed (SigV4) for region.
 func SignedFor(region string) func(r *http.Request) bool {
 	return func(r *http.Request) bool {
 		return strings.Contains(r.Header.Get("Authorization"), "/"+region+"/")
+	}
+}
+
+// SignedForService reports whether r is signed (SigV4) for an AWS service
+// ("s3", "elasticloadbalancing", ...).
+func SignedForService(service string) func(r *http.Request) bool {
+	return func(r *http.Request) bool {
+		return strings.Contains(r.Header.Get("Authorization"), "/"+service+"/aws4_request")
 	}
 }
 
@@ -66,14 +85,56 @@ type Proxy struct {
 	rules  []*rule
 	calls  []string
 	counts map[string]int
+	// cleared holds what Clear dropped unapplied, so that Verify still
+	// reports a rule that a test cleared between phases.
+	cleared []string
 }
 
 type rule struct {
 	Rule
 	seen, applied int
+	at            string // file:line of the Add, to find the stub that went unused
+}
+
+// String names the rule for a failure: what it matches, Skip, Times,
+// what it injects, how many matching calls it saw and where it was added.
+func (r *rule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Action %q", r.Action)
+	if r.Match != nil {
+		b.WriteString(" (with Match)")
+	}
+	fmt.Fprintf(&b, " Skip %d Times %d", r.Skip, r.Times)
+	switch {
+	case r.Cut && r.After:
+		b.WriteString(": cut after forwarding")
+	case r.Cut:
+		b.WriteString(": cut")
+	case r.Status != 0:
+		fmt.Fprintf(&b, ": status %d", r.Status)
+	}
+	if r.Delay > 0 {
+		fmt.Fprintf(&b, ", delay %s", r.Delay)
+	}
+	fmt.Fprintf(&b, "; %d matching calls seen; added at %s", r.seen, r.at)
+	return b.String()
+}
+
+// NewT is New for a test: when t ends the proxy is closed and Verify
+// fails t for each rule that never applied.
+func NewT(t testing.TB, upstream string) *Proxy {
+	t.Helper()
+	p := New(upstream)
+	t.Cleanup(func() {
+		t.Helper()
+		p.Close()
+		p.Verify(t)
+	})
+	return p
 }
 
 // New starts a proxy to upstream on a loopback port; Close stops it.
+// Tests use NewT, or call Verify: a rule that never applies tests nothing.
 func New(upstream string) *Proxy {
 	u, err := url.Parse(upstream)
 	if err != nil {
@@ -90,16 +151,49 @@ func (p *Proxy) Close() { p.server.CloseClientConnections(); p.server.Close() }
 
 // Add installs a rule.
 func (p *Proxy) Add(r Rule) {
+	at := "unknown"
+	if _, file, line, ok := runtime.Caller(1); ok {
+		at = fmt.Sprintf("%s:%d", filepath.Base(file), line)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rules = append(p.rules, &rule{Rule: r})
+	p.rules = append(p.rules, &rule{Rule: r, at: at})
 }
 
-// Clear removes all rules and forgets counted calls.
+// Clear removes all rules and forgets counted calls. The rules it drops
+// unapplied are kept for Verify: clearing between phases of a test must
+// not hide a stub of the first phase that never applied.
 func (p *Proxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cleared = append(p.cleared, p.unusedLocked(" (cleared)")...)
 	p.rules, p.calls, p.counts = nil, nil, map[string]int{}
+}
+
+// Unused describes each rule that never applied and is not Optional,
+// including those Clear dropped, in the order they were added.
+func (p *Proxy) Unused() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append(append([]string(nil), p.cleared...), p.unusedLocked("")...)
+}
+
+func (p *Proxy) unusedLocked(suffix string) []string {
+	var out []string
+	for _, r := range p.rules {
+		if r.applied == 0 && !r.Optional {
+			out = append(out, r.String()+suffix)
+		}
+	}
+	return out
+}
+
+// Verify fails t once for each rule Unused reports.
+func (p *Proxy) Verify(t testing.TB) {
+	t.Helper()
+	for _, u := range p.Unused() {
+		t.Errorf("faultproxy: rule never applied: %s", u)
+	}
 }
 
 // Calls returns the actions seen, in order.
@@ -149,7 +243,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.counts[action]++
 	var hit *rule
 	for _, ru := range p.rules {
-		if ru.Action != action && !strings.HasSuffix(ru.Action, "."+action) {
+		if ru.Action != "*" && ru.Action != action && !strings.HasSuffix(ru.Action, "."+action) {
 			continue
 		}
 		if ru.Match != nil && !ru.Match(r) {

@@ -63,8 +63,7 @@ func setup(t *testing.T, o albtest.Options) *env {
 	if e.alb, err = albtest.New(e.ctx, e.direct, o); err != nil {
 		t.Fatal(err)
 	}
-	e.proxy = faultproxy.New(server.moto.URL)
-	t.Cleanup(e.proxy.Close)
+	e.proxy = faultproxy.NewT(t, server.moto.URL)
 	return e
 }
 
@@ -334,16 +333,23 @@ func TestHealthGate(t *testing.T) {
 		{name: "a detached group says why nothing checks it", state: "unused", reason: "Target.NotInUse",
 			wantErr: target.ErrUnhealthy, errHas: "is not attached to the load balancer"},
 		{name: "min-healthy 0 lets it through", state: "unhealthy", minHealthy: ptr(0)},
-		{name: "force skips the gate", state: "unhealthy", force: true},
+		{name: "force skips the gate", force: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := setup(t, albtest.Options{})
-			e.unhealthy(0, tt.state, tt.reason)
+			if !tt.force {
+				e.unhealthy(0, tt.state, tt.reason)
+			}
 			_, err := target.Switch(e.ctx, e.target(alb.Config{MinHealthy: tt.minHealthy}), target.SwitchOptions{Force: tt.force})
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)
+				}
+				// Forced, health is not read at all (an unhealthy answer
+				// injected here would never apply).
+				if n := e.proxy.Count("DescribeTargetHealth"); tt.force && n != 0 {
+					t.Errorf("forced switch made %d DescribeTargetHealth calls", n)
 				}
 				if got := e.weights(80); got != "blue=0 green=100" {
 					t.Errorf("listener forwards %s, want green", got)

@@ -99,8 +99,7 @@ func setup(t *testing.T, f elbtest.Fixture, opts elb.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := faultproxy.New(moto.URL)
-	t.Cleanup(p.Close)
+	p := faultproxy.NewT(t, moto.URL)
 	e := &env{t: t, ctx: ctx, name: f.Name, proxy: p, cfg: awstest.Config(p.URL), ids: ids, log: &syncBuffer{}}
 	if opts.Logf == nil {
 		opts.Logf = e.log.logf
