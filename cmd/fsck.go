@@ -90,7 +90,7 @@ func (f *Factory) runFsck(ctx context.Context, opts fsckOptions) error {
 			}
 			fmt.Fprintf(f.IO.Out, "%s %s: %s%s\n", p.Kind, p.Key, p.Detail, state)
 		}
-		f.progressf("%s", fsckSummary(res))
+		f.IO.Progressf("%s", fsckSummary(res))
 	}
 	if !res.Clean() {
 		return fmt.Errorf("%w%w", errSilent, errFsckProblems)
@@ -132,7 +132,7 @@ func (f *Factory) fsck(ctx context.Context, repair, deep bool) (*store.FsckResul
 	}
 	opts := store.FsckOptions{App: c.ApplicationName, Repair: repair, Deep: deep, Now: f.Now}
 	if c.TargetKind() == "local" {
-		if t, err := f.localTarget(ctx); err == nil {
+		if t, err := localTarget(c, f.Now, f.Index); err == nil {
 			opts.Leftovers = append(opts.Leftovers, localLeftovers{t})
 		}
 	}

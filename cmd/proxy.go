@@ -84,7 +84,7 @@ func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
 	if opts.CheckInterval <= 0 {
 		return usageErrorf("--check-interval must be more than 0, got %s", opts.CheckInterval)
 	}
-	t, err := f.localTarget(ctx)
+	t, err := localTarget(c, f.Now, f.Index)
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 		}
 		if opts.DryRun {
 			fmt.Fprint(f.IO.Out, text)
-			f.progressf("dry run: nothing changed")
+			f.IO.Progressf("dry run: nothing changed")
 			return nil
 		}
 		if !opts.Yes {

@@ -148,7 +148,7 @@ func (f *Factory) rollbackPreflight(ctx context.Context, opts switchOptions) (*p
 	if err != nil {
 		return nil, err
 	}
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 		}
 		if opts.DryRun {
 			fmt.Fprint(f.IO.Out, res.Plan.String())
-			f.progressf("dry run: nothing changed")
+			f.IO.Progressf("dry run: nothing changed")
 			return nil
 		}
 		now := res.Before.Color(res.Plan.To)
@@ -236,7 +236,7 @@ func (f *Factory) switchOptions(ctx context.Context, to release.Color, opts swit
 		DryRun:        opts.DryRun,
 		VerifyTimeout: vt,
 		Resume:        true,
-		Logf:          f.progressf,
+		Logf:          f.IO.Progressf,
 	}
 }
 
