@@ -56,7 +56,7 @@ release.`,
 		newShiftCmd,
 		newPromoteCmd,
 		newDeployCmd,
-		newProxyCmd,
+		func(f *Factory) *cobra.Command { return newProxyCmd(f, nil) },
 		newDoctorCmd,
 		newFsckCmd,
 	} {
