@@ -19,7 +19,7 @@ import (
 func recordOptions[O any](f *Factory, build func(*Factory, func(context.Context, *O) error) *cobra.Command, args ...string) (*O, error) {
 	var got *O
 	root := &cobra.Command{Use: "oops", SilenceUsage: true, SilenceErrors: true}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%w", err) })
 	root.SetOut(io.Discard)
 	root.SetErr(io.Discard)
 	root.AddCommand(build(f, func(_ context.Context, o *O) error { got = o; return nil }))
