@@ -5,16 +5,13 @@ import (
 
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/alb"
 )
 
-// albTarget opens the ALB named by alb-name or listener-arn in .oopsrc.
-func (f *Factory) albTarget(ctx context.Context) (target.Target, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
+// albTarget opens the ALB named by alb-name or listener-arn in c.
+func albTarget(ctx context.Context, c *config.Config, loadAWS awsLoader) (target.Target, error) {
 	cfg := alb.Config{
 		Name: c.ALBName, ListenerARN: c.ListenerARN,
 		BlueTargetGroup: c.BlueTargetGroup, GreenTargetGroup: c.GreenTargetGroup,
@@ -24,9 +21,13 @@ func (f *Factory) albTarget(ctx context.Context) (target.Target, error) {
 		// Checked before loading AWS credentials: it is a .oopsrc problem.
 		return nil, withHint(usageErrorf("%s: %v", c.Path, err), "see the ALB section of the README")
 	}
-	aws, err := f.AWSConfig(ctx)
+	aws, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return alb.New(elbv2.NewFromConfig(aws), cfg)
+	t, err := alb.New(elbv2.NewFromConfig(aws), cfg)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return t, nil
 }

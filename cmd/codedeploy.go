@@ -8,7 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
 )
@@ -22,11 +24,7 @@ type s3Located interface {
 // usesCodeDeploy reports whether releases reach the instances through
 // CodeDeploy: a load balancer target with a deployment group, as in the
 // original tool's .oopsrc.
-func (f *Factory) usesCodeDeploy() bool {
-	c, err := f.Config()
-	if err != nil {
-		return false
-	}
+func usesCodeDeploy(c *config.Config) bool {
 	k := c.TargetKind()
 	return (k == "elb" || k == "alb") && c.DeploymentGroup != ""
 }
@@ -35,12 +33,16 @@ func (f *Factory) usesCodeDeploy() bool {
 // usesCodeDeploy, else the target itself when it can (the local target
 // starts processes).
 func (f *Factory) Deployer(ctx context.Context) (target.Deployer, error) {
-	if f.usesCodeDeploy() {
-		return f.codeDeployer(ctx, true)
-	}
 	c, err := f.Config()
 	if err != nil {
 		return nil, err
+	}
+	if usesCodeDeploy(c) {
+		d, err := codeDeployer(ctx, c, f.AWSConfig, f.openStore)
+		if err != nil {
+			return nil, err // not a typed nil
+		}
+		return d, nil
 	}
 	t, err := f.Target(ctx)
 	if err != nil {
@@ -53,24 +55,20 @@ func (f *Factory) Deployer(ctx context.Context) (target.Deployer, error) {
 		`set "deployment-group" (with "application-name") to deploy through CodeDeploy`)
 }
 
-// codeDeployer opens CodeDeploy for the application and group in
-// .oopsrc. withStore also finds the bucket and key prefix of the releases
-// (deploying needs them; hooks only read deployments).
-func (f *Factory) codeDeployer(ctx context.Context, withStore bool) (*codedeploy.Deployer, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := f.AWSConfig(ctx)
+// codeDeployer opens CodeDeploy for the application and group in c. With
+// openStore (the unwrapped store: only its location is needed) it also
+// finds the bucket and key prefix of the releases; deploying needs them,
+// hooks only read deployments and pass nil.
+func codeDeployer(ctx context.Context, c *config.Config, loadAWS awsLoader, openStore func(context.Context) (store.Store, error)) (*codedeploy.Deployer, error) {
+	cfg, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
 	d := &codedeploy.Deployer{API: sdk.NewFromConfig(cfg), Application: c.ApplicationName, Group: c.DeploymentGroup}
-	if !withStore {
+	if openStore == nil {
 		return d, nil
 	}
-	// The unwrapped store: only its location is needed.
-	s, err := f.openStore(ctx)
+	s, err := openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +84,8 @@ func (f *Factory) codeDeployer(ctx context.Context, withStore bool) (*codedeploy
 // stopDeployment is what deploy does after Ctrl-C: ask whether to stop
 // the CodeDeploy deployment it was waiting for. Without a terminal it
 // leaves the deployment running (the off color takes no traffic) and says
-// how to stop it.
-func (f *Factory) stopDeployment(ctx context.Context, d target.Deployer, id string) {
+// how to stop it. confirm asks on ios's terminal (Factory.confirm).
+func stopDeployment(ctx context.Context, ios *IOStreams, confirm func(yes bool, question string) (bool, error), d target.Deployer, id string) {
 	cd, ok := d.(*codedeploy.Deployer)
 	if !ok || id == "" {
 		return
@@ -96,50 +94,52 @@ func (f *Factory) stopDeployment(ctx context.Context, d target.Deployer, id stri
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	how := fmt.Sprintf("aws deploy stop-deployment --deployment-id %s", id)
-	if !f.IO.InTTY {
-		fmt.Fprintf(f.IO.ErrOut, "interrupted: deployment %s keeps running on the off color (no traffic); stop it with: %s\n", id, how)
+	if !ios.InTTY {
+		fmt.Fprintf(ios.ErrOut, "interrupted: deployment %s keeps running on the off color (no traffic); stop it with: %s\n", id, how)
 		return
 	}
-	yes, err := f.confirm(false, fmt.Sprintf("\ninterrupted: stop CodeDeploy deployment %s?", id))
+	yes, err := confirm(false, fmt.Sprintf("\ninterrupted: stop CodeDeploy deployment %s?", id))
 	if err != nil || !yes {
-		fmt.Fprintf(f.IO.ErrOut, "deployment %s keeps running on the off color (no traffic); stop it later with: %s\n", id, how)
+		fmt.Fprintf(ios.ErrOut, "deployment %s keeps running on the off color (no traffic); stop it later with: %s\n", id, how)
 		return
 	}
 	msg, err := cd.Stop(ctx, id)
 	if err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "oops: %v\n", err)
+		fmt.Fprintf(ios.ErrOut, "oops: %v\n", err)
 		return
 	}
-	fmt.Fprintf(f.IO.ErrOut, "stopping deployment %s: %s\n", id, msg)
+	fmt.Fprintf(ios.ErrOut, "stopping deployment %s: %s\n", id, msg)
 }
 
 // checkNoWait rejects --no-wait where there is nothing to wait for
-// separately: other targets install and health-check in one step.
-func (f *Factory) checkNoWait(noWait bool) error {
-	if _, err := f.Config(); err != nil || !noWait || f.usesCodeDeploy() {
+// separately: other targets install and health-check in one step. cfg is
+// loaded only for --no-wait.
+func checkNoWait(noWait bool, cfg func() (*config.Config, error)) error {
+	if !noWait {
+		return nil
+	}
+	if c, err := cfg(); err != nil || usesCodeDeploy(c) {
 		return nil // a broken .oopsrc is reported by the command itself
 	}
 	return withHint(usageErrorf("--no-wait only applies to deployments through CodeDeploy"),
 		`CodeDeploy is used when .oopsrc names a load balancer and a "deployment-group"`)
 }
 
-// installStep is the --dry-run line for installing rel on color off: for
-// CodeDeploy, the exact deployment that would be created.
-func (f *Factory) installStep(ctx context.Context, rel release.Release, off release.Color, port int, noWait bool) string {
+// installStep is the --dry-run line for installing rel on color off with
+// d (Factory.Deployer): for CodeDeploy, the exact deployment that would be
+// created.
+func installStep(d target.Deployer, rel release.Release, off release.Color, port int, noWait bool) string {
 	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
-	if !f.usesCodeDeploy() {
+	cd, ok := d.(*codedeploy.Deployer)
+	if !ok {
 		return generic
 	}
-	d, err := f.codeDeployer(ctx, true)
-	if err != nil {
-		return generic
-	}
-	in, err := d.Input(target.DeployRequest{Release: rel, Color: off, Port: port})
+	in, err := cd.Input(target.DeployRequest{Release: rel, Color: off, Port: port})
 	if err != nil {
 		return generic + " (" + err.Error() + ")"
 	}
 	loc := in.Revision.S3Location
-	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", d.Application, d.Group,
+	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.Group,
 		aws.ToString(loc.Bucket), aws.ToString(loc.Key), loc.BundleType)
 	if loc.ETag != nil {
 		step += ", ETag " + aws.ToString(loc.ETag)

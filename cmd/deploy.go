@@ -80,7 +80,7 @@ plan and changes nothing.`,
 			if opts.Timeout < 0 {
 				return usageErrorf("--timeout must be 0 (the target's default) or more, got %s", opts.Timeout)
 			}
-			if err := f.checkNoWait(opts.NoWait); err != nil {
+			if err := checkNoWait(opts.NoWait, f.Config); err != nil {
 				return err
 			}
 			if err := checkCanary(opts.Canary, opts.NoSwitch); err != nil {
@@ -103,7 +103,7 @@ plan and changes nothing.`,
 }
 
 func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions) error {
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 	if err != nil {
 		return err
 	}
-	t, err := f.deployTarget(ctx, opts.Canary)
+	t, err := f.TargetFor(ctx, deployTargetOptions(opts.Canary))
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 				if !opts.Force || !errors.Is(err, codedeploy.ErrTrafficControl) && !errors.Is(err, codedeploy.ErrGroupUnchecked) {
 					return err
 				}
-				f.progressf("warning (--force): %v", err)
+				f.IO.Progressf("warning (--force): %v", err)
 			}
 		}
 	}
@@ -184,7 +184,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 		if err := checkBad(ctx); err != nil {
 			return err
 		}
-		return f.printDeployPlan(ctx, t, st, rel, warm, opts)
+		return f.printDeployPlan(ctx, t, d, st, rel, warm, opts)
 	}
 	return f.mutate(ctx, mutateOptions{Action: opts.action, Command: opts.command, Reason: opts.Reason}, func(ctx context.Context, ev *release.Event) error {
 		ev.Target = t.String()
@@ -224,20 +224,20 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			if err := markInstalling(ctx, t, off, sha); err != nil {
 				return err
 			}
-			f.progressf("deploying %s to %s (%s) on %s", short, off, where(st.Off), t)
+			f.IO.Progressf("deploying %s to %s (%s) on %s", short, off, where(st.Off), t)
 			dep, err := d.Deploy(ctx, target.DeployRequest{
 				Release: rel, Color: off, Port: st.Off.Port, Description: desc,
-				Wait: !opts.NoWait, Timeout: opts.Timeout, Progress: f.progressf,
+				Wait: !opts.NoWait, Timeout: opts.Timeout, Progress: f.IO.Progressf,
 			})
 			if dep != nil {
 				ev.Deployment = dep.ID
 			}
 			if errors.Is(err, context.Canceled) && dep != nil {
-				f.stopDeployment(ctx, d, dep.ID)
+				stopDeployment(ctx, f.IO, f.confirm, d, dep.ID)
 			}
 			if err == nil && opts.NoWait {
 				fmt.Fprintln(f.IO.Out, dep.ID)
-				f.progressf("not waiting for deployment %s (--no-wait): nothing recorded or switched", dep.ID)
+				f.IO.Progressf("not waiting for deployment %s (--no-wait): nothing recorded or switched", dep.ID)
 				return nil
 			}
 			if err != nil {
@@ -257,7 +257,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 				return fmt.Errorf("record commit %s on %s: %w", short, off, err)
 			}
 		} else {
-			f.progressf("%s already runs on %s: switching without reinstalling", short, off)
+			f.IO.Progressf("%s already runs on %s: switching without reinstalling", short, off)
 		}
 		if opts.NoSwitch {
 			ev.NoSwitch = true
@@ -270,7 +270,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 			Weight:        opts.Canary,
 			Force:         opts.Force,
 			VerifyTimeout: vt,
-			Logf:          f.progressf,
+			Logf:          f.IO.Progressf,
 		})
 		if err != nil {
 			if res == nil || !res.Switched {
@@ -293,7 +293,7 @@ func (f *Factory) runDeploy(ctx context.Context, rev string, opts deployOptions)
 }
 
 // printDeployPlan is --dry-run: what deploy would do, step by step.
-func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *target.State, rel release.Release, warm bool, opts deployOptions) error {
+func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, d target.Deployer, st *target.State, rel release.Release, warm bool, opts deployOptions) error {
 	off := st.Off.Color
 	var b strings.Builder
 	fmt.Fprintf(&b, "deploy %s to %s on %s:\n", rel.Short(), off, t)
@@ -308,10 +308,10 @@ func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *targ
 		if _, ok := t.(target.InstallRecorder); ok {
 			step("record %s as installing (unverified) on %s", rel.Commit, off)
 		}
-		step("%s", f.installStep(ctx, rel, off, st.Off.Port, opts.NoWait))
+		step("%s", installStep(d, rel, off, st.Off.Port, opts.NoWait))
 		if opts.NoWait {
 			fmt.Fprint(f.IO.Out, b.String())
-			f.progressf("dry run: nothing changed")
+			f.IO.Progressf("dry run: nothing changed")
 			return nil
 		}
 		step("record commit %s on %s", rel.Commit, off)
@@ -335,7 +335,7 @@ func (f *Factory) printDeployPlan(ctx context.Context, t target.Target, st *targ
 		}
 	}
 	fmt.Fprint(f.IO.Out, b.String())
-	f.progressf("dry run: nothing changed")
+	f.IO.Progressf("dry run: nothing changed")
 	return nil
 }
 

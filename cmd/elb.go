@@ -2,36 +2,34 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/elb"
 )
 
 // elbTarget opens the Classic ELB called name with the health gate from
-// .oopsrc. ports, when set, are the colors' instance ports for an ELB that
-// has no blue/green tags of its own (the preview ELB of oops off).
-func (f *Factory) elbTarget(ctx context.Context, name string, ports map[release.Color]int) (*elb.Target, error) {
-	c, err := f.Config()
+// c. ports, when set, are the colors' instance ports for an ELB that has
+// no blue/green tags of its own (the preview ELB of oops off). who is
+// recorded in the switch tag; logf gets progress lines.
+func elbTarget(ctx context.Context, c *config.Config, loadAWS awsLoader, name string, ports map[release.Color]int,
+	who string, logf func(string, ...any)) (target.Target, error) {
+	cfg, err := loadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := f.AWSConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	user, host := f.Who()
 	opts := elb.Options{
 		Region:         cfg.Region,
 		HealthCheckURL: c.HealthCheckURL,
 		Ports:          ports,
-		Logf:           f.progressf,
-		Who:            user + "@" + host,
+		Logf:           logf,
+		Who:            who,
 	}
 	if strings.Contains(c.HealthCheckURL, "{ip}") {
 		// Only then: DescribeInstances needs its own permission.
@@ -40,21 +38,16 @@ func (f *Factory) elbTarget(ctx context.Context, name string, ports map[release.
 	return elb.New(elbsdk.NewFromConfig(cfg), name, opts), nil
 }
 
-// progressf writes a progress line on stderr.
-func (f *Factory) progressf(format string, args ...any) {
-	fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
-}
-
 // verifyTimeout is --verify-timeout when given, else verify-timeout from
-// .oopsrc, else 60s; 0 turns verification off.
-func (f *Factory) verifyTimeout(flag time.Duration, set bool) (time.Duration, error) {
+// .oopsrc (loaded by cfg only then), else 60s; 0 turns verification off.
+func verifyTimeout(flag time.Duration, set bool, cfg func() (*config.Config, error)) (time.Duration, error) {
 	if set {
 		if flag < 0 {
 			return 0, usageErrorf("--verify-timeout must be 0 (no verification) or more, got %s", flag)
 		}
 		return flag, nil
 	}
-	c, err := f.Config()
+	c, err := cfg()
 	if err != nil {
 		return 0, err
 	}

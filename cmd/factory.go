@@ -39,6 +39,11 @@ func SystemIO() *IOStreams {
 	}
 }
 
+// Progressf writes a progress line on ErrOut.
+func (s *IOStreams) Progressf(format string, args ...any) {
+	fmt.Fprintf(s.ErrOut, format+"\n", args...)
+}
+
 // Factory holds the dependencies commands share. Tests replace fields.
 type Factory struct {
 	IO      *IOStreams

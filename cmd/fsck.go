@@ -30,7 +30,7 @@ type FsckOptions struct {
 func newFsckCmd(f *Factory, runF func(context.Context, *FsckOptions) error) *cobra.Command {
 	opts := &FsckOptions{IO: f.IO, Fsck: func(ctx context.Context, repair, deep bool) (*store.FsckResult, error) {
 		return f.Runner().Fsck(ctx, repair, deep)
-	}, Progressf: f.progressf}
+	}, Progressf: f.IO.Progressf}
 	c := &cobra.Command{
 		Use:   "fsck",
 		Short: "Check the store's objects against each other; --repair rebuilds what is derived",
@@ -121,7 +121,7 @@ func (f *Factory) leftovers() []store.LeftoverCleaner {
 	if err != nil || c.TargetKind() != "local" {
 		return nil
 	}
-	t, err := f.localTarget(context.Background())
+	t, err := localTarget(c, f.Now, f.Index)
 	if err != nil {
 		return nil
 	}

@@ -47,7 +47,7 @@ func TestFsckLocalLeftovers(t *testing.T) {
 		out := &bytes.Buffer{}
 		f.IO.Out = out
 		opts := tc.opts
-		opts.IO, opts.Progressf = f.IO, f.progressf
+		opts.IO, opts.Progressf = f.IO, f.IO.Progressf
 		opts.Fsck = f.Runner().Fsck
 		err := fsckRun(ctx, &opts)
 		if got := ExitCode(err); got != tc.exit {

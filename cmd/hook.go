@@ -162,7 +162,7 @@ func (f *Factory) hookEnv(ctx context.Context, opts hookOptions) (*hookEnv, erro
 		fmt.Fprintf(f.IO.ErrOut, "oops: warning: CodeDeploy application %q is not %q from %s\n", app, c.ApplicationName, c.Path)
 	}
 	if env.DeploymentID != "" {
-		if d, err := f.codeDeployer(ctx, false); err != nil {
+		if d, err := codeDeployer(ctx, c, f.AWSConfig, nil); err != nil {
 			fmt.Fprintf(f.IO.ErrOut, "oops: warning: cannot read deployment %s: %v\n", env.DeploymentID, err)
 		} else if info, err := d.Info(ctx, env.DeploymentID); err != nil {
 			fmt.Fprintf(f.IO.ErrOut, "oops: warning: cannot tell which commit deployment %s installs: %v\n", env.DeploymentID, err)
@@ -398,7 +398,7 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 		fmt.Fprintf(f.IO.ErrOut, "deployment %s already switched to %s: nothing to do\n", id, env.Color)
 		return nil
 	}
-	vt, err := f.verifyTimeout(0, false)
+	vt, err := verifyTimeout(0, false, f.Config)
 	if err != nil {
 		return err
 	}
@@ -408,7 +408,7 @@ func (f *Factory) runHookSwitch(ctx context.Context, opts hookSwitchOptions) err
 	}
 	sw := target.SwitchOptions{
 		To: env.Color, Force: opts.Force, DryRun: opts.DryRun, VerifyTimeout: vt, Resume: true,
-		Logf: f.progressf,
+		Logf: f.IO.Progressf,
 		Confirm: func(p *target.Plan) (bool, error) {
 			if !opts.Yes {
 				fmt.Fprint(f.IO.ErrOut, p.String())

@@ -183,7 +183,7 @@ func TestInterruptedDeployAsksToStop(t *testing.T) {
 			// The command's context is already cancelled by Ctrl-C.
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			f.stopDeployment(ctx, &codedeploy.Deployer{API: api}, "d-1")
+			stopDeployment(ctx, f.IO, f.confirm, &codedeploy.Deployer{API: api}, "d-1")
 			if got := len(api.stopped) == 1; got != tt.wantStop {
 				t.Errorf("stopped %v, want stop=%v", api.stopped, tt.wantStop)
 			}

@@ -5,30 +5,18 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
-	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/local"
 )
 
-// openLocal is localTarget as a target.Target (no typed nil on error).
-func (f *Factory) openLocal(ctx context.Context) (target.Target, error) {
-	t, err := f.localTarget(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
 // localTarget opens the built-in proxy target ("target": "local") with the
-// ports, command and state directory from .oopsrc. Releases are read from
-// the configured store.
-func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
+// ports, command and state directory from c. Releases are read through
+// index; now is its clock.
+func localTarget(c *config.Config, now func() time.Time, index func(context.Context) (*store.Index, error)) (*local.Target, error) {
 	drain := local.DefaultDrainTimeout
 	if d := c.Values.DrainTimeout; d > 0 {
 		drain = d // parsed when .oopsrc loaded
@@ -57,9 +45,9 @@ func (f *Factory) localTarget(_ context.Context) (*local.Target, error) {
 		WriteTimeout:   c.Values.WriteTimeout,
 		IdleTimeout:    c.Values.IdleTimeout,
 		Archive:        archiveLimits(c),
-		Now:            f.Now,
+		Now:            now,
 		Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
-			idx, err := f.Index(ctx)
+			idx, err := index(ctx)
 			if err != nil {
 				return nil, err
 			}

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
-	"github.com/oops-deploy/oops/target"
 )
 
 func newOffCmd(f *Factory) *cobra.Command {
@@ -39,7 +38,7 @@ ports are used.`,
 }
 
 func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
 	}
@@ -51,33 +50,10 @@ func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
 	if err != nil {
 		return err
 	}
-	pv, err := f.PreviewTarget(ctx, st)
+	pv, err := f.TargetFor(ctx, TargetOptions{PreviewOf: st})
 	if err != nil {
 		return err
 	}
 	opts.commitOf = func(c release.Color) string { return st.Color(c).Commit }
 	return f.switchTarget(ctx, pv, st.Off.Color, opts, vt, release.ActionPreview, "oops off")
-}
-
-// PreviewTarget opens the preview load balancer of the target whose state
-// is main (oops off points it at main's off color).
-func (f *Factory) PreviewTarget(ctx context.Context, main *target.State) (target.Target, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	switch kind := c.TargetKind(); kind {
-	case "elb":
-		if c.PreviewELBName == "" {
-			return nil, withHint(usageErrorf("%s: no preview-elb-name: oops off needs a preview ELB", c.Path),
-				`add "preview-elb-name": "<name of the preview ELB>" to .oopsrc`)
-		}
-		ports := map[release.Color]int{}
-		for _, cs := range []target.ColorState{main.Live, main.Off} {
-			ports[cs.Color] = cs.Port
-		}
-		return f.elbTarget(ctx, c.PreviewELBName, ports)
-	default:
-		return nil, usageErrorf("oops off points a preview Classic ELB (preview-elb-name) at the off color; the %s target has no preview", kind)
-	}
 }

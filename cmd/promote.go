@@ -35,11 +35,11 @@ pipeline does not mistake a canary someone rolled back for a promoted one.`,
 }
 
 func (f *Factory) runPromote(ctx context.Context, opts switchOptions) error {
-	t, err := f.weightedTarget(ctx, "oops promote")
+	t, err := f.TargetFor(ctx, TargetOptions{Weighted: "oops promote"})
 	if err != nil {
 		return err
 	}
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
 	}

@@ -3,28 +3,35 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/local"
 )
 
-type proxyOptions struct {
+// ProxyOptions are what `oops proxy` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in the constructor,
+// replaced in tests).
+type ProxyOptions struct {
+	IO     *IOStreams
+	Now    func() time.Time
+	Config func() (*config.Config, error)
+	// Index reads the releases the local target starts.
+	Index func(context.Context) (*store.Index, error)
+
 	Listen, PreviewListen string
 	MetricsListen         string
 	NoStart               bool
 	CheckInterval         time.Duration
 }
 
-func newProxyCmd(f *Factory) *cobra.Command {
-	var opts proxyOptions
-	c := &cobra.Command{
-		Use:   "proxy",
-		Short: "Run the built-in blue/green proxy of the local target (long-running)",
-		Long: `Run the proxy of the local target ("target": "local" in .oopsrc): it listens
+const proxyLong = `Run the proxy of the local target ("target": "local" in .oopsrc): it listens
 on "listen" and forwards every request to the live color's port on
 127.0.0.1, and, when "preview-listen" is set, forwards that address to the
 off color (the idle port of a classic nginx setup).
@@ -54,13 +61,25 @@ that is gone (after a reboot, say), unless --no-start.
 
 It runs until interrupted (Ctrl-C, SIGTERM), then stops accepting, lets
 requests in flight finish (up to drain-timeout) and exits. The app
-processes keep running.`,
+processes keep running.`
+
+// newProxyCmd builds `oops proxy`; runF replaces the run in flag tests
+// (nil: proxyRun).
+func newProxyCmd(f *Factory, runF func(context.Context, *ProxyOptions) error) *cobra.Command {
+	opts := &ProxyOptions{IO: f.IO, Now: f.Now, Config: f.Config, Index: f.Index}
+	c := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run the built-in blue/green proxy of the local target (long-running)",
+		Long:  proxyLong,
 		Example: `  oops proxy
   oops proxy --listen :80 --preview-listen 127.0.0.1:8000
   nohup oops proxy >proxy.log 2>&1 &`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.runProxy(cmd.Context(), opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return proxyRun(cmd.Context(), opts)
 		},
 	}
 	fl := c.Flags()
@@ -72,33 +91,13 @@ processes keep running.`,
 	return c
 }
 
-func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
-	c, err := f.Config()
+// proxyRun serves the local target's proxy until ctx ends.
+func proxyRun(ctx context.Context, opts *ProxyOptions) error {
+	c, t, err := proxyTarget(opts)
 	if err != nil {
 		return err
 	}
-	if k := c.TargetKind(); k != "local" {
-		return withHint(usageErrorf("%s: oops proxy serves the local target, but the target is %q", c.Path, k),
-			`set "target": "local" in .oopsrc (see the README, local target)`)
-	}
-	if opts.CheckInterval <= 0 {
-		return usageErrorf("--check-interval must be more than 0, got %s", opts.CheckInterval)
-	}
-	t, err := f.localTarget(ctx)
-	if err != nil {
-		return err
-	}
-	listen := firstNonEmpty(opts.Listen, c.Listen, local.DefaultListen)
-	preview := firstNonEmpty(opts.PreviewListen, c.PreviewListen)
-	metrics := firstNonEmpty(opts.MetricsListen, c.MetricsListen)
-
-	// Log lines may come from many goroutines at once.
-	var mu sync.Mutex
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.Now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, args...))
-	}
+	logf := proxyLogger(opts.IO.ErrOut, opts.Now)
 	po := t.ProxyOptions()
 	po.Logf = logf
 	po.CheckInterval = opts.CheckInterval
@@ -108,24 +107,10 @@ func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
 		return err
 	}
 	defer p.Close()
-	var ls local.Listeners
-	if ls.Public, err = net.Listen("tcp", listen); err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
-	}
-	if preview != "" {
-		if ls.Preview, err = net.Listen("tcp", preview); err != nil {
-			ls.Public.Close()
-			return fmt.Errorf("listen on %s (preview-listen): %w", preview, err)
-		}
-	}
-	if metrics != "" {
-		if ls.Metrics, err = net.Listen("tcp", metrics); err != nil {
-			ls.Public.Close()
-			if ls.Preview != nil {
-				ls.Preview.Close()
-			}
-			return fmt.Errorf("listen on %s (metrics-listen): %w", metrics, err)
-		}
+	ls, err := proxyListen(firstNonEmpty(opts.Listen, c.Listen, local.DefaultListen),
+		firstNonEmpty(opts.PreviewListen, c.PreviewListen), firstNonEmpty(opts.MetricsListen, c.MetricsListen))
+	if err != nil {
+		return err
 	}
 	if !opts.NoStart {
 		if err := t.Revive(ctx, logf); err != nil {
@@ -140,6 +125,64 @@ func (f *Factory) runProxy(ctx context.Context, opts proxyOptions) error {
 	}
 	logf("proxy stopped; the app processes keep running")
 	return nil
+}
+
+// proxyTarget is .oopsrc and its local target, refusing any other target
+// and a --check-interval that would spin.
+func proxyTarget(opts *ProxyOptions) (*config.Config, *local.Target, error) {
+	c, err := opts.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if k := c.TargetKind(); k != "local" {
+		return nil, nil, withHint(usageErrorf("%s: oops proxy serves the local target, but the target is %q", c.Path, k),
+			`set "target": "local" in .oopsrc (see the README, local target)`)
+	}
+	if opts.CheckInterval <= 0 {
+		return nil, nil, usageErrorf("--check-interval must be more than 0, got %s", opts.CheckInterval)
+	}
+	t, err := localTarget(c, opts.Now, opts.Index)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, t, nil
+}
+
+// proxyLogger writes timestamped lines on w, which may come from many
+// goroutines at once.
+func proxyLogger(w io.Writer, now func() time.Time) func(format string, args ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s %s\n", now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, args...))
+	}
+}
+
+// proxyListen opens the public listener and, when their addresses are
+// set, the preview and metrics ones; on an error none stays open.
+func proxyListen(listen, preview, metrics string) (local.Listeners, error) {
+	var ls local.Listeners
+	var err error
+	if ls.Public, err = net.Listen("tcp", listen); err != nil {
+		return ls, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	if preview != "" {
+		if ls.Preview, err = net.Listen("tcp", preview); err != nil {
+			ls.Public.Close()
+			return ls, fmt.Errorf("listen on %s (preview-listen): %w", preview, err)
+		}
+	}
+	if metrics != "" {
+		if ls.Metrics, err = net.Listen("tcp", metrics); err != nil {
+			ls.Public.Close()
+			if ls.Preview != nil {
+				ls.Preview.Close()
+			}
+			return ls, fmt.Errorf("listen on %s (metrics-listen): %w", metrics, err)
+		}
+	}
+	return ls, nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -78,7 +78,7 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 		return err
 	case out.Plan != nil && opts.DryRun:
 		fmt.Fprint(f.IO.Out, repairText(t, out.Plan))
-		f.progressf("dry run: nothing changed")
+		f.IO.Progressf("dry run: nothing changed")
 	case out.Plan != nil:
 		fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
 	case out.Live != "":

@@ -115,7 +115,7 @@ func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOpti
 // an interrupted switch first if there is one).
 func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
 	// --verify-timeout first: bad input fails before anything is opened.
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.
 	}
 	if opts.DryRun {
 		fmt.Fprint(f.IO.Out, res.Plan.String())
-		f.progressf("dry run: nothing changed")
+		f.IO.Progressf("dry run: nothing changed")
 		return nil
 	}
 	now := res.Before.Color(res.Plan.To)

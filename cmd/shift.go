@@ -61,20 +61,6 @@ func parsePercent(s string) (int, error) {
 	return p, nil
 }
 
-// weightedTarget opens the target for a command that splits traffic,
-// refusing targets that cannot before any call.
-func (f *Factory) weightedTarget(ctx context.Context, command string) (target.Target, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	if c.TargetKind() != "alb" {
-		return nil, withHint(usageErrorf("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s)", command, c.Path),
-			"a Classic ELB and the local proxy switch all traffic at once: use oops rollback or oops deploy")
-	}
-	return f.Target(ctx)
-}
-
 // canary says where a canary on st starts from (base) and which color it
 // sends traffic to.
 func canary(st *target.State) (base, to release.Color) {
@@ -85,11 +71,11 @@ func canary(st *target.State) (base, to release.Color) {
 }
 
 func (f *Factory) runShift(ctx context.Context, percent int, opts switchOptions) error {
-	t, err := f.weightedTarget(ctx, "oops shift")
+	t, err := f.TargetFor(ctx, TargetOptions{Weighted: "oops shift"})
 	if err != nil {
 		return err
 	}
-	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
+	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
 	}
@@ -121,13 +107,13 @@ func checkCanary(percent int, noSwitch bool) error {
 	return nil
 }
 
-// deployTarget is the target of oops deploy: one that can split traffic
-// when a canary is asked for.
-func (f *Factory) deployTarget(ctx context.Context, canary int) (target.Target, error) {
+// deployTargetOptions is the target of oops deploy: one that can split
+// traffic when a canary is asked for.
+func deployTargetOptions(canary int) TargetOptions {
 	if canary > 0 {
-		return f.weightedTarget(ctx, "oops deploy --canary")
+		return TargetOptions{Weighted: "oops deploy --canary"}
 	}
-	return f.Target(ctx)
+	return TargetOptions{}
 }
 
 // noCanaryInProgress refuses to deploy while traffic is split: the off
