@@ -114,7 +114,11 @@ func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOpti
 // runSwitch rolls traffic over to the off color of f's target (finishing
 // an interrupted switch first if there is one).
 func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
-	// --verify-timeout first: bad input fails before anything is opened.
+	// .oopsrc, then --verify-timeout, then the target: the order rollback
+	// always checked them in (a .oopsrc that does not load is said first).
+	if _, err := f.Config(); err != nil {
+		return err
+	}
 	vt, err := f.verifyTimeout(opts.VerifyTimeout, opts.verifySet)
 	if err != nil {
 		return err
