@@ -71,3 +71,37 @@ func TestSwitchSaysWhatItDidWhenTheLockIsLostAfterwards(t *testing.T) {
 		t.Errorf("stdout %q, want it to start with %q", out.String(), want)
 	}
 }
+
+// TestRepairSaysWhatItDidWhenTheLockIsLostAfterwards: as for a switch, a
+// repair that was made says so on stdout even when the final lease check
+// finds the lock taken over (as before 734d406).
+func TestRepairSaysWhatItDidWhenTheLockIsLostAfterwards(t *testing.T) {
+	t.Parallel()
+	f, s, _ := testFactory(t, `{"application-name": "api", "store": "rel", "lock-ttl": "1h"}`)
+	var out bytes.Buffer
+	f.IO.Out = &out
+	var skew atomic.Int64
+	f.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	mt := &mock.RepairTarget{
+		Target: mock.Target{ApplyFunc: func(ctx context.Context, p *target.Plan) error { return p.Run(ctx) }},
+		PlanRepairFunc: func(context.Context, release.Color) (*target.Plan, error) {
+			return target.NewPlan("green", "blue", 0, []string{"restore listeners"}, func(context.Context) error {
+				skew.Store(int64(50 * time.Minute)) // paused for most of its lock-ttl
+				bob, err := store.AcquireLock(context.Background(), s, store.LockInfo{App: "api", Holder: "bob", Command: "oops deploy"},
+					store.LockOptions{TTL: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+				if err != nil {
+					return err
+				}
+				t.Cleanup(func() { _ = bob.Release(context.Background()) })
+				return nil
+			}), nil
+		},
+	}
+	err := f.repair(context.Background(), mt, "", repairOptions{Yes: true})
+	if !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("repair: %v, want the lock lost", err)
+	}
+	if want := "blue is live now on mock (repaired)\n"; out.String() != want {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+}
