@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/workflow"
@@ -39,5 +41,23 @@ func TestExitCodeOfWorkflowErrors(t *testing.T) {
 		if got := ExitCode(tt.err); got != tt.want {
 			t.Errorf("%s: ExitCode(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestPrintErrorUsageKeepsItsOwnHints pins that a usage error hides what it
+// wraps: oops init prints its own hint for a .oopsrc it would write that
+// does not load, not the parser's sample .oopsrc as well (as before 0fec3af).
+func TestPrintErrorUsageKeepsItsOwnHints(t *testing.T) {
+	t.Parallel()
+	inner := &config.Error{Path: ".oopsrc:3:3", Msg: `"store" "ftp://x": only s3:// URLs and directory paths are supported`, Hint: "example:\n{}"}
+	err := withHint(usageErrorf("init: %w", inner), "pick another --app or --store")
+	var b bytes.Buffer
+	PrintError(&b, err)
+	want := "oops: init: .oopsrc:3:3: \"store\" \"ftp://x\": only s3:// URLs and directory paths are supported\npick another --app or --store\n"
+	if b.String() != want {
+		t.Errorf("PrintError printed\n%s\nwant\n%s", b.String(), want)
+	}
+	if got := ExitCode(err); got != ExitUsage {
+		t.Errorf("ExitCode = %d, want %d", got, ExitUsage)
 	}
 }

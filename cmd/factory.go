@@ -175,15 +175,16 @@ func (f *Factory) Runner() *workflow.Runner {
 			Caller: f.awsCaller, Credentials: f.credentials, Leftovers: f.leftovers, Who: f.Who, WorkDir: f.WorkDir,
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
-			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f.IO.ErrOut},
+			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f},
 		})
 	}
 	return f.runner
 }
 
-// reporter prints what workflows say on stderr: progress as is,
+// reporter prints what workflows say on the Factory's stderr (read at
+// each call, as tests replace f.IO): progress as is,
 // diagnostics after "oops: ".
-type reporter struct{ w io.Writer }
+type reporter struct{ f *Factory }
 
-func (r reporter) Progressf(format string, args ...any) { fmt.Fprintf(r.w, format+"\n", args...) }
-func (r reporter) Warnf(format string, args ...any)     { fmt.Fprintf(r.w, "oops: "+format+"\n", args...) }
+func (r reporter) Progressf(format string, args ...any) { r.f.IO.Progressf(format, args...) }
+func (r reporter) Warnf(format string, args ...any)     { r.f.warnf(format, args...) }

@@ -159,6 +159,10 @@ func lockReleaseRun(ctx context.Context, opts *LockReleaseOptions) error {
 	out, err := opts.Release(ctx, workflow.ReleaseLockRequest{Force: opts.Force, DryRun: opts.DryRun, Reason: opts.Reason,
 		Confirm: func(o *workflow.ReleaseLockOutcome) (bool, error) {
 			return opts.Confirm(opts.Yes, fmt.Sprintf("Remove the lock of %s held by %s (%q)?", o.App, o.Holder.Describe(), o.Holder.Command))
+		},
+		// Said as soon as it is done: trouble recording it comes after.
+		Released: func(o *workflow.ReleaseLockOutcome) {
+			fmt.Fprintf(opts.IO.ErrOut, "released the lock of %s held by %s\n", o.App, o.Holder.Describe())
 		}})
 	switch {
 	case err != nil:
@@ -167,8 +171,6 @@ func lockReleaseRun(ctx context.Context, opts *LockReleaseOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "%s is not locked\n", out.App)
 	case opts.DryRun:
 		fmt.Fprintf(opts.IO.Out, "would remove the lock of %s held by %s (%q), %s\n", out.App, out.Holder.Describe(), out.Holder.Command, out.Why)
-	default:
-		fmt.Fprintf(opts.IO.ErrOut, "released the lock of %s held by %s\n", out.App, out.Holder.Describe())
 	}
 	return nil
 }

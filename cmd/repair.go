@@ -62,7 +62,13 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 	if err != nil {
 		return err
 	}
-	out, err := f.Runner().Repair(ctx, t, workflow.RepairRequest{To: to, DryRun: opts.DryRun, Reason: opts.Reason,
+	return f.repair(ctx, t, to, opts)
+}
+
+// repair runs the Repair workflow on t and says what it did, under the
+// lock, as soon as it is done: a lock found lost afterwards is said after.
+func (f *Factory) repair(ctx context.Context, t target.Target, to release.Color, opts repairOptions) error {
+	_, err := f.Runner().Repair(ctx, t, workflow.RepairRequest{To: to, DryRun: opts.DryRun, Reason: opts.Reason,
 		Confirm: func(p *target.Plan) (bool, error) {
 			if p == nil {
 				return f.confirm(opts.Yes, fmt.Sprintf("Repair %s?", t))
@@ -72,23 +78,23 @@ func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
 			}
 			return f.confirm(opts.Yes, fmt.Sprintf("Repair %s, leaving %s live?", t, p.To))
 		},
+		Repaired: func(out *workflow.RepairOutcome) {
+			switch {
+			case out.Plan != nil && opts.DryRun:
+				fmt.Fprint(f.IO.Out, repairText(t, out.Plan))
+				f.IO.Progressf("dry run: nothing changed")
+			case out.Plan != nil:
+				fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
+			case out.Live != "":
+				fmt.Fprintf(f.IO.Out, "nothing to repair: %s is live on %s\n", out.Live, t)
+			case out.Message != "":
+				fmt.Fprintln(f.IO.Out, out.Message)
+			default:
+				fmt.Fprintln(f.IO.Out, "nothing to repair on "+t.String())
+			}
+		},
 	})
-	switch {
-	case err != nil:
-		return err
-	case out.Plan != nil && opts.DryRun:
-		fmt.Fprint(f.IO.Out, repairText(t, out.Plan))
-		f.IO.Progressf("dry run: nothing changed")
-	case out.Plan != nil:
-		fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
-	case out.Live != "":
-		fmt.Fprintf(f.IO.Out, "nothing to repair: %s is live on %s\n", out.Live, t)
-	case out.Message != "":
-		fmt.Fprintln(f.IO.Out, out.Message)
-	default:
-		fmt.Fprintln(f.IO.Out, "nothing to repair on "+t.String())
-	}
-	return nil
+	return err
 }
 
 // repairText is a repair's plan as the operator reads it.

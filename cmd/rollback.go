@@ -114,7 +114,11 @@ func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOpti
 // runSwitch rolls traffic over to the off color of f's target (finishing
 // an interrupted switch first if there is one).
 func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
-	// --verify-timeout first: bad input fails before anything is opened.
+	// .oopsrc, then --verify-timeout, then the target: the order rollback
+	// always checked them in (a .oopsrc that does not load is said first).
+	if _, err := f.Config(); err != nil {
+		return err
+	}
 	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
 	if err != nil {
 		return err
@@ -132,28 +136,33 @@ func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, com
 // switchTarget moves t's traffic to color to ("" : the off color) through
 // the Switch workflow and prints what is live afterwards.
 func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
-	res, err := f.Runner().Switch(ctx, t, f.switchRequest(t, to, opts, vt, action, command))
-	if err != nil {
-		return err
-	}
+	req := f.switchRequest(t, to, opts, vt, action, command)
+	// Printed under the lock, as soon as the switch is made: a lock found
+	// lost afterwards is said after it.
+	req.Switched = func(res *target.SwitchResult) { f.printSwitched(t, opts, res) }
+	_, err := f.Runner().Switch(ctx, t, req)
+	return err
+}
+
+// printSwitched says what a switch made live (or would, on a dry run).
+func (f *Factory) printSwitched(t target.Target, opts switchOptions, res *target.SwitchResult) {
 	if res.Plan == nil {
 		fmt.Fprintf(f.IO.Out, "%s is already live on %s: nothing to do\n", res.Before.Live.Color, t)
-		return nil
+		return
 	}
 	if opts.DryRun {
 		fmt.Fprint(f.IO.Out, res.Plan.String())
 		f.IO.Progressf("dry run: nothing changed")
-		return nil
+		return
 	}
 	now := res.Before.Color(res.Plan.To)
 	if w := res.Plan.Weight; w > 0 && w < 100 {
 		fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
 			w, t, res.Plan.To, where(now), shortCommit(now), res.Plan.From, 100-w)
-		return nil
+		return
 	}
 	fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
 		res.Plan.To, t, where(now), shortCommit(now), res.Plan.From)
-	return nil
 }
 
 // switchRequest is the Switch workflow's request for these flags; the

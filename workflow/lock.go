@@ -18,6 +18,9 @@ type ReleaseLockRequest struct {
 	// Confirm is asked before the lock is removed, with what was found
 	// (nil: go ahead).
 	Confirm func(found *ReleaseLockOutcome) (bool, error)
+	// Released is told as soon as the lock is removed, before its event is
+	// written (whose trouble is warned about after). Nil: nothing.
+	Released func(*ReleaseLockOutcome)
 }
 
 // ReleaseLockOutcome is what oops lock release found and did.
@@ -85,6 +88,9 @@ func (r *Runner) ReleaseLock(ctx context.Context, req ReleaseLockRequest) (*Rele
 					return fmt.Errorf("release lock of %s: %w: it changed hands while we looked; run oops lock status", app, store.ErrLocked)
 				}
 				return err
+			}
+			if req.Released != nil {
+				req.Released(out)
 			}
 			return nil
 		})

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
@@ -475,5 +477,21 @@ func TestMutateLostLockAfterTheLastChange(t *testing.T) {
 	}
 	if n := strings.Count(err.Error(), "lost the lock to bob"); n != 1 || strings.Contains(err.Error(), "stopped before acting further") {
 		t.Errorf("error says the loss %d times, or that it stopped early: %v", n, err)
+	}
+}
+
+// TestResultOfUsageError: bad input is refused whatever it wraps (a usage
+// error does not unwrap, as cmd's never did): an AWS error quoted in it
+// does not make it "failed".
+func TestResultOfUsageError(t *testing.T) {
+	aws := &smithy.GenericAPIError{Code: "ValidationError", Message: "bad name"}
+	for _, err := range []error{
+		Usagef("bad flag"),
+		Usagef("publish x: %w", aws),
+		fmt.Errorf("deploy: %w", Usagef("--to: %w", aws)),
+	} {
+		if got := ResultOf(err); got != release.ResultRefused {
+			t.Errorf("ResultOf(%v) = %q, want %q", err, got, release.ResultRefused)
+		}
 	}
 }

@@ -18,6 +18,10 @@ type RepairRequest struct {
 	// Confirm is asked before anything changes. p is the plan, or nil for
 	// a target that repairs without one. Nil: go ahead.
 	Confirm func(p *target.Plan) (bool, error)
+	// Repaired is told the outcome once the repair (or its dry run)
+	// succeeded, still under the lock: what it prints stands even when the
+	// final lease check then finds the lock lost. Nil: nothing.
+	Repaired func(*RepairOutcome)
 }
 
 // RepairOutcome is what a repair did.
@@ -46,6 +50,12 @@ func (r *Runner) Repair(ctx context.Context, t target.Target, req RepairRequest)
 	if confirm == nil {
 		confirm = func(*target.Plan) (bool, error) { return true, nil }
 	}
+	repaired := func(out *RepairOutcome, err error) error {
+		if err == nil && req.Repaired != nil {
+			req.Repaired(out)
+		}
+		return err
+	}
 	ch := Change{Action: release.ActionRepair, Command: "oops repair", Reason: req.Reason}
 	out := &RepairOutcome{}
 	rp, ok := t.(target.RepairPlanner)
@@ -60,7 +70,7 @@ func (r *Runner) Repair(ctx context.Context, t target.Target, req RepairRequest)
 			}
 			msg, err := t.Repair(ctx)
 			out.Message = msg
-			return err
+			return repaired(out, err)
 		})
 	}
 	ch.DryRun = req.DryRun
@@ -76,17 +86,17 @@ func (r *Runner) Repair(ctx context.Context, t target.Target, req RepairRequest)
 				return err
 			}
 			out.Live = st.Live.Color
-			return nil
+			return repaired(out, nil)
 		}
 		out.Plan = p
 		ev.From, ev.To = release.Side{Color: p.From}, release.Side{Color: p.To}
 		if req.DryRun {
-			return nil
+			return repaired(out, nil)
 		}
 		if err := confirmed(confirm(p)); err != nil {
 			return err
 		}
-		return t.Apply(ctx, p)
+		return repaired(out, t.Apply(ctx, p))
 	})
 }
 

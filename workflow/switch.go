@@ -24,6 +24,10 @@ type SwitchRequest struct {
 	NoLockOffer     string                           // the command offered when the store cannot be reached
 	CommitOf        func(release.Color) string       // the commit a color runs, when t does not record it (oops off's preview ELB)
 	Confirm         func(*target.Plan) (bool, error) // asked before the plan runs; nil: go ahead
+	// Switched is told the result once the switch succeeded, still under
+	// the lock: what it prints stands even when the final lease check then
+	// finds the lock lost (the error says so). Nil: nothing.
+	Switched func(*target.SwitchResult)
 }
 
 // Switch moves t's traffic as req says, under the lock, recorded as an
@@ -47,6 +51,9 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 				}
 			}
 			FillEvent(ev, res)
+		}
+		if err == nil && req.Switched != nil {
+			req.Switched(res)
 		}
 		return err
 	})

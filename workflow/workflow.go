@@ -90,11 +90,11 @@ func (r *Runner) StoreDown() error { return r.storeDown }
 func (r *Runner) warnf(format string, args ...any) { r.d.Report.Warnf(format, args...) }
 
 // UsageError marks bad input (flags, arguments, .oopsrc): the CLI exits 2
-// and history records the change as refused.
+// and history records the change as refused. It does not unwrap: what it
+// wraps (a parser's error and its hint) is said in its message only.
 type UsageError struct{ Err error }
 
 func (e UsageError) Error() string { return e.Err.Error() }
-func (e UsageError) Unwrap() error { return e.Err }
 
 // Usagef is a UsageError with a formatted message.
 func Usagef(format string, args ...any) error {
