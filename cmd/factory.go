@@ -168,7 +168,7 @@ func (f *Factory) Runner() *workflow.Runner {
 		f.runner = workflow.New(workflow.Deps{
 			Config: f.Config, Store: f.Store, RawStore: f.openStore, Target: f.Target, Deployer: f.Deployer,
 			Caller: f.awsCaller, Credentials: f.credentials, Leftovers: f.leftovers, Who: f.Who, WorkDir: f.WorkDir,
-			Index: f.Index, Resolve: f.ResolveRev,
+			Index: f.Index, Resolve: f.ResolveRev, Deployments: deploymentsOf(f.codeDeployer),
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
 			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f.IO.ErrOut},

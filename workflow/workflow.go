@@ -43,6 +43,8 @@ type Deps struct {
 	// a release on a color (CodeDeploy, or the target itself).
 	Target   func(context.Context) (target.Target, error)
 	Deployer func(context.Context) (target.Deployer, error)
+	// Deployments reads CodeDeploy deployments, for the hook protocol.
+	Deployments func(context.Context) (DeploymentReader, error)
 	// Index opens the application's release index; Resolve turns a
 	// revision (SHA, tag, branch, HEAD~N) into a full commit SHA.
 	Index   func(context.Context) (*store.Index, error)
