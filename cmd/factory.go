@@ -17,6 +17,7 @@ import (
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/awsfence"
+	"github.com/oops-deploy/oops/target/codedeploy"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -173,6 +174,7 @@ func (f *Factory) Runner() *workflow.Runner {
 		f.runner = workflow.New(workflow.Deps{
 			Config: f.Config, Store: f.Store, RawStore: f.openStore, Target: f.Target, Deployer: f.Deployer,
 			Caller: f.awsCaller, Credentials: f.credentials, Leftovers: f.leftovers, Who: f.Who, WorkDir: f.WorkDir,
+			Index: f.Index, Resolve: f.ResolveRev, Deployments: deploymentsOf(f.readDeployments),
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
 			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f},
@@ -188,3 +190,13 @@ type reporter struct{ f *Factory }
 
 func (r reporter) Progressf(format string, args ...any) { r.f.IO.Progressf(format, args...) }
 func (r reporter) Warnf(format string, args ...any)     { r.f.warnf(format, args...) }
+
+// readDeployments opens CodeDeploy for reading what a deployment installs
+// (no store: the hooks read it on the instances).
+func (f *Factory) readDeployments(ctx context.Context) (*codedeploy.Deployer, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	return codeDeployer(ctx, c, f.AWSConfig, nil)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -15,10 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cdsdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/spf13/cobra"
 
-	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 func TestShellQuoteRoundTrips(t *testing.T) {
@@ -28,9 +30,9 @@ func TestShellQuoteRoundTrips(t *testing.T) {
 		t.Skip("no sh")
 	}
 	for _, v := range []string{"green", "8002", "", "it's", "a b", "$(rm -rf /)", "`x`", "http://127.0.0.1:8002/healthcheck?x=1&y=2", "line\nbreak"} {
-		e := &hookEnv{Commit: v}
+		e := &workflow.HookEnv{Commit: v}
 		var b bytes.Buffer
-		if err := e.writeShell(&b); err != nil {
+		if err := writeShell(&b, e); err != nil {
 			t.Fatal(err)
 		}
 		out, err := exec.Command(sh, "-c", b.String()+`printf %s "$OOPS_COMMIT"`).Output()
@@ -43,43 +45,64 @@ func TestShellQuoteRoundTrips(t *testing.T) {
 	}
 }
 
-func TestHookHealthURL(t *testing.T) {
+// hookCmd puts sub under `hook`, as NewRoot does, so args read as typed.
+func hookCmd(sub *cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: "hook"}
+	c.AddCommand(sub)
+	return c
+}
+
+func TestHookEnvFlags(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     config.Config
-		lb      string
-		host    string
-		want    string
-		wantErr bool
-	}{
-		{name: "default", want: "http://127.0.0.1:8002/healthcheck"},
-		{name: "from the ELB health check", lb: "HTTP:8001/status", want: "http://127.0.0.1:8002/status"},
-		{name: "TCP health check", lb: "TCP:8001", want: "http://127.0.0.1:8002/healthcheck"},
-		{name: "health-path", cfg: config.Config{HealthPath: "/up"}, lb: "HTTP:8001/status", want: "http://127.0.0.1:8002/up"},
-		{name: "health-check-url path and query, never its host", cfg: config.Config{HealthCheckURL: "http://{ip}:{port}/health?deep=1"}, want: "http://127.0.0.1:8002/health?deep=1"},
-		{name: "fixed host", cfg: config.Config{HealthCheckURL: "https://preview.example.com/ping"}, want: "http://127.0.0.1:8002/ping"},
-		{name: "injected host", host: "::1", want: "http://[::1]:8002/healthcheck"},
-		{name: "bad url", cfg: config.Config{HealthCheckURL: "not a url"}, wantErr: true},
+	checkFlags(t, func(runF func(context.Context, *HookEnvOptions) error) *cobra.Command {
+		return hookCmd(newHookEnvCmd(flagFactory(), runF))
+	}, []flagCase[HookEnvOptions]{
+		{args: []string{"hook", "env"}, want: HookEnvOptions{Host: "127.0.0.1"}},
+		{args: []string{"hook", "env", "--json", "--host", "::1"}, want: HookEnvOptions{Host: "::1", JSON: true}},
+		{args: []string{"hook", "env", "--yes"}, usage: "unknown flag: --yes"},
+		{args: []string{"hook", "env", "green"}, usage: `oops hook env takes no arguments, got "green"`},
+	})
+}
+
+func TestHookWaitHealthyFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, func(runF func(context.Context, *HookWaitHealthyOptions) error) *cobra.Command {
+		return hookCmd(newHookWaitHealthyCmd(flagFactory(), runF))
+	}, []flagCase[HookWaitHealthyOptions]{
+		{args: []string{"hook", "wait-healthy"}, want: HookWaitHealthyOptions{Host: "127.0.0.1", Timeout: 2 * time.Minute, Interval: time.Second}},
+		{args: []string{"hook", "wait-healthy", "--timeout", "5m", "--interval=2s", "--host", "10.0.0.7"},
+			want: HookWaitHealthyOptions{Host: "10.0.0.7", Timeout: 5 * time.Minute, Interval: 2 * time.Second}},
+		{args: []string{"hook", "wait-healthy", "--timeout", "soon"}, usage: "--timeout"},
+		{args: []string{"hook", "wait-healthy", "--json"}, usage: "unknown flag: --json"},
+	})
+}
+
+func TestHookSwitchFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, func(runF func(context.Context, *HookSwitchOptions) error) *cobra.Command {
+		return hookCmd(newHookSwitchCmd(flagFactory(), runF))
+	}, []flagCase[HookSwitchOptions]{
+		{args: []string{"hook", "switch"}, want: HookSwitchOptions{Host: "127.0.0.1"}},
+		{args: []string{"hook", "switch", "--yes", "--dry-run", "--force", "--host", "::1"},
+			want: HookSwitchOptions{Host: "::1", Yes: true, DryRun: true, Force: true}},
+		{args: []string{"hook", "switch", "-y"}, usage: "unknown shorthand flag: 'y' in -y"},
+		{args: []string{"hook", "switch", "green"}, usage: `oops hook switch takes no arguments, got "green"`},
+	})
+}
+
+// Outside a CodeDeploy hook there is no deployment to switch for: bad
+// input (exit 2) that says what to use instead, before anything is read.
+func TestHookSwitchNeedsADeployment(t *testing.T) {
+	t.Parallel()
+	f := flagFactory()
+	f.Getenv = func(string) string { return "" }
+	f.Getwd = func() (string, error) {
+		t.Error("the working directory was asked: .oopsrc would be read")
+		return t.TempDir(), nil
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := tt.cfg
-			c.Path = "/app/.oopsrc"
-			f := &Factory{cfg: &c}
-			got, err := f.hookHealthURL(tt.host, 8002, tt.lb)
-			if tt.wantErr {
-				var ce *config.Error
-				if !errors.As(err, &ce) || ExitCode(err) != ExitUsage {
-					t.Fatalf("err = %v, want a config error (exit 2)", err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("hookHealthURL = %q, %v; want %q", got, err, tt.want)
-			}
-		})
+	err := runFlags(hookCmd(newHookSwitchCmd(f, nil)), "hook", "switch", "--yes")
+	if ExitCode(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), "oops hook switch: DEPLOYMENT_ID is not set") {
+		t.Fatalf("err = %v (exit %d), want DEPLOYMENT_ID is not set (exit %d)", err, ExitCode(err), ExitUsage)
 	}
 }
 

@@ -33,7 +33,7 @@ func newListCmd(f *Factory, runF func(context.Context, *ListOptions) error) *cob
 	opts := &ListOptions{
 		IO: f.IO, Now: f.Now, Index: f.Index,
 		FlushSpool: func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
-		EnrichBare: f.enrichBare, Status: f.releaseStatus,
+		EnrichBare: f.enrichBare, Status: releaseStatusOf(f.Runner),
 	}
 	c := &cobra.Command{
 		Use:   "list",
@@ -91,7 +91,7 @@ FLAGS only when a release has one. --json prints every field.`,
 type listItem struct {
 	release.Release
 	// Status (LIVE, OFF, BAD), color, BAD reason, last deployed: see
-	// releaseStatus in known.go.
+	// ReleaseStatus in workflow/status.go.
 	releaseState
 }
 

@@ -2,22 +2,24 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
-	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/workflow"
 )
 
-type publishOptions struct {
+// PublishOptions are what `oops publish` runs with: its flags, and the
+// dependencies the run takes from the Factory (bound in newPublishCmd,
+// replaced in tests).
+type PublishOptions struct {
+	IO     *IOStreams
+	Runner func() *workflow.Runner
+
 	File   string
 	Commit string
 	DryRun bool
@@ -28,8 +30,10 @@ type publishOptions struct {
 	AllowDirty bool
 }
 
-func newPublishCmd(f *Factory) *cobra.Command {
-	var opts publishOptions
+// newPublishCmd builds `oops publish`; runF replaces the run in flag tests
+// (nil: publishRun).
+func newPublishCmd(f *Factory, runF func(context.Context, *PublishOptions) error) *cobra.Command {
+	opts := &PublishOptions{IO: f.IO, Runner: f.Runner}
 	c := &cobra.Command{
 		Use:   "publish FILE",
 		Short: "Store a built artifact as the release of a commit",
@@ -57,7 +61,10 @@ it with "dirty": true in its metadata, shown by oops list.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			return f.runPublish(cmd.Context(), opts)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return publishRun(cmd.Context(), opts)
 		},
 	}
 	fl := c.Flags()
@@ -76,137 +83,44 @@ type publishResult struct {
 	DryRun  bool `json:"dry_run,omitempty"`
 }
 
-func (f *Factory) runPublish(ctx context.Context, opts publishOptions) error {
-	ext := release.ExtOf(opts.File)
-	if ext == "" {
-		return withHint(usageErrorf("%s: not a release artifact", opts.File), "publish a .zip, .tar.gz or .tgz file")
+func publishRun(ctx context.Context, opts *PublishOptions) error {
+	req := workflow.PublishRequest{File: opts.File, Commit: opts.Commit, DryRun: opts.DryRun, AllowDirty: opts.AllowDirty}
+	if opts.IO.ErrTTY {
+		req.Progress = progress(opts.IO.ErrOut)
 	}
-	path := opts.File
-	wd, err := f.WorkDir()
+	out, err := opts.Runner().Publish(ctx, req)
 	if err != nil {
 		return err
 	}
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(wd, path) // relative to -C DIR
-	}
-	file, err := os.Open(path)
-	if err != nil {
-		return withHint(usageErrorf("open artifact: %w", err), "pass the path of a built .zip, .tar.gz or .tgz")
-	}
-	defer file.Close()
-	fi, err := file.Stat()
-	if err != nil {
-		return fmt.Errorf("open artifact: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return withHint(usageErrorf("%s is not a regular file", opts.File), "pass the path of a built .zip, .tar.gz or .tgz")
-	}
-	c, err := f.Config()
-	if err != nil {
-		return err
-	}
-	// Before anything else: an archive oops would not unpack is never stored.
-	if err := checkArtifact(file, fi.Size(), opts.File, ext, archiveLimits(c)); err != nil {
-		return err
-	}
-	idx, err := f.Index(ctx)
-	if err != nil {
-		return err
-	}
-	sha, err := f.ResolveRev(ctx, opts.Commit)
-	if err != nil {
-		if errors.Is(err, release.ErrNoRepo) || (opts.Commit == "HEAD" && errors.Is(err, release.ErrUnknownRevision)) {
-			return withHint(err, "outside a git repository, name the commit: oops publish FILE --commit <full SHA>")
-		}
-		return err
-	}
-	dirty, err := f.checkDirty(wd, sha, opts)
-	if err != nil {
-		return err
-	}
-	info, err := release.CommitInfo(wd, sha)
-	if err != nil {
-		// Publishing a commit this clone lacks is allowed; it just has no
-		// author or subject.
-		fmt.Fprintf(f.IO.ErrOut, "note: %s is not in a local git repository; publishing without author and subject\n", release.Short(sha))
-		info = release.Info{}
-	}
-	user, host := f.Who()
-	in := store.PublishInput{
-		Commit: sha, Ext: ext, Body: file, Size: fi.Size(), Info: info,
-		Publisher: user + "@" + host, Now: f.Now(), DryRun: opts.DryRun, Dirty: dirty,
-	}
-	if f.IO.ErrTTY && !opts.DryRun {
-		in.Progress = f.progress(fi.Size(), "publish "+release.Short(sha))
-	}
-	var rel release.Release
-	var created bool
-	// No lock: a publish only adds immutable objects and updates the index
-	// by compare-and-swap, and an emergency rollback must never wait behind
-	// a long upload. It is still recorded in history.
-	err = f.mutate(ctx, mutateOptions{Action: release.ActionPublish, Command: "oops publish", DryRun: opts.DryRun, NoLock: true},
-		func(ctx context.Context, ev *release.Event) error {
-			ev.To = release.Side{Commit: sha}
-			var err error
-			rel, created, err = idx.Publish(ctx, in)
-			return err
-		})
-	if errors.Is(err, store.ErrImmutable) {
-		return withHint(err, "a release never changes: commit the change and publish the new commit")
-	}
-	if err != nil {
-		return err
-	}
+	rel, created, sha := out.Release, out.Created, out.Commit
 	if opts.JSON {
-		return writeJSON(f.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
+		return writeJSON(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
 	}
 	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, release.HumanSize(rel.Size))
 	switch {
 	case opts.DryRun && created:
-		fmt.Fprintf(f.IO.Out, "would publish %s to %s\n", desc, idx.Store())
+		fmt.Fprintf(opts.IO.Out, "would publish %s to %s\n", desc, out.Store)
 	case created:
-		fmt.Fprintf(f.IO.Out, "published %s to %s\n", desc, idx.Store())
+		fmt.Fprintf(opts.IO.Out, "published %s to %s\n", desc, out.Store)
 	default:
-		fmt.Fprintf(f.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
+		fmt.Fprintf(opts.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
 	}
 	return nil
 }
 
-// checkDirty refuses to publish HEAD from a working tree whose tracked
-// files differ from it, unless --allow-dirty; it reports whether the
-// release is to be marked dirty. Another commit than HEAD (--commit) says
-// where the artifact came from, and is not checked.
-func (f *Factory) checkDirty(wd, sha string, opts publishOptions) (bool, error) {
-	repo, err := release.OpenRepo(wd)
-	if err != nil || repo.HeadCommit() != sha {
-		return false, nil
+// progress returns what wraps an upload of size bytes in a byte progress
+// bar drawn on w (stderr).
+func progress(w io.Writer) func(size int64, what string) func(io.Reader) io.Reader {
+	return func(size int64, what string) func(io.Reader) io.Reader {
+		return progressBar(w, size, what)
 	}
-	changed, err := repo.Changed()
-	if err != nil {
-		return false, err
-	}
-	if len(changed) == 0 {
-		return false, nil
-	}
-	list := strings.Join(changed[:min(len(changed), 5)], ", ")
-	if len(changed) > 5 {
-		list += fmt.Sprintf(", and %d more", len(changed)-5)
-	}
-	if opts.AllowDirty {
-		fmt.Fprintf(f.IO.ErrOut, "note: publishing %s marked dirty: %d tracked file(s) differ from it (%s)\n", release.Short(sha), len(changed), list)
-		return true, nil
-	}
-	return false, withHint(
-		usageErrorf("publish %s: the working tree of %s differs from HEAD in %d tracked file(s) (%s): the artifact was probably not built from %s; nothing was published",
-			release.Short(sha), repo.Root(), len(changed), list, release.Short(sha)),
-		"commit or stash the changes, build again and publish; or publish it marked dirty: oops publish "+opts.File+" --allow-dirty")
 }
 
-// progress returns a wrapper that draws a byte progress bar on stderr.
-func (f *Factory) progress(size int64, what string) func(io.Reader) io.Reader {
+// progressBar returns a wrapper that draws a byte progress bar on w.
+func progressBar(w io.Writer, size int64, what string) func(io.Reader) io.Reader {
 	return func(r io.Reader) io.Reader {
 		bar := progressbar.NewOptions64(size,
-			progressbar.OptionSetWriter(f.IO.ErrOut),
+			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionSetWidth(30),

@@ -43,6 +43,12 @@ type Deps struct {
 	// a release on a color (CodeDeploy, or the target itself).
 	Target   func(context.Context) (target.Target, error)
 	Deployer func(context.Context) (target.Deployer, error)
+	// Deployments reads CodeDeploy deployments, for the hook protocol.
+	Deployments func(context.Context) (DeploymentReader, error)
+	// Index opens the application's release index; Resolve turns a
+	// revision (SHA, tag, branch, HEAD~N) into a full commit SHA.
+	Index   func(context.Context) (*store.Index, error)
+	Resolve func(ctx context.Context, rev string) (string, error)
 	// Caller is the AWS caller ARN, "" when it cannot tell; asked only when
 	// the store or the target is on AWS. Nil: never on AWS.
 	Caller func(context.Context) string
