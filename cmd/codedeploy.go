@@ -2,13 +2,9 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 
-	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
 )
@@ -81,72 +77,4 @@ func (f *Factory) codeDeployer(ctx context.Context, withStore bool) (*codedeploy
 	}
 	d.Bucket, d.FullKey = loc.Bucket(), loc.FullKey
 	return d, nil
-}
-
-// stopDeployment is what deploy does after Ctrl-C: ask whether to stop
-// the CodeDeploy deployment it was waiting for. Without a terminal it
-// leaves the deployment running (the off color takes no traffic) and says
-// how to stop it.
-func (f *Factory) stopDeployment(ctx context.Context, d target.Deployer, id string) {
-	cd, ok := d.(*codedeploy.Deployer)
-	if !ok || id == "" {
-		return
-	}
-	// The command's context is cancelled: stopping needs its own.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	how := fmt.Sprintf("aws deploy stop-deployment --deployment-id %s", id)
-	if !f.IO.InTTY {
-		fmt.Fprintf(f.IO.ErrOut, "interrupted: deployment %s keeps running on the off color (no traffic); stop it with: %s\n", id, how)
-		return
-	}
-	yes, err := f.confirm(false, fmt.Sprintf("\ninterrupted: stop CodeDeploy deployment %s?", id))
-	if err != nil || !yes {
-		fmt.Fprintf(f.IO.ErrOut, "deployment %s keeps running on the off color (no traffic); stop it later with: %s\n", id, how)
-		return
-	}
-	msg, err := cd.Stop(ctx, id)
-	if err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "oops: %v\n", err)
-		return
-	}
-	fmt.Fprintf(f.IO.ErrOut, "stopping deployment %s: %s\n", id, msg)
-}
-
-// checkNoWait rejects --no-wait where there is nothing to wait for
-// separately: other targets install and health-check in one step.
-func (f *Factory) checkNoWait(noWait bool) error {
-	if _, err := f.Config(); err != nil || !noWait || f.usesCodeDeploy() {
-		return nil // a broken .oopsrc is reported by the command itself
-	}
-	return withHint(usageErrorf("--no-wait only applies to deployments through CodeDeploy"),
-		`CodeDeploy is used when .oopsrc names a load balancer and a "deployment-group"`)
-}
-
-// installStep is the --dry-run line for installing rel on color off: for
-// CodeDeploy, the exact deployment that would be created.
-func (f *Factory) installStep(ctx context.Context, rel release.Release, off release.Color, port int, noWait bool) string {
-	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
-	if !f.usesCodeDeploy() {
-		return generic
-	}
-	d, err := f.codeDeployer(ctx, true)
-	if err != nil {
-		return generic
-	}
-	in, err := d.Input(target.DeployRequest{Release: rel, Color: off, Port: port})
-	if err != nil {
-		return generic + " (" + err.Error() + ")"
-	}
-	loc := in.Revision.S3Location
-	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", d.Application, d.Group,
-		aws.ToString(loc.Bucket), aws.ToString(loc.Key), loc.BundleType)
-	if loc.ETag != nil {
-		step += ", ETag " + aws.ToString(loc.ETag)
-	}
-	step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
-	if noWait {
-		return step + "; print its id and stop there (--no-wait)"
-	}
-	return step + "; wait until it succeeds"
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/awsfence"
 	"github.com/oops-deploy/oops/workflow"
 )
@@ -171,6 +172,11 @@ func (f *Factory) Runner() *workflow.Runner {
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
 			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f.IO.ErrOut},
+			// Late-bound too: the target builders are being reshaped.
+			DeployTarget:   func(ctx context.Context, canary int) (target.Target, error) { return f.deployTarget(ctx, canary) },
+			UsesCodeDeploy: func() bool { return f.usesCodeDeploy() },
+			Resolve:        func(ctx context.Context, rev string) (string, error) { return f.ResolveRev(ctx, rev) },
+			Index:          func(ctx context.Context) (*store.Index, error) { return f.Index(ctx) },
 		})
 	}
 	return f.runner

@@ -43,6 +43,15 @@ type Deps struct {
 	// a release on a color (CodeDeploy, or the target itself).
 	Target   func(context.Context) (target.Target, error)
 	Deployer func(context.Context) (target.Deployer, error)
+	// DeployTarget is the target of a deploy: one that can split traffic
+	// when canary (a percent) is above 0.
+	DeployTarget func(ctx context.Context, canary int) (target.Target, error)
+	// UsesCodeDeploy: releases reach the instances through CodeDeploy.
+	UsesCodeDeploy func() bool
+	// Resolve turns a revision (SHA, prefix, tag, branch, HEAD~N) into a
+	// full commit; Index is the application's release index.
+	Resolve func(ctx context.Context, rev string) (string, error)
+	Index   func(context.Context) (*store.Index, error)
 	// Caller is the AWS caller ARN, "" when it cannot tell; asked only when
 	// the store or the target is on AWS. Nil: never on AWS.
 	Caller func(context.Context) string
