@@ -33,6 +33,8 @@ type DeployOptions struct {
 	Rollback bool
 }
 
+// newDeployOptions binds the Factory's dependencies; oops rollback --to
+// starts from them too.
 func newDeployOptions(f *Factory) *DeployOptions {
 	return &DeployOptions{IO: f.IO, Runner: f.Runner, Verify: f.verifyTimeout, Confirm: f.confirm}
 }
