@@ -2,14 +2,10 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 
 	"github.com/oops-deploy/oops/config"
-	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
@@ -79,74 +75,4 @@ func codeDeployer(ctx context.Context, c *config.Config, loadAWS awsLoader, open
 	}
 	d.Bucket, d.FullKey = loc.Bucket(), loc.FullKey
 	return d, nil
-}
-
-// stopDeployment is what deploy does after Ctrl-C: ask whether to stop
-// the CodeDeploy deployment it was waiting for. Without a terminal it
-// leaves the deployment running (the off color takes no traffic) and says
-// how to stop it. confirm asks on ios's terminal (Factory.confirm).
-func stopDeployment(ctx context.Context, ios *IOStreams, confirm func(yes bool, question string) (bool, error), d target.Deployer, id string) {
-	cd, ok := d.(*codedeploy.Deployer)
-	if !ok || id == "" {
-		return
-	}
-	// The command's context is cancelled: stopping needs its own.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	how := fmt.Sprintf("aws deploy stop-deployment --deployment-id %s", id)
-	if !ios.InTTY {
-		fmt.Fprintf(ios.ErrOut, "interrupted: deployment %s keeps running on the off color (no traffic); stop it with: %s\n", id, how)
-		return
-	}
-	yes, err := confirm(false, fmt.Sprintf("\ninterrupted: stop CodeDeploy deployment %s?", id))
-	if err != nil || !yes {
-		fmt.Fprintf(ios.ErrOut, "deployment %s keeps running on the off color (no traffic); stop it later with: %s\n", id, how)
-		return
-	}
-	msg, err := cd.Stop(ctx, id)
-	if err != nil {
-		fmt.Fprintf(ios.ErrOut, "oops: %v\n", err)
-		return
-	}
-	fmt.Fprintf(ios.ErrOut, "stopping deployment %s: %s\n", id, msg)
-}
-
-// checkNoWait rejects --no-wait where there is nothing to wait for
-// separately: other targets install and health-check in one step. cfg is
-// loaded only for --no-wait.
-func checkNoWait(noWait bool, cfg func() (*config.Config, error)) error {
-	if !noWait {
-		return nil
-	}
-	if c, err := cfg(); err != nil || usesCodeDeploy(c) {
-		return nil // a broken .oopsrc is reported by the command itself
-	}
-	return withHint(usageErrorf("--no-wait only applies to deployments through CodeDeploy"),
-		`CodeDeploy is used when .oopsrc names a load balancer and a "deployment-group"`)
-}
-
-// installStep is the --dry-run line for installing rel on color off with
-// d (Factory.Deployer): for CodeDeploy, the exact deployment that would be
-// created.
-func installStep(d target.Deployer, rel release.Release, off release.Color, port int, noWait bool) string {
-	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
-	cd, ok := d.(*codedeploy.Deployer)
-	if !ok {
-		return generic
-	}
-	in, err := cd.Input(target.DeployRequest{Release: rel, Color: off, Port: port})
-	if err != nil {
-		return generic + " (" + err.Error() + ")"
-	}
-	loc := in.Revision.S3Location
-	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.Group,
-		aws.ToString(loc.Bucket), aws.ToString(loc.Key), loc.BundleType)
-	if loc.ETag != nil {
-		step += ", ETag " + aws.ToString(loc.ETag)
-	}
-	step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
-	if noWait {
-		return step + "; print its id and stop there (--no-wait)"
-	}
-	return step + "; wait until it succeeds"
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/awsfence"
 	"github.com/oops-deploy/oops/target/codedeploy"
 	"github.com/oops-deploy/oops/workflow"
@@ -178,6 +179,10 @@ func (f *Factory) Runner() *workflow.Runner {
 			// Late-bound: tests replace these fields, flags set LockWait.
 			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
 			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f},
+			DeployTarget: func(ctx context.Context, canary int) (target.Target, error) {
+				return f.TargetFor(ctx, deployTargetOptions(canary))
+			},
+			UsesCodeDeploy: func() bool { c, err := f.Config(); return err == nil && usesCodeDeploy(c) },
 		})
 	}
 	return f.runner

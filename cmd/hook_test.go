@@ -13,13 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	cdsdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
-	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/target"
-	"github.com/oops-deploy/oops/target/codedeploy"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -170,49 +166,5 @@ func TestWaitHealthyGivesUp(t *testing.T) {
 	err = waitHealthy(context.Background(), &bytes.Buffer{}, "blue", "http://127.0.0.1:1/healthcheck", 20*time.Millisecond, 5*time.Millisecond)
 	if !errors.Is(err, target.ErrUnhealthy) || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("err = %v, want unhealthy: connection refused", err)
-	}
-}
-
-// stopAPI is a CodeDeploy that only knows StopDeployment.
-type stopAPI struct {
-	codedeploy.API
-	stopped []string
-}
-
-func (s *stopAPI) StopDeployment(_ context.Context, in *cdsdk.StopDeploymentInput, _ ...func(*cdsdk.Options)) (*cdsdk.StopDeploymentOutput, error) {
-	s.stopped = append(s.stopped, aws.ToString(in.DeploymentId))
-	return &cdsdk.StopDeploymentOutput{Status: cdtypes.StopStatusPending, StatusMessage: aws.String("stopping")}, nil
-}
-
-func TestInterruptedDeployAsksToStop(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		tty       bool
-		answer    string
-		wantStop  bool
-		wantInErr string
-	}{
-		{name: "yes", tty: true, answer: "y\n", wantStop: true, wantInErr: "stopping deployment d-1: Pending: stopping"},
-		{name: "no", tty: true, answer: "n\n", wantInErr: "deployment d-1 keeps running on the off color (no traffic); stop it later with: aws deploy stop-deployment --deployment-id d-1"},
-		{name: "no terminal", tty: false, answer: "y\n", wantInErr: "interrupted: deployment d-1 keeps running on the off color (no traffic); stop it with: aws deploy stop-deployment --deployment-id d-1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var errOut bytes.Buffer
-			f := &Factory{IO: &IOStreams{In: strings.NewReader(tt.answer), Out: &bytes.Buffer{}, ErrOut: &errOut, InTTY: tt.tty}}
-			api := &stopAPI{}
-			// The command's context is already cancelled by Ctrl-C.
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			stopDeployment(ctx, f.IO, f.confirm, &codedeploy.Deployer{API: api}, "d-1")
-			if got := len(api.stopped) == 1; got != tt.wantStop {
-				t.Errorf("stopped %v, want stop=%v", api.stopped, tt.wantStop)
-			}
-			if !strings.Contains(errOut.String(), tt.wantInErr) {
-				t.Errorf("stderr = %q, want it to contain %q", errOut.String(), tt.wantInErr)
-			}
-		})
 	}
 }

@@ -104,11 +104,11 @@ command that reaches the store appends it to history. --no-lock is refused
 // off color, wait until healthy, switch), recorded as a rollback so the
 // release it leaves is marked BAD.
 func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOptions) error {
-	return f.runDeploy(ctx, rev, deployOptions{
-		Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
-		VerifyTimeout: opts.VerifyTimeout, verifySet: opts.verifySet,
-		action: release.ActionRollback, command: "oops rollback --to " + rev,
-	})
+	o := newDeployOptions(f)
+	o.Rev, o.Rollback = rev, true
+	o.Yes, o.DryRun, o.Force, o.Reason = opts.Yes, opts.DryRun, opts.Force, opts.Reason
+	o.VerifyTimeout, o.VerifySet = opts.VerifyTimeout, opts.verifySet
+	return deployRun(ctx, o)
 }
 
 // runSwitch rolls traffic over to the off color of f's target (finishing

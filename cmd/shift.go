@@ -116,17 +116,6 @@ func deployTargetOptions(canary int) TargetOptions {
 	return TargetOptions{}
 }
 
-// noCanaryInProgress refuses to deploy while traffic is split: the off
-// color of a canary takes traffic.
-func noCanaryInProgress(t target.Target, st *target.State) error {
-	if st.Base == "" {
-		return nil
-	}
-	_, to := canary(st)
-	return withHint(fmt.Errorf("a canary is in progress on %s (%s has %d%% of the traffic): a deploy would replace a release that takes traffic", t, to, st.Color(to).Weight),
-		"finish it with oops promote, or end it with oops rollback, then deploy")
-}
-
 // where names a color's place on its target: "port 8081", "target group
 // web-green".
 func where(c target.ColorState) string {

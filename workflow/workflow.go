@@ -49,6 +49,11 @@ type Deps struct {
 	// revision (SHA, tag, branch, HEAD~N) into a full commit SHA.
 	Index   func(context.Context) (*store.Index, error)
 	Resolve func(ctx context.Context, rev string) (string, error)
+	// DeployTarget is the target of a deploy: one that can split traffic
+	// when canary (a percent) is above 0.
+	DeployTarget func(ctx context.Context, canary int) (target.Target, error)
+	// UsesCodeDeploy: releases reach the instances through CodeDeploy.
+	UsesCodeDeploy func() bool
 	// Caller is the AWS caller ARN, "" when it cannot tell; asked only when
 	// the store or the target is on AWS. Nil: never on AWS.
 	Caller func(context.Context) string
