@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/mock"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -70,8 +71,8 @@ func newLB() *lb {
 	}
 }
 
-func (b *lb) target() *fakeTarget {
-	return &fakeTarget{
+func (b *lb) target() *mock.Target {
+	return &mock.Target{Name: "fake target",
 		StateFunc: func(context.Context) (*target.State, error) {
 			b.mu.Lock()
 			defer b.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oops-deploy/oops/mock"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -46,10 +47,12 @@ func TestReleaseStatus(t *testing.T) {
 		wantWarn string
 	}{
 		{
-			name:   "live, warm off, BAD, published only",
-			rc:     withELB,
-			marks:  store.Marks{bad: {Bad: true, BadReason: "5xx"}},
-			target: func(context.Context) (target.Target, error) { return &fakeTarget{StateFunc: state(false)}, nil },
+			name:  "live, warm off, BAD, published only",
+			rc:    withELB,
+			marks: store.Marks{bad: {Bad: true, BadReason: "5xx"}},
+			target: func(context.Context) (target.Target, error) {
+				return &mock.Target{Name: "fake target", StateFunc: state(false)}, nil
+			},
 			want: map[string]ReleaseState{
 				live: {Status: StatusLive, Color: release.Blue},
 				off:  {Status: StatusOff, Color: release.Green, Warm: true},
@@ -58,10 +61,12 @@ func TestReleaseStatus(t *testing.T) {
 			},
 		},
 		{
-			name:   "BAD on the off color stays BAD, a live one LIVE",
-			rc:     withELB,
-			marks:  store.Marks{off: {Bad: true, BadReason: "rolled back"}, live: {Bad: true, BadReason: "old"}},
-			target: func(context.Context) (target.Target, error) { return &fakeTarget{StateFunc: state(false)}, nil },
+			name:  "BAD on the off color stays BAD, a live one LIVE",
+			rc:    withELB,
+			marks: store.Marks{off: {Bad: true, BadReason: "rolled back"}, live: {Bad: true, BadReason: "old"}},
+			target: func(context.Context) (target.Target, error) {
+				return &mock.Target{Name: "fake target", StateFunc: state(false)}, nil
+			},
 			want: map[string]ReleaseState{
 				live: {Status: StatusLive, Color: release.Blue, Mark: store.Mark{Bad: true, BadReason: "old"}},
 				off:  {Status: StatusBad, Color: release.Green, Warm: true, Mark: store.Mark{Bad: true, BadReason: "rolled back"}},
@@ -69,9 +74,11 @@ func TestReleaseStatus(t *testing.T) {
 			},
 		},
 		{
-			name:   "an install that never passed its check is not warm",
-			rc:     withELB,
-			target: func(context.Context) (target.Target, error) { return &fakeTarget{StateFunc: state(true)}, nil },
+			name: "an install that never passed its check is not warm",
+			rc:   withELB,
+			target: func(context.Context) (target.Target, error) {
+				return &mock.Target{Name: "fake target", StateFunc: state(true)}, nil
+			},
 			want: map[string]ReleaseState{
 				live: {Status: StatusLive, Color: release.Blue},
 				off:  {Status: StatusOff, Color: release.Green, Installing: true},
@@ -94,7 +101,7 @@ func TestReleaseStatus(t *testing.T) {
 			name: "a target that cannot be read is a warning",
 			rc:   withELB,
 			target: func(context.Context) (target.Target, error) {
-				return &fakeTarget{StateFunc: func(context.Context) (*target.State, error) {
+				return &mock.Target{Name: "fake target", StateFunc: func(context.Context) (*target.State, error) {
 					return nil, fmt.Errorf("describe web: throttled\nretry later")
 				}}, nil
 			},
