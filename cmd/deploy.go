@@ -175,15 +175,15 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 		fmt.Fprintln(w, out.DeploymentID)
 	case out.Switch == nil: // --no-switch
 		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
-			short, off, where(st.Off), st.Live.Color, short)
+			short, off, st.Off.Where(), st.Live.Color, short)
 	case opts.Canary > 0 && opts.Canary < 100:
 		fmt.Fprintf(w, "%s gets %d%% of the traffic on %s now (%s, %s); %s keeps %d%%. Next: oops promote, or oops rollback\n",
-			short, opts.Canary, out.Target, off, where(st.Off), st.Live.Color, 100-opts.Canary)
+			short, opts.Canary, out.Target, off, st.Off.Where(), st.Live.Color, 100-opts.Canary)
 	default:
 		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, shortCommit(st.Live))
 		if !st.Live.CommitKnown() {
 			prev = fmt.Sprintf("nothing oops knows of ran on %s before", st.Live.Color)
 		}
-		fmt.Fprintf(w, "%s is live now on %s (%s, %s); %s\n", short, off, out.Target, where(st.Off), prev)
+		fmt.Fprintf(w, "%s is live now on %s (%s, %s); %s\n", short, off, out.Target, st.Off.Where(), prev)
 	}
 }

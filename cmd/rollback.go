@@ -158,11 +158,11 @@ func (f *Factory) printSwitched(t target.Target, opts switchOptions, res *target
 	now := res.Before.Color(res.Plan.To)
 	if w := res.Plan.Weight; w > 0 && w < 100 {
 		fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
-			w, t, res.Plan.To, where(now), shortCommit(now), res.Plan.From, 100-w)
+			w, t, res.Plan.To, now.Where(), shortCommit(now), res.Plan.From, 100-w)
 		return
 	}
 	fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
-		res.Plan.To, t, where(now), shortCommit(now), res.Plan.From)
+		res.Plan.To, t, now.Where(), shortCommit(now), res.Plan.From)
 }
 
 // switchRequest is the Switch workflow's request for these flags; the

@@ -115,12 +115,3 @@ func deployTargetOptions(canary int) TargetOptions {
 	}
 	return TargetOptions{}
 }
-
-// where names a color's place on its target: "port 8081", "target group
-// web-green".
-func where(c target.ColorState) string {
-	if c.Port == 0 && c.TargetGroup != "" {
-		return "target group " + c.TargetGroup
-	}
-	return fmt.Sprintf("port %d", c.Port)
-}

@@ -73,6 +73,15 @@ func (c ColorState) CommitKnown() bool {
 	return c.Commit != "" && c.Commit != UnknownCommit
 }
 
+// Where names the color's place on its target: "port 8081", or "target
+// group web-green" behind an ALB.
+func (c ColorState) Where() string {
+	if c.Port == 0 && c.TargetGroup != "" {
+		return "target group " + c.TargetGroup
+	}
+	return fmt.Sprintf("port %d", c.Port)
+}
+
 // Traffic summarises the requests a color served over a recent window.
 type Traffic struct {
 	// Seconds is the window: the last minute, or less after a start.

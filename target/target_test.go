@@ -25,3 +25,19 @@ func TestCommitKnown(t *testing.T) {
 		}
 	}
 }
+
+func TestColorStateWhere(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		c    target.ColorState
+		want string
+	}{
+		{target.ColorState{Port: 8081}, "port 8081"},
+		{target.ColorState{TargetGroup: "web-green"}, "target group web-green"},
+		{target.ColorState{Port: 8081, TargetGroup: "web-green"}, "port 8081"},
+	} {
+		if got := tt.c.Where(); got != tt.want {
+			t.Errorf("%+v.Where() = %q, want %q", tt.c, got, tt.want)
+		}
+	}
+}

@@ -283,7 +283,7 @@ func (r *Runner) confirmDeploy(dp *deployment) error {
 		return nil
 	}
 	short, off := dp.rel.Short(), dp.st.Off.Color
-	what := fmt.Sprintf("Deploy %s to %s (off, %s) on %s", short, off, where(dp.st.Off), dp.t)
+	what := fmt.Sprintf("Deploy %s to %s (off, %s) on %s", short, off, dp.st.Off.Where(), dp.t)
 	if dp.warm {
 		what = fmt.Sprintf("%s already runs on %s (off): switch %s to it", short, off, dp.t)
 	} else if !dp.req.NoSwitch {
@@ -312,7 +312,7 @@ func (r *Runner) install(ctx context.Context, dp *deployment, ev *release.Event)
 	if err := markInstalling(ctx, dp.t, off, dp.rel.Commit); err != nil {
 		return err
 	}
-	r.d.Report.Progressf("deploying %s to %s (%s) on %s", short, off, where(dp.st.Off), dp.t)
+	r.d.Report.Progressf("deploying %s to %s (%s) on %s", short, off, dp.st.Off.Where(), dp.t)
 	dep, err := dp.d.Deploy(ctx, target.DeployRequest{
 		Release: dp.rel, Color: off, Port: dp.st.Off.Port, Description: desc,
 		Wait: !dp.req.NoWait, Timeout: dp.req.Timeout, Progress: r.d.Report.Progressf,
@@ -381,13 +381,4 @@ func markInstalling(ctx context.Context, t target.Target, c release.Color, sha s
 		return fmt.Errorf("record install of %s on %s: %w", release.Short(sha), c, err)
 	}
 	return nil
-}
-
-// where names a color's place on its target, as the CLI does: "port
-// 8081", "target group web-green".
-func where(c target.ColorState) string {
-	if c.Port == 0 && c.TargetGroup != "" {
-		return "target group " + c.TargetGroup
-	}
-	return fmt.Sprintf("port %d", c.Port)
 }
