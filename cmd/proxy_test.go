@@ -17,40 +17,16 @@ import (
 
 func TestProxyFlags(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		args  []string
-		want  ProxyOptions
-		usage string // part of the usage error, when the run must not start
-	}{
+	checkFlags(t, func(runF func(context.Context, *ProxyOptions) error) *cobra.Command {
+		return newProxyCmd(flagFactory(), runF)
+	}, []flagCase[ProxyOptions]{
 		{args: []string{"proxy"}, want: ProxyOptions{CheckInterval: 2 * time.Second}},
 		{args: []string{"proxy", "--listen", ":80", "--preview-listen", "127.0.0.1:8000", "--metrics-listen", "127.0.0.1:9100",
 			"--no-start", "--check-interval", "5s"},
 			want: ProxyOptions{Listen: ":80", PreviewListen: "127.0.0.1:8000", MetricsListen: "127.0.0.1:9100", NoStart: true, CheckInterval: 5 * time.Second}},
 		{args: []string{"proxy", "--check-interval", "often"}, usage: `invalid argument "often" for "--check-interval"`},
 		{args: []string{"proxy", ":80"}, usage: `oops proxy takes no arguments, got ":80"`},
-	}
-	for _, tt := range tests {
-		got, err := recordOptions(NewFactory("test"), func(f *Factory, runF func(context.Context, *ProxyOptions) error) *cobra.Command {
-			return newProxyCmd(f, runF)
-		}, tt.args...)
-		name := strings.Join(tt.args, " ")
-		if tt.usage != "" {
-			if got != nil || ExitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.usage) {
-				t.Errorf("%s: ran %v, err %v (exit %d), want exit 2 with %q", name, got != nil, err, ExitCode(err), tt.usage)
-			}
-			continue
-		}
-		if err != nil || got == nil {
-			t.Fatalf("%s: err %v, ran %v", name, err, got != nil)
-		}
-		if got.IO == nil || got.Now == nil || got.Config == nil || got.Index == nil {
-			t.Errorf("%s: dependencies not bound: %+v", name, got)
-		}
-		if got.Listen != tt.want.Listen || got.PreviewListen != tt.want.PreviewListen || got.MetricsListen != tt.want.MetricsListen ||
-			got.NoStart != tt.want.NoStart || got.CheckInterval != tt.want.CheckInterval {
-			t.Errorf("%s: got %+v, want %+v", name, *got, tt.want)
-		}
-	}
+	})
 }
 
 // TestProxyRunRefuses: a proxy that would not serve the local target, or
