@@ -33,7 +33,7 @@ func newListCmd(f *Factory, runF func(context.Context, *ListOptions) error) *cob
 	opts := &ListOptions{
 		IO: f.IO, Now: f.Now, Index: f.Index,
 		FlushSpool: func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
-		EnrichBare: f.enrichBare, Status: releaseStatusOf(f.Runner),
+		EnrichBare: func(rels []release.Release) { f.Runner().EnrichBare(rels) }, Status: releaseStatusOf(f.Runner),
 	}
 	c := &cobra.Command{
 		Use:   "list",
@@ -189,32 +189,4 @@ func cell(s string) string {
 		return "-"
 	}
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// enrichBare fills author, subject and commit details of bare releases
-// (artifacts without oops metadata) from the local git repository, when
-// there is one and it has the commit.
-func (f *Factory) enrichBare(rels []release.Release) {
-	var repo *release.Repo
-	for i := range rels {
-		if !rels[i].Bare {
-			continue
-		}
-		if repo == nil {
-			wd, err := f.WorkDir()
-			if err != nil {
-				return
-			}
-			if repo, err = release.OpenRepo(wd); err != nil {
-				return
-			}
-		}
-		info, err := repo.CommitInfo(rels[i].Commit)
-		if err != nil {
-			continue
-		}
-		r := &rels[i]
-		r.Author, r.AuthorEmail, r.Subject, r.CommitTime = info.Author, info.Email, info.Subject, info.Time
-		r.Branch, r.Tags = info.Branch, info.Tags
-	}
 }
