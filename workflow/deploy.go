@@ -356,8 +356,12 @@ func deployFailed(err error, rel release.Release) error {
 // back), with the share --canary asks for.
 func (r *Runner) switchDeployed(ctx context.Context, dp *deployment) error {
 	off := dp.st.Off.Color
-	so := r.SwitchOptions(ctx, SwitchRequest{To: off, Weight: dp.req.Canary, Force: dp.req.Force, Verify: dp.req.Verify, Action: dp.req.Action})
-	res, err := target.Switch(ctx, dp.t, so)
+	// Not r.SwitchOptions: the release was checked for BAD before it was
+	// installed, and a target found half-switched now is reported, not
+	// resumed behind the operator's back.
+	res, err := target.Switch(ctx, dp.t, target.SwitchOptions{
+		To: off, Weight: dp.req.Canary, Force: dp.req.Force, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
+	})
 	if err != nil {
 		if res == nil || !res.Switched {
 			err = fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), off, err)

@@ -491,3 +491,51 @@ func TestInterruptedDeployAsksToStop(t *testing.T) {
 		})
 	}
 }
+
+// repairingTarget is the world as a target that can also plan a repair:
+// a switch that resumes interrupted switches would call it.
+type repairingTarget struct {
+	installTarget
+	planned *bool
+}
+
+func (r repairingTarget) PlanRepair(context.Context, release.Color) (*target.Plan, error) {
+	*r.planned = true
+	return nil, errors.New("repair planned")
+}
+
+// TestDeploySwitchDoesNotResume: deploy's switch is its own. A target
+// found half-switched after the install is an error to report (exit 8,
+// oops repair or rollback decides), not an interrupted switch for deploy
+// to finish behind the operator's back; and the release it just
+// installed is not checked for BAD a second time. (As before 52d0f71's
+// move: the deploy switch had no Resume and no Check.)
+func TestDeploySwitchDoesNotResume(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	tg := w.target().(installTarget)
+	state := tg.StateFunc
+	tg.StateFunc = func(ctx context.Context) (*target.State, error) {
+		st, _ := state(ctx)
+		w.mu.Lock()
+		installed := w.commit[release.Green] == shaC && !w.installing[release.Green]
+		w.mu.Unlock()
+		if installed {
+			st.Pending = &target.Intent{From: release.Blue, To: release.Green}
+			return st, fmt.Errorf("listeners half-switched: %w", target.ErrInconsistent)
+		}
+		return st, nil
+	}
+	planned := false
+	fx.d.DeployTarget = func(context.Context, int) (target.Target, error) {
+		return repairingTarget{installTarget: tg, planned: &planned}, nil
+	}
+	_, err := fx.runner().Deploy(context.Background(), DeployRequest{Rev: "ccccccc"})
+	if !errors.Is(err, target.ErrInconsistent) || !strings.Contains(err.Error(), "traffic was not switched") {
+		t.Errorf("Deploy onto a target found half-switched: %v, want the inconsistency reported", err)
+	}
+	if planned {
+		t.Error("deploy resumed an interrupted switch (planned a repair)")
+	}
+}
