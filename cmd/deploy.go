@@ -36,7 +36,7 @@ type DeployOptions struct {
 // newDeployOptions binds the Factory's dependencies; oops rollback --to
 // starts from them too.
 func newDeployOptions(f *Factory) *DeployOptions {
-	return &DeployOptions{IO: f.IO, Runner: f.Runner, Verify: func(flag time.Duration, set bool) (time.Duration, error) { return verifyTimeout(flag, set, f.Config) }, Confirm: f.confirm}
+	return &DeployOptions{IO: f.IO, Runner: f.Runner, Verify: func(flag time.Duration, set bool) (time.Duration, error) { return verifyTimeoutOf(f.Config)(flag, set) }, Confirm: f.confirm}
 }
 
 const deployLong = `Resolve REV (a SHA, a unique prefix of 7 or more, a tag, a branch, HEAD~N)
@@ -180,7 +180,7 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 		fmt.Fprintf(w, "%s gets %d%% of the traffic on %s now (%s, %s); %s keeps %d%%. Next: oops promote, or oops rollback\n",
 			short, opts.Canary, out.Target, off, st.Off.Where(), st.Live.Color, 100-opts.Canary)
 	default:
-		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, shortCommit(st.Live))
+		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, workflow.ShortCommit(st.Live))
 		if !st.Live.CommitKnown() {
 			prev = fmt.Sprintf("nothing oops knows of ran on %s before", st.Live.Color)
 		}

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -52,7 +51,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		}
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.IO.Out, checks); err != nil {
+		if err := iostreams.WriteJSON(opts.IO.Out, checks); err != nil {
 			return err
 		}
 	} else if err := printChecks(opts.IO, checks); err != nil {
@@ -71,7 +70,7 @@ func printChecks(ios *IOStreams, checks []workflow.Check) error {
 	for _, ch := range checks {
 		rows = append(rows, []string{ch.Name, ch.Status, ch.Detail})
 	}
-	if err := printTable(ios, []string{"CHECK", "STATUS", "DETAIL"}, rows); err != nil {
+	if err := ios.PrintTable([]string{"CHECK", "STATUS", "DETAIL"}, rows); err != nil {
 		return err
 	}
 	for _, ch := range checks {
@@ -80,18 +79,4 @@ func printChecks(ios *IOStreams, checks []workflow.Check) error {
 		}
 	}
 	return nil
-}
-
-// credentials asks STS who the AWS credentials belong to: "ARN in region".
-func (f *Factory) credentials(ctx context.Context) (string, error) {
-	cfg, err := f.AWSConfig(ctx)
-	if err != nil {
-		return "", err
-	}
-	var api callerIdentityAPI = sts.NewFromConfig(cfg)
-	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return "", err
-	}
-	return aws.ToString(out.Arn) + " in " + cfg.Region, nil
 }

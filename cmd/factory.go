@@ -1,50 +1,21 @@
 package cmd
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"os"
 	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"golang.org/x/term"
-
+	"github.com/oops-deploy/oops/backend"
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/store"
-	"github.com/oops-deploy/oops/target"
-	"github.com/oops-deploy/oops/target/awsfence"
-	"github.com/oops-deploy/oops/target/codedeploy"
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// IOStreams are where a command reads and writes. Data goes to Out,
-// progress and diagnostics to ErrOut.
-type IOStreams struct {
-	In     io.Reader
-	Out    io.Writer
-	ErrOut io.Writer
-	// InTTY, OutTTY, ErrTTY tell whether each stream is a terminal.
-	InTTY, OutTTY, ErrTTY bool
-}
-
-// SystemIO returns the process's standard streams.
-func SystemIO() *IOStreams {
-	isTTY := func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-	return &IOStreams{
-		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
-		InTTY: isTTY(os.Stdin), OutTTY: isTTY(os.Stdout), ErrTTY: isTTY(os.Stderr),
-	}
-}
-
-// Progressf writes a progress line on ErrOut.
-func (s *IOStreams) Progressf(format string, args ...any) {
-	fmt.Fprintf(s.ErrOut, format+"\n", args...)
-}
+// IOStreams are where a command reads and writes (package iostreams).
+type IOStreams = iostreams.IOStreams
 
 // Factory holds the dependencies commands share. Tests replace fields.
 type Factory struct {
@@ -62,15 +33,16 @@ type Factory struct {
 	// operator's lock (--lock-wait); 0 fails at once.
 	LockWait time.Duration
 
-	cfg    *config.Config
-	store  store.Store      // opened once per command (store.go)
-	runner *workflow.Runner // made once per command (Runner)
+	cfg      *config.Config
+	store    store.Store      // replaces the store .oopsrc names (tests)
+	backends *backend.Set     // opened once per command (Backends)
+	runner   *workflow.Runner // made once per command (Runner)
 }
 
 // NewFactory wires the real process environment.
 func NewFactory(version string) *Factory {
 	return &Factory{
-		IO:      SystemIO(),
+		IO:      iostreams.System(),
 		Getenv:  os.Getenv,
 		Getwd:   os.Getwd,
 		Now:     time.Now,
@@ -123,32 +95,6 @@ func (f *Factory) Config() (*config.Config, error) {
 	return c, nil
 }
 
-// AWSConfig loads the standard AWS chain (env, profile, SSO, IMDS) with the
-// region from --region, then .oopsrc, then the environment.
-func (f *Factory) AWSConfig(ctx context.Context) (aws.Config, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	region := f.Region
-	if region == "" {
-		if c, err := f.Config(); err == nil {
-			region = c.Region
-		}
-	}
-	if region != "" {
-		opts = append(opts, awsconfig.WithRegion(region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, withHint(usageErrorf("no AWS region configured"),
-			`set "region" in .oopsrc, pass --region, or export AWS_REGION`)
-	}
-	// A command that lost its lock changes nothing more through AWS.
-	cfg.APIOptions = append(cfg.APIOptions, awsfence.Middleware)
-	return cfg, nil
-}
-
 // Who names the operator for events and locks: OS user at host.
 func (f *Factory) Who() (user, host string) {
 	user = f.Getenv("USER")
@@ -168,22 +114,28 @@ func (f *Factory) Who() (user, host string) {
 	return user, strings.TrimSpace(host)
 }
 
-// Runner runs the workflows of this command, made once from the Factory's
-// clients and config.
+// Backends opens the store, target and AWS clients of this command, each
+// once, from .oopsrc and the global flags.
+func (f *Factory) Backends() *backend.Set {
+	if f.backends == nil {
+		f.backends = backend.New(backend.Env{
+			Config: f.Config, WorkDir: f.WorkDir, Who: f.Who, Store: f.store,
+			// Late-bound: tests replace these fields, flags set Region.
+			Getenv: func(k string) string { return f.Getenv(k) }, Now: func() time.Time { return f.Now() },
+			Region: func() string { return f.Region }, Logf: func(format string, args ...any) { f.IO.Progressf(format, args...) },
+			OnCorrupt: func(ce *store.CorruptError, instead string) { f.Runner().WarnCorrupt(ce, instead) },
+		})
+	}
+	return f.backends
+}
+
+// Runner runs the workflows of this command on its Backends.
 func (f *Factory) Runner() *workflow.Runner {
 	if f.runner == nil {
-		f.runner = workflow.New(workflow.Deps{
-			Config: f.Config, Store: f.Store, RawStore: f.openStore, Target: f.Target, Deployer: f.Deployer,
-			Caller: f.awsCaller, Credentials: f.credentials, Leftovers: f.leftovers, Who: f.Who, WorkDir: f.WorkDir,
-			Index: f.Index, Resolve: f.ResolveRev, Deployments: deploymentsOf(f.readDeployments),
-			// Late-bound: tests replace these fields, flags set LockWait.
-			Now: func() time.Time { return f.Now() }, Getenv: func(k string) string { return f.Getenv(k) },
-			LockWait: func() time.Duration { return f.LockWait }, Report: reporter{f},
-			DeployTarget: func(ctx context.Context, canary int) (target.Target, error) {
-				return f.TargetFor(ctx, deployTargetOptions(canary))
-			},
-			UsesCodeDeploy: func() bool { c, err := f.Config(); return err == nil && usesCodeDeploy(c) },
-		})
+		d := f.Backends().Deps()
+		d.LockWait = func() time.Duration { return f.LockWait } // set by --lock-wait
+		d.Report = reporter{f}
+		f.runner = workflow.New(d)
 	}
 	return f.runner
 }
@@ -194,14 +146,4 @@ func (f *Factory) Runner() *workflow.Runner {
 type reporter struct{ f *Factory }
 
 func (r reporter) Progressf(format string, args ...any) { r.f.IO.Progressf(format, args...) }
-func (r reporter) Warnf(format string, args ...any)     { r.f.warnf(format, args...) }
-
-// readDeployments opens CodeDeploy for reading what a deployment installs
-// (no store: the hooks read it on the instances).
-func (f *Factory) readDeployments(ctx context.Context) (*codedeploy.Deployer, error) {
-	c, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	return codeDeployer(ctx, c, f.AWSConfig, nil)
-}
+func (r reporter) Warnf(format string, args ...any)     { r.f.IO.Warnf(format, args...) }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/store"
-	"github.com/oops-deploy/oops/target/local"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -90,7 +89,7 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 		if out.Problems == nil {
 			out.Problems = []store.Problem{}
 		}
-		if err := writeJSON(opts.IO.Out, out); err != nil {
+		if err := iostreams.WriteJSON(opts.IO.Out, out); err != nil {
 			return err
 		}
 	} else {
@@ -112,38 +111,4 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 		return fmt.Errorf("%w%w", errSilent, errFsckProblems)
 	}
 	return nil
-}
-
-// leftovers are the places beside the store where fsck looks for what
-// interrupted deploys left: the local target's unpack directory.
-func (f *Factory) leftovers() []store.LeftoverCleaner {
-	c, err := f.Config()
-	if err != nil || c.TargetKind() != "local" {
-		return nil
-	}
-	t, err := localTarget(c, f.Now, f.Index)
-	if err != nil {
-		return nil
-	}
-	return []store.LeftoverCleaner{localLeftovers{t}}
-}
-
-// localLeftovers lets fsck find and remove what interrupted local deploys
-// left in the state directory.
-type localLeftovers struct{ t *local.Target }
-
-func (l localLeftovers) Leftovers(_ context.Context, olderThan time.Time) ([]store.Leftover, error) {
-	ls, err := l.t.Leftovers(olderThan)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]store.Leftover, len(ls))
-	for i, x := range ls {
-		out[i] = store.Leftover{Name: x.Path, What: x.What, Size: x.Size, Modified: x.Modified, ID: x.Path}
-	}
-	return out, nil
-}
-
-func (l localLeftovers) RemoveLeftover(_ context.Context, x store.Leftover) error {
-	return l.t.RemoveLeftover(x.ID)
 }

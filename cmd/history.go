@@ -2,12 +2,13 @@ package cmd
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/internal/display"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 )
@@ -32,10 +33,10 @@ type HistoryOptions struct {
 // newHistoryCmd builds `oops history`; runF replaces the run in flag tests (nil: historyRun).
 func newHistoryCmd(f *Factory, runF func(context.Context, *HistoryOptions) error) *cobra.Command {
 	opts := &HistoryOptions{
-		IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store,
+		IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Backends().Store,
 		FlushSpool:  func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
 		WarnCorrupt: func(ce *store.CorruptError, instead string) { f.Runner().WarnCorrupt(ce, instead) },
-		Warnf:       f.warnf,
+		Warnf:       f.IO.Warnf,
 	}
 	c := &cobra.Command{
 		Use:   "history",
@@ -85,7 +86,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if events == nil {
 			events = []release.Event{}
 		}
-		return writeJSON(opts.IO.Out, events)
+		return iostreams.WriteJSON(opts.IO.Out, events)
 	}
 	if len(events) == 0 {
 		opts.Warnf("no history yet for %s in %s", c.ApplicationName, st)
@@ -101,41 +102,19 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		when := ev.Time.Local().Format("2006-01-02 15:04:05")
 		result := ev.Result
 		if opts.IO.OutTTY {
-			when += " (" + relTime(now, ev.Time) + ")"
+			when += " (" + iostreams.RelTime(now, ev.Time) + ")"
 			if ev.Error != "" {
-				result += ": " + abbreviate(ev.Error, 48)
+				result += ": " + display.Abbreviate(ev.Error, 48)
 			}
 		}
 		row := []string{
-			when, ev.Action, result, side(ev.From), side(ev.To), ev.Who,
-			(time.Duration(ev.DurationMS) * time.Millisecond).String(), cell(ev.Reason),
+			when, ev.Action, result, display.Side(ev.From), display.Side(ev.To), ev.Who,
+			(time.Duration(ev.DurationMS) * time.Millisecond).String(), display.Cell(ev.Reason),
 		}
 		if !opts.IO.OutTTY {
 			row = append(row, ev.ID)
 		}
 		rows = append(rows, row)
 	}
-	return printTable(opts.IO, header, rows)
-}
-
-// abbreviate keeps the first line of s, at most n characters.
-func abbreviate(s string, n int) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
-
-// side formats one end of a change: "green abc1234".
-func side(s release.Side) string {
-	switch {
-	case s.Color == "" && s.Commit == "":
-		return "-"
-	case s.Commit == "":
-		return string(s.Color)
-	case s.Color == "":
-		return release.Short(s.Commit)
-	}
-	return string(s.Color) + " " + release.Short(s.Commit)
+	return opts.IO.PrintTable(header, rows)
 }

@@ -8,13 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
-	"github.com/oops-deploy/oops/internal/health"
-	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/target"
-	"github.com/oops-deploy/oops/target/codedeploy"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -82,7 +79,7 @@ func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, env)
+		return iostreams.WriteJSON(opts.IO.Out, env)
 	}
 	return writeShell(opts.IO.Out, env)
 }
@@ -154,30 +151,7 @@ deployment, before any traffic moves.`,
 }
 
 func hookWaitHealthyRun(ctx context.Context, opts *HookWaitHealthyOptions) error {
-	env, err := opts.Runner().HookEnv(ctx, opts.Host)
-	if err != nil {
-		return err
-	}
-	return waitHealthy(ctx, opts.IO.ErrOut, env.Color, env.HealthURL, opts.Timeout, opts.Interval)
-}
-
-// waitHealthy polls url until it answers healthy (health.OK: 2xx or 3xx)
-// or timeout passes, saying each new reason once so the agent's log shows
-// how it went.
-func waitHealthy(ctx context.Context, log io.Writer, color release.Color, url string, timeout, interval time.Duration) error {
-	start := time.Now()
-	fmt.Fprintf(log, "waiting up to %s for %s to answer %s\n", timeout, color, url)
-	err := health.Wait(ctx, health.Client(5*time.Second), url, "oops-hook", timeout, interval, func(err error) {
-		fmt.Fprintf(log, "  not yet: %v\n", err)
-	})
-	switch {
-	case err == nil:
-		fmt.Fprintf(log, "%s is healthy after %s\n", color, time.Since(start).Round(100*time.Millisecond))
-		return nil
-	case err == ctx.Err():
-		return fmt.Errorf("wait for %s: %w", color, err)
-	}
-	return fmt.Errorf("%s did not become healthy within %s: %w: %v", color, timeout, target.ErrUnhealthy, err)
+	return opts.Runner().HookWaitHealthy(ctx, opts.Host, opts.Timeout, opts.Interval)
 }
 
 // HookSwitchOptions are what `oops hook switch` runs with: its flags, and
@@ -201,7 +175,7 @@ type HookSwitchOptions struct {
 func newHookSwitchCmd(f *Factory, runF func(context.Context, *HookSwitchOptions) error) *cobra.Command {
 	opts := &HookSwitchOptions{
 		IO: f.IO, Runner: f.Runner, Getenv: func(k string) string { return f.Getenv(k) },
-		VerifyTimeout: func(flag time.Duration, set bool) (time.Duration, error) { return verifyTimeout(flag, set, f.Config) },
+		VerifyTimeout: func(flag time.Duration, set bool) (time.Duration, error) { return verifyTimeoutOf(f.Config)(flag, set) },
 		Confirm:       f.confirm,
 	}
 	c := &cobra.Command{
@@ -275,30 +249,4 @@ func printHookSwitch(ios *IOStreams, out *workflow.HookSwitchOutcome) {
 	case out.Switched:
 		fmt.Fprintf(ios.ErrOut, "deployment %s: %s is live\n", id, out.Color)
 	}
-}
-
-// deploymentsOf reads deployments, for the hook protocol, through the
-// CodeDeploy client open makes (without the store: hooks only read).
-func deploymentsOf(open func(ctx context.Context) (*codedeploy.Deployer, error)) func(context.Context) (workflow.DeploymentReader, error) {
-	return func(ctx context.Context) (workflow.DeploymentReader, error) {
-		d, err := open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return cdDeployments{d}, nil
-	}
-}
-
-// cdDeployments is a workflow.DeploymentReader on CodeDeploy.
-type cdDeployments struct{ d *codedeploy.Deployer }
-
-func (c cdDeployments) Deployment(ctx context.Context, id string) (workflow.Deployment, error) {
-	info, err := c.d.Info(ctx, id)
-	if err != nil {
-		return workflow.Deployment{}, err
-	}
-	return workflow.Deployment{
-		Commit:  codedeploy.CommitOf(c.d.Application, info),
-		Watched: strings.Contains(aws.ToString(info.Description), codedeploy.WatchedMarker),
-	}, nil
 }

@@ -3,19 +3,14 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -99,72 +94,5 @@ func TestHookSwitchNeedsADeployment(t *testing.T) {
 	err := runFlags(hookCmd(newHookSwitchCmd(f, nil)), "hook", "switch", "--yes")
 	if ExitCode(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), "oops hook switch: DEPLOYMENT_ID is not set") {
 		t.Fatalf("err = %v (exit %d), want DEPLOYMENT_ID is not set (exit %d)", err, ExitCode(err), ExitUsage)
-	}
-}
-
-func TestWaitHealthy(t *testing.T) {
-	t.Parallel()
-	var calls atomic.Int32
-	// Healthy from the third check on, like a service that takes a moment to start.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) < 3 {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
-	var log bytes.Buffer
-	if err := waitHealthy(context.Background(), &log, "green", srv.URL+"/healthcheck", 5*time.Second, 5*time.Millisecond); err != nil {
-		t.Fatalf("waitHealthy: %v\n%s", err, log.String())
-	}
-	if n := calls.Load(); n != 3 {
-		t.Errorf("%d checks, want 3", n)
-	}
-	if got := log.String(); strings.Count(got, "503 Service Unavailable") != 1 || !strings.Contains(got, "green is healthy") {
-		t.Errorf("log should say the 503 once and then healthy:\n%s", got)
-	}
-}
-
-// A redirect is an answer, healthy as the gate before a switch judges it
-// (health.OK); where it leads is never asked.
-func TestWaitHealthyTakesARedirect(t *testing.T) {
-	t.Parallel()
-	var login atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/login" {
-			login.Add(1)
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		http.Redirect(w, r, "/login", http.StatusFound)
-	}))
-	defer srv.Close()
-	var log bytes.Buffer
-	if err := waitHealthy(context.Background(), &log, "green", srv.URL+"/healthcheck", 5*time.Second, 5*time.Millisecond); err != nil {
-		t.Fatalf("waitHealthy on a 302: %v\n%s", err, log.String())
-	}
-	if n := login.Load(); n != 0 || !strings.Contains(log.String(), "green is healthy") {
-		t.Errorf("redirect followed %d time(s); log:\n%s", n, log.String())
-	}
-}
-
-func TestWaitHealthyGivesUp(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusBadRequest) // 4xx: not healthy
-	}))
-	defer srv.Close()
-	err := waitHealthy(context.Background(), &bytes.Buffer{}, "blue", srv.URL+"/healthcheck", 50*time.Millisecond, 10*time.Millisecond)
-	if !errors.Is(err, target.ErrUnhealthy) || ExitCode(err) != ExitUnhealthy {
-		t.Fatalf("err = %v (exit %d), want unhealthy (exit %d)", err, ExitCode(err), ExitUnhealthy)
-	}
-	if !strings.Contains(err.Error(), "400 Bad Request") {
-		t.Errorf("error %q does not say what the check answered", err)
-	}
-	// Nothing listening at all.
-	err = waitHealthy(context.Background(), &bytes.Buffer{}, "blue", "http://127.0.0.1:1/healthcheck", 20*time.Millisecond, 5*time.Millisecond)
-	if !errors.Is(err, target.ErrUnhealthy) || !strings.Contains(err.Error(), "refused") {
-		t.Errorf("err = %v, want unhealthy: connection refused", err)
 	}
 }

@@ -2,19 +2,14 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
-	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // InitOptions are what `oops init` runs with: its flags, and the
@@ -32,10 +27,6 @@ type InitOptions struct {
 	DryRun bool
 }
 
-// DefaultStoreDir is where `oops init` puts the directory store, relative
-// to the .oopsrc folder.
-const DefaultStoreDir = ".oops"
-
 // newInitCmd builds `oops init`; runF replaces the run in flag tests (nil:
 // initRun).
 func newInitCmd(f *Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
@@ -45,7 +36,7 @@ func newInitCmd(f *Factory, runF func(context.Context, *InitOptions) error) *cob
 		Short: "Write a starter .oopsrc that uses a local directory store",
 		Long: `Write a starter .oopsrc in the current folder (or -C DIR, or the file
 named by --config): the application name (the git repository's or the
-folder's name unless --app) and a directory store (` + DefaultStoreDir + ` unless
+folder's name unless --app) and a directory store (` + workflow.DefaultStoreDir + ` unless
 --store), so publish and list work with no cloud at all.
 
 init never overwrites an existing file. It only writes a local file, so it
@@ -64,12 +55,10 @@ takes no lock and records no event.`,
 		},
 	}
 	c.Flags().StringVar(&opts.App, "app", "", "application `name` (default: the repository or folder name)")
-	c.Flags().StringVar(&opts.Store, "store", DefaultStoreDir, "store: a `directory` (relative to the .oopsrc folder) or s3://bucket[/prefix]")
+	c.Flags().StringVar(&opts.Store, "store", workflow.DefaultStoreDir, "store: a `directory` (relative to the .oopsrc folder) or s3://bucket[/prefix]")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the file instead of writing it")
 	return c
 }
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // initRun writes the starter .oopsrc (or prints it with --dry-run).
 func initRun(_ context.Context, opts *InitOptions) error {
@@ -77,23 +66,19 @@ func initRun(_ context.Context, opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	app := opts.App
-	if app == "" {
-		app = defaultApp(wd)
-	}
-	body, err := initBody(path, app, opts.Store)
+	st, err := workflow.NewStarter(wd, path, opts.App, opts.Store)
 	if err != nil {
 		return err
 	}
 	if opts.DryRun {
 		fmt.Fprintf(opts.IO.ErrOut, "would write %s:\n", path)
-		_, err := opts.IO.Out.Write(body)
+		_, err := opts.IO.Out.Write(st.Body)
 		return err
 	}
-	if err := writeNew(path, body); err != nil {
+	if err := st.Write(); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (application %q, store %s)\n", path, app, opts.Store)
+	fmt.Fprintf(opts.IO.Out, "wrote %s (application %q, store %s)\n", path, st.App, opts.Store)
 	if !strings.Contains(opts.Store, "://") && !filepath.IsAbs(opts.Store) {
 		fmt.Fprintf(opts.IO.ErrOut, "next: add %s/ to .gitignore, then: oops publish build.zip && oops list\n", strings.TrimSuffix(opts.Store, "/"))
 	} else {
@@ -120,55 +105,4 @@ func initPath(opts *InitOptions) (wd, path string, err error) {
 		}
 	}
 	return wd, path, nil
-}
-
-// defaultApp names the application after the git repository wd is in,
-// else wd itself, keeping only characters safe in a name.
-func defaultApp(wd string) string {
-	app := filepath.Base(wd)
-	if r, err := release.OpenRepo(wd); err == nil {
-		app = filepath.Base(r.Root())
-	}
-	app = strings.Trim(unsafeName.ReplaceAllString(app, "-"), ".-")
-	if app == "" {
-		app = "app"
-	}
-	return app
-}
-
-// initBody is the .oopsrc init writes at path, checked with the real
-// parser: what init writes must load.
-func initBody(path, app, storeURL string) ([]byte, error) {
-	body, err := json.MarshalIndent(struct {
-		App   string `json:"application-name"`
-		Store string `json:"store"`
-	}{app, storeURL}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	body = append(body, '\n')
-	if _, err := config.Parse(path, body); err != nil {
-		return nil, withHint(usageErrorf("init: %w", err), "pick another --app or --store")
-	}
-	return body, nil
-}
-
-// writeNew writes body to a new file at path, refusing to overwrite one,
-// even a file created a moment ago (O_EXCL).
-func writeNew(path string, body []byte) error {
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return withHint(usageErrorf("%s already exists; init does not overwrite it", path), "edit it by hand (keys: see .oopsrc.example), or remove it and run oops init again")
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := file.Write(body); err != nil {
-		file.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := file.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

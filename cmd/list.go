@@ -3,14 +3,15 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/internal/display"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // ListOptions are what `oops list` runs with: its flags, and the
@@ -22,7 +23,7 @@ type ListOptions struct {
 	Index      func(context.Context) (*store.Index, error)
 	FlushSpool func(context.Context, store.Store)
 	EnrichBare func([]release.Release)
-	Status     func(context.Context, []release.Release) (map[string]releaseState, error)
+	Status     func(context.Context, []release.Release) (map[string]workflow.ReleaseState, error)
 
 	Limit int
 	JSON  bool
@@ -31,9 +32,11 @@ type ListOptions struct {
 // newListCmd builds `oops list`; runF replaces the run in flag tests (nil: listRun).
 func newListCmd(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	opts := &ListOptions{
-		IO: f.IO, Now: f.Now, Index: f.Index,
+		IO: f.IO, Now: f.Now, Index: f.Backends().Index,
 		FlushSpool: func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
-		EnrichBare: func(rels []release.Release) { f.Runner().EnrichBare(rels) }, Status: releaseStatusOf(f.Runner),
+		EnrichBare: func(rels []release.Release) { f.Runner().EnrichBare(rels) }, Status: func(ctx context.Context, rels []release.Release) (map[string]workflow.ReleaseState, error) {
+			return f.Runner().ReleaseStatus(ctx, rels)
+		},
 	}
 	c := &cobra.Command{
 		Use:   "list",
@@ -92,7 +95,7 @@ type listItem struct {
 	release.Release
 	// Status (LIVE, OFF, BAD), color, BAD reason, last deployed: see
 	// ReleaseStatus in workflow/status.go.
-	releaseState
+	workflow.ReleaseState
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
@@ -113,16 +116,16 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if opts.JSON {
 		items := make([]listItem, len(rels))
 		for i, r := range rels {
-			items[i] = listItem{Release: r, releaseState: status[r.Commit]}
+			items[i] = listItem{Release: r, ReleaseState: status[r.Commit]}
 		}
-		return writeJSON(opts.IO.Out, items)
+		return iostreams.WriteJSON(opts.IO.Out, items)
 	}
 	if len(rels) == 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
 		return nil
 	}
 	if !opts.IO.OutTTY {
-		return printTable(opts.IO, nil, pipedListRows(rels, status))
+		return opts.IO.PrintTable(nil, display.PipedListRows(rels, status))
 	}
 	header := []string{"COMMIT", "PUBLISHED", "SIZE", "AUTHOR", "SUBJECT"}
 	if status != nil {
@@ -130,7 +133,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	}
 	withFlags := false
 	for _, r := range rels {
-		withFlags = withFlags || flagsCell(r) != "-"
+		withFlags = withFlags || display.FlagsCell(r) != "-"
 	}
 	if withFlags {
 		header = append(header, "FLAGS")
@@ -138,55 +141,16 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	now := opts.Now()
 	rows := make([][]string, 0, len(rels))
 	for _, r := range rels {
-		pub := relTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
-		row := []string{r.Short(), pub, release.HumanSize(r.Size), cell(r.Author), cell(r.Subject)}
+		pub := iostreams.RelTime(now, r.Published) + " (" + r.Published.Local().Format("2006-01-02 15:04") + ")"
+		row := []string{r.Short(), pub, release.HumanSize(r.Size), display.Cell(r.Author), display.Cell(r.Subject)}
 		if status != nil {
 			rs := status[r.Commit]
-			row = append(append([]string{rs.cell()}, row...), rs.deployedCell(now, true))
+			row = append(append([]string{display.StatusCell(rs)}, row...), display.DeployedCell(rs, now, true))
 		}
 		if withFlags {
-			row = append(row, flagsCell(r))
+			row = append(row, display.FlagsCell(r))
 		}
 		rows = append(rows, row)
 	}
-	return printTable(opts.IO, header, rows)
-}
-
-// pipedListRows are the lines of a piped oops list: always the same eight
-// columns in the same order (documented in the help and the README), so
-// that cut -f and awk keep working whatever the target and the marks.
-func pipedListRows(rels []release.Release, status map[string]releaseState) [][]string {
-	rows := make([][]string, 0, len(rels))
-	for _, r := range rels {
-		rs := status[r.Commit] // zero when nothing is known: "-"
-		rows = append(rows, []string{
-			r.Short(), r.Published.UTC().Format(time.RFC3339), strconv.FormatInt(r.Size, 10),
-			cell(r.Author), cell(r.Subject), rs.cell(), rs.deployedCell(time.Time{}, false), flagsCell(r),
-		})
-	}
-	return rows
-}
-
-// flagsCell is the FLAGS column: dirty (published with --allow-dirty),
-// bare (no oops metadata, so not verified on deploy), or "-".
-func flagsCell(r release.Release) string {
-	var flags []string
-	if r.Dirty {
-		flags = append(flags, "dirty")
-	}
-	if r.Bare {
-		flags = append(flags, "bare")
-	}
-	if len(flags) == 0 {
-		return "-"
-	}
-	return strings.Join(flags, ",")
-}
-
-// cell keeps one value on one line and in one tab-separated field.
-func cell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.Join(strings.Fields(s), " ")
+	return opts.IO.PrintTable(header, rows)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/workflow"
 )
@@ -53,7 +54,7 @@ type LockStatusOptions struct {
 // newLockStatusCmd builds `oops lock status`; runF replaces the run in
 // flag tests (nil: lockStatusRun).
 func newLockStatusCmd(f *Factory, runF func(context.Context, *LockStatusOptions) error) *cobra.Command {
-	opts := &LockStatusOptions{IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Store}
+	opts := &LockStatusOptions{IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Backends().Store}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Say who holds the lock, since when and for what",
@@ -89,7 +90,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 		out.Locked, out.Lock, out.Stale = true, &info, info.Stale(opts.Now())
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, out)
+		return iostreams.WriteJSON(opts.IO.Out, out)
 	}
 	if !out.Locked {
 		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", c.ApplicationName)
@@ -98,7 +99,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 	now := opts.Now()
 	fmt.Fprintf(opts.IO.Out, "%s is locked by %s\n", c.ApplicationName, info.Describe())
 	fmt.Fprintf(opts.IO.Out, "  command:   %s\n", info.Command)
-	fmt.Fprintf(opts.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), relTime(now, info.Started))
+	fmt.Fprintf(opts.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), iostreams.RelTime(now, info.Started))
 	fmt.Fprintf(opts.IO.Out, "  heartbeat: %s ago (lock-ttl %s)\n", now.Sub(info.Heartbeat).Round(time.Second), info.TTL())
 	if info.Generation > 0 {
 		fmt.Fprintf(opts.IO.Out, "  generation: %d (a holder with a lower one is fenced out)\n", info.Generation)

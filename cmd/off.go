@@ -5,11 +5,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/backend"
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/workflow"
 )
 
-func newOffCmd(f *Factory) *cobra.Command {
-	var opts switchOptions
+// newOffCmd builds `oops off`; runF replaces the run in flag tests (nil:
+// offRun).
+func newOffCmd(f *Factory, runF func(context.Context, *SwitchOptions) error) *cobra.Command {
+	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "off",
 		Short: "Point the preview load balancer at the off color",
@@ -28,21 +32,17 @@ ports are used.`,
   oops off --dry-run
   oops off --yes`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.verifySet = cmd.Flags().Changed("verify-timeout")
-			return f.runOff(cmd.Context(), opts)
-		},
 	}
-	addSwitchFlags(c, &opts)
-	return c
+	return switchCmd(c, opts, runF, offRun)
 }
 
-func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
-	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
+// offRun points the preview load balancer at the main target's off color.
+func offRun(ctx context.Context, opts *SwitchOptions) error {
+	vt, err := opts.verify()
 	if err != nil {
 		return err
 	}
-	main, err := f.Target(ctx)
+	main, err := opts.Target(ctx, backend.TargetOptions{})
 	if err != nil {
 		return err
 	}
@@ -50,10 +50,11 @@ func (f *Factory) runOff(ctx context.Context, opts switchOptions) error {
 	if err != nil {
 		return err
 	}
-	pv, err := f.TargetFor(ctx, TargetOptions{PreviewOf: st})
+	pv, err := opts.Target(ctx, backend.TargetOptions{PreviewOf: st})
 	if err != nil {
 		return err
 	}
-	opts.commitOf = func(c release.Color) string { return st.Color(c).Commit }
-	return f.switchTarget(ctx, pv, st.Off.Color, opts, vt, release.ActionPreview, "oops off")
+	return switchTo(ctx, opts, pv, st.Off.Color, 0, vt, workflow.SwitchRequest{Action: release.ActionPreview, Command: "oops off",
+		// The preview ELB does not record the commits: the main one does.
+		CommitOf: func(c release.Color) string { return st.Color(c).Commit }})
 }

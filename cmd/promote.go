@@ -2,15 +2,18 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/backend"
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/workflow"
 )
 
-func newPromoteCmd(f *Factory) *cobra.Command {
-	var opts switchOptions
+// newPromoteCmd builds `oops promote`; runF replaces the run in flag
+// tests (nil: promoteRun).
+func newPromoteCmd(f *Factory, runF func(context.Context, *SwitchOptions) error) *cobra.Command {
+	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "promote",
 		Short: "Finish a canary: send all traffic to the canary color (ALB)",
@@ -25,21 +28,17 @@ pipeline does not mistake a canary someone rolled back for a promoted one.`,
   oops promote --yes -m "canary clean for 30 min"
   oops promote --dry-run`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.verifySet = cmd.Flags().Changed("verify-timeout")
-			return f.runPromote(cmd.Context(), opts)
-		},
 	}
-	addSwitchFlags(c, &opts)
-	return c
+	return switchCmd(c, opts, runF, promoteRun)
 }
 
-func (f *Factory) runPromote(ctx context.Context, opts switchOptions) error {
-	t, err := f.TargetFor(ctx, TargetOptions{Weighted: "oops promote"})
+// promoteRun sends all traffic to the canary color.
+func promoteRun(ctx context.Context, opts *SwitchOptions) error {
+	vt, err := opts.verify()
 	if err != nil {
 		return err
 	}
-	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
+	t, err := opts.Target(ctx, backend.TargetOptions{Weighted: "oops promote"})
 	if err != nil {
 		return err
 	}
@@ -47,10 +46,9 @@ func (f *Factory) runPromote(ctx context.Context, opts switchOptions) error {
 	if err != nil {
 		return err
 	}
-	if st.Base == "" {
-		return withHint(fmt.Errorf("promote: no canary in progress on %s: all traffic is on %s (commit %s)", t, st.Live.Color, shortCommit(st.Live)),
-			"start one with oops shift PERCENT or oops deploy REV --canary PERCENT")
+	to, err := workflow.PromoteTo(t, st)
+	if err != nil {
+		return err
 	}
-	_, to := canary(st)
-	return f.switchTarget(ctx, t, to, opts, vt, release.ActionPromote, "oops promote")
+	return switchTo(ctx, opts, t, to, 0, vt, workflow.SwitchRequest{Action: release.ActionPromote, Command: "oops promote"})
 }

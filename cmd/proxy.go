@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/config"
-	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target/local"
 )
 
@@ -22,8 +20,8 @@ type ProxyOptions struct {
 	IO     *IOStreams
 	Now    func() time.Time
 	Config func() (*config.Config, error)
-	// Index reads the releases the local target starts.
-	Index func(context.Context) (*store.Index, error)
+	// Local opens the local target of a .oopsrc.
+	Local func(*config.Config) (*local.Target, error)
 
 	Listen, PreviewListen string
 	MetricsListen         string
@@ -66,7 +64,7 @@ processes keep running.`
 // newProxyCmd builds `oops proxy`; runF replaces the run in flag tests
 // (nil: proxyRun).
 func newProxyCmd(f *Factory, runF func(context.Context, *ProxyOptions) error) *cobra.Command {
-	opts := &ProxyOptions{IO: f.IO, Now: f.Now, Config: f.Config, Index: f.Index}
+	opts := &ProxyOptions{IO: f.IO, Now: f.Now, Config: f.Config, Local: f.Backends().LocalTarget}
 	c := &cobra.Command{
 		Use:   "proxy",
 		Short: "Run the built-in blue/green proxy of the local target (long-running)",
@@ -97,34 +95,11 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 	if err != nil {
 		return err
 	}
-	logf := proxyLogger(opts.IO.ErrOut, opts.Now)
-	po := t.ProxyOptions()
-	po.Logf = logf
-	po.CheckInterval = opts.CheckInterval
-	// The lock first: a second proxy is told so, not "address in use".
-	p, err := local.NewProxy(po)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	ls, err := proxyListen(firstNonEmpty(opts.Listen, c.Listen, local.DefaultListen),
-		firstNonEmpty(opts.PreviewListen, c.PreviewListen), firstNonEmpty(opts.MetricsListen, c.MetricsListen))
-	if err != nil {
-		return err
-	}
-	if !opts.NoStart {
-		if err := t.Revive(ctx, logf); err != nil {
-			logf("warning: %v", err)
-		}
-	}
-	if ls.Preview != nil {
-		logf("preview: %s -> the off color", ls.Preview.Addr())
-	}
-	if err := p.Serve(ctx, ls); err != nil {
-		return err
-	}
-	logf("proxy stopped; the app processes keep running")
-	return nil
+	return t.Serve(ctx, local.ServeOptions{
+		Listen:  firstNonEmpty(opts.Listen, c.Listen, local.DefaultListen),
+		Preview: firstNonEmpty(opts.PreviewListen, c.PreviewListen), Metrics: firstNonEmpty(opts.MetricsListen, c.MetricsListen),
+		NoStart: opts.NoStart, CheckInterval: opts.CheckInterval, Logf: proxyLogger(opts.IO.ErrOut, opts.Now),
+	})
 }
 
 // proxyTarget is .oopsrc and its local target, refusing any other target
@@ -141,7 +116,7 @@ func proxyTarget(opts *ProxyOptions) (*config.Config, *local.Target, error) {
 	if opts.CheckInterval <= 0 {
 		return nil, nil, usageErrorf("--check-interval must be more than 0, got %s", opts.CheckInterval)
 	}
-	t, err := localTarget(c, opts.Now, opts.Index)
+	t, err := opts.Local(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,32 +132,6 @@ func proxyLogger(w io.Writer, now func() time.Time) func(format string, args ...
 		defer mu.Unlock()
 		fmt.Fprintf(w, "%s %s\n", now().Format("2006-01-02T15:04:05.000Z07:00"), fmt.Sprintf(format, args...))
 	}
-}
-
-// proxyListen opens the public listener and, when their addresses are
-// set, the preview and metrics ones; on an error none stays open.
-func proxyListen(listen, preview, metrics string) (local.Listeners, error) {
-	var ls local.Listeners
-	var err error
-	if ls.Public, err = net.Listen("tcp", listen); err != nil {
-		return ls, fmt.Errorf("listen on %s: %w", listen, err)
-	}
-	if preview != "" {
-		if ls.Preview, err = net.Listen("tcp", preview); err != nil {
-			ls.Public.Close()
-			return ls, fmt.Errorf("listen on %s (preview-listen): %w", preview, err)
-		}
-	}
-	if metrics != "" {
-		if ls.Metrics, err = net.Listen("tcp", metrics); err != nil {
-			ls.Public.Close()
-			if ls.Preview != nil {
-				ls.Preview.Close()
-			}
-			return ls, fmt.Errorf("listen on %s (metrics-listen): %w", metrics, err)
-		}
-	}
-	return ls, nil
 }
 
 func firstNonEmpty(s ...string) string {

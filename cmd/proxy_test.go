@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/backend"
 	"github.com/oops-deploy/oops/config"
 )
 
@@ -62,6 +63,7 @@ func TestProxyRunRefuses(t *testing.T) {
 			opts := &ProxyOptions{
 				IO: &IOStreams{Out: &bytes.Buffer{}, ErrOut: &errOut}, Now: time.Now,
 				Config: func() (*config.Config, error) { return c, nil },
+				Local:  backend.New(backend.Env{Now: time.Now}).LocalTarget,
 				// The public address is taken, and the context is done: a
 				// run that got as far as listening or serving ends at once.
 				Listen: taken.Addr().String(), CheckInterval: tt.interval,

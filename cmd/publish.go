@@ -3,12 +3,10 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/workflow"
 )
@@ -86,7 +84,7 @@ type publishResult struct {
 func publishRun(ctx context.Context, opts *PublishOptions) error {
 	req := workflow.PublishRequest{File: opts.File, Commit: opts.Commit, DryRun: opts.DryRun, AllowDirty: opts.AllowDirty}
 	if opts.IO.ErrTTY {
-		req.Progress = progress(opts.IO.ErrOut)
+		req.Progress = opts.IO.ProgressBar
 	}
 	out, err := opts.Runner().Publish(ctx, req)
 	if err != nil {
@@ -94,7 +92,7 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 	}
 	rel, created, sha := out.Release, out.Created, out.Commit
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
+		return iostreams.WriteJSON(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
 	}
 	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, release.HumanSize(rel.Size))
 	switch {
@@ -106,28 +104,4 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 		fmt.Fprintf(opts.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
 	}
 	return nil
-}
-
-// progress returns what wraps an upload of size bytes in a byte progress
-// bar drawn on w (stderr).
-func progress(w io.Writer) func(size int64, what string) func(io.Reader) io.Reader {
-	return func(size int64, what string) func(io.Reader) io.Reader {
-		return progressBar(w, size, what)
-	}
-}
-
-// progressBar returns a wrapper that draws a byte progress bar on w.
-func progressBar(w io.Writer, size int64, what string) func(io.Reader) io.Reader {
-	return func(r io.Reader) io.Reader {
-		bar := progressbar.NewOptions64(size,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		pr := progressbar.NewReader(r, bar)
-		return &pr
-	}
 }

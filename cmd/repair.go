@@ -11,14 +11,23 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-type repairOptions struct {
+// RepairOptions are what `oops repair` runs with: its flags, and the
+// dependencies the run takes from the Factory (replaced in tests).
+type RepairOptions struct {
+	IO      *IOStreams
+	Runner  func() *workflow.Runner
+	Target  func(context.Context) (target.Target, error)
+	Confirm func(yes bool, question string) (bool, error)
+
 	Yes, DryRun bool
 	To          string
 	Reason      string
 }
 
-func newRepairCmd(f *Factory) *cobra.Command {
-	var opts repairOptions
+// newRepairCmd builds `oops repair`; runF replaces the run in flag tests
+// (nil: repairRun).
+func newRepairCmd(f *Factory, runF func(context.Context, *RepairOptions) error) *cobra.Command {
+	opts := &RepairOptions{IO: f.IO, Runner: f.Runner, Target: f.Backends().MainTarget, Confirm: f.confirm}
 	c := &cobra.Command{
 		Use:   "repair",
 		Short: "Finish or undo an interrupted switch, leaving all traffic on one color",
@@ -38,7 +47,15 @@ changes nothing; on a terminal oops asks first unless --yes.`,
   oops repair --yes --to blue`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.runRepair(cmd.Context(), opts)
+			if opts.To != "" {
+				if _, err := release.ParseColor(opts.To); err != nil {
+					return usageErrorf("--to: %v", err)
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return repairRun(cmd.Context(), opts)
 		},
 	}
 	fl := c.Flags()
@@ -49,48 +66,42 @@ changes nothing; on a terminal oops asks first unless --yes.`,
 	return c
 }
 
-func (f *Factory) runRepair(ctx context.Context, opts repairOptions) error {
+// repairRun runs the Repair workflow on the target and says what it did,
+// under the lock, as soon as it is done: a lock found lost afterwards is
+// said after.
+func repairRun(ctx context.Context, opts *RepairOptions) error {
 	var to release.Color
 	if opts.To != "" {
-		c, err := release.ParseColor(opts.To)
-		if err != nil {
-			return usageErrorf("--to: %v", err)
-		}
-		to = c
+		to, _ = release.ParseColor(opts.To) // checked with the flags
 	}
-	t, err := f.Target(ctx)
+	t, err := opts.Target(ctx)
 	if err != nil {
 		return err
 	}
-	return f.repair(ctx, t, to, opts)
-}
-
-// repair runs the Repair workflow on t and says what it did, under the
-// lock, as soon as it is done: a lock found lost afterwards is said after.
-func (f *Factory) repair(ctx context.Context, t target.Target, to release.Color, opts repairOptions) error {
-	_, err := f.Runner().Repair(ctx, t, workflow.RepairRequest{To: to, DryRun: opts.DryRun, Reason: opts.Reason,
+	ios := opts.IO
+	_, err = opts.Runner().Repair(ctx, t, workflow.RepairRequest{To: to, DryRun: opts.DryRun, Reason: opts.Reason,
 		Confirm: func(p *target.Plan) (bool, error) {
 			if p == nil {
-				return f.confirm(opts.Yes, fmt.Sprintf("Repair %s?", t))
+				return opts.Confirm(opts.Yes, fmt.Sprintf("Repair %s?", t))
 			}
 			if !opts.Yes {
-				fmt.Fprint(f.IO.ErrOut, repairText(t, p))
+				fmt.Fprint(ios.ErrOut, repairText(t, p))
 			}
-			return f.confirm(opts.Yes, fmt.Sprintf("Repair %s, leaving %s live?", t, p.To))
+			return opts.Confirm(opts.Yes, fmt.Sprintf("Repair %s, leaving %s live?", t, p.To))
 		},
 		Repaired: func(out *workflow.RepairOutcome) {
 			switch {
 			case out.Plan != nil && opts.DryRun:
-				fmt.Fprint(f.IO.Out, repairText(t, out.Plan))
-				f.IO.Progressf("dry run: nothing changed")
+				fmt.Fprint(ios.Out, repairText(t, out.Plan))
+				ios.Progressf("dry run: nothing changed")
 			case out.Plan != nil:
-				fmt.Fprintf(f.IO.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
+				fmt.Fprintf(ios.Out, "%s is live now on %s (repaired)\n", out.Plan.To, t)
 			case out.Live != "":
-				fmt.Fprintf(f.IO.Out, "nothing to repair: %s is live on %s\n", out.Live, t)
+				fmt.Fprintf(ios.Out, "nothing to repair: %s is live on %s\n", out.Live, t)
 			case out.Message != "":
-				fmt.Fprintln(f.IO.Out, out.Message)
+				fmt.Fprintln(ios.Out, out.Message)
 			default:
-				fmt.Fprintln(f.IO.Out, "nothing to repair on "+t.String())
+				fmt.Fprintln(ios.Out, "nothing to repair on "+t.String())
 			}
 		},
 	})

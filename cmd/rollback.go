@@ -2,46 +2,17 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
-	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// switchOptions are the flags every traffic-switching command shares.
-type switchOptions struct {
-	Yes, DryRun, Force bool
-	Reason             string
-	VerifyTimeout      time.Duration
-	verifySet          bool
-	// Weight is the share (percent) of traffic for the color switched to;
-	// 0 means all of it. Set by oops shift and deploy --canary (ALB).
-	Weight int
-	// commitOf names the commit a color runs when the switched target does
-	// not record it (the preview ELB of oops off: the main ELB does).
-	commitOf func(release.Color) string
-	// NoLock (rollback --no-lock) switches without the lock when the store
-	// cannot be reached; noLockOffer is the command offered for that.
-	NoLock      bool
-	noLockOffer string
-}
-
-func addSwitchFlags(c *cobra.Command, o *switchOptions) {
-	fl := c.Flags()
-	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	fl.BoolVar(&o.DryRun, "dry-run", false, "print the exact plan (every API call) and change nothing")
-	fl.BoolVar(&o.Force, "force", false, "switch even if the color fails its health probe")
-	fl.StringVarP(&o.Reason, "message", "m", "", "why, recorded in history")
-	fl.DurationVar(&o.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
-}
-
-func newRollbackCmd(f *Factory) *cobra.Command {
-	var opts switchOptions
-	var to string
+// newRollbackCmd builds `oops rollback`; runF replaces the run in flag
+// tests (nil: rollbackRun).
+func newRollbackCmd(f *Factory, runF func(context.Context, *SwitchOptions) error) *cobra.Command {
+	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "rollback",
 		Short: "Send all traffic back to the off color, now",
@@ -80,109 +51,48 @@ command that reaches the store appends it to history. --no-lock is refused
   oops rollback --yes --force --verify-timeout 0
   oops rollback --yes --no-lock -m "S3 is down too"`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.verifySet = cmd.Flags().Changed("verify-timeout")
-			if to != "" && opts.NoLock {
+		RunE: func(*cobra.Command, []string) error {
+			if opts.To != "" && opts.NoLock {
 				return withHint(usageErrorf("--no-lock cannot be combined with --to: the release to go to is read from the store"),
 					"roll back to the off color: oops rollback --no-lock")
 			}
-			opts.noLockOffer = "oops rollback --no-lock"
-			if to != "" {
-				return f.runRollbackTo(cmd.Context(), to, opts)
-			}
-			return f.runSwitch(cmd.Context(), opts, release.ActionRollback, "oops rollback")
+			return nil
 		},
 	}
-	addSwitchFlags(c, &opts)
 	c.Flags().BoolVar(&opts.NoLock, "no-lock", false, "only when the store cannot be reached: switch without the lock, keep the event on this machine until it can")
-	c.Flags().StringVar(&to, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
-	return c
+	c.Flags().StringVar(&opts.To, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
+	return switchCmd(c, opts, runF, rollbackRun)
 }
 
-// runRollbackTo rolls back to a chosen release: a plain switch when the
-// off color already runs it (warm), else the deploy path (install on the
-// off color, wait until healthy, switch), recorded as a rollback so the
-// release it leaves is marked BAD.
-func (f *Factory) runRollbackTo(ctx context.Context, rev string, opts switchOptions) error {
-	o := newDeployOptions(f)
-	o.Rev, o.Rollback = rev, true
-	o.Yes, o.DryRun, o.Force, o.Reason = opts.Yes, opts.DryRun, opts.Force, opts.Reason
-	o.VerifyTimeout, o.VerifySet = opts.VerifyTimeout, opts.verifySet
-	return deployRun(ctx, o)
-}
-
-// runSwitch rolls traffic over to the off color of f's target (finishing
-// an interrupted switch first if there is one).
-func (f *Factory) runSwitch(ctx context.Context, opts switchOptions, action, command string) error {
-	// .oopsrc, then --verify-timeout, then the target: the order rollback
-	// always checked them in (a .oopsrc that does not load is said first).
-	if _, err := f.Config(); err != nil {
-		return err
+// rollbackRun rolls traffic over to the off color (finishing an
+// interrupted switch first if there is one), or with --to to a chosen
+// release.
+func rollbackRun(ctx context.Context, opts *SwitchOptions) error {
+	if opts.To != "" {
+		return rollbackTo(ctx, opts)
 	}
-	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
+	vt, err := opts.verify()
 	if err != nil {
 		return err
 	}
-	p, err := f.Runner().Preflight(ctx)
+	p, err := opts.Runner().Preflight(ctx)
 	if err != nil {
 		return err
 	}
 	if p.NotServing != nil {
-		f.warnf("%v", p.NotServing)
+		opts.IO.Warnf("%v", p.NotServing)
 	}
-	return f.switchTarget(ctx, p.Target, "", opts, vt, action, command)
+	return switchTo(ctx, opts, p.Target, "", 0, vt, workflow.SwitchRequest{
+		Action: release.ActionRollback, Command: "oops rollback", NoLockOffer: "oops rollback --no-lock"})
 }
 
-// switchTarget moves t's traffic to color to ("" : the off color) through
-// the Switch workflow and prints what is live afterwards.
-func (f *Factory) switchTarget(ctx context.Context, t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) error {
-	req := f.switchRequest(t, to, opts, vt, action, command)
-	// Printed under the lock, as soon as the switch is made: a lock found
-	// lost afterwards is said after it.
-	req.Switched = func(res *target.SwitchResult) { f.printSwitched(t, opts, res) }
-	_, err := f.Runner().Switch(ctx, t, req)
-	return err
-}
-
-// printSwitched says what a switch made live (or would, on a dry run).
-func (f *Factory) printSwitched(t target.Target, opts switchOptions, res *target.SwitchResult) {
-	if res.Plan == nil {
-		fmt.Fprintf(f.IO.Out, "%s is already live on %s: nothing to do\n", res.Before.Live.Color, t)
-		return
-	}
-	if opts.DryRun {
-		fmt.Fprint(f.IO.Out, res.Plan.String())
-		f.IO.Progressf("dry run: nothing changed")
-		return
-	}
-	now := res.Before.Color(res.Plan.To)
-	if w := res.Plan.Weight; w > 0 && w < 100 {
-		fmt.Fprintf(f.IO.Out, "%d%% of traffic on %s goes to %s now (%s, commit %s); %s keeps %d%%\n",
-			w, t, res.Plan.To, now.Where(), shortCommit(now), res.Plan.From, 100-w)
-		return
-	}
-	fmt.Fprintf(f.IO.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
-		res.Plan.To, t, now.Where(), shortCommit(now), res.Plan.From)
-}
-
-// switchRequest is the Switch workflow's request for these flags; the
-// operator confirms the plan on stderr.
-func (f *Factory) switchRequest(t target.Target, to release.Color, opts switchOptions, vt time.Duration, action, command string) workflow.SwitchRequest {
-	return workflow.SwitchRequest{
-		To: to, Weight: opts.Weight, Force: opts.Force, DryRun: opts.DryRun, Reason: opts.Reason, Verify: vt,
-		Action: action, Command: command, NoLock: opts.NoLock, NoLockOffer: opts.noLockOffer, CommitOf: opts.commitOf,
-		Confirm: func(p *target.Plan) (bool, error) {
-			if !opts.Yes {
-				fmt.Fprint(f.IO.ErrOut, p.String())
-			}
-			return f.confirm(opts.Yes, fmt.Sprintf("Switch %s from %s to %s?", t, p.From, p.To))
-		},
-	}
-}
-
-func shortCommit(c target.ColorState) string {
-	if !c.CommitKnown() {
-		return target.UnknownCommit
-	}
-	return release.Short(c.Commit)
+// rollbackTo rolls back to a chosen release: a plain switch when the off
+// color already runs it (warm), else the deploy path (install on the off
+// color, wait until healthy, switch), recorded as a rollback so the
+// release it leaves is marked BAD.
+func rollbackTo(ctx context.Context, opts *SwitchOptions) error {
+	o := &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
+		Rev: opts.To, Rollback: true, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
+		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet}
+	return deployRun(ctx, o)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // TestRollbackSaysTheConfigErrorFirst pins the order of rollback's checks:
@@ -63,7 +64,9 @@ func TestSwitchSaysWhatItDidWhenTheLockIsLostAfterwards(t *testing.T) {
 		},
 		ApplyFunc: func(ctx context.Context, p *target.Plan) error { return p.Run(ctx) },
 	}
-	err := f.switchTarget(context.Background(), mt, "", switchOptions{Yes: true}, 0, release.ActionShift, "oops shift")
+	opts := newSwitchOptions(f)
+	opts.Yes = true
+	err := switchTo(context.Background(), opts, mt, "", 0, 0, workflow.SwitchRequest{Action: release.ActionShift, Command: "oops shift"})
 	if !errors.Is(err, store.ErrLockLost) {
 		t.Fatalf("switch: %v, want the lock lost", err)
 	}
@@ -97,7 +100,8 @@ func TestRepairSaysWhatItDidWhenTheLockIsLostAfterwards(t *testing.T) {
 			}), nil
 		},
 	}
-	err := f.repair(context.Background(), mt, "", repairOptions{Yes: true})
+	err := repairRun(context.Background(), &RepairOptions{IO: f.IO, Runner: f.Runner, Confirm: f.confirm, Yes: true,
+		Target: func(context.Context) (target.Target, error) { return mt, nil }})
 	if !errors.Is(err, store.ErrLockLost) {
 		t.Fatalf("repair: %v, want the lock lost", err)
 	}

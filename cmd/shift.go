@@ -8,12 +8,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/backend"
 	"github.com/oops-deploy/oops/release"
-	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
-func newShiftCmd(f *Factory) *cobra.Command {
-	var opts switchOptions
+// newShiftCmd builds `oops shift`; runF replaces the run in flag tests
+// (nil: shiftRun).
+func newShiftCmd(f *Factory, runF func(context.Context, *SwitchOptions) error) *cobra.Command {
+	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "shift PERCENT",
 		Short: "Send PERCENT of the traffic to the off color: a canary (ALB)",
@@ -40,17 +43,13 @@ previous split if it fails, and is recorded in history.`,
   oops shift 50 --dry-run
   oops shift 0 --yes          # end the canary: all back`,
 		Args: exactArgs(1, "one PERCENT from 0 to 100"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(_ *cobra.Command, args []string) error {
 			p, err := parsePercent(args[0])
-			if err != nil {
-				return err
-			}
-			opts.verifySet = cmd.Flags().Changed("verify-timeout")
-			return f.runShift(cmd.Context(), p, opts)
+			opts.Percent = p
+			return err
 		},
 	}
-	addSwitchFlags(c, &opts)
-	return c
+	return switchCmd(c, opts, runF, shiftRun)
 }
 
 func parsePercent(s string) (int, error) {
@@ -61,21 +60,13 @@ func parsePercent(s string) (int, error) {
 	return p, nil
 }
 
-// canary says where a canary on st starts from (base) and which color it
-// sends traffic to.
-func canary(st *target.State) (base, to release.Color) {
-	if st.Base != "" {
-		return st.Base, st.Base.Other()
-	}
-	return st.Live.Color, st.Off.Color
-}
-
-func (f *Factory) runShift(ctx context.Context, percent int, opts switchOptions) error {
-	t, err := f.TargetFor(ctx, TargetOptions{Weighted: "oops shift"})
+// shiftRun sends opts.Percent of the traffic to the canary color.
+func shiftRun(ctx context.Context, opts *SwitchOptions) error {
+	vt, err := opts.verify()
 	if err != nil {
 		return err
 	}
-	vt, err := verifyTimeout(opts.VerifyTimeout, opts.verifySet, f.Config)
+	t, err := opts.Target(ctx, backend.TargetOptions{Weighted: "oops shift"})
 	if err != nil {
 		return err
 	}
@@ -83,17 +74,12 @@ func (f *Factory) runShift(ctx context.Context, percent int, opts switchOptions)
 	if err != nil {
 		return err
 	}
-	base, to := canary(st)
-	switch {
-	case st.Color(to).Weight == percent:
-		fmt.Fprintf(f.IO.Out, "%s already sends %d%% to %s: nothing to do\n", t, percent, to)
+	step := workflow.PlanShift(st, opts.Percent)
+	if step.Nothing {
+		fmt.Fprintf(opts.IO.Out, "%s already sends %d%% to %s: nothing to do\n", t, opts.Percent, step.To)
 		return nil
-	case percent == 0:
-		to = base // all traffic back where the canary started
-	case percent < 100:
-		opts.Weight = percent
 	}
-	return f.switchTarget(ctx, t, to, opts, vt, release.ActionShift, "oops shift")
+	return switchTo(ctx, opts, t, step.To, step.Weight, vt, workflow.SwitchRequest{Action: release.ActionShift, Command: "oops shift"})
 }
 
 // checkCanary validates deploy --canary PERCENT.
@@ -105,13 +91,4 @@ func checkCanary(percent int, noSwitch bool) error {
 		return usageErrorf("--canary sends traffic to the release; it cannot go with --no-switch")
 	}
 	return nil
-}
-
-// deployTargetOptions is the target of oops deploy: one that can split
-// traffic when a canary is asked for.
-func deployTargetOptions(canary int) TargetOptions {
-	if canary > 0 {
-		return TargetOptions{Weighted: "oops deploy --canary"}
-	}
-	return TargetOptions{}
 }

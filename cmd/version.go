@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/spf13/cobra"
 )
 
@@ -51,7 +52,7 @@ func versionRun(_ context.Context, opts *VersionOptions) error {
 		}
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, map[string]string{"version": v, "go": runtime.Version()})
+		return iostreams.WriteJSON(opts.IO.Out, map[string]string{"version": v, "go": runtime.Version()})
 	}
 	fmt.Fprintf(opts.IO.Out, "oops %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil

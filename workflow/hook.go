@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/internal/health"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -335,4 +336,35 @@ func (r *Runner) hookSwitchOnce(ctx context.Context, env *HookEnv, sw target.Swi
 	}
 	out.Color, out.Switched = m.Color, true
 	return nil
+}
+
+// HookWaitHealthy waits until the color the deployment installs answers
+// its health check on this instance (host), for `oops hook wait-healthy`:
+// a failure fails the lifecycle event, and so the deployment, before any
+// traffic moves.
+func (r *Runner) HookWaitHealthy(ctx context.Context, host string, timeout, interval time.Duration) error {
+	env, err := r.HookEnv(ctx, host)
+	if err != nil {
+		return err
+	}
+	return WaitHealthy(ctx, r.d.Report, env.Color, env.HealthURL, timeout, interval)
+}
+
+// WaitHealthy polls url until it answers healthy (health.OK: 2xx or 3xx)
+// or timeout passes, saying each new reason once so the agent's log shows
+// how it went.
+func WaitHealthy(ctx context.Context, report Reporter, color release.Color, url string, timeout, interval time.Duration) error {
+	start := time.Now()
+	report.Progressf("waiting up to %s for %s to answer %s", timeout, color, url)
+	err := health.Wait(ctx, health.Client(5*time.Second), url, "oops-hook", timeout, interval, func(err error) {
+		report.Progressf("  not yet: %v", err)
+	})
+	switch {
+	case err == nil:
+		report.Progressf("%s is healthy after %s", color, time.Since(start).Round(100*time.Millisecond))
+		return nil
+	case err == ctx.Err():
+		return fmt.Errorf("wait for %s: %w", color, err)
+	}
+	return fmt.Errorf("%s did not become healthy within %s: %w: %v", color, timeout, target.ErrUnhealthy, err)
 }
