@@ -89,10 +89,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
 			if err := opts.check(); err != nil {
 				return err
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return deployRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	fl := c.Flags()
@@ -105,7 +102,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "CodeDeploy: create the deployment, print its id and exit; nothing is recorded or switched")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "how long the install may take until healthy (default: the target's; local: 60s; CodeDeploy: until CodeDeploy ends it)")
 	fl.DurationVar(&opts.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
-	return c
+	return runCmd(c, opts, runF, deployRun)
 }
 
 // check refuses flags that cannot go together or are out of range.

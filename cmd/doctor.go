@@ -31,15 +31,9 @@ It exits 0 when every check passes (warnings included), else with the exit
 code of the first failed check.`,
 		Example: "  oops doctor\n  oops doctor --json",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return doctorRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, doctorRun)
 }
 
 func doctorRun(ctx context.Context, opts *DoctorOptions) error {

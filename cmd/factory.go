@@ -65,29 +65,17 @@ func (f *Factory) WorkDir() (string, error) {
 	return filepath.Join(wd, f.Dir), nil
 }
 
-// Config finds and loads .oopsrc once.
+// Config finds and loads .oopsrc once: --config (relative to the current
+// directory), else the nearest .oopsrc from the work directory up.
 func (f *Factory) Config() (*config.Config, error) {
 	if f.cfg != nil {
 		return f.cfg, nil
 	}
-	path := f.ConfigPath
-	if path != "" && !filepath.IsAbs(path) {
-		wd, err := f.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		path = filepath.Join(wd, path)
+	wd, err := f.Getwd()
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		dir, err := f.WorkDir()
-		if err != nil {
-			return nil, err
-		}
-		if path, err = config.Find(dir); err != nil {
-			return nil, err
-		}
-	}
-	c, err := config.Load(path)
+	c, err := config.Open(f.ConfigPath, wd, f.Dir)
 	if err != nil {
 		return nil, err
 	}

@@ -59,18 +59,12 @@ otherwise, 2 for a bad .oopsrc.`,
   oops fsck --repair        # rebuild the index and marks, remove leftovers
   oops fsck --json | jq -r '.problems[] | select(.repairable) | .key'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return fsckRun(cmd.Context(), opts)
-		},
 	}
 	fl := c.Flags()
 	fl.BoolVar(&opts.Repair, "repair", false, "rebuild the index and the marks, remove leftovers (never an artifact or an event)")
 	fl.BoolVar(&opts.Deep, "deep", false, "re-read every artifact and check its SHA-256")
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, fsckRun)
 }
 
 // errFsckProblems: fsck found something it did not (or could not) repair.

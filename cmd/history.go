@@ -53,16 +53,13 @@ and host), the reason given with -m, the result and how long it took.`,
 			if opts.Limit < 0 {
 				return withHint(usageErrorf("--limit must be 0 (everything) or more, got %d", opts.Limit), "see: oops history --help")
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return historyRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most `N` events (0: all)")
 	c.Flags().StringVar(&opts.Before, "before", "", "show events older than the one with this `id`")
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, historyRun)
 }
 
 func historyRun(ctx context.Context, opts *HistoryOptions) error {

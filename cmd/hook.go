@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,16 +59,10 @@ the color's health check on this instance (OOPS_HEALTH_URL).`,
 		Example: `  eval "$(oops hook env)"; systemctl restart "myapp@$OOPS_COLOR"
   oops hook env --json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return hookEnvRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	c.Flags().StringVar(&opts.Host, "host", "127.0.0.1", "`address` where this instance's colors answer")
-	return c
+	return runCmd(c, opts, runF, hookEnvRun)
 }
 
 func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
@@ -81,35 +73,8 @@ func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
 	if opts.JSON {
 		return iostreams.WriteJSON(opts.IO.Out, env)
 	}
-	return writeShell(opts.IO.Out, env)
-}
-
-// writeShell prints e as shell assignments, for eval.
-func writeShell(w io.Writer, e *workflow.HookEnv) error {
-	var b strings.Builder
-	for _, kv := range [][2]string{
-		{"OOPS_COLOR", string(e.Color)},
-		{"OOPS_PORT", strconv.Itoa(e.Port)},
-		{"OOPS_LIVE_COLOR", string(e.LiveColor)},
-		{"OOPS_LIVE_PORT", strconv.Itoa(e.LivePort)},
-		{"OOPS_COMMIT", e.Commit},
-		{"OOPS_DEPLOYMENT_ID", e.DeploymentID},
-		{"OOPS_LIFECYCLE_EVENT", e.LifecycleEvent},
-		{"OOPS_APPLICATION", e.Application},
-		{"OOPS_HEALTH_URL", e.HealthURL},
-	} {
-		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
-	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(opts.IO.Out, env.Shell())
 	return err
-}
-
-// shellQuote quotes s for sh, only when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+,=") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // HookWaitHealthyOptions are what `oops hook wait-healthy` runs with: its
@@ -137,17 +102,11 @@ deployment, before any traffic moves.`,
 		Example: `  oops hook wait-healthy
   oops hook wait-healthy --timeout 5m`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return hookWaitHealthyRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "give up after this `duration`")
 	c.Flags().DurationVar(&opts.Interval, "interval", time.Second, "time between checks")
 	c.Flags().StringVar(&opts.Host, "host", "127.0.0.1", "`address` where this instance's colors answer")
-	return c
+	return runCmd(c, opts, runF, hookWaitHealthyRun)
 }
 
 func hookWaitHealthyRun(ctx context.Context, opts *HookWaitHealthyOptions) error {
@@ -191,18 +150,12 @@ so here this does nothing.
 Idempotent per deployment: a second call (a retried hook) changes nothing.`,
 		Example: `  oops hook switch --yes`,
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return hookSwitchRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation (hooks have no terminal: pass it)")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan, change nothing")
 	c.Flags().BoolVar(&opts.Force, "force", false, "switch even if the color fails its health gate")
 	c.Flags().StringVar(&opts.Host, "host", "127.0.0.1", "`address` where this instance's colors answer")
-	return c
+	return runCmd(c, opts, runF, hookSwitchRun)
 }
 
 func hookSwitchRun(ctx context.Context, opts *HookSwitchOptions) error {

@@ -48,16 +48,13 @@ takes no lock and records no event.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.ConfigPath = f.ConfigPath // a global flag: parsed by now
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return initRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	c.Flags().StringVar(&opts.App, "app", "", "application `name` (default: the repository or folder name)")
 	c.Flags().StringVar(&opts.Store, "store", workflow.DefaultStoreDir, "store: a `directory` (relative to the .oopsrc folder) or s3://bucket[/prefix]")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the file instead of writing it")
-	return c
+	return runCmd(c, opts, runF, initRun)
 }
 
 // initRun writes the starter .oopsrc (or prints it with --dry-run).

@@ -79,15 +79,12 @@ FLAGS only when a release has one. --json prints every field.`,
 			if opts.Limit < 0 {
 				return usageErrorf("--limit must be 0 (all) or more, got %d", opts.Limit)
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return listRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 0, "show at most `N` releases (0: all)")
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of releases")
-	return c
+	return runCmd(c, opts, runF, listRun)
 }
 
 // listItem is one release as `oops list --json` prints it.

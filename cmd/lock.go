@@ -2,15 +2,12 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/internal/iostreams"
-	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -31,22 +28,13 @@ loses it lock-ttl (default 1m) after its last heartbeat.`,
 	return c
 }
 
-// lockStatus is `oops lock status --json`.
-type lockStatus struct {
-	App    string          `json:"application"`
-	Locked bool            `json:"locked"`
-	Stale  bool            `json:"stale"`
-	Lock   *store.LockInfo `json:"lock,omitempty"`
-}
-
 // LockStatusOptions are what `oops lock status` runs with: its flag, and
 // the dependencies the run takes from the Factory (bound in
 // newLockStatusCmd, replaced in tests).
 type LockStatusOptions struct {
 	IO     *IOStreams
 	Now    func() time.Time
-	Config func() (*config.Config, error)
-	Store  func(context.Context) (store.Store, error)
+	Runner func() *workflow.Runner
 
 	JSON bool
 }
@@ -54,50 +42,32 @@ type LockStatusOptions struct {
 // newLockStatusCmd builds `oops lock status`; runF replaces the run in
 // flag tests (nil: lockStatusRun).
 func newLockStatusCmd(f *Factory, runF func(context.Context, *LockStatusOptions) error) *cobra.Command {
-	opts := &LockStatusOptions{IO: f.IO, Now: f.Now, Config: f.Config, Store: f.Backends().Store}
+	opts := &LockStatusOptions{IO: f.IO, Now: f.Now, Runner: f.Runner}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Say who holds the lock, since when and for what",
 		Example: "  oops lock status\n  oops lock status --json",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return lockStatusRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, lockStatusRun)
 }
 
 func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
-	c, err := opts.Config()
+	out, err := opts.Runner().LockStatus(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := opts.Store(ctx)
-	if err != nil {
-		return err
-	}
-	out := lockStatus{App: c.ApplicationName}
-	info, _, err := store.ReadLock(ctx, st, c.ApplicationName)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		out.Locked, out.Lock, out.Stale = true, &info, info.Stale(opts.Now())
-	}
+	info := out.Lock
 	if opts.JSON {
 		return iostreams.WriteJSON(opts.IO.Out, out)
 	}
 	if !out.Locked {
-		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", c.ApplicationName)
+		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", out.App)
 		return nil
 	}
 	now := opts.Now()
-	fmt.Fprintf(opts.IO.Out, "%s is locked by %s\n", c.ApplicationName, info.Describe())
+	fmt.Fprintf(opts.IO.Out, "%s is locked by %s\n", out.App, info.Describe())
 	fmt.Fprintf(opts.IO.Out, "  command:   %s\n", info.Command)
 	fmt.Fprintf(opts.IO.Out, "  since:     %s (%s)\n", info.Started.Local().Format("2006-01-02 15:04:05"), iostreams.RelTime(now, info.Started))
 	fmt.Fprintf(opts.IO.Out, "  heartbeat: %s ago (lock-ttl %s)\n", now.Sub(info.Heartbeat).Round(time.Second), info.TTL())
@@ -142,18 +112,12 @@ use only when you know that holder is not changing anything.`,
 		Example: `  oops lock release
   oops lock release --force --yes -m "ci runner killed mid-deploy"`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return lockReleaseRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.Force, "force", false, "remove the lock even if its holder looks alive")
 	c.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would be removed, change nothing")
 	c.Flags().StringVarP(&opts.Reason, "message", "m", "", "why, recorded in history")
-	return c
+	return runCmd(c, opts, runF, lockReleaseRun)
 }
 
 func lockReleaseRun(ctx context.Context, opts *LockReleaseOptions) error {

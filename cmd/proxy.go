@@ -73,12 +73,6 @@ func newProxyCmd(f *Factory, runF func(context.Context, *ProxyOptions) error) *c
   oops proxy --listen :80 --preview-listen 127.0.0.1:8000
   nohup oops proxy >proxy.log 2>&1 &`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return proxyRun(cmd.Context(), opts)
-		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&opts.Listen, "listen", "", "public `address` (default listen from .oopsrc, else "+local.DefaultListen+")")
@@ -86,7 +80,7 @@ func newProxyCmd(f *Factory, runF func(context.Context, *ProxyOptions) error) *c
 	fl.StringVar(&opts.MetricsListen, "metrics-listen", "", "`address` that serves Prometheus metrics at /metrics (default metrics-listen from .oopsrc; none when empty)")
 	fl.BoolVar(&opts.NoStart, "no-start", false, "do not start app processes that oops started and are gone")
 	fl.DurationVar(&opts.CheckInterval, "check-interval", 2*time.Second, "time between health checks of each color")
-	return c
+	return runCmd(c, opts, runF, proxyRun)
 }
 
 // proxyRun serves the local target's proxy until ctx ends.

@@ -59,10 +59,7 @@ it with "dirty": true in its metadata, shown by oops list.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return publishRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	fl := c.Flags()
@@ -71,7 +68,7 @@ it with "dirty": true in its metadata, shown by oops list.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the release as JSON")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "accepted for scripts that pass it to every command; publish never asks")
 	fl.BoolVar(&opts.AllowDirty, "allow-dirty", false, "publish HEAD although tracked files differ from it, marked dirty")
-	return c
+	return runCmd(c, opts, runF, publishRun)
 }
 
 // publishResult is what publish prints with --json.

@@ -52,10 +52,7 @@ changes nothing; on a terminal oops asks first unless --yes.`,
 					return usageErrorf("--to: %v", err)
 				}
 			}
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return repairRun(cmd.Context(), opts)
+			return nil
 		},
 	}
 	fl := c.Flags()
@@ -63,7 +60,7 @@ changes nothing; on a terminal oops asks first unless --yes.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the calls a repair would make and change nothing")
 	fl.StringVar(&opts.To, "to", "", "leave all traffic on this `color` (blue or green) when the target does not say")
 	fl.StringVarP(&opts.Reason, "message", "m", "", "why, recorded in history")
-	return c
+	return runCmd(c, opts, runF, repairRun)
 }
 
 // repairRun runs the Repair workflow on the target and says what it did,

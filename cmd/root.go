@@ -135,3 +135,22 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
+
+// runCmd finishes a command built as newXCmd(f, runF): its RunE, when set,
+// only checks flags and arguments; then the run is runF when given (flag
+// tests), else run.
+func runCmd[O any](c *cobra.Command, opts *O, runF, run func(context.Context, *O) error) *cobra.Command {
+	check := c.RunE
+	if runF == nil {
+		runF = run
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if check != nil {
+			if err := check(cmd, args); err != nil {
+				return err
+			}
+		}
+		return runF(cmd.Context(), opts)
+	}
+	return c
+}

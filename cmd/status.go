@@ -45,15 +45,9 @@ fields beside it.`,
   oops status --json | jq -r .active.color
   oops status | awk '$2 == "live" {print $1}'`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return statusRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, statusRun)
 }
 
 // statusJSON is the state plus, when there is one, the problem found.

@@ -58,20 +58,15 @@ func addSwitchFlags(c *cobra.Command, o *SwitchOptions) {
 // the run is runF when given (flag tests), else run.
 func switchCmd(c *cobra.Command, opts *SwitchOptions, runF, run func(context.Context, *SwitchOptions) error) *cobra.Command {
 	addSwitchFlags(c, opts)
-	parse := c.RunE
+	check := c.RunE
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		opts.VerifySet = cmd.Flags().Changed("verify-timeout")
-		if parse != nil {
-			if err := parse(cmd, args); err != nil {
-				return err
-			}
+		if check != nil {
+			return check(cmd, args)
 		}
-		if runF != nil {
-			return runF(cmd.Context(), opts)
-		}
-		return run(cmd.Context(), opts)
+		return nil
 	}
-	return c
+	return runCmd(c, opts, runF, run)
 }
 
 // verify loads .oopsrc, then reads --verify-timeout: the order every

@@ -31,15 +31,9 @@ func newVersionCmd(f *Factory, runF func(context.Context, *VersionOptions) error
 		Short:   "Print the version of oops",
 		Example: "  oops version\n  oops version --json",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if runF != nil {
-				return runF(cmd.Context(), opts)
-			}
-			return versionRun(cmd.Context(), opts)
-		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	return c
+	return runCmd(c, opts, runF, versionRun)
 }
 
 func versionRun(_ context.Context, opts *VersionOptions) error {

@@ -176,6 +176,29 @@ func Find(dir string) (string, error) {
 	}
 }
 
+// Open loads the .oopsrc a command runs with: the file named by path
+// (--config, relative to wd), else the nearest one found from dir (-C,
+// relative to wd) up.
+func Open(path, wd, dir string) (*Config, error) {
+	if path == "" {
+		start := wd
+		if dir != "" {
+			start = dir
+			if !filepath.IsAbs(dir) {
+				start = filepath.Join(wd, dir)
+			}
+		}
+		found, err := Find(start)
+		if err != nil {
+			return nil, err
+		}
+		path = found
+	} else if !filepath.IsAbs(path) {
+		path = filepath.Join(wd, path)
+	}
+	return Load(path)
+}
+
 // Load reads and validates a config file.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)

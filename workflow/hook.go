@@ -368,3 +368,30 @@ func WaitHealthy(ctx context.Context, report Reporter, color release.Color, url 
 	}
 	return fmt.Errorf("%s did not become healthy within %s: %w: %v", color, timeout, target.ErrUnhealthy, err)
 }
+
+// Shell is e as shell assignments, for eval in an appspec script.
+func (e *HookEnv) Shell() string {
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"OOPS_COLOR", string(e.Color)},
+		{"OOPS_PORT", strconv.Itoa(e.Port)},
+		{"OOPS_LIVE_COLOR", string(e.LiveColor)},
+		{"OOPS_LIVE_PORT", strconv.Itoa(e.LivePort)},
+		{"OOPS_COMMIT", e.Commit},
+		{"OOPS_DEPLOYMENT_ID", e.DeploymentID},
+		{"OOPS_LIFECYCLE_EVENT", e.LifecycleEvent},
+		{"OOPS_APPLICATION", e.Application},
+		{"OOPS_HEALTH_URL", e.HealthURL},
+	} {
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for sh, only when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

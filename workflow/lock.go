@@ -95,3 +95,33 @@ func (r *Runner) ReleaseLock(ctx context.Context, req ReleaseLockRequest) (*Rele
 			return nil
 		})
 }
+
+// LockStatus is who holds the application's lock (`oops lock status`).
+type LockStatus struct {
+	App    string          `json:"application"`
+	Locked bool            `json:"locked"`
+	Stale  bool            `json:"stale"`
+	Lock   *store.LockInfo `json:"lock,omitempty"`
+}
+
+// LockStatus reads the application's lock, without taking it.
+func (r *Runner) LockStatus(ctx context.Context) (*LockStatus, error) {
+	c, err := r.d.Config()
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.d.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &LockStatus{App: c.ApplicationName}
+	info, _, err := store.ReadLock(ctx, st, c.ApplicationName)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		out.Locked, out.Lock, out.Stale = true, &info, info.Stale(r.d.Now())
+	}
+	return out, nil
+}
