@@ -107,3 +107,45 @@ func TestDeployerOfLocalTarget(t *testing.T) {
 		t.Errorf("Deployer = %T, want *local.Target", d)
 	}
 }
+
+// TestOpenFromConfig: what each .oopsrc opens, and the refusals that come
+// from .oopsrc alone (exit 2), before any AWS call.
+func TestOpenFromConfig(t *testing.T) {
+	ctx := context.Background()
+	s := rcSet(t, `{"application-name": "api", "store": "rel"}`)
+	st, err := s.Store(ctx)
+	if err != nil || !strings.Contains(st.String(), "rel") {
+		t.Fatalf("directory store: %v, %v", st, err)
+	}
+	raw, _ := s.RawStore(ctx)
+	again, _ := s.RawStore(ctx)
+	if raw != again {
+		t.Error("the store is opened again within one command")
+	}
+	if s.UsesCodeDeploy() {
+		t.Error("no deployment-group: no CodeDeploy")
+	}
+
+	if _, err := rcSet(t, `{"application-name": "api", "store": "s3:///releases"}`).Store(ctx); !strings.Contains(usage(err), "names no bucket") {
+		t.Errorf("s3 store without a bucket: %v", err)
+	}
+	// With a region, an ELB and a deployment group: CodeDeploy installs,
+	// and needs the releases in S3.
+	cd := rcSet(t, `{"application-name": "api", "store": "rel", "elb-name": "web", "deployment-group": "web-dg", "region": "eu-west-1"}`)
+	if !cd.UsesCodeDeploy() {
+		t.Error("elb-name with deployment-group: CodeDeploy")
+	}
+	if _, err := cd.Deployer(ctx); !strings.Contains(usage(err), "CodeDeploy fetches releases from S3") {
+		t.Errorf("CodeDeploy with a directory store: %v", err)
+	}
+	// A Classic ELB without a deployment group cannot install releases.
+	elb := rcSet(t, `{"application-name": "api", "store": "rel", "elb-name": "web", "region": "eu-west-1"}`)
+	if _, err := elb.Deployer(ctx); !strings.Contains(usage(err), "cannot install releases by itself") {
+		t.Errorf("ELB without deployment-group: %v", err)
+	}
+	// No region anywhere: said as a usage error with the ways to set one.
+	noRegion := rcSet(t, `{"application-name": "api", "store": "rel", "elb-name": "web"}`)
+	if _, err := noRegion.MainTarget(ctx); !strings.Contains(usage(err), "no AWS region configured") {
+		t.Errorf("no region: %v", err)
+	}
+}

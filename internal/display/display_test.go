@@ -1,0 +1,70 @@
+package display
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/workflow"
+)
+
+func TestStatusCell(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    workflow.ReleaseState
+		want string
+	}{
+		{workflow.ReleaseState{}, "-"},
+		{workflow.ReleaseState{Status: workflow.StatusLive}, "LIVE"},
+		{workflow.ReleaseState{Status: workflow.StatusLive, Installing: true}, "LIVE (unverified)"},
+		{workflow.ReleaseState{Status: workflow.StatusOff}, "OFF (warm)"},
+		{workflow.ReleaseState{Status: workflow.StatusOff, Installing: true}, "OFF (installing, unverified)"},
+		{workflow.ReleaseState{Status: workflow.StatusBad, Mark: store.Mark{BadReason: "500s"}}, "BAD: 500s"},
+		{workflow.ReleaseState{Status: workflow.StatusBad, Color: release.Green, Mark: store.Mark{BadReason: "500s"}}, "BAD (on green): 500s"},
+	} {
+		if got := StatusCell(tc.s); got != tc.want {
+			t.Errorf("StatusCell(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
+
+// TestPipedListRows: piped, every release is the same eight columns, so
+// cut -f and awk keep working; a value never breaks a line or a field.
+func TestPipedListRows(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	rels := []release.Release{
+		{Commit: "aaaaaaa1111111111111111111111111111111aa", Published: at, Size: 2048, Author: "Ada", Subject: "fix\tcheckout\ntotals", Dirty: true},
+		{Commit: "bbbbbbb2222222222222222222222222222222bb", Published: at, Bare: true},
+	}
+	status := map[string]workflow.ReleaseState{rels[0].Commit: {Status: workflow.StatusLive, Mark: store.Mark{LiveAt: at, LiveBy: "ada@host"}}}
+	want := [][]string{
+		{"aaaaaaa", "2026-11-30T10:00:00Z", "2048", "Ada", "fix checkout totals", "LIVE", "2026-11-30T10:00:00Z by ada@host", "dirty"},
+		{"bbbbbbb", "2026-11-30T10:00:00Z", "0", "-", "-", "-", "-", "bare"},
+	}
+	if got := PipedListRows(rels, status); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestSideAndAbbreviate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    release.Side
+		want string
+	}{
+		{release.Side{}, "-"},
+		{release.Side{Color: release.Blue}, "blue"},
+		{release.Side{Commit: "abcdef0123"}, "abcdef0"},
+		{release.Side{Color: release.Green, Commit: "abcdef0123"}, "green abcdef0"},
+	} {
+		if got := Side(tc.s); got != tc.want {
+			t.Errorf("Side(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+	if got := Abbreviate("first line is long\nsecond", 10); got != "first lin…" {
+		t.Errorf("Abbreviate = %q", got)
+	}
+}
