@@ -186,7 +186,7 @@ func (r *localRig) stallAt(at string, args ...string) *stalled {
 			line := sc.Text()
 			if strings.Contains(line, at) {
 				once.Do(func() {
-					_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+					r.stopOutsideStoreWrites(s.cmd.Process)
 					close(seen)
 				})
 			}
@@ -204,6 +204,44 @@ func (r *localRig) stallAt(at string, args ...string) *stalled {
 		r.t.Fatalf("oops %s never reached %q", strings.Join(args, " "), at)
 	}
 	return s
+}
+
+// stopOutsideStoreWrites stops p at a moment it holds none of the
+// directory store's write locks. Stopped inside one (a heartbeat being
+// written), it would block every other writer of that object by design
+// (the store refuses to break the lock of a process that may still
+// write), which is not the stall these tests are about.
+func (r *localRig) stopOutsideStoreWrites(p *os.Process) {
+	locks := filepath.Join(r.work, "releases", ".oops-store", "locks")
+	for range 100 {
+		_ = p.Signal(syscall.SIGSTOP)
+		if !anyFlocked(locks) {
+			return
+		}
+		_ = p.Signal(syscall.SIGCONT)
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.t.Fatalf("oops held a store write lock at every try")
+}
+
+// anyFlocked tells whether a process holds a lock on a file in dir.
+func anyFlocked(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		}
+		f.Close()
+		if err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *stalled) output() string {
