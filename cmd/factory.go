@@ -71,9 +71,13 @@ func (f *Factory) Config() (*config.Config, error) {
 	if f.cfg != nil {
 		return f.cfg, nil
 	}
-	wd, err := f.Getwd()
-	if err != nil {
-		return nil, err
+	// An absolute --config needs no current directory: it may be gone.
+	var wd string
+	if !filepath.IsAbs(f.ConfigPath) {
+		var err error
+		if wd, err = f.Getwd(); err != nil {
+			return nil, err
+		}
 	}
 	c, err := config.Open(f.ConfigPath, wd, f.Dir)
 	if err != nil {

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,4 +30,24 @@ func testFactory(t *testing.T, rc string) (*Factory, store.Store, *bytes.Buffer)
 	env := map[string]string{"USER": "ada", "HOME": wd, "GIT_CONFIG_NOSYSTEM": "1"}
 	f.Getenv = func(k string) string { return env[k] }
 	return f, dir.New(filepath.Join(wd, "rel")), &errOut
+}
+
+// TestConfigFileNeedsNoWorkDir: with --config naming an absolute path,
+// .oopsrc is read without asking for the current directory, so a command
+// that needs nothing else from it runs from a directory that was removed
+// (os.Getwd fails there), as before config.Open.
+func TestConfigFileNeedsNoWorkDir(t *testing.T) {
+	t.Parallel()
+	f, _, errOut := testFactory(t, "")
+	wd, err := f.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Getwd = func() (string, error) { return "", errors.New("getwd: no such file or directory") }
+	if code := Main(f, []string{"--config", filepath.Join(wd, ".oopsrc"), "lock", "status"}); code != ExitOK {
+		t.Fatalf("exit %d, want %d: %s", code, ExitOK, errOut)
+	}
+	if got := f.IO.Out.(*bytes.Buffer).String(); got != "api is not locked\n" {
+		t.Errorf("stdout %q, want %q", got, "api is not locked\n")
+	}
 }
