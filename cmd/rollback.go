@@ -91,6 +91,9 @@ func rollbackRun(ctx context.Context, opts *SwitchOptions) error {
 // color, wait until healthy, switch), recorded as a rollback so the
 // release it leaves is marked BAD.
 func rollbackTo(ctx context.Context, opts *SwitchOptions) error {
+	if _, err := opts.Config(); err != nil {
+		return err // said before a bad --verify-timeout, as for every rollback
+	}
 	o := &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
 		Rev: opts.To, Rollback: true, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
 		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet}

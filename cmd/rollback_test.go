@@ -109,3 +109,17 @@ func TestRepairSaysWhatItDidWhenTheLockIsLostAfterwards(t *testing.T) {
 		t.Errorf("stdout %q, want %q", out.String(), want)
 	}
 }
+
+// TestRollbackToSaysTheConfigErrorFirst: rollback --to checks .oopsrc
+// before --verify-timeout, as every rollback does.
+func TestRollbackToSaysTheConfigErrorFirst(t *testing.T) {
+	t.Parallel()
+	f, _, errOut := testFactory(t, `{"application-name": "api", "store": "rel", "bogus": 1}`)
+	code := Main(f, []string{"rollback", "--to", "HEAD~1", "--yes", "--verify-timeout", "-1s"})
+	if code != ExitUsage {
+		t.Errorf("exit %d, want %d", code, ExitUsage)
+	}
+	if got := errOut.String(); !strings.Contains(got, "bogus") || strings.Contains(got, "--verify-timeout") {
+		t.Errorf("stderr:\n%s\nwant the .oopsrc error (unknown key bogus), not the --verify-timeout one", got)
+	}
+}
