@@ -570,7 +570,9 @@ func TestRepairBothZero(t *testing.T) {
 
 // routeChange matches the ChangeResourceRecordSets request (REST: a POST
 // to .../rrset/).
-func routeChange(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/rrset/") || strings.HasSuffix(r.URL.Path, "/rrset") }
+func routeChange(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, "/rrset/") || strings.HasSuffix(r.URL.Path, "/rrset")
+}
 
 func TestFaultOnChange(t *testing.T) {
 	for _, tc := range []struct {

@@ -26,7 +26,9 @@ func TestParseMeta(t *testing.T) {
 		{"several strings in one value", []string{`"blue=` + sha + `" "live=blue"`}, func(m meta) bool { return m.commit[release.Blue] == sha && m.live == release.Blue }, 0},
 		{"escapes", []string{`"by=a\"b\\c\040d"`}, func(m meta) bool { return m.by == `a"b\c d` }, 0},
 		{"hand edits are left out, the rest kept", []string{`"blue=HEAD"`, `"live=Blue"`, `"weights=300/0"`, `"switched=yesterday"`, `"colour=red"`, `"nothing"`, `"green=` + sha + `"`},
-			func(m meta) bool { return m.commit[release.Blue] == "" && m.live == "" && !m.hasW && m.switched.IsZero() && m.commit[release.Green] == sha }, 6},
+			func(m meta) bool {
+				return m.commit[release.Blue] == "" && m.live == "" && !m.hasW && m.switched.IsZero() && m.commit[release.Green] == sha
+			}, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, problems := parseMeta(tc.values)
