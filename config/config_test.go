@@ -234,8 +234,18 @@ func TestValuesParsedAtLoad(t *testing.T) {
 		{"health-path", `"health-path": "healthcheck"}`, `:2:1: health-path "healthcheck" must start with /`},
 		{"health-check-url scheme", `"health-check-url": "{ip}:{port}/health"}`, `:2:1: health-check-url "{ip}:{port}/health" is not an http(s) URL`},
 		{"health-check-url placeholder", `"health-check-url": "http://{host}:{port}/health"}`, `:2:1: health-check-url "http://{host}:{port}/health" has an unknown placeholder {host}`},
+		{"dns health-check-url", `"dns-name": "api.example.com", "health-check-url": "https://{host}/healthcheck"}`, ""},
+		{"dns health-check-url ip", `"dns-name": "api.example.com", "health-check-url": "http://{ip}:{port}/health"}`, `health-check-url "http://{ip}:{port}/health" has the placeholder {ip} (the dns target takes only {host})`},
+		{"dns health-check-url no host", `"dns-name": "api.example.com", "health-check-url": "http://blue.example.com/health"}`, `has no {host}`},
+		{"dns-name", `"dns-name": "api example.com"}`, `:2:1: dns-name "api example.com" has ' '`},
+		{"dns-name single label", `"dns-name": "localhost"}`, `:2:1: dns-name "localhost" has a single label`},
+		{"dns-name empty label", `"dns-name": "api..example.com"}`, `has an empty label`},
+		{"dns-name ok", `"dns-name": "api.example.com.", "hosted-zone-id": "/hostedzone/Z0123456789ABC"}`, ""},
+		{"hosted-zone-id", `"dns-name": "api.example.com", "hosted-zone-id": "example.com"}`, `hosted-zone-id "example.com" is not a Route 53 hosted zone id`},
+		{"target dns without dns-name", `"target": "dns"}`, `:2:1: target "dns" needs "dns-name"`},
+		{"dns-name and alb-name", `"dns-name": "api.example.com", "alb-name": "web"}`, `dns-name and alb-name/listener-arn both name a target`},
 		{"health-check-url ok", `"health-check-url": "http://{ip}:{port}/healthcheck?deep=1"}`, ""},
-		{"target", `"target": "nginx"}`, `:2:1: target "nginx" is not one of elb, alb, local`},
+		{"target", `"target": "nginx"}`, `:2:1: target "nginx" is not one of elb, alb, dns, local`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

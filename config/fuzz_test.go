@@ -49,6 +49,9 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "health-check-url": "http://{ip}:{port}/{evil}"}`,
 		`{"application-name": "a", "store": "x", "health-check-url": "file:///etc/passwd"}`,
 		`{"application-name": "a", "store": "x", "health-path": "healthcheck"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "hosted-zone-id": "Z0123456789", "health-check-url": "https://{host}/healthcheck"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "a..b", "hosted-zone-id": "/hostedzone/", "health-check-url": "http://{ip}/"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "alb-name": "web", "target": "dns"}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
@@ -108,6 +111,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
 			t.Fatalf("accepted health-path %q", c.HealthPath)
+		}
+		if c.TargetKind() == "dns" && c.HealthCheckURL != "" && !strings.Contains(c.HealthCheckURL, "{host}") {
+			t.Fatalf("accepted health-check-url %q for the dns target", c.HealthCheckURL)
+		}
+		if c.DNSName != "" && (strings.ContainsAny(c.DNSName, " /:@") || !strings.Contains(c.DNSName, ".")) {
+			t.Fatalf("accepted dns-name %q", c.DNSName)
 		}
 		if c.MinHealthy != nil && *c.MinHealthy < 0 {
 			t.Fatalf("accepted min-healthy %d", *c.MinHealthy)
