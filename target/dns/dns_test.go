@@ -690,3 +690,20 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// TestMotoBatchIsAtomic pins the launcher's correction of moto (see
+// internal/awstest): a batch that fails leaves the zone as it was, as on
+// AWS, so the tests' claims about one atomic switch hold.
+func TestMotoBatchIsAtomic(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	err := e.zone.Change(e.ctx,
+		e.zone.Upsert(e.zone.Record, types.RRTypeA, "blue", 0, 60, "10.0.0.1"),
+		e.zone.Upsert(e.zone.Record, types.RRTypeA, "green", 100, 60, "10.0.0.2"),
+		e.zone.Upsert("api.elsewhere.test", types.RRTypeA, "green", 100, 60, "10.0.0.2"))
+	if err == nil {
+		t.Fatal("a batch with a name outside the zone went through")
+	}
+	if w := e.weights(); w != "blue=100 green=0" {
+		t.Errorf("a failed batch left weights %s; want them as before (blue=100 green=0)", w)
+	}
+}
