@@ -72,6 +72,8 @@ func TestTargetForRefusesBadConfig(t *testing.T) {
 		{"preview of local", localRC, TargetOptions{PreviewOf: main}, "the local target has no preview"},
 		{"preview without preview-elb-name", `{"application-name": "api", "store": "rel", "elb-name": "web"}`,
 			TargetOptions{PreviewOf: main}, "no preview-elb-name: oops off needs a preview ELB"},
+		{"preview of dns", `{"application-name": "api", "store": "rel", "dns-name": "api.example.com"}`,
+			TargetOptions{PreviewOf: main}, "the dns target has no preview"},
 		{"ALB without a listener", `{"application-name": "api", "store": "rel", "target": "alb"}`, TargetOptions{}, "see the ALB section"},
 	}
 	for _, tt := range tests {

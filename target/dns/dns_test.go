@@ -592,7 +592,7 @@ func TestFaultOnChange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := setup(t, dnstest.Options{})
 			tg := e.target(dns.Config{})
-			tc.rule.Action, tc.rule.Match, tc.rule.Times = "POST", routeChange, 1
+			tc.rule.Action, tc.rule.Times = "ChangeResourceRecordSets", 1
 			e.proxy.Add(tc.rule)
 			_, err := target.Switch(e.ctx, tg, target.SwitchOptions{})
 			if tc.ok != (err == nil) {
