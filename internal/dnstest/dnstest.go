@@ -40,6 +40,8 @@ type Options struct {
 	Type types.RRType
 	// TTL of the records (default 60).
 	TTL int64
+	// Values replace Addr as the colors' record values.
+	Values map[release.Color]string
 }
 
 // New creates the zone and the records api.<zone> A blue and green.
@@ -65,7 +67,9 @@ func New(ctx context.Context, cfg aws.Config, o Options) (*Zone, error) {
 	var changes []types.Change
 	for i, c := range []release.Color{release.Blue, release.Green} {
 		v := Addr[c]
-		if o.Type == types.RRTypeCname {
+		if o.Values[c] != "" {
+			v = o.Values[c]
+		} else if o.Type == types.RRTypeCname {
 			v = string(c) + ".stack." + o.Zone
 		}
 		changes = append(changes, z.Upsert(z.Record, o.Type, string(c), int64(w[i]), o.TTL, v))
