@@ -9,6 +9,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
@@ -24,7 +25,7 @@ type s3Located interface {
 
 // UsesCodeDeploy reports whether releases reach the instances through
 // CodeDeploy: a load balancer target with a deployment group, as in the
-// original tool's .oopsrc.
+// original tool's .oopsrc, or the dns target with a group per color.
 func (s *Set) UsesCodeDeploy() bool {
 	c, err := s.env.Config()
 	return err == nil && usesCodeDeploy(c)
@@ -32,7 +33,7 @@ func (s *Set) UsesCodeDeploy() bool {
 
 func usesCodeDeploy(c *config.Config) bool {
 	k := c.TargetKind()
-	return (k == "elb" || k == "alb") && c.DeploymentGroup != ""
+	return (k == "elb" || k == "alb") && c.DeploymentGroup != "" || k == "dns" && c.BlueDeploymentGroup != ""
 }
 
 // Deployer returns what puts a release on a color: CodeDeploy when
@@ -71,6 +72,9 @@ func (s *Set) codeDeployer(ctx context.Context, c *config.Config, locate bool) (
 		return nil, err
 	}
 	d := &codedeploy.Deployer{API: sdk.NewFromConfig(cfg), Application: c.ApplicationName, Group: c.DeploymentGroup}
+	if c.BlueDeploymentGroup != "" {
+		d.Groups = map[release.Color]string{release.Blue: c.BlueDeploymentGroup, release.Green: c.GreenDeploymentGroup}
+	}
 	if !locate {
 		return d, nil
 	}

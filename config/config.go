@@ -62,6 +62,10 @@ type Config struct {
 	// green are switched, and optionally its hosted zone.
 	DNSName      string `json:"dns-name,omitempty"`
 	HostedZoneID string `json:"hosted-zone-id,omitempty"`
+	// A CodeDeploy deployment group per color, for colors that are
+	// separate stacks (the dns target) instead of one deployment-group.
+	BlueDeploymentGroup  string `json:"blue-deployment-group,omitempty"`
+	GreenDeploymentGroup string `json:"green-deployment-group,omitempty"`
 
 	// Lock.
 	LockTTL string `json:"lock-ttl,omitempty"`
@@ -424,6 +428,25 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 	}
 	if set("dns-name") && (c.ALBName != "" || c.ListenerARN != "") && !set("target") {
 		add("dns-name", "dns-name and alb-name/listener-arn both name a target: keep one, or say which with \"target\"")
+	}
+	if bg, gg := set("blue-deployment-group"), set("green-deployment-group"); bg || gg {
+		at := "blue-deployment-group"
+		if !bg {
+			at = "green-deployment-group"
+		}
+		switch {
+		case bg != gg || c.BlueDeploymentGroup == "" || c.GreenDeploymentGroup == "":
+			add(at, "set both blue-deployment-group and green-deployment-group: a release goes to the group of the color it is installed on")
+		case c.BlueDeploymentGroup == c.GreenDeploymentGroup:
+			add("green-deployment-group", "green-deployment-group %q is blue-deployment-group too: give each color's stack its own group (colors that share instances use deployment-group)", c.GreenDeploymentGroup)
+		case c.DeploymentGroup != "":
+			add(at, "blue-deployment-group/green-deployment-group and deployment-group both say where releases go: keep one")
+		case c.TargetKind() != "dns":
+			add(at, "blue-deployment-group and green-deployment-group are for the dns target, whose colors are separate stacks; a load balancer's colors share instances and use deployment-group")
+		}
+	}
+	if c.TargetKind() == "dns" && c.DeploymentGroup != "" {
+		add("deployment-group", "the dns target's colors are separate stacks: one deployment group would install on both; set blue-deployment-group and green-deployment-group instead")
 	}
 	if set("health-check-url") {
 		dns := c.TargetKind() == "dns"

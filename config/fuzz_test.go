@@ -52,6 +52,7 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "hosted-zone-id": "Z0123456789", "health-check-url": "https://{host}/healthcheck"}`,
 		`{"application-name": "a", "store": "x", "dns-name": "a..b", "hosted-zone-id": "/hostedzone/", "health-check-url": "http://{ip}/"}`,
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "alb-name": "web", "target": "dns"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "blue-deployment-group": "b", "green-deployment-group": "b", "deployment-group": "c"}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
@@ -111,6 +112,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
 			t.Fatalf("accepted health-path %q", c.HealthPath)
+		}
+		if (c.BlueDeploymentGroup == "") != (c.GreenDeploymentGroup == "") || (c.BlueDeploymentGroup != "" && c.TargetKind() != "dns") {
+			t.Fatalf("accepted per-color deployment groups %q, %q on target %q", c.BlueDeploymentGroup, c.GreenDeploymentGroup, c.TargetKind())
 		}
 		if c.TargetKind() == "dns" && c.HealthCheckURL != "" && !strings.Contains(c.HealthCheckURL, "{host}") {
 			t.Fatalf("accepted health-check-url %q for the dns target", c.HealthCheckURL)

@@ -67,12 +67,16 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 		return generic + " (" + err.Error() + ")"
 	}
 	loc := in.Revision.S3Location
-	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.Group,
+	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.GroupFor(off),
 		aws.ToString(loc.Bucket), aws.ToString(loc.Key), loc.BundleType)
 	if loc.ETag != nil {
 		step += ", ETag " + aws.ToString(loc.ETag)
 	}
-	step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+	if cd.Groups != nil {
+		step += "); it installs it on the " + string(off) + " stack"
+	} else {
+		step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+	}
 	if noWait {
 		return step + "; print its id and stop there (--no-wait)"
 	}
