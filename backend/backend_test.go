@@ -151,3 +151,17 @@ func TestOpenFromConfig(t *testing.T) {
 		t.Errorf("no region: %v", err)
 	}
 }
+
+// TestUsesCodeDeployOnDNS: the dns target deploys through CodeDeploy when
+// each color has its deployment group.
+func TestUsesCodeDeployOnDNS(t *testing.T) {
+	for rc, want := range map[string]bool{
+		`{"application-name": "api", "store": "s3://rel", "dns-name": "api.example.com", "blue-deployment-group": "api-blue", "green-deployment-group": "api-green"}`: true,
+		`{"application-name": "api", "store": "s3://rel", "dns-name": "api.example.com"}`:                                                                             false,
+		`{"application-name": "api", "store": "s3://rel", "alb-name": "web", "deployment-group": "prod"}`:                                                             true,
+	} {
+		if got := rcSet(t, rc).UsesCodeDeploy(); got != want {
+			t.Errorf("UsesCodeDeploy(%s) = %v, want %v", rc, got, want)
+		}
+	}
+}
