@@ -568,12 +568,6 @@ func TestRepairBothZero(t *testing.T) {
 	}
 }
 
-// routeChange matches the ChangeResourceRecordSets request (REST: a POST
-// to .../rrset/).
-func routeChange(r *http.Request) bool {
-	return strings.HasSuffix(r.URL.Path, "/rrset/") || strings.HasSuffix(r.URL.Path, "/rrset")
-}
-
 func TestFaultOnChange(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -705,5 +699,39 @@ func TestMotoBatchIsAtomic(t *testing.T) {
 	}
 	if w := e.weights(); w != "blue=100 green=0" {
 		t.Errorf("a failed batch left weights %s; want them as before (blue=100 green=0)", w)
+	}
+}
+
+// TestHandEditedTXT: an entry of oops's TXT record that oops cannot read
+// is shown and left out, never in the way of a rollback, and the next
+// switch writes the record afresh.
+func TestHandEditedTXT(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	if err := e.zone.Change(e.ctx, types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: &types.ResourceRecordSet{
+		Name: aws.String("_oops." + e.zone.Record), Type: types.RRTypeTxt, TTL: aws.Int64(300),
+		ResourceRecords: []types.ResourceRecord{{Value: aws.String(`"blue=` + shaA + `"`)}, {Value: aws.String(`"green=main"`)}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	tg := e.target(dns.Config{})
+	st, err := tg.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live.Commit != shaA || st.Off.Commit != target.UnknownCommit {
+		t.Errorf("commits %q, %q", st.Live.Commit, st.Off.Commit)
+	}
+	if n := notes(st); !strings.Contains(n, `ignored: _oops.`+e.zone.Record+`. TXT entry "green=main": not a full commit SHA`) {
+		t.Errorf("notes:\n%s", n)
+	}
+	if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.zone.Meta(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(m, "main") || !strings.Contains(m, `"blue=`+shaA+`"`) {
+		t.Errorf("TXT after the switch: %s", m)
 	}
 }

@@ -61,8 +61,9 @@ type snapshot struct {
 	zoneName string
 	pairs    []*pair
 	meta     meta
-	// metaSet is the TXT record as read (nil: none yet).
-	metaSet *types.ResourceRecordSet
+	// metaProblems are the TXT record's entries oops cannot read (edited
+	// by hand), left out.
+	metaProblems []string
 	// weights are blue's and green's when every pair agrees.
 	weights [2]int
 	state   *target.State
@@ -192,16 +193,11 @@ func (t *Target) read(ctx context.Context) (*snapshot, error) {
 		in.StartRecordName, in.StartRecordType, in.StartRecordIdentifier = out.NextRecordName, out.NextRecordType, out.NextRecordIdentifier
 	}
 	if metaSet != nil {
-		s.metaSet = metaSet
 		var vals []string
 		for _, r := range metaSet.ResourceRecords {
 			vals = append(vals, aws.ToString(r.Value))
 		}
-		var problems []string
-		s.meta, problems = parseMeta(vals)
-		for _, p := range problems {
-			t.logf("ignoring an entry of %s TXT that oops cannot read (the next switch rewrites it): %s", metaName, p)
-		}
+		s.meta, s.metaProblems = parseMeta(vals)
 	} else {
 		s.meta, _ = parseMeta(nil)
 	}
@@ -420,6 +416,9 @@ func (s *snapshot) notes(t *Target) []target.Note {
 			}
 			out = append(out, target.Note{Name: "record", Text: line})
 		}
+	}
+	for _, p := range s.metaProblems {
+		out = append(out, target.Note{Name: "ignored", Text: fmt.Sprintf("%s TXT entry %s (oops rewrites the record at the next switch)", fqdn(MetaPrefix+t.name), p)})
 	}
 	ttl := s.ttl()
 	w := s.weights
