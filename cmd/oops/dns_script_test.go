@@ -24,20 +24,16 @@ import (
 // the health probes.
 func TestDNSScripts(t *testing.T) {
 	m := awstest.Start(t)
-	runFaultScripts(t, "testdata/dns", m.URL, 300000000000, dnsScriptCmds(), func(env *testscript.Env) {
-		env.Values[dnsKey{}] = &dnsScript{}
-	})
+	cmds := dnsFixtureCmds(func(ts *testscript.TestScript) string { return faultState(ts).moto })
+	cmds["dns-calls"] = callsCmd("GetCallerIdentity")
+	cmds["dns-fault"] = albScriptCmds()["alb-fault"]
+	cmds["dns-oopsrc"] = albScriptCmds()["alb-oopsrc"]
+	runFaultScripts(t, "testdata/dns", m.URL, 300000000000, cmds, nil)
 }
 
-type dnsKey struct{}
-
-// dnsScript is one script's hosted zone.
-type dnsScript struct {
-	mu   sync.Mutex
-	zone *dnstest.Zone
-}
-
-// dnsScriptCmds are the commands of the Route 53 scripts:
+// dnsFixtureCmds are the commands of the Route 53 scripts that build and
+// read the hosted zone on the moto at url(ts) (so that the scripts of
+// testdata/script, after aws-start, have them too):
 //
 //	dns-fixture ZONE [weights=B/G] [ttl=N]
 //	        a hosted zone ZONE with weighted A records api.ZONE, blue and
@@ -46,18 +42,23 @@ type dnsScript struct {
 //	dns-weight COLOR N  set COLOR's weight by hand
 //	dns-serve [STATUS]  answer health probes on 127.0.0.1 with STATUS
 //	        (default 200), on the port in $HEALTH_PORT
+//
+// TestDNSScripts adds:
+//
 //	dns-calls           print the API calls made through the proxy, then forget them
 //	dns-fault ACTION MODE [times=N]  (fail, throttle, denied, cut-after, hang)
 //	dns-oopsrc KEY=VALUE...  write .oopsrc
-func dnsScriptCmds() map[string]scriptCmd {
+func dnsFixtureCmds(url func(ts *testscript.TestScript) string) map[string]scriptCmd {
+	var mu sync.Mutex
+	zones := map[*testscript.TestScript]*dnstest.Zone{}
 	zone := func(ts *testscript.TestScript) *dnstest.Zone {
-		s := ts.Value(dnsKey{}).(*dnsScript)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.zone == nil {
+		mu.Lock()
+		defer mu.Unlock()
+		z := zones[ts]
+		if z == nil {
 			ts.Fatalf("no zone: run dns-fixture first")
 		}
-		return s.zone
+		return z
 	}
 	return map[string]scriptCmd{
 		"dns-fixture": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -84,12 +85,16 @@ func dnsScriptCmds() map[string]scriptCmd {
 					ts.Fatalf("dns-fixture: unknown option %q", a)
 				}
 			}
-			z, err := dnstest.New(awsCtx(ts), awstest.Config(faultState(ts).moto), o)
+			z, err := dnstest.New(awsCtx(ts), awstest.Config(url(ts)), o)
 			ts.Check(err)
-			s := ts.Value(dnsKey{}).(*dnsScript)
-			s.mu.Lock()
-			s.zone = z
-			s.mu.Unlock()
+			mu.Lock()
+			zones[ts] = z
+			mu.Unlock()
+			ts.Defer(func() {
+				mu.Lock()
+				delete(zones, ts)
+				mu.Unlock()
+			})
 			ts.Setenv("ZONE_ID", z.ID)
 		},
 		"dns-show": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -114,13 +119,6 @@ func dnsScriptCmds() map[string]scriptCmd {
 			ts.Check(zone(ts).SetWeight(awsCtx(ts), release.Color(args[0]), int64(n)))
 		},
 		"dns-serve": dnsServe(),
-		"dns-calls": callsCmd("GetCallerIdentity"),
-		"dns-fault": func(ts *testscript.TestScript, neg bool, args []string) {
-			noNeg(ts, neg)
-			fault := albScriptCmds()["alb-fault"]
-			fault(ts, neg, args)
-		},
-		"dns-oopsrc": albScriptCmds()["alb-oopsrc"],
 	}
 }
 
