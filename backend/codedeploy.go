@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"io"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
+	"github.com/oops-deploy/oops/target/dns"
 	"github.com/oops-deploy/oops/target/local"
 	"github.com/oops-deploy/oops/workflow"
 )
@@ -55,11 +57,22 @@ func (s *Set) Deployer(ctx context.Context) (target.Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(c.DeployCommand) > 0 {
+		tg, _ := t.(*dns.Target)
+		return &dns.CommandDeployer{Command: c.DeployCommand, Dir: c.Dir, Target: tg,
+			Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
+				idx, err := s.Index(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return idx.Open(ctx, rel)
+			}}, nil
+	}
 	if d, ok := t.(target.Deployer); ok {
 		return d, nil
 	}
 	return nil, target.Hinted(workflow.Usagef("%s: %s cannot install releases by itself", c.Path, t),
-		`set "deployment-group" (with "application-name") to deploy through CodeDeploy`)
+		`set "deployment-group" (with "application-name") to deploy through CodeDeploy (on the dns target: blue-deployment-group and green-deployment-group, or deploy-command)`)
 }
 
 // codeDeployer opens CodeDeploy for the application and group in c. With

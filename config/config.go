@@ -66,6 +66,9 @@ type Config struct {
 	// separate stacks (the dns target) instead of one deployment-group.
 	BlueDeploymentGroup  string `json:"blue-deployment-group,omitempty"`
 	GreenDeploymentGroup string `json:"green-deployment-group,omitempty"`
+	// DeployCommand, instead, installs a release on a color's stack: run
+	// in the .oopsrc folder with OOPS_COLOR, OOPS_RELEASE_FILE, ... set.
+	DeployCommand []string `json:"deploy-command,omitempty"`
 
 	// Lock.
 	LockTTL string `json:"lock-ttl,omitempty"`
@@ -443,6 +446,16 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			add(at, "blue-deployment-group/green-deployment-group and deployment-group both say where releases go: keep one")
 		case c.TargetKind() != "dns":
 			add(at, "blue-deployment-group and green-deployment-group are for the dns target, whose colors are separate stacks; a load balancer's colors share instances and use deployment-group")
+		}
+	}
+	if set("deploy-command") {
+		switch {
+		case len(c.DeployCommand) == 0 || strings.TrimSpace(c.DeployCommand[0]) == "":
+			add("deploy-command", `deploy-command names no program: write it like ["./deploy.sh"] or ["make", "deploy"]`)
+		case c.TargetKind() != "dns":
+			add("deploy-command", "deploy-command is for the dns target, whose colors are separate stacks")
+		case c.BlueDeploymentGroup != "":
+			add("deploy-command", "deploy-command and blue-deployment-group/green-deployment-group both say how releases are installed: keep one")
 		}
 	}
 	if c.TargetKind() == "dns" && c.DeploymentGroup != "" {

@@ -53,6 +53,7 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "dns-name": "a..b", "hosted-zone-id": "/hostedzone/", "health-check-url": "http://{ip}/"}`,
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "alb-name": "web", "target": "dns"}`,
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "blue-deployment-group": "b", "green-deployment-group": "b", "deployment-group": "c"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "deploy-command": ["", "x"]}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
@@ -115,6 +116,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if (c.BlueDeploymentGroup == "") != (c.GreenDeploymentGroup == "") || (c.BlueDeploymentGroup != "" && c.TargetKind() != "dns") {
 			t.Fatalf("accepted per-color deployment groups %q, %q on target %q", c.BlueDeploymentGroup, c.GreenDeploymentGroup, c.TargetKind())
+		}
+		if c.DeployCommand != nil && (len(c.DeployCommand) == 0 || strings.TrimSpace(c.DeployCommand[0]) == "") {
+			t.Fatalf("accepted deploy-command %q", c.DeployCommand)
 		}
 		if c.TargetKind() == "dns" && c.HealthCheckURL != "" && !strings.Contains(c.HealthCheckURL, "{host}") {
 			t.Fatalf("accepted health-check-url %q for the dns target", c.HealthCheckURL)

@@ -58,6 +58,9 @@ func (r *Runner) planDeploy(ctx context.Context, dp *deployment) error {
 // CodeDeploy, the exact deployment that would be created.
 func installStep(d target.Deployer, rel release.Release, off release.Color, port int, noWait bool) string {
 	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
+	if port == 0 { // a color that is a stack of its own (the dns target)
+		generic = fmt.Sprintf("install %s on %s and wait until it is done", rel.Key, off)
+	}
 	cd, ok := d.(*codedeploy.Deployer)
 	if !ok {
 		return generic
