@@ -318,16 +318,17 @@ func (s *snapshot) check(t *Target, sets []types.ResourceRecordSet) {
 	case w[1] > w[0]:
 		live = release.Green
 	}
+	// Percentages of the relative weights, rounded, adding up to 100.
 	pct := func(c release.Color) int {
 		sum := w[0] + w[1]
 		if sum == 0 {
 			return 0
 		}
-		x := w[0]
+		blue := (200*w[0] + sum) / (2 * sum)
 		if c == release.Green {
-			x = w[1]
+			return 100 - blue
 		}
-		return (200*x + sum) / (2 * sum)
+		return blue
 	}
 	cs := func(c release.Color) target.ColorState {
 		out := target.ColorState{Color: c, Commit: s.commit(c), Weight: pct(c), Record: s.recordOf(c)}
