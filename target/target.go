@@ -139,10 +139,23 @@ type State struct {
 	// Notes are further lines for status, name and text: a Route 53
 	// target's records, TTL, and when the old color can be stopped.
 	Notes []Note `json:"notes,omitempty"`
+	// Propagation is set where clients cache the switch (DNS): how long
+	// the color switched away from may still be reached.
+	Propagation *Propagation `json:"propagation,omitempty"`
 	// Observed is the backend's own reading this State was made from, so
 	// that Plan given this State needs no second read. Backends read again
 	// when it is nil or not theirs (a State built elsewhere).
 	Observed any `json:"-"`
+}
+
+// Propagation says, for scripts, when the color a switch left stops
+// getting requests from clients that cached the old answer.
+type Propagation struct {
+	TTLSeconds int `json:"ttl_seconds"`
+	// SwitchedAt is oops's last switch, zero when unknown (the weights
+	// were set by hand); OldColorUntil is SwitchedAt plus the TTL.
+	SwitchedAt    time.Time `json:"switched_at,omitzero"`
+	OldColorUntil time.Time `json:"old_color_until,omitzero"`
 }
 
 // Note is one line status prints under its table ("switched: 2m ago ...").

@@ -308,6 +308,10 @@ func TestRollbackIsOneChangeBatch(t *testing.T) {
 	if !strings.Contains(n, "switched: 1m40s ago (2026-12-01T02:00:00Z) by tester@host; TTL 5m0s: clients may reach blue until 2026-12-01T02:05:00Z (3m20s from now): stop it after that") {
 		t.Errorf("notes:\n%s", n)
 	}
+	pr := st.Propagation
+	if pr == nil || pr.TTLSeconds != 300 || !pr.SwitchedAt.Equal(time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)) || !pr.OldColorUntil.Equal(time.Date(2026, 12, 1, 2, 5, 0, 0, time.UTC)) {
+		t.Errorf("propagation %+v", pr)
+	}
 	e.now = e.now.Add(5 * time.Minute)
 	st, _ = tg.State(e.ctx)
 	if n := notes(st); !strings.Contains(n, "that has passed, so blue can be stopped") {

@@ -423,6 +423,11 @@ func (s *snapshot) notes(t *Target) []target.Note {
 	}
 	ttl := s.ttl()
 	w := s.weights
+	s.state.Propagation = &target.Propagation{TTLSeconds: int(ttl / time.Second)}
+	if m := s.meta; !m.switched.IsZero() && m.hasW && m.weights == w {
+		s.state.Propagation.SwitchedAt = m.switched
+		s.state.Propagation.OldColorUntil = m.switched.Add(ttl)
+	}
 	switch {
 	case w[0] > 0 && w[1] > 0:
 		out = append(out, target.Note{Name: "ttl", Text: fmt.Sprintf("%s: both colors take traffic (a canary); keep both running", ttl)})
