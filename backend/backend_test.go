@@ -72,6 +72,8 @@ func TestTargetForRefusesBadConfig(t *testing.T) {
 		{"preview of local", localRC, TargetOptions{PreviewOf: main}, "the local target has no preview"},
 		{"preview without preview-elb-name", `{"application-name": "api", "store": "rel", "elb-name": "web"}`,
 			TargetOptions{PreviewOf: main}, "no preview-elb-name: oops off needs a preview ELB"},
+		{"preview of dns", `{"application-name": "api", "store": "rel", "dns-name": "api.example.com"}`,
+			TargetOptions{PreviewOf: main}, "the dns target has no preview"},
 		{"ALB without a listener", `{"application-name": "api", "store": "rel", "target": "alb"}`, TargetOptions{}, "see the ALB section"},
 	}
 	for _, tt := range tests {
@@ -147,5 +149,19 @@ func TestOpenFromConfig(t *testing.T) {
 	noRegion := rcSet(t, `{"application-name": "api", "store": "rel", "elb-name": "web"}`)
 	if _, err := noRegion.MainTarget(ctx); !strings.Contains(usage(err), "no AWS region configured") {
 		t.Errorf("no region: %v", err)
+	}
+}
+
+// TestUsesCodeDeployOnDNS: the dns target deploys through CodeDeploy when
+// each color has its deployment group.
+func TestUsesCodeDeployOnDNS(t *testing.T) {
+	for rc, want := range map[string]bool{
+		`{"application-name": "api", "store": "s3://rel", "dns-name": "api.example.com", "blue-deployment-group": "api-blue", "green-deployment-group": "api-green"}`: true,
+		`{"application-name": "api", "store": "s3://rel", "dns-name": "api.example.com"}`:                                                                             false,
+		`{"application-name": "api", "store": "s3://rel", "alb-name": "web", "deployment-group": "prod"}`:                                                             true,
+	} {
+		if got := rcSet(t, rc).UsesCodeDeploy(); got != want {
+			t.Errorf("UsesCodeDeploy(%s) = %v, want %v", rc, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"io"
 	"strings"
 	"time"
 
@@ -9,9 +10,11 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
 
 	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/codedeploy"
+	"github.com/oops-deploy/oops/target/dns"
 	"github.com/oops-deploy/oops/target/local"
 	"github.com/oops-deploy/oops/workflow"
 )
@@ -24,7 +27,7 @@ type s3Located interface {
 
 // UsesCodeDeploy reports whether releases reach the instances through
 // CodeDeploy: a load balancer target with a deployment group, as in the
-// original tool's .oopsrc.
+// original tool's .oopsrc, or the dns target with a group per color.
 func (s *Set) UsesCodeDeploy() bool {
 	c, err := s.env.Config()
 	return err == nil && usesCodeDeploy(c)
@@ -32,7 +35,7 @@ func (s *Set) UsesCodeDeploy() bool {
 
 func usesCodeDeploy(c *config.Config) bool {
 	k := c.TargetKind()
-	return (k == "elb" || k == "alb") && c.DeploymentGroup != ""
+	return (k == "elb" || k == "alb") && c.DeploymentGroup != "" || k == "dns" && c.BlueDeploymentGroup != ""
 }
 
 // Deployer returns what puts a release on a color: CodeDeploy when
@@ -54,11 +57,22 @@ func (s *Set) Deployer(ctx context.Context) (target.Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(c.DeployCommand) > 0 {
+		tg, _ := t.(*dns.Target)
+		return &dns.CommandDeployer{Command: c.DeployCommand, Dir: c.Dir, Target: tg,
+			Open: func(ctx context.Context, rel release.Release) (io.ReadCloser, error) {
+				idx, err := s.Index(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return idx.Open(ctx, rel)
+			}}, nil
+	}
 	if d, ok := t.(target.Deployer); ok {
 		return d, nil
 	}
 	return nil, target.Hinted(workflow.Usagef("%s: %s cannot install releases by itself", c.Path, t),
-		`set "deployment-group" (with "application-name") to deploy through CodeDeploy`)
+		`set "deployment-group" (with "application-name") to deploy through CodeDeploy (on the dns target: blue-deployment-group and green-deployment-group, or deploy-command)`)
 }
 
 // codeDeployer opens CodeDeploy for the application and group in c. With
@@ -71,6 +85,9 @@ func (s *Set) codeDeployer(ctx context.Context, c *config.Config, locate bool) (
 		return nil, err
 	}
 	d := &codedeploy.Deployer{API: sdk.NewFromConfig(cfg), Application: c.ApplicationName, Group: c.DeploymentGroup}
+	if c.BlueDeploymentGroup != "" {
+		d.Groups = map[release.Color]string{release.Blue: c.BlueDeploymentGroup, release.Green: c.GreenDeploymentGroup}
+	}
 	if !locate {
 		return d, nil
 	}

@@ -10,11 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/alb"
+	"github.com/oops-deploy/oops/target/dns"
 	"github.com/oops-deploy/oops/target/elb"
 	"github.com/oops-deploy/oops/target/local"
 	"github.com/oops-deploy/oops/workflow"
@@ -60,6 +62,8 @@ func (s *Set) Target(ctx context.Context, opts TargetOptions) (target.Target, er
 		return s.elbTarget(ctx, c, c.ELBName, nil)
 	case "alb":
 		return s.albTarget(ctx, c)
+	case "dns":
+		return s.dnsTarget(ctx, c)
 	case "local":
 		t, err := s.LocalTarget(c)
 		if err != nil {
@@ -68,17 +72,17 @@ func (s *Set) Target(ctx context.Context, opts TargetOptions) (target.Target, er
 		return t, nil
 	case "":
 		return nil, target.Hinted(workflow.Usagef("%s: no target configured", c.Path),
-			`set "elb-name" (Classic ELB), "alb-name" (ALB) or "target": "local" in .oopsrc`)
+			`set "elb-name" (Classic ELB), "alb-name" (ALB), "dns-name" (Route 53) or "target": "local" in .oopsrc`)
 	default:
-		return nil, target.Hinted(workflow.Usagef("%s: unknown target %q", c.Path, kind), `"target" is one of elb, alb, local`)
+		return nil, target.Hinted(workflow.Usagef("%s: unknown target %q", c.Path, kind), `"target" is one of elb, alb, dns, local`)
 	}
 }
 
 // canSplitTraffic refuses, for command, a target that cannot split
 // traffic, before any call.
 func canSplitTraffic(c *config.Config, command string) error {
-	if c.TargetKind() != "alb" {
-		return target.Hinted(workflow.Usagef("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s)", command, c.Path),
+	if k := c.TargetKind(); k != "alb" && k != "dns" {
+		return target.Hinted(workflow.Usagef("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s) or Route 53 weighted records (dns-name)", command, c.Path),
 			"a Classic ELB and the local proxy switch all traffic at once: use oops rollback or oops deploy")
 	}
 	return nil
@@ -143,6 +147,28 @@ func (s *Set) albTarget(ctx context.Context, c *config.Config) (target.Target, e
 		return nil, err
 	}
 	t, err := alb.New(elbv2.NewFromConfig(aws), cfg)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return t, nil
+}
+
+// dnsTarget opens the Route 53 weighted records named by dns-name in c.
+func (s *Set) dnsTarget(ctx context.Context, c *config.Config) (target.Target, error) {
+	user, host := s.env.Who()
+	cfg := dns.Config{
+		DNSName: c.DNSName, HostedZoneID: c.HostedZoneID, HealthCheckURL: c.HealthCheckURL,
+		Who: user + "@" + host, Now: s.env.Now, Logf: s.env.Logf,
+	}
+	if _, err := dns.New(nil, cfg); err != nil {
+		// Checked before loading AWS credentials: it is a .oopsrc problem.
+		return nil, target.Hinted(workflow.Usagef("%s: %v", c.Path, err), "see the Route 53 (DNS) target section of the README")
+	}
+	aws, err := s.AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := dns.New(route53.NewFromConfig(aws), cfg)
 	if err != nil {
 		return nil, err // not a typed nil
 	}

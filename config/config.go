@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,7 +41,7 @@ type Config struct {
 	// Store is s3://bucket[/prefix] or a directory (relative to the
 	// .oopsrc folder). s3-bucket is shorthand for s3://<bucket>.
 	Store string `json:"store,omitempty"`
-	// Target is elb, alb or local; inferred from elb-name/alb-name when empty.
+	// Target is elb, alb, dns or local; inferred from elb-name/alb-name/dns-name when empty.
 	Target string `json:"target,omitempty"`
 
 	// Health gate: probed before a switch. {ip} and {port} are expanded.
@@ -56,6 +57,18 @@ type Config struct {
 	BlueTargetGroup  string `json:"blue-target-group,omitempty"`
 	GreenTargetGroup string `json:"green-target-group,omitempty"`
 	MinHealthy       *int   `json:"min-healthy,omitempty"`
+
+	// Route 53 (target dns): the name whose weighted records blue and
+	// green are switched, and optionally its hosted zone.
+	DNSName      string `json:"dns-name,omitempty"`
+	HostedZoneID string `json:"hosted-zone-id,omitempty"`
+	// A CodeDeploy deployment group per color, for colors that are
+	// separate stacks (the dns target) instead of one deployment-group.
+	BlueDeploymentGroup  string `json:"blue-deployment-group,omitempty"`
+	GreenDeploymentGroup string `json:"green-deployment-group,omitempty"`
+	// DeployCommand, instead, installs a release on a color's stack: run
+	// in the .oopsrc folder with OOPS_COLOR, OOPS_RELEASE_FILE, ... set.
+	DeployCommand []string `json:"deploy-command,omitempty"`
 
 	// Lock.
 	LockTTL string `json:"lock-ttl,omitempty"`
@@ -318,7 +331,7 @@ func Parse(path string, data []byte) (*Config, error) {
 }
 
 // Targets are the values "target" takes.
-var Targets = []string{"elb", "alb", "local"}
+var Targets = []string{"elb", "alb", "dns", "local"}
 
 // checkValues parses every duration, address, port and URL template that
 // is set (and of the right JSON type), fills c.Values, and reports each bad
@@ -405,9 +418,57 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 	if set("health-path") && !strings.HasPrefix(c.HealthPath, "/") {
 		add("health-path", `%s %q must start with /, like "/healthcheck"`, "health-path", c.HealthPath)
 	}
+	if set("dns-name") {
+		if msg := checkDNSName(c.DNSName); msg != "" {
+			add("dns-name", `dns-name %q %s: write the name clients resolve, like "api.example.com"`, c.DNSName, msg)
+		}
+	}
+	if set("hosted-zone-id") && !zoneIDRE.MatchString(c.HostedZoneID) {
+		add("hosted-zone-id", `hosted-zone-id %q is not a Route 53 hosted zone id: write it like "Z0123456789ABCDEFGHIJ" (or leave it out: oops finds the zone from dns-name)`, c.HostedZoneID)
+	}
+	if set("target") && c.Target == "dns" && c.DNSName == "" {
+		add("target", `target "dns" needs "dns-name": the name whose weighted records blue and green oops switches, like "api.example.com"`)
+	}
+	if set("dns-name") && (c.ALBName != "" || c.ListenerARN != "") && !set("target") {
+		add("dns-name", "dns-name and alb-name/listener-arn both name a target: keep one, or say which with \"target\"")
+	}
+	if bg, gg := set("blue-deployment-group"), set("green-deployment-group"); bg || gg {
+		at := "blue-deployment-group"
+		if !bg {
+			at = "green-deployment-group"
+		}
+		switch {
+		case bg != gg || c.BlueDeploymentGroup == "" || c.GreenDeploymentGroup == "":
+			add(at, "set both blue-deployment-group and green-deployment-group: a release goes to the group of the color it is installed on")
+		case c.BlueDeploymentGroup == c.GreenDeploymentGroup:
+			add("green-deployment-group", "green-deployment-group %q is blue-deployment-group too: give each color's stack its own group (colors that share instances use deployment-group)", c.GreenDeploymentGroup)
+		case c.DeploymentGroup != "":
+			add(at, "blue-deployment-group/green-deployment-group and deployment-group both say where releases go: keep one")
+		case c.TargetKind() != "dns":
+			add(at, "blue-deployment-group and green-deployment-group are for the dns target, whose colors are separate stacks; a load balancer's colors share instances and use deployment-group")
+		}
+	}
+	if set("deploy-command") {
+		switch {
+		case len(c.DeployCommand) == 0 || strings.TrimSpace(c.DeployCommand[0]) == "":
+			add("deploy-command", `deploy-command names no program: write it like ["./deploy.sh"] or ["make", "deploy"]`)
+		case c.TargetKind() != "dns":
+			add("deploy-command", "deploy-command is for the dns target, whose colors are separate stacks")
+		case c.BlueDeploymentGroup != "":
+			add("deploy-command", "deploy-command and blue-deployment-group/green-deployment-group both say how releases are installed: keep one")
+		}
+	}
+	if c.TargetKind() == "dns" && c.DeploymentGroup != "" {
+		add("deployment-group", "the dns target's colors are separate stacks: one deployment group would install on both; set blue-deployment-group and green-deployment-group instead")
+	}
 	if set("health-check-url") {
-		if msg := checkHealthURL(c.HealthCheckURL); msg != "" {
-			add("health-check-url", `%s %q %s: write it like "http://{ip}:{port}/healthcheck" ({ip}: each instance's private address, {port}: the color's port)`, "health-check-url", c.HealthCheckURL, msg)
+		dns := c.TargetKind() == "dns"
+		if msg := checkHealthURL(c.HealthCheckURL, dns); msg != "" {
+			like := `write it like "http://{ip}:{port}/healthcheck" ({ip}: each instance's private address, {port}: the color's port)`
+			if dns {
+				like = `write it like "https://{host}/healthcheck" ({host}: each value of the color's record: address, CNAME target or alias name)`
+			}
+			add("health-check-url", `%s %q %s: %s`, "health-check-url", c.HealthCheckURL, msg, like)
 		}
 	}
 	if set("archive-max-size") {
@@ -493,8 +554,35 @@ func validAddress(s string) bool {
 	return err == nil && n > 0 && n <= 65535
 }
 
-// checkHealthURL validates a health-check-url template; "" when fine.
-func checkHealthURL(tmpl string) string {
+// zoneIDRE is a hosted zone id, with or without /hostedzone/.
+var zoneIDRE = regexp.MustCompile(`^(/hostedzone/)?Z[0-9A-Z]{1,32}$`)
+
+// checkDNSName validates dns-name; "" when fine.
+func checkDNSName(name string) string {
+	n := strings.TrimSuffix(name, ".")
+	if len(n) > 253 {
+		return "is longer than 253 characters"
+	}
+	labels := strings.Split(n, ".")
+	if len(labels) < 2 {
+		return "has a single label"
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return "has an empty label or one longer than 63 characters"
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Sprintf("has %q, which is not a letter, digit, - or _", r)
+			}
+		}
+	}
+	return ""
+}
+
+// checkHealthURL validates a health-check-url template; "" when fine. The
+// dns target takes {host}, the others {ip} and {port}.
+func checkHealthURL(tmpl string, dns bool) string {
 	rest := tmpl
 	for {
 		i := strings.IndexByte(rest, '{')
@@ -505,14 +593,20 @@ func checkHealthURL(tmpl string) string {
 		if j < 0 {
 			return "has a { without }"
 		}
-		if p := rest[i : i+j+1]; p != "{ip}" && p != "{port}" {
-			return "has an unknown placeholder " + p + " (only {ip} and {port})"
+		switch p := rest[i : i+j+1]; {
+		case dns && p != "{host}":
+			return "has the placeholder " + p + " (the dns target takes only {host})"
+		case !dns && p != "{ip}" && p != "{port}":
+			return "has an unknown placeholder " + p + " (only {ip} and {port}; {host} is the dns target's)"
 		}
 		rest = rest[i+j+1:]
 	}
-	u, err := url.Parse(strings.NewReplacer("{ip}", "127.0.0.1", "{port}", "80").Replace(tmpl))
+	u, err := url.Parse(strings.NewReplacer("{ip}", "127.0.0.1", "{port}", "80", "{host}", "blue.example.com").Replace(tmpl))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "is not an http(s) URL"
+	}
+	if dns && !strings.Contains(tmpl, "{host}") {
+		return "has no {host}: the dns target probes each color's record value there"
 	}
 	return ""
 }
@@ -597,13 +691,15 @@ func (c *Config) StoreURL() string {
 	return s
 }
 
-// TargetKind is the configured or inferred target: elb, alb, local or "".
+// TargetKind is the configured or inferred target: elb, alb, dns, local or "".
 func (c *Config) TargetKind() string {
 	switch {
 	case c.Target != "":
 		return c.Target
 	case c.ALBName != "" || c.ListenerARN != "":
 		return "alb"
+	case c.DNSName != "":
+		return "dns"
 	case c.ELBName != "":
 		return "elb"
 	}

@@ -49,6 +49,11 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "health-check-url": "http://{ip}:{port}/{evil}"}`,
 		`{"application-name": "a", "store": "x", "health-check-url": "file:///etc/passwd"}`,
 		`{"application-name": "a", "store": "x", "health-path": "healthcheck"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "hosted-zone-id": "Z0123456789", "health-check-url": "https://{host}/healthcheck"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "a..b", "hosted-zone-id": "/hostedzone/", "health-check-url": "http://{ip}/"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "alb-name": "web", "target": "dns"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "blue-deployment-group": "b", "green-deployment-group": "b", "deployment-group": "c"}`,
+		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "deploy-command": ["", "x"]}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
@@ -108,6 +113,18 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
 			t.Fatalf("accepted health-path %q", c.HealthPath)
+		}
+		if (c.BlueDeploymentGroup == "") != (c.GreenDeploymentGroup == "") || (c.BlueDeploymentGroup != "" && c.TargetKind() != "dns") {
+			t.Fatalf("accepted per-color deployment groups %q, %q on target %q", c.BlueDeploymentGroup, c.GreenDeploymentGroup, c.TargetKind())
+		}
+		if c.DeployCommand != nil && (len(c.DeployCommand) == 0 || strings.TrimSpace(c.DeployCommand[0]) == "") {
+			t.Fatalf("accepted deploy-command %q", c.DeployCommand)
+		}
+		if c.TargetKind() == "dns" && c.HealthCheckURL != "" && !strings.Contains(c.HealthCheckURL, "{host}") {
+			t.Fatalf("accepted health-check-url %q for the dns target", c.HealthCheckURL)
+		}
+		if c.DNSName != "" && (strings.ContainsAny(c.DNSName, " /:@") || !strings.Contains(c.DNSName, ".")) {
+			t.Fatalf("accepted dns-name %q", c.DNSName)
 		}
 		if c.MinHealthy != nil && *c.MinHealthy < 0 {
 			t.Fatalf("accepted min-healthy %d", *c.MinHealthy)

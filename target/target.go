@@ -52,6 +52,8 @@ type ColorState struct {
 	Port        int           `json:"port,omitempty"`
 	Commit      string        `json:"commit"`
 	TargetGroup string        `json:"target_group,omitempty"`
+	// Record is the color's DNS record on a Route 53 target ("A 10.0.0.1").
+	Record string `json:"record,omitempty"`
 	// Weight is the percentage of traffic this color receives.
 	Weight    int        `json:"weight"`
 	PID       int        `json:"pid,omitempty"`
@@ -78,6 +80,9 @@ func (c ColorState) CommitKnown() bool {
 func (c ColorState) Where() string {
 	if c.Port == 0 && c.TargetGroup != "" {
 		return "target group " + c.TargetGroup
+	}
+	if c.Port == 0 && c.Record != "" {
+		return "record " + c.Record
 	}
 	return fmt.Sprintf("port %d", c.Port)
 }
@@ -131,10 +136,32 @@ type State struct {
 	// a target with weights): the color that had all of it before the split
 	// began. A switch to "the off color" (rollback) goes back there.
 	Base release.Color `json:"base,omitempty"`
+	// Notes are further lines for status, name and text: a Route 53
+	// target's records, TTL, and when the old color can be stopped.
+	Notes []Note `json:"notes,omitempty"`
+	// Propagation is set where clients cache the switch (DNS): how long
+	// the color switched away from may still be reached.
+	Propagation *Propagation `json:"propagation,omitempty"`
 	// Observed is the backend's own reading this State was made from, so
 	// that Plan given this State needs no second read. Backends read again
 	// when it is nil or not theirs (a State built elsewhere).
 	Observed any `json:"-"`
+}
+
+// Propagation says, for scripts, when the color a switch left stops
+// getting requests from clients that cached the old answer.
+type Propagation struct {
+	TTLSeconds int `json:"ttl_seconds"`
+	// SwitchedAt is oops's last switch, zero when unknown (the weights
+	// were set by hand); OldColorUntil is SwitchedAt plus the TTL.
+	SwitchedAt    time.Time `json:"switched_at,omitzero"`
+	OldColorUntil time.Time `json:"old_color_until,omitzero"`
+}
+
+// Note is one line status prints under its table ("switched: 2m ago ...").
+type Note struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
 }
 
 // Color returns the state of c.

@@ -58,6 +58,9 @@ func (r *Runner) planDeploy(ctx context.Context, dp *deployment) error {
 // CodeDeploy, the exact deployment that would be created.
 func installStep(d target.Deployer, rel release.Release, off release.Color, port int, noWait bool) string {
 	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
+	if port == 0 { // a color that is a stack of its own (the dns target)
+		generic = fmt.Sprintf("install %s on %s and wait until it is done", rel.Key, off)
+	}
 	cd, ok := d.(*codedeploy.Deployer)
 	if !ok {
 		return generic
@@ -67,12 +70,16 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 		return generic + " (" + err.Error() + ")"
 	}
 	loc := in.Revision.S3Location
-	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.Group,
+	step := fmt.Sprintf("create a CodeDeploy deployment in %s/%s of s3://%s/%s (%s", cd.Application, cd.GroupFor(off),
 		aws.ToString(loc.Bucket), aws.ToString(loc.Key), loc.BundleType)
 	if loc.ETag != nil {
 		step += ", ETag " + aws.ToString(loc.ETag)
 	}
-	step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+	if cd.Groups != nil {
+		step += "); it installs it on the " + string(off) + " stack"
+	} else {
+		step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+	}
 	if noWait {
 		return step + "; print its id and stop there (--no-wait)"
 	}

@@ -69,7 +69,7 @@ func (r *Runner) OnAWS() bool {
 		return false
 	}
 	k := c.TargetKind()
-	return strings.HasPrefix(c.StoreURL(), "s3://") || k == "elb" || k == "alb"
+	return strings.HasPrefix(c.StoreURL(), "s3://") || k == "elb" || k == "alb" || k == "dns"
 }
 
 // gitUser is user.name as git would find it: the repository's config,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -132,7 +133,10 @@ func awsCmds() map[string]scriptCmd {
 			cd := codedeploy.NewFromConfig(awstest.Config(get(ts).url))
 			ctx := awsCtx(ts)
 			_, err := cd.CreateApplication(ctx, &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
-			ts.Check(err)
+			var exists *cdtypes.ApplicationAlreadyExistsException
+			if !errors.As(err, &exists) { // a second group of the application
+				ts.Check(err)
+			}
 			in := &codedeploy.CreateDeploymentGroupInput{
 				ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1]),
 				ServiceRoleArn: aws.String("arn:aws:iam::123456789012:role/codedeploy"),

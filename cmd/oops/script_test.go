@@ -52,5 +52,9 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 	for name, fn := range archiveCmds() {
 		cmds[name] = fn
 	}
+	// The Route 53 fixture, on the moto of aws-start (through its proxy).
+	for name, fn := range dnsFixtureCmds(func(ts *testscript.TestScript) string { return ts.Getenv("AWS_ENDPOINT_URL") }) {
+		cmds[name] = fn
+	}
 	return cmds
 }

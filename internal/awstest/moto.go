@@ -2,7 +2,7 @@
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
 //
-// moto differs from AWS in three ways oops depends on, so the server
+// moto differs from AWS in four ways oops depends on, so the server
 // started here corrects them and nothing else:
 //   - DeleteLoadBalancerListeners with several ports deletes none of them
 //     (moto 5 rebuilds the list once per port); AWS deletes them all, and
@@ -14,6 +14,11 @@
 //     instance port, which is how a switch gives the new color's port the
 //     old one's ProxyProtocol policy before its listeners exist. The
 //     launcher creates the port's entry, as AWS does.
+//   - Route 53 ChangeResourceRecordSets applies a batch change by change,
+//     so a change that fails half-way through leaves the ones before it
+//     made; AWS applies a batch whole or not at all, which is what makes
+//     the dns target's switch (both weights and its TXT record in one
+//     batch) atomic. The launcher restores the zone when a batch fails.
 //   - S3 conditional writes (If-None-Match, If-Match) are checked and then
 //     written without a lock, so two racing writers can both pass. S3 never
 //     allows that; Moto.URL is a proxy that runs conditional writes one at a
@@ -71,6 +76,22 @@ def set_backend_policies(self):
     return EmptyResult()
 
 ELBResponse.set_load_balancer_policies_for_backend_server = set_backend_policies
+
+import copy
+from moto.route53.models import Route53Backend
+
+_change_rrsets = Route53Backend.change_resource_record_sets
+
+def change_resource_record_sets(self, zoneid, change_list):
+    zone = self.get_hosted_zone(zoneid)
+    saved = (list(zone.rrsets), copy.deepcopy(zone.rr_changes))
+    try:
+        return _change_rrsets(self, zoneid, change_list)
+    except Exception:
+        zone.rrsets, zone.rr_changes = saved
+        raise
+
+Route53Backend.change_resource_record_sets = change_resource_record_sets
 from moto.server import main
 main(sys.argv[1:])
 `

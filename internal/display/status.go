@@ -29,7 +29,8 @@ func StatusTable(st *target.State) (header []string, rows [][]string) {
 }
 
 // StatusNotes are the lines under the table, name and value: health
-// check, listeners, traffic, installs that did not pass, a pending switch.
+// check, listeners, the target's notes (a Route 53 target's records and
+// TTL), traffic, installs that did not pass, a pending switch.
 func StatusNotes(st *target.State) [][2]string {
 	var extra [][2]string
 	if st.HealthCheck != "" {
@@ -37,6 +38,9 @@ func StatusNotes(st *target.State) [][2]string {
 	}
 	for _, l := range st.Listeners {
 		extra = append(extra, [2]string{"listener", l})
+	}
+	for _, n := range st.Notes {
+		extra = append(extra, [2]string{n.Name, n.Text})
 	}
 	for _, c := range []target.ColorState{st.Live, st.Off} {
 		if c.Traffic != nil {

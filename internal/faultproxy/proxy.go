@@ -226,11 +226,38 @@ func ActionOf(r *http.Request, body []byte) string {
 			return v.Get("Action")
 		}
 	}
+	if op := route53Action(r); op != "" {
+		return op
+	}
 	// S3 REST: a GET on a bucket (no key) with list parameters is a listing.
 	if r.Method == http.MethodGet && (r.URL.Query().Has("list-type") || strings.Count(strings.Trim(r.URL.Path, "/"), "/") == 0) {
 		return "LIST"
 	}
 	return r.Method
+}
+
+// route53Action names the Route 53 REST operations the dns target calls
+// (their path says the operation; there is no Action parameter), "" for
+// any other request.
+func route53Action(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/2013-04-01/")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	switch {
+	case parts[0] == "hostedzonesbyname":
+		return "ListHostedZonesByName"
+	case parts[0] == "change" && len(parts) == 2:
+		return "GetChange"
+	case parts[0] == "hostedzone" && len(parts) == 3 && parts[2] == "rrset" && r.Method == http.MethodPost:
+		return "ChangeResourceRecordSets"
+	case parts[0] == "hostedzone" && len(parts) == 3 && parts[2] == "rrset":
+		return "ListResourceRecordSets"
+	case parts[0] == "healthcheck" && len(parts) == 3 && parts[2] == "status":
+		return "GetHealthCheckStatus"
+	}
+	return ""
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {

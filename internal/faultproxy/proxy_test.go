@@ -139,3 +139,20 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestActionOfRoute53: Route 53's REST calls are named by their path.
+func TestActionOfRoute53(t *testing.T) {
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/2013-04-01/hostedzonesbyname?dnsname=example.com", "ListHostedZonesByName"},
+		{"GET", "/2013-04-01/hostedzone/Z123/rrset", "ListResourceRecordSets"},
+		{"POST", "/2013-04-01/hostedzone/Z123/rrset/", "ChangeResourceRecordSets"},
+		{"GET", "/2013-04-01/change/C123", "GetChange"},
+		{"GET", "/2013-04-01/healthcheck/abc-1/status", "GetHealthCheckStatus"},
+		{"POST", "/2013-04-01/hostedzone", "POST"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		if got := faultproxy.ActionOf(r, nil); got != tc.want {
+			t.Errorf("ActionOf(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}

@@ -50,6 +50,10 @@ type Deployer struct {
 	API         API
 	Application string
 	Group       string
+	// Groups, when set, name one deployment group per color (a Route 53
+	// target whose colors are separate stacks): a release goes to the
+	// group of the color it is installed on, and Group is not used.
+	Groups map[release.Color]string
 	// Bucket holds the releases when DeployRequest.Bucket is empty.
 	Bucket string
 	// FullKey maps a release key to its S3 object key (the store's prefix
@@ -80,7 +84,7 @@ func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*targe
 	}
 	dep := &target.Deployment{ID: aws.ToString(out.DeploymentId), Status: string(types.DeploymentStatusCreated)}
 	progress("created CodeDeploy deployment %s of %s to %s/%s (s3://%s/%s)", dep.ID, release.Short(req.Release.Commit),
-		d.Application, d.Group, aws.ToString(in.Revision.S3Location.Bucket), aws.ToString(in.Revision.S3Location.Key))
+		d.Application, d.GroupFor(req.Color), aws.ToString(in.Revision.S3Location.Bucket), aws.ToString(in.Revision.S3Location.Key))
 	if !req.Wait {
 		return dep, nil
 	}
@@ -91,7 +95,11 @@ func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*targe
 // prints it. An artifact CodeDeploy cannot unpack is an error here, before
 // anything is created.
 func (d *Deployer) Input(req target.DeployRequest) (*codedeploy.CreateDeploymentInput, error) {
-	if d.Application == "" || d.Group == "" {
+	group := d.GroupFor(req.Color)
+	if d.Application == "" || group == "" {
+		if d.Groups != nil {
+			return nil, fmt.Errorf("create deployment: %w: no deployment group for %q: set application-name, blue-deployment-group and green-deployment-group in .oopsrc", target.ErrMisconfigured, req.Color)
+		}
 		return nil, fmt.Errorf("create deployment: %w: application-name and deployment-group must both be set in .oopsrc", target.ErrMisconfigured)
 	}
 	bucket := req.Bucket
@@ -127,13 +135,22 @@ func (d *Deployer) Input(req target.DeployRequest) (*codedeploy.CreateDeployment
 	}
 	return &codedeploy.CreateDeploymentInput{
 		ApplicationName:     aws.String(d.Application),
-		DeploymentGroupName: aws.String(d.Group),
+		DeploymentGroupName: aws.String(group),
 		Description:         aws.String(desc),
 		Revision: &types.RevisionLocation{
 			RevisionType: types.RevisionLocationTypeS3,
 			S3Location:   loc,
 		},
 	}, nil
+}
+
+// GroupFor is the deployment group that installs on color c: Groups[c]
+// when Groups is set, else Group (the colors share the instances).
+func (d *Deployer) GroupFor(c release.Color) string {
+	if d.Groups != nil {
+		return d.Groups[c]
+	}
+	return d.Group
 }
 
 func (d *Deployer) createError(err error) error {

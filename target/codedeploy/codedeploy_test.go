@@ -444,3 +444,30 @@ func TestCommitOf(t *testing.T) {
 func (s *script) GetDeploymentGroup(_ context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
 	return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &types.DeploymentGroupInfo{DeploymentGroupName: in.DeploymentGroupName}}, nil
 }
+
+// TestGroupPerColor: with a deployment group per color (the dns target's
+// stacks), a release goes to the group of the color it is installed on,
+// and no group's load balancer setting is refused (it holds one color).
+func TestGroupPerColor(t *testing.T) {
+	t.Parallel()
+	d := &Deployer{Application: "web", Bucket: "rel", Groups: map[release.Color]string{release.Blue: "web-blue", release.Green: "web-green"}}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		req := request(true)
+		req.Color = c
+		in, err := d.Input(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := aws.ToString(in.DeploymentGroupName), "web-"+string(c); got != want {
+			t.Errorf("%s: group %q, want %q", c, got, want)
+		}
+	}
+	req := request(true)
+	req.Color = ""
+	if _, err := d.Input(req); err == nil || !strings.Contains(err.Error(), "blue-deployment-group and green-deployment-group") {
+		t.Errorf("Input without a color: %v", err)
+	}
+	if err := d.CheckGroup(context.Background()); err != nil {
+		t.Errorf("CheckGroup with a group per color: %v", err)
+	}
+}

@@ -29,8 +29,13 @@ var ErrGroupUnchecked = errors.New("deployment group not checked")
 
 // CheckGroup reads the deployment group (GetDeploymentGroup) and refuses,
 // with the reason and the fix, one with traffic control or a load
-// balancer configured.
+// balancer configured. With a group per color (Groups) there is nothing
+// to refuse: each group holds one color's instances, so taking them out
+// of their load balancer during the install touches only the off color.
 func (d *Deployer) CheckGroup(ctx context.Context) error {
+	if d.Groups != nil {
+		return nil
+	}
 	out, err := d.API.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
 		ApplicationName: aws.String(d.Application), DeploymentGroupName: aws.String(d.Group)})
 	if err != nil {
