@@ -264,17 +264,24 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	if err := r.confirmDeploy(dp); err != nil {
 		return err
 	}
+	offURL := colorURL(st, st.Off.Color)
+	if err := r.gateHook(ctx, StagePreDeploy, ev, offURL, dp.req.Force); err != nil {
+		return err
+	}
 	if dp.warm {
 		r.d.Report.Progressf("%s already runs on %s: switching without reinstalling", dp.rel.Short(), st.Off.Color)
 	} else if err := r.install(ctx, dp, ev); err != nil || dp.out.DeploymentID != "" {
 		return err
+	} else if err := r.gateHook(ctx, StagePostInstall, ev, offURL, dp.req.Force); err != nil {
+		// Installed, not switched: the off color keeps it for a look.
+		return fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), st.Off.Color, err)
 	}
 	if dp.req.NoSwitch {
 		ev.NoSwitch = true
 		dp.out.Done = true
 		return nil
 	}
-	return r.switchDeployed(ctx, dp)
+	return r.switchDeployed(ctx, dp, ev)
 }
 
 // confirmDeploy asks the operator what deploy is about to do.
@@ -354,14 +361,18 @@ func deployFailed(err error, rel release.Release) error {
 // switchDeployed sends traffic to the off color that now runs the
 // release: the switch of oops rollback (health gate, verification, switch
 // back), with the share --canary asks for.
-func (r *Runner) switchDeployed(ctx context.Context, dp *deployment) error {
+func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release.Event) error {
 	off := dp.st.Off.Color
 	// Not r.SwitchOptions: the release was checked for BAD before it was
 	// installed, and a target found half-switched now is reported, not
 	// resumed behind the operator's back.
 	res, err := target.Switch(ctx, dp.t, target.SwitchOptions{
 		To: off, Weight: dp.req.Canary, Force: dp.req.Force, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
+		PreSwitch: func(ctx context.Context, st *target.State, p *target.Plan) error {
+			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), dp.req.Force)
+		},
 	})
+	r.switchHooks(ctx, ev, res, err)
 	if err != nil {
 		if res == nil || !res.Switched {
 			err = fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), off, err)
