@@ -183,6 +183,7 @@ func (f *Factory) Runner() *workflow.Runner {
 				return f.TargetFor(ctx, deployTargetOptions(canary))
 			},
 			UsesCodeDeploy: func() bool { c, err := f.Config(); return err == nil && usesCodeDeploy(c) },
+			SNS:            f.snsClient,
 		})
 	}
 	return f.runner
