@@ -52,5 +52,8 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 	for name, fn := range archiveCmds() {
 		cmds[name] = fn
 	}
+	for name, fn := range notifyCmds() {
+		cmds[name] = fn
+	}
 	return cmds
 }
