@@ -98,6 +98,11 @@ type Config struct {
 	// sns:<topic-arn>, each send bounded by notify-timeout.
 	Notify        []string `json:"notify,omitempty"`
 	NotifyTimeout string   `json:"notify-timeout,omitempty"`
+	// RequireApproval: a deploy installs, then waits for someone else's
+	// oops approve before it switches; Approvers, when set, are the only
+	// identities whose approval counts.
+	RequireApproval bool     `json:"require-approval,omitempty"`
+	Approvers       []string `json:"approvers,omitempty"`
 
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
@@ -262,6 +267,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	pos := keyPositions(data)
 	nestedPositions(data, raw, pos, "hooks")
 	nestedPositions(data, raw, pos, "notify")
+	nestedPositions(data, raw, pos, "approvers")
 	// A problem has a line:col where a key is to blame.
 	type problem struct{ at, msg string }
 	var problems []problem
@@ -476,6 +482,16 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 				continue
 			}
 			c.Values.Notify = append(c.Values.Notify, d)
+		}
+	}
+	if set("approvers") {
+		for i, a := range c.Approvers {
+			if strings.TrimSpace(a) == "" || strings.ContainsFunc(a, unicode.IsControl) {
+				add(fmt.Sprintf("approvers[%d]", i), `approvers: %q is not an identity: write the AWS caller ARN or the git user.name as oops history shows them ("arn:aws:sts::123456789012:assumed-role/Release/*" takes any session of that role)`, a)
+			}
+		}
+		if !c.RequireApproval && !badType["require-approval"] {
+			add("approvers", `approvers is set but require-approval is not true: nothing would ask for an approval; add "require-approval": true`)
 		}
 	}
 	if set("target") && !slices.Contains(Targets, c.Target) {
@@ -785,6 +801,8 @@ func typeName(t reflect.Type) string {
 		return "an array of strings"
 	case reflect.Map:
 		return "an object of argument lists"
+	case reflect.Bool:
+		return "true or false"
 	}
 	return t.String()
 }

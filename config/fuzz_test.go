@@ -55,6 +55,8 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "hooks": {"pre-swich": ["x"], "post-switch": [], "on-revert": [""], "pre-deploy": "x", "": null}, "hook-timeout": "-1s"}`,
 		`{"application-name": "a", "store": "x", "hooks": [1], "notify": ["ftp://x", "sns:", "sns:arn:aws:sns:::", "http://", "https://[::1", null, 5]}`,
 		`{"application-name": "a", "store": "x", "notify": {"a": 1}, "notify-timeout": "9999999999h"}`,
+		`{"application-name": "a", "store": "x", "require-approval": true, "approvers": ["grace", "", "a\nb", null]}`,
+		`{"application-name": "a", "store": "x", "require-approval": 1, "approvers": "grace"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
 		`{"application-name": "a", "store": "x", "elb-name": {"$ne": null}}`,
 		`{"aplication-name": "a", "stor": "x"}`,
@@ -124,6 +126,11 @@ func FuzzParse(f *testing.F) {
 		for _, d := range v.Notify {
 			if (d.URL == "") == (d.TopicARN == "") {
 				t.Fatalf("accepted destination %+v", d)
+			}
+		}
+		for _, a := range c.Approvers {
+			if strings.TrimSpace(a) == "" || !c.RequireApproval {
+				t.Fatalf("accepted approvers %q (require-approval %v)", c.Approvers, c.RequireApproval)
 			}
 		}
 		if c.MinHealthy != nil && *c.MinHealthy < 0 {

@@ -79,3 +79,27 @@ func TestHooksAndNotifyValues(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalKeys: require-approval and approvers are checked at load.
+func TestApprovalKeys(t *testing.T) {
+	base := `{"application-name": "a", "store": "s",` + "\n"
+	tests := []struct{ rest, want string }{
+		{`"require-approval": true}`, ""},
+		{`"require-approval": true, "approvers": ["grace", "arn:aws:sts::1:assumed-role/Release/*"]}`, ""},
+		{`"require-approval": "yes"}`, `"require-approval" must be true or false, not a string`},
+		{"\"require-approval\": true, \"approvers\": [\"grace\",\n \"\"]}", `/p/.oopsrc:3:2: approvers: "" is not an identity`},
+		{`"approvers": ["grace"]}`, `/p/.oopsrc:2:1: approvers is set but require-approval is not true`},
+	}
+	for _, tc := range tests {
+		c, err := config.Parse("/p/.oopsrc", []byte(base+tc.rest))
+		if tc.want == "" {
+			if err != nil || !c.RequireApproval {
+				t.Errorf("%s: %v", tc.rest, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.rest, err, tc.want)
+		}
+	}
+}
