@@ -13,6 +13,7 @@ const (
 	ActionPromote  = "promote"
 	ActionPreview  = "off"
 	ActionLock     = "lock"
+	ActionApprove  = "approve"
 )
 
 // Results of an action.

@@ -62,8 +62,13 @@ type DeployOutcome struct {
 	// Plan is --dry-run: the steps deploy would take, in order.
 	Plan []string
 	// Done: the deploy ran to its end. Deploy may still return an error
-	// (the lock was lost after the last change): what it did is here.
+	// (the lock was lost after the last change, or the release awaits
+	// approval): what it did is here.
 	Done bool
+	// Approval is the release's approval, when .oopsrc requires one: the
+	// request it waits for (Deploy returns ErrAwaitingApproval), or the
+	// approval used.
+	Approval *Approval
 }
 
 // deployment is one deploy under way: what was resolved before the lock,
@@ -276,12 +281,22 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 		// Installed, not switched: the off color keeps it for a look.
 		return fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), st.Off.Color, err)
 	}
+	approval, err := r.gateApproval(ctx, dp, ev)
+	if err != nil {
+		return err
+	}
 	if dp.req.NoSwitch {
 		ev.NoSwitch = true
 		dp.out.Done = true
 		return nil
 	}
-	return r.switchDeployed(ctx, dp, ev)
+	if err := r.switchDeployed(ctx, dp, ev); err != nil {
+		return err
+	}
+	if approval != nil {
+		r.useApproval(ctx, dp.rel.Commit)
+	}
+	return nil
 }
 
 // confirmDeploy asks the operator what deploy is about to do.
@@ -295,6 +310,9 @@ func (r *Runner) confirmDeploy(dp *deployment) error {
 		what = fmt.Sprintf("%s already runs on %s (off): switch %s to it", short, off, dp.t)
 	} else if !dp.req.NoSwitch {
 		what += " and switch traffic to it"
+	}
+	if c, err := r.d.Config(); err == nil && needsApproval(c, dp.req.Action) && !dp.req.NoSwitch {
+		what += " (once approved: require-approval)"
 	}
 	ok, err := dp.req.Confirm(what + "?")
 	if err != nil {

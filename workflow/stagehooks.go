@@ -278,7 +278,7 @@ func (r *Runner) switchHooks(ctx context.Context, ev *release.Event, res *target
 // refused, whatever the context's state: it is what tells about an
 // interrupted or lock-lost change too.
 func (r *Runner) onFailure(ctx context.Context, ev *release.Event, runErr error) {
-	if runErr == nil || !runsHooks(ev.Action) {
+	if ResultOf(runErr) == release.ResultOK || !runsHooks(ev.Action) {
 		return
 	}
 	fev := *ev

@@ -42,6 +42,9 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 		ev.Target = t.String()
 		so := r.SwitchOptions(ctx, req)
 		so.Confirm = req.Confirm
+		if c, err := r.d.Config(); err == nil && needsApproval(c, req.Action) {
+			so.Check = func(st *target.State, to release.Color) error { return r.checkApproved(ctx, st, to) }
+		}
 		fill := func(res *target.SwitchResult) {
 			if res == nil || res.Before == nil {
 				return
