@@ -173,6 +173,9 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 		fmt.Fprintln(opts.IO.ErrOut, "dry run: nothing changed")
 	case out.DeploymentID != "":
 		fmt.Fprintln(w, out.DeploymentID)
+	case out.Switch == nil && out.Approval != nil && !out.Approval.Approved():
+		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s until someone other than %s approves it: oops approve %s\n",
+			short, off, st.Off.Where(), st.Live.Color, out.Approval.RequestedBy, short)
 	case out.Switch == nil: // --no-switch
 		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
 			short, off, st.Off.Where(), st.Live.Color, short)

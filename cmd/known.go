@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -33,8 +34,21 @@ func releaseStatusOf(runner func() *workflow.Runner) func(context.Context, []rel
 // (workflow.ReleaseStatus reads around other target errors).
 func (e *unsafeStateDirError) Unsafe() bool { return true }
 
-// cell is the STATUS column: "LIVE", "OFF (warm)", "BAD: <reason>".
+// cell is the STATUS column: "LIVE", "OFF (warm)", "BAD: <reason>", and
+// with require-approval ", AWAITING APPROVAL" or ", APPROVED by <who>"
+// after it.
 func (s releaseState) cell() string {
+	c, a := s.statusCell(), s.Approval
+	switch {
+	case a == nil:
+		return c
+	case a.Approved():
+		return strings.TrimPrefix(c+", APPROVED by "+a.ApprovedBy, "-, ")
+	}
+	return strings.TrimPrefix(c+", AWAITING APPROVAL (deployed by "+a.RequestedBy+")", "-, ")
+}
+
+func (s releaseState) statusCell() string {
 	switch {
 	case s.Status == workflow.StatusBad && s.Color != "":
 		return fmt.Sprintf("BAD (on %s): %s", s.Color, s.BadReason)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // StatusOptions are what `oops status` runs with: its flags, and the
@@ -18,13 +19,16 @@ import (
 type StatusOptions struct {
 	IO     *IOStreams
 	Target func(context.Context) (target.Target, error)
+	// Approvals are the deploys awaiting approval or approved and not
+	// switched yet (none without require-approval).
+	Approvals func(context.Context) ([]workflow.Approval, error)
 
 	JSON bool
 }
 
 // newStatusCmd builds `oops status`; runF replaces the run in flag tests (nil: statusRun).
 func newStatusCmd(f *Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
-	opts := &StatusOptions{IO: f.IO, Target: f.Target}
+	opts := &StatusOptions{IO: f.IO, Target: f.Target, Approvals: f.approvals}
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show which color is live, which commit each runs, and their health",
@@ -59,7 +63,8 @@ fields beside it.`,
 // statusJSON is the state plus, when there is one, the problem found.
 type statusJSON struct {
 	*target.State
-	Problem string `json:"problem,omitempty"`
+	Problem   string              `json:"problem,omitempty"`
+	Approvals []workflow.Approval `json:"approvals,omitempty"`
 }
 
 // statusRun prints the target's state; a state read with a problem (a
@@ -73,8 +78,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if st == nil {
 		return err
 	}
+	approvals, aerr := opts.Approvals(ctx)
+	if aerr != nil {
+		// The target said what matters: the store may be down.
+		fmt.Fprintf(opts.IO.ErrOut, "oops: cannot tell what awaits approval: %v\n", aerr)
+	}
 	if opts.JSON {
-		out := statusJSON{State: st}
+		out := statusJSON{State: st, Approvals: approvals}
 		if err != nil {
 			out.Problem = err.Error()
 		}
@@ -90,7 +100,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if perr := printTable(opts.IO, header, rows); perr != nil {
 		return perr
 	}
-	for _, kv := range statusNotes(st) {
+	for _, kv := range append(statusNotes(st), approvalNotes(approvals)...) {
 		if opts.IO.OutTTY {
 			fmt.Fprintf(opts.IO.Out, "%s: %s\n", kv[0], kv[1])
 		} else {
@@ -152,6 +162,29 @@ func statusNotes(st *target.State) [][2]string {
 		extra = append(extra, [2]string{"pending", fmt.Sprintf("switch %s -> %s interrupted", p.From, p.To)})
 	}
 	return extra
+}
+
+// approvalNotes say what awaits approval, and what was approved and is
+// still to switch.
+func approvalNotes(approvals []workflow.Approval) [][2]string {
+	var notes [][2]string
+	for _, a := range approvals {
+		short := release.Short(a.Commit)
+		note := fmt.Sprintf("%s on %s awaits approval: deployed by %s at %s%s; approve with: oops approve %s",
+			short, a.Color, a.RequestedBy, a.RequestedAt.Local().Format("2006-01-02 15:04"), quotedReason(a.Reason), short)
+		if a.Approved() {
+			note = fmt.Sprintf("%s on %s is approved by %s (deployed by %s); switch with: oops deploy %s", short, a.Color, a.ApprovedBy, a.RequestedBy, short)
+		}
+		notes = append(notes, [2]string{"approval", note})
+	}
+	return notes
+}
+
+func quotedReason(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%q)", reason)
 }
 
 func colorRow(st *target.State, c target.ColorState) []string {
