@@ -39,7 +39,9 @@ as the load balancer sees it, and the listeners.
 Everything is read from the target itself (for a Classic ELB: its listeners
 and tags); nothing is changed. A target left half-switched (an interrupted
 switch, missing or split listeners) is reported with what to run, and
-status exits 8.
+status exits 8. With require-approval, "approval" lines say which deploys
+await approval (and how to approve them) or were approved and are still
+to switch.
 
 On a terminal the output is a table; otherwise tab-separated lines (color,
 role, port, commit, health) for grep and cut. --json keeps the original
