@@ -185,7 +185,7 @@ func EventText(ev *release.Event) string {
 		msg, _, _ := strings.Cut(ev.Error, "\n")
 		fmt.Fprintf(&b, " (%s)", msg)
 	}
-	if ev.NoSwitch {
+	if ev.NoSwitch && ev.Error == "" {
 		b.WriteString(", installed only (--no-switch)")
 	}
 	if ev.Action == release.ActionRollback && ev.Result == release.ResultOK && ev.From.Commit != "" && ev.From.Commit != ev.To.Commit && (ev.To.Color != "" || ev.To.Commit != "") {

@@ -255,6 +255,27 @@ func TestHookStagesOfASwitch(t *testing.T) {
 			t.Errorf("on-failure env %v, event %+v", c.env, c.event)
 		}
 	})
+	t.Run("refused: another holder has the lock", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t, "")
+		f := withFakeHooks(t, fx, nil)
+		bob, err := store.AcquireLock(ctx, fx.st, store.LockInfo{App: "api", Holder: "bob", Command: "oops deploy"}, store.LockOptions{TTL: time.Hour, Now: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = bob.Release(context.Background()) }()
+		b := newBoard(fx)
+		if _, err := fx.runner().Switch(ctx, b, SwitchRequest{Action: release.ActionPromote, Command: "oops promote", Confirm: yes}); !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("switch under bob's lock: %v", err)
+		}
+		if got := f.stages(); !slices.Equal(got, []string{StageOnFailure}) {
+			t.Fatalf("hooks %v, want on-failure", got)
+		}
+		// Not ours to lend: the hook gets no token.
+		if c := f.call(t, StageOnFailure); c.env["OOPS_RESULT"] != "refused" || c.env[LockTokenEnv] != "" {
+			t.Errorf("on-failure env %v", c.env)
+		}
+	})
 	t.Run("oops off runs none", func(t *testing.T) {
 		t.Parallel()
 		fx := newFixture(t, "")
