@@ -108,6 +108,10 @@ func (ExecHooks) RunHook(ctx context.Context, call HookCall) (int, error) {
 		return -1, fmt.Errorf("killed: %w", context.Cause(ctx))
 	case errors.As(err, &ee) && ee.ExitCode() >= 0:
 		return ee.ExitCode(), nil
+	case errors.Is(err, exec.ErrWaitDelay):
+		// It ended, leaving a process it started holding its output (a
+		// daemon): its own exit status is what counts.
+		return cmd.ProcessState.ExitCode(), nil
 	case err != nil:
 		return -1, err
 	}

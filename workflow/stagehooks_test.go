@@ -450,3 +450,30 @@ func TestExecHooksTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestExecHooksLeavingADaemon: a hook that starts a process in the
+// background and exits 0 succeeded, though that process keeps its output
+// open.
+func TestExecHooksLeavingADaemon(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("shell hooks")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	var lines []string
+	exit, err := ExecHooks{}.RunHook(context.Background(), HookCall{
+		Stage: StagePostSwitch, Dir: dir, Timeout: time.Minute,
+		Args:   []string{"sh", "-c", "sleep 60 & echo $! > daemon; echo started"},
+		Output: func(l string) { lines = append(lines, l) },
+	})
+	if data, rerr := os.ReadFile(filepath.Join(dir, "daemon")); rerr == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 0 {
+			if p, _ := os.FindProcess(pid); p != nil {
+				_ = p.Kill()
+			}
+		}
+	}
+	if exit != 0 || err != nil || !slices.Equal(lines, []string{"started"}) {
+		t.Fatalf("RunHook = %d, %v, output %q; want 0, started", exit, err, lines)
+	}
+}
