@@ -11,10 +11,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 )
@@ -309,4 +311,43 @@ func colorURL(st *target.State, c release.Color) string {
 		return "http://" + net.JoinHostPort(cs.Instances[0].Address, strconv.Itoa(cs.Port))
 	}
 	return ""
+}
+
+// checkHooks is doctor's look at the hooks: each program can be found (a
+// path relative to the .oopsrc folder, else on PATH). A missing one is a
+// warning: it would refuse deploys and switches, never a rollback.
+func checkHooks(c *config.Config) Check {
+	var found, missing []string
+	for _, stage := range config.HookStages {
+		args, ok := c.Values.Hooks[stage]
+		if !ok {
+			continue
+		}
+		prog := args[0]
+		var err error
+		if strings.ContainsRune(prog, filepath.Separator) {
+			if !filepath.IsAbs(prog) {
+				prog = filepath.Join(c.Dir, prog)
+			}
+			var fi os.FileInfo
+			if fi, err = os.Stat(prog); err == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
+				err = errors.New("not an executable file")
+			}
+		} else {
+			_, err = exec.LookPath(prog)
+		}
+		if err != nil {
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner // without the path, said already
+			}
+			missing = append(missing, fmt.Sprintf("%s: %s: %v", stage, args[0], err))
+			continue
+		}
+		found = append(found, stage)
+	}
+	if len(missing) > 0 {
+		return Check{Name: "hooks", Status: "warn", Detail: strings.Join(missing, "; "),
+			Hint: "a hook that cannot run fails: before the switch it refuses deploys and switches (never a rollback); fix hooks in " + c.Path}
+	}
+	return Check{Name: "hooks", Status: "ok", Detail: strings.Join(found, ", ") + ": found"}
 }

@@ -477,3 +477,31 @@ func TestExecHooksLeavingADaemon(t *testing.T) {
 		t.Fatalf("RunHook = %d, %v, output %q; want 0, started", exit, err, lines)
 	}
 }
+
+// TestDoctorChecksHooks: doctor says which hook cannot run.
+func TestDoctorChecksHooks(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "")
+	if err := os.WriteFile(filepath.Join(fx.wd, "smoke.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fx.wd, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fx.reconfigure(t, `{"application-name": "api", "store": "rel", "hooks": {"pre-switch": ["./smoke.sh"], "post-switch": ["sh", "-c", "true"], "on-failure": ["./page.sh"], "on-revert": ["./notes.txt"]}}`)
+	var got *Check
+	for _, c := range fx.runner().Doctor(context.Background()) {
+		if c.Name == "hooks" {
+			got = &c
+		}
+	}
+	if got == nil || got.Status != "warn" || got.Detail != "on-revert: ./notes.txt: not an executable file; on-failure: ./page.sh: no such file or directory" {
+		t.Fatalf("doctor's hooks check: %+v", got)
+	}
+	fx.reconfigure(t, `{"application-name": "api", "store": "rel", "hooks": {"pre-switch": ["./smoke.sh"], "post-switch": ["sh"]}}`)
+	for _, c := range New(fx.d).Doctor(context.Background()) {
+		if c.Name == "hooks" && (c.Status != "ok" || c.Detail != "pre-switch, post-switch: found") {
+			t.Errorf("doctor's hooks check: %+v", c)
+		}
+	}
+}
