@@ -149,6 +149,10 @@ type Values struct {
 	NotifyTimeout time.Duration
 }
 
+// MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
+// since a change waits for them.
+const MaxNotifyTimeout = time.Minute
+
 // HookStages are the stages a hook can run at, in the order a deploy
 // meets them (on-revert, on-failure and post-rollback when they apply).
 var HookStages = []string{"pre-deploy", "post-install", "pre-switch", "post-switch", "on-revert", "on-failure", "post-rollback"}
@@ -396,6 +400,10 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)
 		}
+	}
+	if d := c.Values.NotifyTimeout; d > MaxNotifyTimeout {
+		add("notify-timeout", `notify-timeout %q is longer than %s: every change waits for its notifications that long when a destination is down; write it like "5s"`, c.NotifyTimeout, MaxNotifyTimeout)
+		c.Values.NotifyTimeout = 0
 	}
 	if set("trusted-proxies") {
 		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))

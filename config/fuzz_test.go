@@ -120,7 +120,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted hook %q: %q", stage, args)
 			}
 		}
-		if len(v.Notify) != len(c.Notify) || v.HookTimeout < 0 || v.NotifyTimeout < 0 {
+		if len(v.Notify) != len(c.Notify) || v.HookTimeout < 0 || v.NotifyTimeout < 0 || v.NotifyTimeout > config.MaxNotifyTimeout {
 			t.Fatalf("notify %q parsed as %+v; timeouts %s, %s", c.Notify, v.Notify, v.HookTimeout, v.NotifyTimeout)
 		}
 		for _, d := range v.Notify {

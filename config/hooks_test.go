@@ -32,6 +32,7 @@ func TestHooksAndNotifyParsedAtLoad(t *testing.T) {
 		{"notify not an ARN of SNS", `"notify": ["sns:arn:aws:sqs:us-east-1:123456789012:q"]}`, `is not an SNS topic ARN`},
 		{"notify a string", `"notify": "https://x"}`, `"notify" must be an array of strings, not a string`},
 		{"notify-timeout", `"notify-timeout": "0s"}`, `notify-timeout "0s" is not a positive duration`},
+		{"notify-timeout too long", `"notify-timeout": "5m"}`, `/p/.oopsrc:2:1: notify-timeout "5m" is longer than 1m0s`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -172,8 +172,11 @@ func (r *Runner) record(ctx context.Context, st store.Store, lk *store.Lock, ev 
 		}
 		// Told first, so that history says who was not told: no longer
 		// than notify-timeout, while the marks and the lock are seen to.
-		r.setNotified(&evc, r.notify(wctx, &evc))
-		recorded <- r.recordEvent(wctx, st, &evc, runErr)
+		// The write has its own deadline after that.
+		r.setNotified(&evc, r.notify(ctx, &evc))
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		recorded <- r.recordEvent(ectx, st, &evc, runErr)
 	}()
 	if ev.Result == release.ResultOK && (lk == nil || lk.Check(wctx) == nil) {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
