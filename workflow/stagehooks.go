@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/release"
@@ -211,7 +212,11 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 func tailOf(lines []string) string {
 	s := strings.Join(lines, "\n")
 	if len(s) > hookTailBytes {
-		s = "..." + s[len(s)-hookTailBytes:]
+		cut := len(s) - hookTailBytes
+		for cut < len(s) && !utf8.RuneStart(s[cut]) {
+			cut++ // not inside a character
+		}
+		s = "..." + s[cut:]
 	}
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
@@ -503,5 +504,13 @@ func TestDoctorChecksHooks(t *testing.T) {
 		if c.Name == "hooks" && (c.Status != "ok" || c.Detail != "pre-switch, post-switch: found") {
 			t.Errorf("doctor's hooks check: %+v", c)
 		}
+	}
+}
+
+func TestHookTailKeepsTheEnd(t *testing.T) {
+	long := strings.Repeat("é", hookTailBytes) // 2 bytes each
+	got := tailOf([]string{"first", long, "last"})
+	if !strings.HasPrefix(got, "...") || !strings.HasSuffix(got, "\nlast") || len(got) > hookTailBytes+3 || !utf8.ValidString(got) {
+		t.Errorf("tail of %d bytes, valid UTF-8 %v: %.20q...%q", len(got), utf8.ValidString(got), got, got[len(got)-10:])
 	}
 }
