@@ -177,8 +177,11 @@ func EventText(ev *release.Event) string {
 		}
 		return fmt.Sprintf("%s (%s)", s.Color, release.Short(s.Commit))
 	}
-	if f, t := side(ev.From), side(ev.To); f != "" || t != "" {
+	switch f, t := side(ev.From), side(ev.To); {
+	case f != "" && t != "":
 		fmt.Fprintf(&b, ": %s -> %s", f, t)
+	case f != "" || t != "":
+		fmt.Fprintf(&b, ": %s", f+t) // a publish, an approval: one side
 	}
 	fmt.Fprintf(&b, ": %s", strings.ToUpper(ev.Result))
 	if ev.Error != "" {
