@@ -52,6 +52,11 @@ live keeps running the previous release, so oops rollback is instant.
   - No release for REV: nothing changes (exit 3); the nearest published
     releases are listed.
   - A release marked BAD (rolled back from) needs --force (exit 12).
+  - With "require-approval" in .oopsrc: installed, then stopped before the
+    switch (exit 14) until someone else runs oops approve REV; then
+    oops deploy REV switches at once (nothing reinstalled).
+  - .oopsrc "hooks" run at pre-deploy, post-install, pre-switch and
+    post-switch; one before the switch that fails refuses it (exit 6).
 
 How a release is installed depends on the target: the local target
 unpacks it under state-dir and starts "command" on the off color's port
