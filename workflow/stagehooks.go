@@ -239,18 +239,17 @@ func hookVars(ev *release.Event, url string) [][2]string {
 
 // gateHook runs a hook that comes before traffic moves (pre-deploy,
 // post-install, pre-switch): its failure refuses the change, unless
-// force, or the change is a rollback, which nothing but the target
-// blocks: then it is a warning.
+// force: then it is a warning. A rollback runs none: nothing but the
+// target blocks or delays it (a hook could hang until hook-timeout).
 func (r *Runner) gateHook(ctx context.Context, stage string, ev *release.Event, url string, force bool) error {
+	if ev.Action == release.ActionRollback {
+		return nil
+	}
 	err := r.runHook(ctx, stage, ev, "", url)
 	if err == nil {
 		return nil
 	}
-	switch {
-	case ev.Action == release.ActionRollback:
-		r.warnf("%v: rolling back anyway (a hook never blocks a rollback)", err)
-		return nil
-	case force:
+	if force {
 		r.warnf("%v: going on (--force)", err)
 		return nil
 	}

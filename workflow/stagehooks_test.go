@@ -132,7 +132,7 @@ func TestHookStagesFireInOrder(t *testing.T) {
 		{"rollback --to", func(t *testing.T, fx *fixture) error {
 			_, err := fx.runner().RollbackTo(ctx, DeployRequest{Rev: "ccccccc", Reason: "ship"})
 			return err
-		}, []string{StagePreDeploy, StagePostInstall, StagePreSwitch, StagePostRollback}},
+		}, []string{StagePostRollback}},
 		{"a refused deploy", func(t *testing.T, fx *fixture) error {
 			markBad(t, fx, shaC)
 			_, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc", Reason: "ship"})
@@ -213,7 +213,8 @@ func (failingDeployer) Deploy(context.Context, target.DeployRequest) (*target.De
 	return nil, errors.New("the app exited 1")
 }
 
-// TestHookStagesOfASwitch: a rollback runs pre-switch then post-rollback;
+// TestHookStagesOfASwitch: a rollback runs post-rollback only (nothing
+// before its switch);
 // a switch that fails verification and goes back runs pre-switch,
 // on-revert and on-failure; OOPS_URL is where the new color answers.
 func TestHookStagesOfASwitch(t *testing.T) {
@@ -228,12 +229,12 @@ func TestHookStagesOfASwitch(t *testing.T) {
 		if _, err := fx.runner().Switch(ctx, b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s", Confirm: yes}); err != nil {
 			t.Fatal(err)
 		}
-		if got := f.stages(); !slices.Equal(got, []string{StagePreSwitch, StagePostRollback}) {
+		if got := f.stages(); !slices.Equal(got, []string{StagePostRollback}) {
 			t.Fatalf("hooks %v", got)
 		}
-		pre := f.call(t, StagePreSwitch)
-		if pre.env["OOPS_URL"] != "http://127.0.0.1:8082" || pre.env["OOPS_FROM_COMMIT"] != v2 || pre.env["OOPS_TO_COMMIT"] != v1 || pre.env["OOPS_ACTION"] != "rollback" {
-			t.Errorf("pre-switch env %v", pre.env)
+		post := f.call(t, StagePostRollback)
+		if post.env["OOPS_URL"] != "http://127.0.0.1:8082" || post.env["OOPS_FROM_COMMIT"] != v2 || post.env["OOPS_TO_COMMIT"] != v1 || post.env["OOPS_ACTION"] != "rollback" || post.env["OOPS_RESULT"] != "ok" {
+			t.Errorf("post-rollback env %v", post.env)
 		}
 		if !slices.Contains(b.calls, "apply green 100") {
 			t.Errorf("not switched: %v", b.calls)
@@ -294,7 +295,7 @@ func TestHookStagesOfASwitch(t *testing.T) {
 // TestPreSwitchHookRefuses: a pre-switch hook that exits non-zero refuses
 // the switch like a failed health gate (target.ErrUnhealthy: exit 6),
 // recorded as refused with the hook's output; --force goes ahead with a
-// warning, and a rollback is never held by a hook.
+// warning, and a rollback runs no hook before its switch.
 func TestPreSwitchHookRefuses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -321,8 +322,12 @@ func TestPreSwitchHookRefuses(t *testing.T) {
 				if err != nil || !switched || ev.Result != release.ResultOK {
 					t.Fatalf("%v, switched %v, %s; want switched anyway", err, switched, ev.Result)
 				}
-				if !strings.Contains(fx.errOut.String(), "hook pre-switch (./hooks/pre-switch.sh): exit status 3") {
-					t.Errorf("stderr:\n%s\nwant a warning about the hook", fx.errOut)
+				ran := slices.Contains(f.stages(), StagePreSwitch)
+				if rollback := tt.req.Action == release.ActionRollback; ran == rollback {
+					t.Errorf("pre-switch ran: %v, for a rollback: %v", ran, rollback)
+				}
+				if warned := strings.Contains(fx.errOut.String(), "hook pre-switch (./hooks/pre-switch.sh): exit status 3: going on (--force)"); warned != ran {
+					t.Errorf("stderr:\n%s\nwant a warning about the hook when it ran", fx.errOut)
 				}
 				return
 			}
@@ -388,26 +393,26 @@ func TestExecHooks(t *testing.T) {
 	}
 	fx.reconfigure(t, `{"application-name": "api", "store": "rel", "hooks": {
 		"pre-switch": ["./hooks/log.sh", "pre"],
-		"post-rollback": ["sh", "-c", "./hooks/log.sh post; exit 4"]}}`)
+		"post-switch": ["sh", "-c", "./hooks/log.sh post; exit 4"]}}`)
 	b := newBoard(fx)
-	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s", Confirm: yes}); err != nil {
+	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionPromote, Command: "oops promote", Reason: "500s", Confirm: yes}); err != nil {
 		t.Fatal(err)
 	}
 	env, err := os.ReadFile(filepath.Join(dir, "pre.env"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OOPS_ACTION=rollback\n", "OOPS_FROM_COLOR=blue\n", "OOPS_TO_COMMIT=" + v1 + "\n", "OOPS_REASON=500s\n", "OOPS_WHO=ada\n", LockTokenEnv + "="} {
+	for _, want := range []string{"OOPS_ACTION=promote\n", "OOPS_FROM_COLOR=blue\n", "OOPS_TO_COMMIT=" + v1 + "\n", "OOPS_REASON=500s\n", "OOPS_WHO=ada\n", LockTokenEnv + "="} {
 		if !strings.Contains(string(env), want) {
 			t.Errorf("the hook's environment:\n%s\nlacks %q", env, want)
 		}
 	}
 	stdin, _ := os.ReadFile(filepath.Join(dir, "post.stdin"))
 	var ev release.Event
-	if err := json.Unmarshal(stdin, &ev); err != nil || ev.Action != release.ActionRollback || ev.Result != release.ResultOK {
-		t.Errorf("post-rollback stdin %q: %v", stdin, err)
+	if err := json.Unmarshal(stdin, &ev); err != nil || ev.Action != release.ActionPromote || ev.Result != release.ResultOK {
+		t.Errorf("post-switch stdin %q: %v", stdin, err)
 	}
-	for _, want := range []string{"hook pre-switch: to green\n", "hook pre-switch: oops\n", "hook post-rollback: to green\n", "oops: hook post-rollback (sh): exit status 4\n"} {
+	for _, want := range []string{"hook pre-switch: to green\n", "hook pre-switch: oops\n", "hook post-switch: to green\n", "oops: hook post-switch (sh): exit status 4\n"} {
 		if !strings.Contains(fx.errOut.String(), want) {
 			t.Errorf("stderr:\n%s\nlacks %q", fx.errOut, want)
 		}
