@@ -519,3 +519,37 @@ func TestHookTailKeepsTheEnd(t *testing.T) {
 		t.Errorf("tail of %d bytes, valid UTF-8 %v: %.20q...%q", len(got), utf8.ValidString(got), got, got[len(got)-10:])
 	}
 }
+
+// TestHookSwitchRunsStageHooks: oops hook switch (CodeDeploy) runs the
+// pre-switch and post-switch hooks of any switch; a failing pre-switch
+// refuses it.
+func TestHookSwitchRunsStageHooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, refuse := range []bool{false, true} {
+		b := newLB()
+		fx := hookFixture(t, b, Deployment{Commit: strings.Repeat("c", 40)})
+		exits := map[string]int{}
+		if refuse {
+			exits[StagePreSwitch] = 2
+		}
+		f := withFakeHooks(t, fx, exits)
+		env, err := fx.runner().HookEnv(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fx.runner().HookSwitch(ctx, env, HookSwitchRequest{Confirm: agree})
+		want := []string{StagePreSwitch, StagePostSwitch}
+		if refuse {
+			want = []string{StagePreSwitch, StageOnFailure}
+			if !errors.Is(err, target.ErrUnhealthy) || b.applied != 0 {
+				t.Errorf("refused hook switch: %v, %d applies", err, b.applied)
+			}
+		} else if err != nil || b.applied != 1 {
+			t.Errorf("hook switch: %v, %d applies", err, b.applied)
+		}
+		if got := f.stages(); !slices.Equal(got, want) {
+			t.Errorf("refuse=%v: hooks %v, want %v", refuse, got, want)
+		}
+	}
+}
