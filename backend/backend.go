@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/oops-deploy/oops/config"
@@ -55,7 +56,7 @@ func (s *Set) Deps() workflow.Deps {
 		Config: s.env.Config, Store: s.Store, RawStore: s.RawStore, Target: s.MainTarget, Deployer: s.Deployer,
 		Deployments: s.Deployments, Index: s.Index, Resolve: s.Resolve, Caller: s.Caller, Credentials: s.Credentials,
 		Leftovers: s.Leftovers, Who: s.env.Who, WorkDir: s.env.WorkDir, Now: s.env.Now, Getenv: s.env.Getenv,
-		UsesCodeDeploy: s.UsesCodeDeploy,
+		UsesCodeDeploy: s.UsesCodeDeploy, SNS: s.SNS,
 		DeployTarget: func(ctx context.Context, canary int) (target.Target, error) {
 			if canary > 0 {
 				return s.Target(ctx, TargetOptions{Weighted: "oops deploy --canary"})
@@ -131,4 +132,16 @@ func (s *Set) callerARN(ctx context.Context) (arn, region string, err error) {
 		return "", "", err
 	}
 	return aws.ToString(out.Arn), cfg.Region, nil
+}
+
+var _ workflow.SNSPublisher = (*sns.Client)(nil)
+
+// SNS is an SNS client on the standard AWS chain for region, the region of
+// the topic an sns: notify destination names.
+func (s *Set) SNS(ctx context.Context, region string) (workflow.SNSPublisher, error) {
+	cfg, err := s.AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sns.NewFromConfig(cfg, func(o *sns.Options) { o.Region = region }), nil
 }

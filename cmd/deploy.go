@@ -52,6 +52,11 @@ live keeps running the previous release, so oops rollback is instant.
   - No release for REV: nothing changes (exit 3); the nearest published
     releases are listed.
   - A release marked BAD (rolled back from) needs --force (exit 12).
+  - With "require-approval" in .oopsrc: installed, then stopped before the
+    switch (exit 14) until someone else runs oops approve REV; then
+    oops deploy REV switches at once (nothing reinstalled).
+  - .oopsrc "hooks" run at pre-deploy, post-install, pre-switch and
+    post-switch; one before the switch that fails refuses it (exit 6).
 
 How a release is installed depends on the target: the local target
 unpacks it under state-dir and starts "command" on the off color's port
@@ -170,6 +175,9 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 		fmt.Fprintln(opts.IO.ErrOut, "dry run: nothing changed")
 	case out.DeploymentID != "":
 		fmt.Fprintln(w, out.DeploymentID)
+	case out.Switch == nil && out.Approval != nil && !out.Approval.Approved():
+		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s until someone other than %s approves it: oops approve %s\n",
+			short, off, st.Off.Where(), st.Live.Color, out.Approval.RequestedBy, short)
 	case out.Switch == nil: // --no-switch
 		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
 			short, off, st.Off.Where(), st.Live.Color, short)

@@ -32,6 +32,7 @@ const (
 	ExitAborted      = 11 // the operator answered no
 	ExitBadRelease   = 12 // refused: the release is marked BAD (was rolled back from); --force overrides
 	ExitIntegrity    = 13 // the artifact does not match the size and SHA-256 recorded at publish; nothing changed
+	ExitAwaiting     = 14 // installed on the off color; the switch awaits someone else's oops approve
 	ExitInterrupted  = 130
 )
 
@@ -61,6 +62,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.Is(err, target.ErrAborted):
 		return ExitAborted
+	case errors.Is(err, workflow.ErrAwaitingApproval):
+		return ExitAwaiting
 	case errors.Is(err, store.ErrLocked):
 		return ExitLocked
 	case errors.Is(err, release.ErrUnknownRevision), errors.Is(err, release.ErrAmbiguous), errors.Is(err, release.ErrNotPublished):

@@ -35,6 +35,7 @@ func TestExitCodeOfWorkflowErrors(t *testing.T) {
 		{"AWS", fmt.Errorf("modify listener: %w", &smithy.GenericAPIError{Code: "Throttling"}), ExitAWS},
 		{"verify failed", fmt.Errorf("green: %w", target.ErrVerifyFailed), ExitReverted},
 		{"unhealthy", target.Hinted(fmt.Errorf("refusing: %w", target.ErrUnhealthy), "fix it"), ExitUnhealthy},
+		{"awaiting approval", target.Hinted(fmt.Errorf("ccccccc is installed on green: %w", workflow.ErrAwaitingApproval), "oops approve ccccccc"), ExitAwaiting},
 		{"other", errors.New("boom"), ExitError},
 	}
 	for _, tt := range tests {

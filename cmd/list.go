@@ -63,7 +63,9 @@ order, whatever the target and the marks ("-" when empty):
   5 SUBJECT
   6 STATUS     LIVE (takes the traffic), OFF (warm) (runs on the off color:
                a rollback to it is instant), BAD: <reason> (was rolled back
-               from: deploying it needs --force), or -
+               from: deploying it needs --force), or -; with
+               require-approval, then ", AWAITING APPROVAL (deployed by
+               <who>)" or ", APPROVED by <who>"
   7 DEPLOYED   when it last went live, and who did it
   8 FLAGS      dirty (published with --allow-dirty), bare (no oops
                metadata: unverified on deploy), comma-separated

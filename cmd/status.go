@@ -10,6 +10,7 @@ import (
 	"github.com/oops-deploy/oops/internal/display"
 	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // StatusOptions are what `oops status` runs with: its flags, and the
@@ -18,13 +19,18 @@ import (
 type StatusOptions struct {
 	IO     *IOStreams
 	Target func(context.Context) (target.Target, error)
+	// Approvals are the deploys awaiting approval or approved and not
+	// switched yet (none without require-approval).
+	Approvals func(context.Context) ([]workflow.Approval, error)
 
 	JSON bool
 }
 
 // newStatusCmd builds `oops status`; runF replaces the run in flag tests (nil: statusRun).
 func newStatusCmd(f *Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
-	opts := &StatusOptions{IO: f.IO, Target: f.Backends().MainTarget}
+	opts := &StatusOptions{IO: f.IO, Target: f.Backends().MainTarget, Approvals: func(ctx context.Context) ([]workflow.Approval, error) {
+		return f.Runner().PendingApprovals(ctx)
+	}}
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show which color is live, which commit each runs, and their health",
@@ -35,7 +41,9 @@ as the load balancer sees it, and the listeners.
 Everything is read from the target itself (for a Classic ELB: its listeners
 and tags); nothing is changed. A target left half-switched (an interrupted
 switch, missing or split listeners) is reported with what to run, and
-status exits 8.
+status exits 8. With require-approval, "approval" lines say which deploys
+await approval (and how to approve them) or were approved and are still
+to switch.
 
 On a terminal the output is a table; otherwise tab-separated lines (color,
 role, port, commit, health) for grep and cut. --json keeps the original
@@ -53,7 +61,8 @@ fields beside it.`,
 // statusJSON is the state plus, when there is one, the problem found.
 type statusJSON struct {
 	*target.State
-	Problem string `json:"problem,omitempty"`
+	Problem   string              `json:"problem,omitempty"`
+	Approvals []workflow.Approval `json:"approvals,omitempty"`
 }
 
 // statusRun prints the target's state; a state read with a problem (a
@@ -67,8 +76,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if st == nil {
 		return err
 	}
+	approvals, aerr := opts.Approvals(ctx)
+	if aerr != nil {
+		// The target said what matters: the store may be down.
+		opts.IO.Warnf("cannot tell what awaits approval: %v", aerr)
+	}
 	if opts.JSON {
-		out := statusJSON{State: st}
+		out := statusJSON{State: st, Approvals: approvals}
 		if err != nil {
 			out.Problem = err.Error()
 		}
@@ -84,7 +98,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if perr := opts.IO.PrintTable(header, rows); perr != nil {
 		return perr
 	}
-	for _, kv := range display.StatusNotes(st) {
+	for _, kv := range append(display.StatusNotes(st), display.ApprovalNotes(approvals)...) {
 		if opts.IO.OutTTY {
 			fmt.Fprintf(opts.IO.Out, "%s: %s\n", kv[0], kv[1])
 		} else {

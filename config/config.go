@@ -103,6 +103,20 @@ type Config struct {
 	WriteTimeout   string `json:"write-timeout,omitempty"`
 	IdleTimeout    string `json:"idle-timeout,omitempty"`
 
+	// Hooks are commands (argument lists, like command) run at the stages
+	// of a change (HookStages), each bounded by hook-timeout.
+	Hooks       map[string][]string `json:"hooks,omitempty"`
+	HookTimeout string              `json:"hook-timeout,omitempty"`
+	// Notify are where every event is sent: http(s):// webhooks and
+	// sns:<topic-arn>, each send bounded by notify-timeout.
+	Notify        []string `json:"notify,omitempty"`
+	NotifyTimeout string   `json:"notify-timeout,omitempty"`
+	// RequireApproval: a deploy installs, then waits for someone else's
+	// oops approve before it switches; Approvers, when set, are the only
+	// identities whose approval counts.
+	RequireApproval bool     `json:"require-approval,omitempty"`
+	Approvers       []string `json:"approvers,omitempty"`
+
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
 	Dir  string `json:"-"`
@@ -137,6 +151,52 @@ type Values struct {
 	// timeouts; 0 when unset (the defaults apply).
 	MaxConnections                                        int
 	HeaderTimeout, BodyTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Hooks is hooks, stage -> argument list (every stage a HookStages
+	// one, every list non-empty); HookTimeout is hook-timeout, 0 when
+	// unset (the default applies).
+	Hooks       map[string][]string
+	HookTimeout time.Duration
+	// Notify is notify, parsed; NotifyTimeout is notify-timeout, 0 when
+	// unset (the default applies).
+	Notify        []Destination
+	NotifyTimeout time.Duration
+}
+
+// MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
+// since a change waits for them.
+const MaxNotifyTimeout = time.Minute
+
+// HookStages are the stages a hook can run at, in the order a deploy
+// meets them (on-revert, on-failure and post-rollback when they apply).
+var HookStages = []string{"pre-deploy", "post-install", "pre-switch", "post-switch", "on-revert", "on-failure", "post-rollback"}
+
+// Destination is one notify entry: a webhook URL or an SNS topic.
+type Destination struct {
+	// URL is an http:// or https:// webhook ("" for SNS); Slack is true
+	// when it is a Slack incoming webhook (hooks.slack.com), which takes
+	// {"text": ...} only.
+	URL   string
+	Slack bool
+	// TopicARN is the SNS topic of sns:<topic-arn> ("" for a webhook).
+	TopicARN string
+}
+
+// String is the destination as written in .oopsrc, a webhook's query (which
+// often holds its secret) left out.
+func (d Destination) String() string {
+	if d.TopicARN != "" {
+		return "sns:" + d.TopicARN
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "webhook"
+	}
+	u.RawQuery, u.User, u.Fragment = "", nil, ""
+	if d.Slack {
+		// The path of a Slack webhook is its secret.
+		u.Path = "/services/..."
+	}
+	return u.String()
 }
 
 // Sample is printed when no .oopsrc is found, as the original tool did.
@@ -245,6 +305,9 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, &Error{Path: path, Msg: "config must be a JSON object", Hint: "start from:\n" + Sample}
 	}
 	pos := keyPositions(data)
+	nestedPositions(data, raw, pos, "hooks")
+	nestedPositions(data, raw, pos, "notify")
+	nestedPositions(data, raw, pos, "approvers")
 	// A problem has a line:col where a key is to blame.
 	type problem struct{ at, msg string }
 	var problems []problem
@@ -367,10 +430,16 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		{"write-timeout", c.WriteTimeout, &c.Values.WriteTimeout},
 		{"idle-timeout", c.IdleTimeout, &c.Values.IdleTimeout},
 		{"upstream-timeout", c.UpstreamTimeout, &c.Values.UpstreamTimeout},
+		{"hook-timeout", c.HookTimeout, &c.Values.HookTimeout},
+		{"notify-timeout", c.NotifyTimeout, &c.Values.NotifyTimeout},
 	} {
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)
 		}
+	}
+	if d := c.Values.NotifyTimeout; d > MaxNotifyTimeout {
+		add("notify-timeout", `notify-timeout %q is longer than %s: every change waits for its notifications that long when a destination is down; write it like "5s"`, c.NotifyTimeout, MaxNotifyTimeout)
+		c.Values.NotifyTimeout = 0
 	}
 	if set("trusted-proxies") {
 		ps := make([]netip.Prefix, 0, len(c.TrustedProxies))
@@ -494,8 +563,112 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			*n.dst = *n.val
 		}
 	}
+	if set("hooks") {
+		checkHooks(c, add)
+	}
+	if set("notify") {
+		for i, v := range c.Notify {
+			d, msg := parseDestination(v)
+			if msg != "" {
+				add(fmt.Sprintf("notify[%d]", i), "notify: %q %s", v, msg)
+				continue
+			}
+			c.Values.Notify = append(c.Values.Notify, d)
+		}
+	}
+	if set("approvers") {
+		for i, a := range c.Approvers {
+			if strings.TrimSpace(a) == "" || strings.ContainsFunc(a, unicode.IsControl) {
+				add(fmt.Sprintf("approvers[%d]", i), `approvers: %q is not an identity: write the AWS caller ARN or the git user.name as oops history shows them ("arn:aws:sts::123456789012:assumed-role/Release/*" takes any session of that role)`, a)
+			}
+		}
+		if !c.RequireApproval && !badType["require-approval"] {
+			add("approvers", `approvers is set but require-approval is not true: nothing would ask for an approval; add "require-approval": true`)
+		}
+	}
 	if set("target") && !slices.Contains(Targets, c.Target) {
 		add("target", "%s %q is not one of %s", "target", c.Target, strings.Join(Targets, ", "))
+	}
+}
+
+// checkHooks validates hooks: known stages, each a non-empty argument
+// list whose program is named; a problem is reported at its stage.
+func checkHooks(c *Config, add func(k, format string, args ...any)) {
+	hooks := map[string][]string{}
+	for _, stage := range sortedKeys(c.Hooks) {
+		args := c.Hooks[stage]
+		at := "hooks/" + stage
+		switch {
+		case !slices.Contains(HookStages, stage):
+			add(at, "hooks: unknown stage %q: the stages are %s", stage, strings.Join(HookStages, ", "))
+		case len(args) == 0 || strings.TrimSpace(args[0]) == "":
+			add(at, `hooks: %s names no program: write it like ["./notify.sh", "--stage", "%s"]`, stage, stage)
+		case slices.ContainsFunc(args, func(a string) bool { return strings.ContainsRune(a, 0) }):
+			add(at, "hooks: %s has an argument with a NUL byte", stage)
+		default:
+			hooks[stage] = args
+		}
+	}
+	c.Values.Hooks = hooks
+}
+
+// parseDestination reads one notify entry; the message says what is
+// wrong, "" when fine.
+func parseDestination(v string) (Destination, string) {
+	const like = `write it like "https://hooks.example.com/oops" or "sns:arn:aws:sns:us-east-1:123456789012:deploys"`
+	if arn, ok := strings.CutPrefix(v, "sns:"); ok {
+		// arn:partition:sns:region:account:name
+		parts := strings.Split(arn, ":")
+		if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[2] != "sns" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+			return Destination{}, "is not an SNS topic ARN: " + like
+		}
+		return Destination{TopicARN: arn}, ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return Destination{}, "is neither an http(s) URL nor sns:<topic-arn>: " + like
+	}
+	return Destination{URL: v, Slack: strings.EqualFold(u.Hostname(), "hooks.slack.com")}, ""
+}
+
+// nestedPositions adds to pos where each member of the object (or element
+// of the array) at top-level key k starts, as "k/member" (or "k[i]"), so
+// a problem inside it is reported at its own line:column.
+func nestedPositions(data []byte, raw map[string]json.RawMessage, pos map[string]int64, k string) {
+	start, ok := pos[k]
+	if _, set := raw[k]; !ok || !set {
+		return
+	}
+	colon := bytes.IndexByte(data[start+1:], ':')
+	if colon < 0 {
+		return
+	}
+	base := start + 1 + int64(colon) + 1
+	for base < int64(len(data)) && strings.ContainsRune(" \t\r\n", rune(data[base])) {
+		base++
+	}
+	dec := json.NewDecoder(bytes.NewReader(data[base:]))
+	t, err := dec.Token()
+	if err != nil {
+		return
+	}
+	switch t {
+	case json.Delim('{'):
+		for name, off := range keyPositions(data[base:]) {
+			pos[k+"/"+name] = base + off
+		}
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			off := dec.InputOffset()
+			for off < int64(len(data[base:])) && strings.ContainsRune(" \t\r\n,", rune(data[base+off])) {
+				off++
+			}
+			pos[fmt.Sprintf("%s[%d]", k, i)] = base + off
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return
+			}
+		}
 	}
 }
 
@@ -753,6 +926,10 @@ func typeName(t reflect.Type) string {
 		return "a whole number" // 1.5 and 1e99 are numbers too
 	case reflect.Slice:
 		return "an array of strings"
+	case reflect.Map:
+		return "an object of argument lists"
+	case reflect.Bool:
+		return "true or false"
 	}
 	return t.String()
 }

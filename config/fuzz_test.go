@@ -56,6 +56,12 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "deploy-command": ["", "x"]}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
+		`{"application-name": "a", "store": "x", "hooks": {"pre-switch": ["./smoke.sh"], "on-failure": ["page", "$OOPS_REASON"]}, "hook-timeout": "1m", "notify": ["https://hooks.slack.com/services/T/B/x", "sns:arn:aws:sns:us-east-1:1:t"], "notify-timeout": "5s"}`,
+		`{"application-name": "a", "store": "x", "hooks": {"pre-swich": ["x"], "post-switch": [], "on-revert": [""], "pre-deploy": "x", "": null}, "hook-timeout": "-1s"}`,
+		`{"application-name": "a", "store": "x", "hooks": [1], "notify": ["ftp://x", "sns:", "sns:arn:aws:sns:::", "http://", "https://[::1", null, 5]}`,
+		`{"application-name": "a", "store": "x", "notify": {"a": 1}, "notify-timeout": "9999999999h"}`,
+		`{"application-name": "a", "store": "x", "require-approval": true, "approvers": ["grace", "", "a\nb", null]}`,
+		`{"application-name": "a", "store": "x", "require-approval": 1, "approvers": "grace"}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
 		`{"application-name": "a", "store": "x", "elb-name": {"$ne": null}}`,
 		`{"aplication-name": "a", "stor": "x"}`,
@@ -125,6 +131,24 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.DNSName != "" && (strings.ContainsAny(c.DNSName, " /:@") || !strings.Contains(c.DNSName, ".")) {
 			t.Fatalf("accepted dns-name %q", c.DNSName)
+		}
+		for stage, args := range v.Hooks {
+			if !slices.Contains(config.HookStages, stage) || len(args) == 0 || strings.TrimSpace(args[0]) == "" {
+				t.Fatalf("accepted hook %q: %q", stage, args)
+			}
+		}
+		if len(v.Notify) != len(c.Notify) || v.HookTimeout < 0 || v.NotifyTimeout < 0 || v.NotifyTimeout > config.MaxNotifyTimeout {
+			t.Fatalf("notify %q parsed as %+v; timeouts %s, %s", c.Notify, v.Notify, v.HookTimeout, v.NotifyTimeout)
+		}
+		for _, d := range v.Notify {
+			if (d.URL == "") == (d.TopicARN == "") {
+				t.Fatalf("accepted destination %+v", d)
+			}
+		}
+		for _, a := range c.Approvers {
+			if strings.TrimSpace(a) == "" || !c.RequireApproval {
+				t.Fatalf("accepted approvers %q (require-approval %v)", c.Approvers, c.RequireApproval)
+			}
 		}
 		if c.MinHealthy != nil && *c.MinHealthy < 0 {
 			t.Fatalf("accepted min-healthy %d", *c.MinHealthy)

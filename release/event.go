@@ -13,6 +13,7 @@ const (
 	ActionPromote  = "promote"
 	ActionPreview  = "off"
 	ActionLock     = "lock"
+	ActionApprove  = "approve"
 )
 
 // Results of an action.
@@ -49,4 +50,37 @@ type Event struct {
 	// NoSwitch: the release was installed on To.Color but traffic stayed
 	// on From (deploy --no-switch), so To never went live.
 	NoSwitch bool `json:"no_switch,omitempty"`
+	// Hooks are the .oopsrc hooks that ran for this change, in order (see
+	// HookRuns, AddHook); NotifyFailed names the notify destinations that
+	// did not take this event, after a retry. Pointers, nil when empty, so
+	// that events stay comparable with ==.
+	Hooks        *[]HookRun `json:"hooks,omitempty"`
+	NotifyFailed *[]string  `json:"notify_failed,omitempty"`
+}
+
+// HookRuns are the hooks that ran for the change.
+func (e *Event) HookRuns() []HookRun {
+	if e.Hooks == nil {
+		return nil
+	}
+	return *e.Hooks
+}
+
+// AddHook records a hook that ran. The list is copied, never shared with
+// a copy of e made before.
+func (e *Event) AddHook(h HookRun) {
+	runs := append(append([]HookRun(nil), e.HookRuns()...), h)
+	e.Hooks = &runs
+}
+
+// HookRun is one hook that ran for a change.
+type HookRun struct {
+	Stage string `json:"stage"`
+	// Exit is its exit status; -1 when it did not start or was killed.
+	Exit int `json:"exit"`
+	// Error says why it failed, when it did ("exit status 3", "killed
+	// after 1m0s").
+	Error string `json:"error,omitempty"`
+	// Tail is the end of its output (stdout and stderr).
+	Tail string `json:"tail,omitempty"`
 }

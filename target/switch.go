@@ -24,6 +24,11 @@ type SwitchOptions struct {
 	// Confirm is asked before the first change (nil: proceed). Returning
 	// false aborts with ErrAborted.
 	Confirm func(p *Plan) (bool, error)
+	// PreSwitch, when set, is called last before the first change (after
+	// the health gate and Confirm) with the state read and the plan; an
+	// error refuses the switch (oops's pre-switch hook). Not called on a
+	// dry run.
+	PreSwitch func(ctx context.Context, st *State, p *Plan) error
 	// Logf receives progress lines (stderr).
 	Logf func(format string, args ...any)
 	// Check, when set, may refuse the switch to color to, given the state
@@ -130,6 +135,11 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 		}
 		if !ok {
 			return res, ErrAborted
+		}
+	}
+	if opts.PreSwitch != nil {
+		if err := opts.PreSwitch(ctx, st, plan); err != nil {
+			return res, err
 		}
 	}
 	if err := t.Apply(ctx, plan); err != nil {

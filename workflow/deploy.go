@@ -62,8 +62,13 @@ type DeployOutcome struct {
 	// Plan is --dry-run: the steps deploy would take, in order.
 	Plan []string
 	// Done: the deploy ran to its end. Deploy may still return an error
-	// (the lock was lost after the last change): what it did is here.
+	// (the lock was lost after the last change, or the release awaits
+	// approval): what it did is here.
 	Done bool
+	// Approval is the release's approval, when .oopsrc requires one: the
+	// request it waits for (Deploy returns ErrAwaitingApproval), or the
+	// approval used.
+	Approval *Approval
 }
 
 // deployment is one deploy under way: what was resolved before the lock,
@@ -264,9 +269,20 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	if err := r.confirmDeploy(dp); err != nil {
 		return err
 	}
+	offURL := colorURL(st, st.Off.Color)
+	if err := r.gateHook(ctx, StagePreDeploy, ev, offURL, dp.req.Force); err != nil {
+		return err
+	}
 	if dp.warm {
 		r.d.Report.Progressf("%s already runs on %s: switching without reinstalling", dp.rel.Short(), st.Off.Color)
 	} else if err := r.install(ctx, dp, ev); err != nil || dp.out.DeploymentID != "" {
+		return err
+	} else if err := r.gateHook(ctx, StagePostInstall, ev, offURL, dp.req.Force); err != nil {
+		// Installed, not switched: the off color keeps it for a look.
+		return fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), st.Off.Color, err)
+	}
+	approval, err := r.gateApproval(ctx, dp, ev)
+	if err != nil {
 		return err
 	}
 	if dp.req.NoSwitch {
@@ -274,7 +290,13 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 		dp.out.Done = true
 		return nil
 	}
-	return r.switchDeployed(ctx, dp)
+	if err := r.switchDeployed(ctx, dp, ev); err != nil {
+		return err
+	}
+	if approval != nil {
+		r.useApproval(ctx, dp.rel.Commit)
+	}
+	return nil
 }
 
 // confirmDeploy asks the operator what deploy is about to do.
@@ -288,6 +310,9 @@ func (r *Runner) confirmDeploy(dp *deployment) error {
 		what = fmt.Sprintf("%s already runs on %s (off): switch %s to it", short, off, dp.t)
 	} else if !dp.req.NoSwitch {
 		what += " and switch traffic to it"
+	}
+	if c, err := r.d.Config(); err == nil && needsApproval(c, dp.req.Action) && !dp.req.NoSwitch {
+		what += " (once approved: require-approval)"
 	}
 	ok, err := dp.req.Confirm(what + "?")
 	if err != nil {
@@ -354,14 +379,18 @@ func deployFailed(err error, rel release.Release) error {
 // switchDeployed sends traffic to the off color that now runs the
 // release: the switch of oops rollback (health gate, verification, switch
 // back), with the share --canary asks for.
-func (r *Runner) switchDeployed(ctx context.Context, dp *deployment) error {
+func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release.Event) error {
 	off := dp.st.Off.Color
 	// Not r.SwitchOptions: the release was checked for BAD before it was
 	// installed, and a target found half-switched now is reported, not
 	// resumed behind the operator's back.
 	res, err := target.Switch(ctx, dp.t, target.SwitchOptions{
 		To: off, Weight: dp.req.Canary, Force: dp.req.Force, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
+		PreSwitch: func(ctx context.Context, st *target.State, p *target.Plan) error {
+			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), dp.req.Force)
+		},
 	})
+	r.switchHooks(ctx, ev, res, err)
 	if err != nil {
 		if res == nil || !res.Switched {
 			err = fmt.Errorf("%s is installed on %s, but traffic was not switched: %w", dp.rel.Short(), off, err)

@@ -34,6 +34,23 @@ func (r *Runner) planDeploy(ctx context.Context, dp *deployment) error {
 		}
 		step("record commit %s on %s", rel.Commit, off)
 	}
+	if c, err := r.d.Config(); err == nil && needsApproval(c, dp.req.Action) {
+		s, err := r.d.Store(ctx)
+		if err != nil {
+			return err
+		}
+		a, _, err := readApproval(ctx, s, c.ApplicationName, rel.Commit)
+		switch {
+		case err != nil:
+			return err
+		case a != nil && a.Approved():
+			step("%s was approved by %s: go on to the switch (require-approval)", rel.Short(), a.ApprovedBy)
+		case !dp.req.NoSwitch:
+			step("ask for approval and stop here, traffic on %s, until someone else runs oops approve %s (require-approval)", st.Live.Color, rel.Short())
+			dp.out.Plan = steps
+			return nil
+		}
+	}
 	if dp.req.NoSwitch {
 		step("leave traffic on %s (--no-switch)", st.Live.Color)
 		dp.out.Plan = steps

@@ -36,6 +36,9 @@ func (r *Runner) Doctor(ctx context.Context) []Check {
 		return []Check{fail("config", err, "create one with oops init, or pass --config FILE / -C DIR")}
 	}
 	out := []Check{{Name: "config", Status: "ok", Detail: cfg.Path}}
+	if len(cfg.Values.Hooks) > 0 {
+		out = append(out, checkHooks(cfg))
+	}
 	if wd, err := r.d.WorkDir(); err == nil {
 		if _, err := release.OpenRepo(wd); err == nil {
 			out = append(out, Check{Name: "git", Status: "ok", Detail: "repository found: REV may be a tag, branch or HEAD~N"})

@@ -297,7 +297,13 @@ func (r *Runner) HookSwitch(ctx context.Context, env *HookEnv, req HookSwitchReq
 		ev.Target = env.target.String()
 		ev.From = release.Side{Color: env.state.Live.Color, Commit: env.state.Live.Commit}
 		ev.To = release.Side{Color: env.Color, Commit: env.Commit}
-		return r.hookSwitchOnce(ctx, env, sw, out)
+		// .oopsrc's stage hooks, as for any switch.
+		sw.PreSwitch = func(ctx context.Context, st *target.State, p *target.Plan) error {
+			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), req.Force)
+		}
+		res, err := r.hookSwitchOnce(ctx, env, sw, out)
+		r.switchHooks(ctx, ev, res, err)
+		return err
 	})
 	// out says what was done even when the lock was lost after it.
 	return out, err
@@ -306,36 +312,38 @@ func (r *Runner) HookSwitch(ctx context.Context, env *HookEnv, req HookSwitchReq
 // hookSwitchOnce is HookSwitch under the lock: the marker re-read (another
 // instance's hook may have switched since HookEnv looked), written before
 // the switch, marked switched after.
-func (r *Runner) hookSwitchOnce(ctx context.Context, env *HookEnv, sw target.SwitchOptions, out *HookSwitchOutcome) error {
+// It returns the switch's result (nil when it did not switch).
+func (r *Runner) hookSwitchOnce(ctx context.Context, env *HookEnv, sw target.SwitchOptions, out *HookSwitchOutcome) (*target.SwitchResult, error) {
 	id := env.DeploymentID
 	m, etag, err := r.readHookMarker(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m != nil && m.Switched {
 		out.Color, out.AlreadySwitched = m.Color, true
-		return nil
+		return nil, nil
 	}
 	if m == nil {
 		m = &hookMarker{Deployment: id, Color: env.Color, Commit: env.Commit, Time: r.d.Now().UTC()}
 		if etag, err = r.writeHookMarker(ctx, m, ""); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if m.Commit != "" {
 		if err := env.target.SetCommit(ctx, m.Color, m.Commit); err != nil {
-			return fmt.Errorf("record commit %s on %s: %w", release.Short(m.Commit), m.Color, err)
+			return nil, fmt.Errorf("record commit %s on %s: %w", release.Short(m.Commit), m.Color, err)
 		}
 	}
-	if _, err := target.Switch(ctx, env.target, sw); err != nil {
-		return err
+	res, err := target.Switch(ctx, env.target, sw)
+	if err != nil {
+		return res, err
 	}
 	m.Switched, m.Time = true, r.d.Now().UTC()
 	if _, err := r.writeHookMarker(ctx, m, etag); err != nil {
-		return err
+		return res, err
 	}
 	out.Color, out.Switched = m.Color, true
-	return nil
+	return res, nil
 }
 
 // HookWaitHealthy waits until the color the deployment installs answers

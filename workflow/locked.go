@@ -94,18 +94,42 @@ func (r *Runner) Locked(ctx context.Context, ch Change, fn func(ctx context.Cont
 			// The previous holder died without a word: history says so.
 			tev := *ev
 			tev.Time, tev.Action, tev.Result, tev.Reason = r.d.Now().UTC(), release.ActionLock, release.ResultOK, takeover
-			if err := store.AppendEvent(ctx, st, &tev); err != nil {
-				r.warnf("could not record the lock takeover in history: %v", err)
-			}
+			defer r.recordAside(ctx, st, &tev, "the lock takeover")()
 		}
 	}
 	if runErr == nil {
 		r.FlushSpool(ctx, st) // the store is reached: history gets what waited
 		runErr = r.runLocked(ctx, st, lk, ev, fn)
+	} else {
+		r.onFailure(ctx, ev, runErr) // refused before it began: no lock to lend
 	}
 	finishEvent(ev, start, finalID, runErr)
 	r.record(ctx, st, lk, ev, runErr)
 	return runErr
+}
+
+// recordAside notifies of and records an event beside the command's own
+// (a lock takeover) while the command goes on; what it returns waits for
+// that to be done.
+func (r *Runner) recordAside(ctx context.Context, st store.Store, ev *release.Event, what string) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.setNotified(ev, r.notify(ctx, ev))
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := store.AppendEvent(wctx, st, ev); err != nil {
+			r.warnf("could not record %s in history: %v", what, err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// setNotified records in ev the destinations that did not take it.
+func (r *Runner) setNotified(ev *release.Event, failed []string) {
+	if len(failed) > 0 {
+		ev.NotifyFailed = &failed
+	}
 }
 
 // runLocked runs fn with the lock's fence and token in its context, and
@@ -126,6 +150,8 @@ func (r *Runner) runLocked(ctx context.Context, st store.Store, lk *store.Lock, 
 	if lk != nil {
 		runErr = r.settleLease(ctx, st, lk, runErr)
 	}
+	// Still under the lock, with its token: the hook may run oops.
+	r.onFailure(runCtx, ev, runErr)
 	return runErr
 }
 
@@ -139,7 +165,19 @@ func (r *Runner) record(ctx context.Context, st store.Store, lk *store.Lock, ev 
 	// updated before the lock goes, so the next holder sees them.
 	recorded := make(chan error, 1)
 	evc := *ev
-	go func() { recorded <- r.recordEvent(wctx, st, &evc, runErr) }()
+	go func() {
+		var ue *unreachableError
+		if errors.As(runErr, &ue) {
+			evc.Result = release.ResultRefused // as recordEvent records it
+		}
+		// Told first, so that history says who was not told: no longer
+		// than notify-timeout, while the marks and the lock are seen to.
+		// The write has its own deadline after that.
+		r.setNotified(&evc, r.notify(ctx, &evc))
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		recorded <- r.recordEvent(ectx, st, &evc, runErr)
+	}()
 	if ev.Result == release.ResultOK && (lk == nil || lk.Check(wctx) == nil) {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
 			r.WarnMarks(err)

@@ -18,6 +18,10 @@ func ResultOf(err error) string {
 	switch {
 	case err == nil:
 		return release.ResultOK
+	case errors.Is(err, ErrAwaitingApproval) && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, target.ErrFenced):
+		// Installed as asked; the switch waits for oops approve. The
+		// error keeps the note.
+		return release.ResultOK
 	case errors.Is(err, target.ErrVerifyInterrupted) && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, target.ErrFenced):
 		// The switch was made and stands; the operator chose not to wait
 		// for verification, as --verify-timeout 0 does: a rollback still

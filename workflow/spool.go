@@ -98,7 +98,9 @@ func (r *Runner) withoutLock(ctx context.Context, st store.Store, ch Change, id 
 	dir, _ := r.spoolDir()
 	r.warnf("warning: %s cannot be reached (%s): going on WITHOUT the lock; the event is kept in %s until a command reaches the store", st, Brief(down), dir)
 	runErr := fn(ctx, ev)
+	r.onFailure(ctx, ev, runErr)
 	finishEvent(ev, start, finalID, runErr)
+	r.setNotified(ev, r.notify(ctx, ev))
 	if _, err := r.spoolEvent(st, ev); err != nil {
 		r.warnf("could not keep this %s for history: %v", ev.Action, err)
 	}

@@ -27,6 +27,9 @@ type ReleaseState struct {
 	// Installing: it was put on a color but has not passed its health
 	// check (its deploy is running or was killed): not warm, unverified.
 	Installing bool `json:"installing,omitempty"`
+	// Approval is its approval not used yet, with require-approval: asked
+	// for (awaiting), or given for a deploy still to switch.
+	Approval *Approval `json:"approval,omitempty"`
 	store.Mark
 }
 
@@ -68,12 +71,22 @@ func (r *Runner) ReleaseStatus(ctx context.Context, rels []release.Release) (map
 			liveInstalling, offInstalling = s.Live.Installing, s.Off.Installing
 		}
 	}
-	if !hasTarget && len(marks) == 0 {
+	approvals := map[string]*Approval{}
+	if c.RequireApproval {
+		all, err := r.Approvals(ctx)
+		if err != nil {
+			r.warnf("cannot tell which releases await approval: %v", err)
+		}
+		for i := range all {
+			approvals[all[i].Commit] = &all[i]
+		}
+	}
+	if !hasTarget && len(marks) == 0 && len(approvals) == 0 {
 		return nil, nil
 	}
 	out := make(map[string]ReleaseState, len(rels))
 	for _, rel := range rels {
-		rs := ReleaseState{Mark: marks[rel.Commit]}
+		rs := ReleaseState{Mark: marks[rel.Commit], Approval: approvals[rel.Commit]}
 		switch rel.Commit {
 		case liveCommit:
 			rs.Status, rs.Color, rs.Installing = StatusLive, live, liveInstalling

@@ -42,9 +42,13 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 		ev.Target = t.String()
 		so := r.SwitchOptions(ctx, req)
 		so.Confirm = req.Confirm
-		var err error
-		res, err = target.Switch(ctx, t, so)
-		if res != nil && res.Before != nil {
+		if c, err := r.d.Config(); err == nil && needsApproval(c, req.Action) {
+			so.Check = func(st *target.State, to release.Color) error { return r.checkApproved(ctx, st, to) }
+		}
+		fill := func(res *target.SwitchResult) {
+			if res == nil || res.Before == nil {
+				return
+			}
 			if req.CommitOf != nil {
 				for _, cs := range []*target.ColorState{&res.Before.Live, &res.Before.Off} {
 					cs.Commit = req.CommitOf(cs.Color)
@@ -52,6 +56,16 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 			}
 			FillEvent(ev, res)
 		}
+		if runsHooks(req.Action) {
+			so.PreSwitch = func(ctx context.Context, st *target.State, p *target.Plan) error {
+				fill(&target.SwitchResult{Before: st, Plan: p}) // the hook sees both sides
+				return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), req.Force)
+			}
+		}
+		var err error
+		res, err = target.Switch(ctx, t, so)
+		fill(res)
+		r.switchHooks(ctx, ev, res, err)
 		if err == nil && req.Switched != nil {
 			req.Switched(res)
 		}

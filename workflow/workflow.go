@@ -11,6 +11,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/oops-deploy/oops/config"
@@ -74,6 +75,13 @@ type Deps struct {
 	// LockWait is how long to wait for another holder's lock (--lock-wait).
 	LockWait func() time.Duration
 	Report   Reporter
+	// Hooks runs .oopsrc's hooks; nil: as processes (ExecHooks).
+	Hooks HookRunner
+	// HTTP sends the webhook notifications; nil: a client of its own.
+	HTTP *http.Client
+	// SNS is an SNS client for a topic's region, for the sns: notify
+	// destinations; nil: those fail, with a warning.
+	SNS func(ctx context.Context, region string) (SNSPublisher, error)
 }
 
 // Runner runs workflows for one command. It keeps what that command learns

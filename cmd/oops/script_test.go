@@ -56,5 +56,8 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 	for name, fn := range dnsFixtureCmds(func(ts *testscript.TestScript) string { return ts.Getenv("AWS_ENDPOINT_URL") }) {
 		cmds[name] = fn
 	}
+	for name, fn := range notifyCmds() {
+		cmds[name] = fn
+	}
 	return cmds
 }

@@ -16,7 +16,21 @@ import (
 )
 
 // StatusCell is oops list's STATUS column: "LIVE", "OFF (warm)", "BAD: <reason>".
+//
+// With require-approval ", AWAITING APPROVAL" or ", APPROVED by <who>"
+// follows.
 func StatusCell(s workflow.ReleaseState) string {
+	c, a := statusCell(s), s.Approval
+	switch {
+	case a == nil:
+		return c
+	case a.Approved():
+		return strings.TrimPrefix(c+", APPROVED by "+a.ApprovedBy, "-, ")
+	}
+	return strings.TrimPrefix(c+", AWAITING APPROVAL (deployed by "+a.RequestedBy+")", "-, ")
+}
+
+func statusCell(s workflow.ReleaseState) string {
 	switch {
 	case s.Status == workflow.StatusBad && s.Color != "":
 		return fmt.Sprintf("BAD (on %s): %s", s.Color, s.BadReason)

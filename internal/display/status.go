@@ -7,6 +7,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
+	"github.com/oops-deploy/oops/workflow"
 )
 
 // StatusTable is oops status' table: one row per color, live first.
@@ -147,4 +148,27 @@ func installingNote(c target.ColorState) string {
 	short := release.Short(c.Commit)
 	return fmt.Sprintf("%s runs %s, which has not passed its health check (its deploy failed or did not finish): "+
 		"it is no known-good rollback target; oops deploy %s installs it again and waits for it", c.Color, short, short)
+}
+
+// ApprovalNotes say what awaits approval, and what was approved and is
+// still to switch (oops status).
+func ApprovalNotes(approvals []workflow.Approval) [][2]string {
+	var notes [][2]string
+	for _, a := range approvals {
+		short := release.Short(a.Commit)
+		note := fmt.Sprintf("%s on %s awaits approval: deployed by %s at %s%s; approve with: oops approve %s",
+			short, a.Color, a.RequestedBy, a.RequestedAt.Local().Format("2006-01-02 15:04"), quotedReason(a.Reason), short)
+		if a.Approved() {
+			note = fmt.Sprintf("%s on %s is approved by %s (deployed by %s); switch with: oops deploy %s", short, a.Color, a.ApprovedBy, a.RequestedBy, short)
+		}
+		notes = append(notes, [2]string{"approval", note})
+	}
+	return notes
+}
+
+func quotedReason(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%q)", reason)
 }

@@ -1,0 +1,146 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+// as is another operator's Runner on fx's store and .oopsrc.
+func as(t *testing.T, fx *fixture, who string) *Runner {
+	t.Helper()
+	other := newFixture(t, "")
+	d := fx.d
+	d.Who = func() (string, string) { return who, "laptop" }
+	d.Report = writerReporter{other.errOut}
+	return New(d)
+}
+
+const approvalRC = `{"application-name": "api", "store": "rel", "require-approval": true}`
+
+// TestApprovalFourEyes: with require-approval a deploy installs and stops
+// before the switch (ErrAwaitingApproval, recorded as an install); the
+// deployer's own approval is refused, someone else's recorded; then the
+// deploy switches at once, and the approval is used up.
+func TestApprovalFourEyes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	fx.reconfigure(t, approvalRC)
+
+	out, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc", Reason: "checkout v2"})
+	if !errors.Is(err, ErrAwaitingApproval) || !strings.Contains(hintOf(err), "oops approve ccccccc") {
+		t.Fatalf("deploy: %v (hint %q), want awaiting approval", err, hintOf(err))
+	}
+	if w.liveCommit() != shaA || w.state().Off.Commit != shaC {
+		t.Fatalf("live %s, off %s; want aaaaaaa live and ccccccc installed on green", release.Short(w.liveCommit()), release.Short(w.state().Off.Commit))
+	}
+	if out == nil || out.Approval == nil || out.Approval.RequestedBy != "ada" || out.Approval.Approved() {
+		t.Fatalf("outcome %+v, want ada's request", out)
+	}
+	ev := history(t, fx)[0]
+	if ev.Action != release.ActionDeploy || ev.Result != release.ResultOK || !ev.NoSwitch || !strings.Contains(ev.Error, "awaiting approval") {
+		t.Errorf("history %+v, want the install recorded, awaiting approval", ev)
+	}
+	pending, err := fx.runner().Approvals(ctx)
+	if err != nil || len(pending) != 1 || pending[0].Commit != shaC || pending[0].Color != release.Green || pending[0].Reason != "checkout v2" {
+		t.Fatalf("approvals %+v, %v", pending, err)
+	}
+
+	// Deploying it again, still unapproved, stops again.
+	if _, err := New(fx.d).Deploy(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Fatalf("second deploy before approval: %v", err)
+	}
+	// Nor can a shift go around it.
+	if _, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: release.ActionShift, Command: "oops shift", Weight: 10, Confirm: yes}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Fatalf("shift to the release awaiting approval: %v", err)
+	}
+
+	// The deployer's own approval is refused, and recorded so.
+	_, err = New(fx.d).Approve(ctx, ApproveRequest{Rev: "ccccccc", Message: "lgtm"})
+	var ue UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "ada deployed ccccccc and cannot approve it too") {
+		t.Fatalf("self-approval: %v", err)
+	}
+	if ev := history(t, fx)[0]; ev.Action != release.ActionApprove || ev.Result != release.ResultRefused || ev.Who != "ada" {
+		t.Errorf("history %+v, want ada's approval refused", ev)
+	}
+
+	// Someone else's is recorded.
+	got, err := as(t, fx, "grace").Approve(ctx, ApproveRequest{Rev: "ccccccc", Message: "lgtm"})
+	if err != nil || got.Approval.ApprovedBy != "grace" || got.Approval.Message != "lgtm" {
+		t.Fatalf("grace's approval: %+v, %v", got, err)
+	}
+	if ev := history(t, fx)[0]; ev.Action != release.ActionApprove || ev.Result != release.ResultOK || ev.Who != "grace" || ev.To.Commit != shaC || ev.Reason != "lgtm" {
+		t.Errorf("history %+v, want grace's approval", ev)
+	}
+
+	// Now the deploy switches at once (green runs it: nothing reinstalled).
+	w.changes = nil
+	out, err = New(fx.d).Deploy(ctx, DeployRequest{Rev: "ccccccc"})
+	if err != nil || out.Switch == nil || w.liveCommit() != shaC {
+		t.Fatalf("deploy after approval: %v; live %s", err, release.Short(w.liveCommit()))
+	}
+	if strings.Join(w.changes, "; ") != "switch to green" {
+		t.Errorf("changes %v, want the switch only", w.changes)
+	}
+	if pending, _ := fx.runner().Approvals(ctx); len(pending) != 0 {
+		t.Errorf("approvals left: %+v, want it used up", pending)
+	}
+}
+
+// TestApprovalApprovers: with approvers set, only they approve; a commit
+// nobody asked approval for is said so; without require-approval there is
+// nothing to approve.
+func TestApprovalApprovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	fx.reconfigure(t, `{"application-name": "api", "store": "rel", "require-approval": true, "approvers": ["arn:aws:sts::1:assumed-role/Release/*", "grace"]}`)
+	if _, err := as(t, fx, "grace").Approve(ctx, ApproveRequest{Rev: "ccccccc"}); err == nil || !strings.Contains(err.Error(), "no deploy of ccccccc awaits approval") {
+		t.Fatalf("approve with nothing asked: %v", err)
+	}
+	if _, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Fatal(err)
+	}
+	if _, err := as(t, fx, "bob").Approve(ctx, ApproveRequest{Rev: "ccccccc"}); err == nil || !strings.Contains(err.Error(), "bob is not one of the approvers") {
+		t.Fatalf("bob's approval: %v", err)
+	}
+	if _, err := as(t, fx, "arn:aws:sts::1:assumed-role/Release/bob").Approve(ctx, ApproveRequest{Rev: "ccccccc", DryRun: true}); err != nil {
+		t.Fatalf("an approver's dry run: %v", err)
+	}
+	if a, _ := fx.runner().Approvals(ctx); len(a) != 1 || a[0].Approved() {
+		t.Fatalf("after a dry run: %+v, want still waiting", a)
+	}
+
+	fx.reconfigure(t, `{"application-name": "api", "store": "rel"}`)
+	if _, err := as(t, fx, "grace").Approve(ctx, ApproveRequest{Rev: "ccccccc"}); err == nil || !strings.Contains(err.Error(), "does not set require-approval") {
+		t.Fatalf("approve without require-approval: %v", err)
+	}
+}
+
+// TestApprovalNeverForARollback: oops rollback and rollback --to switch
+// without any approval.
+func TestApprovalNeverForARollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	fx.reconfigure(t, approvalRC)
+	if _, err := fx.runner().RollbackTo(ctx, DeployRequest{Rev: "ccccccc", Reason: "back"}); err != nil || w.liveCommit() != shaC {
+		t.Fatalf("rollback --to: %v, live %s", err, release.Short(w.liveCommit()))
+	}
+	fx2 := newFixture(t, approvalRC)
+	b := newBoard(fx2)
+	if _, err := fx2.runner().Switch(ctx, b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Confirm: yes}); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if b.st.Live.Color != release.Green {
+		t.Error("not rolled back")
+	}
+}
