@@ -41,8 +41,9 @@ type HookEnvOptions struct {
 	Runner func() *workflow.Runner
 
 	// Host is where this instance's colors answer (tests: 127.0.0.1).
-	Host string
-	JSON bool
+	Host   string
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newHookEnvCmd builds `oops hook env`; runF replaces the run in flag
@@ -60,7 +61,7 @@ the color's health check on this instance (OOPS_HEALTH_URL).`,
   oops hook env --json`,
 		Args: noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	c.Flags().StringVar(&opts.Host, "host", "127.0.0.1", "`address` where this instance's colors answer")
 	return runCmd(c, opts, runF, hookEnvRun)
 }
@@ -71,7 +72,7 @@ func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, env)
+		return opts.Export.Write(opts.IO.Out, env, time.Now)
 	}
 	_, err = io.WriteString(opts.IO.Out, env.Shell())
 	return err

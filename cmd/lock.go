@@ -36,7 +36,8 @@ type LockStatusOptions struct {
 	Now    func() time.Time
 	Runner func() *workflow.Runner
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newLockStatusCmd builds `oops lock status`; runF replaces the run in
@@ -49,7 +50,7 @@ func newLockStatusCmd(f *Factory, runF func(context.Context, *LockStatusOptions)
 		Example: "  oops lock status\n  oops lock status --json",
 		Args:    noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, lockStatusRun)
 }
 
@@ -60,7 +61,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 	}
 	info := out.Lock
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, out)
+		return opts.Export.Write(opts.IO.Out, out, opts.Now)
 	}
 	if !out.Locked {
 		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", out.App)

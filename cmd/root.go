@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/spf13/cobra"
 )
 
@@ -154,4 +155,27 @@ func runCmd[O any](c *cobra.Command, opts *O, runF, run func(context.Context, *O
 		return runF(cmd.Context(), opts)
 	}
 	return c
+}
+
+// addJSONFlags adds --json (what: its help) and the filters of its output,
+// --jq and --template (as gh's): a filter implies --json and is parsed
+// before the run, so a bad one changes nothing.
+func addJSONFlags(c *cobra.Command, json *bool, export *iostreams.Exporter, what string) {
+	fl := c.Flags()
+	fl.BoolVar(json, "json", false, what)
+	fl.StringVarP(&export.JQ, "jq", "q", "", "filter the JSON output with a jq `expression` (built in: no jq needed); implies --json")
+	fl.StringVarP(&export.Template, "template", "t", "", "format the JSON output with a Go `template` (helpers: timeago, truncate, join, json, upper, lower); implies --json")
+	check := c.PreRunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := export.Check(); err != nil {
+			return withHint(usageError{Err: err}, "see the --jq and --template examples in the README (Scripting)")
+		}
+		if export.Set() {
+			*json = true
+		}
+		if check != nil {
+			return check(cmd, args)
+		}
+		return nil
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,8 @@ type StatusOptions struct {
 	// switched yet (none without require-approval).
 	Approvals func(context.Context) ([]workflow.Approval, error)
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newStatusCmd builds `oops status`; runF replaces the run in flag tests (nil: statusRun).
@@ -54,7 +56,7 @@ fields beside it.`,
   oops status | awk '$2 == "live" {print $1}'`,
 		Args: noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, statusRun)
 }
 
@@ -86,7 +88,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		if err != nil {
 			out.Problem = err.Error()
 		}
-		if werr := iostreams.WriteJSON(opts.IO.Out, out); werr != nil {
+		if werr := opts.Export.Write(opts.IO.Out, out, time.Now); werr != nil {
 			return werr
 		}
 		return err
@@ -95,7 +97,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintln(opts.IO.Out, t.String())
 	}
 	header, rows := display.StatusTable(st)
-	if perr := opts.IO.PrintTable(header, rows); perr != nil {
+	if perr := opts.IO.PrintStyledTable(header, rows, display.Style); perr != nil {
 		return perr
 	}
 	for _, kv := range append(display.StatusNotes(st), display.ApprovalNotes(approvals)...) {
