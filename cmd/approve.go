@@ -53,6 +53,7 @@ oops status and oops list show what awaits approval.`,
 	fl.StringVarP(&opts.Message, "message", "m", "", "why, recorded in history and with the approval")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "check that you may approve it and change nothing")
+	c.ValidArgsFunction = firstArg(completeRevs(f))
 	return runCmd(c, opts, runF, approveRun)
 }
 
