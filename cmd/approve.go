@@ -10,9 +10,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// ApproveOptions are what `oops approve REV` runs with: its flags, and
-// the dependencies the run takes from the Factory (bound in
-// newApproveCmd, replaced in tests).
+// ApproveOptions are what `oops approve REV` runs with: flags and dependencies.
 type ApproveOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner

@@ -10,9 +10,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// DeployOptions are what `oops deploy REV` (and `oops rollback --to REV`)
-// run with: the flags, and the dependencies the run takes from the Factory
-// (bound in newDeployOptions, replaced in tests).
+// DeployOptions are what `oops deploy REV` (and rollback --to) runs with.
 type DeployOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner

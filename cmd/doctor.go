@@ -12,7 +12,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// DoctorOptions are what `oops doctor` runs with.
+// DoctorOptions are what `oops doctor` runs with: flags and dependencies.
 type DoctorOptions struct {
 	IO     *IOStreams
 	Doctor func(context.Context) []workflow.Check

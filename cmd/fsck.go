@@ -13,9 +13,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// FsckOptions are what `oops fsck` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newFsckCmd,
-// replaced in tests).
+// FsckOptions are what `oops fsck` runs with: flags and dependencies.
 type FsckOptions struct {
 	IO *IOStreams
 	// Fsck checks (and with repair, repairs) the store and the target's

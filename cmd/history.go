@@ -13,9 +13,7 @@ import (
 	"github.com/oops-deploy/oops/store"
 )
 
-// HistoryOptions are what `oops history` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newHistoryCmd,
-// replaced in tests).
+// HistoryOptions are what `oops history` runs with: flags and dependencies.
 type HistoryOptions struct {
 	IO          *IOStreams
 	Now         func() time.Time

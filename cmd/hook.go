@@ -33,9 +33,7 @@ and stays that color for all the deployment's hooks.`,
 	return c
 }
 
-// HookEnvOptions are what `oops hook env` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newHookEnvCmd,
-// replaced in tests).
+// HookEnvOptions are what `oops hook env` runs with: flags and dependencies.
 type HookEnvOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner
@@ -78,12 +76,9 @@ func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
 	return err
 }
 
-// HookWaitHealthyOptions are what `oops hook wait-healthy` runs with: its
-// flags, and the dependencies the run takes from the Factory (bound in
-// newHookWaitHealthyCmd, replaced in tests).
+// HookWaitHealthyOptions are what `oops hook wait-healthy` runs with: flags and dependencies.
 type HookWaitHealthyOptions struct {
-	IO     *IOStreams
-	Runner func() *workflow.Runner
+	Runner func() *workflow.Runner // it reports on stderr through the Runner
 
 	Host              string
 	Timeout, Interval time.Duration
@@ -92,7 +87,7 @@ type HookWaitHealthyOptions struct {
 // newHookWaitHealthyCmd builds `oops hook wait-healthy`; runF replaces the
 // run in flag tests (nil: hookWaitHealthyRun).
 func newHookWaitHealthyCmd(f *Factory, runF func(context.Context, *HookWaitHealthyOptions) error) *cobra.Command {
-	opts := &HookWaitHealthyOptions{IO: f.IO, Runner: f.Runner}
+	opts := &HookWaitHealthyOptions{Runner: f.Runner}
 	c := &cobra.Command{
 		Use:   "wait-healthy",
 		Short: "Wait until the deployment's color answers its health check on this instance",
@@ -114,9 +109,7 @@ func hookWaitHealthyRun(ctx context.Context, opts *HookWaitHealthyOptions) error
 	return opts.Runner().HookWaitHealthy(ctx, opts.Host, opts.Timeout, opts.Interval)
 }
 
-// HookSwitchOptions are what `oops hook switch` runs with: its flags, and
-// the dependencies the run takes from the Factory (bound in
-// newHookSwitchCmd, replaced in tests).
+// HookSwitchOptions are what `oops hook switch` runs with: flags and dependencies.
 type HookSwitchOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner

@@ -14,9 +14,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// ListOptions are what `oops list` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newListCmd,
-// replaced in tests).
+// ListOptions are what `oops list` runs with: flags and dependencies.
 type ListOptions struct {
 	IO         *IOStreams
 	Now        func() time.Time

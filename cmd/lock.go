@@ -28,9 +28,7 @@ loses it lock-ttl (default 1m) after its last heartbeat.`,
 	return c
 }
 
-// LockStatusOptions are what `oops lock status` runs with: its flag, and
-// the dependencies the run takes from the Factory (bound in
-// newLockStatusCmd, replaced in tests).
+// LockStatusOptions are what `oops lock status` runs with: flags and dependencies.
 type LockStatusOptions struct {
 	IO     *IOStreams
 	Now    func() time.Time
@@ -81,8 +79,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 	return nil
 }
 
-// LockReleaseOptions are what `oops lock release` runs with: its flags,
-// and the workflow it runs (bound in newLockReleaseCmd, replaced in tests).
+// LockReleaseOptions are what `oops lock release` runs with: flags and dependencies.
 type LockReleaseOptions struct {
 	IO      *IOStreams
 	Release func(context.Context, workflow.ReleaseLockRequest) (*workflow.ReleaseLockOutcome, error)

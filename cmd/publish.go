@@ -12,9 +12,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// PublishOptions are what `oops publish` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newPublishCmd,
-// replaced in tests).
+// PublishOptions are what `oops publish` runs with: flags and dependencies.
 type PublishOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner

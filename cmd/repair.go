@@ -11,8 +11,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// RepairOptions are what `oops repair` runs with: its flags, and the
-// dependencies the run takes from the Factory (replaced in tests).
+// RepairOptions are what `oops repair` runs with: flags and dependencies.
 type RepairOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner

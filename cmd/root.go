@@ -138,9 +138,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// runCmd finishes a command built as newXCmd(f, runF): its RunE, when set,
-// only checks flags and arguments; then the run is runF when given (flag
-// tests), else run.
+// runCmd finishes a command built as newXCmd(f, runF): opts (XOptions)
+// carries its flags and the dependencies the run takes from the Factory,
+// bound in newXCmd and replaced in tests; its RunE, when set, only checks
+// flags and arguments; then the run is runF when given (flag tests), else
+// run.
 func runCmd[O any](c *cobra.Command, opts *O, runF, run func(context.Context, *O) error) *cobra.Command {
 	check := c.RunE
 	if runF == nil {

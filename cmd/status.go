@@ -14,9 +14,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// StatusOptions are what `oops status` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newStatusCmd,
-// replaced in tests).
+// StatusOptions are what `oops status` runs with: flags and dependencies.
 type StatusOptions struct {
 	IO     *IOStreams
 	Target func(context.Context) (target.Target, error)

@@ -11,9 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// VersionOptions are what `oops version` runs with: its flag, and what the
-// run takes from the Factory and the binary (bound in newVersionCmd,
-// replaced in tests).
+// VersionOptions are what `oops version` runs with: flags and dependencies.
 type VersionOptions struct {
 	IO *IOStreams
 	// Version is the one set at build time (-ldflags); "" or "dev" when none was.
