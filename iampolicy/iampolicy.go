@@ -255,10 +255,13 @@ func (b *builder) codeDeploy() {
 	group := b.arn("codedeploy", "deploymentgroup:"+b.c.ApplicationName+"/"+b.c.DeploymentGroup)
 	b.operator.add(Statement{
 		Sid: "DeployToTheGroup",
-		Action: []string{"codedeploy:BatchGetDeploymentTargets", "codedeploy:CreateDeployment", "codedeploy:GetDeployment",
-			"codedeploy:GetDeploymentGroup", "codedeploy:ListDeploymentTargets", "codedeploy:StopDeployment"},
+		Action: []string{"codedeploy:CreateDeployment", "codedeploy:GetDeployment",
+			"codedeploy:GetDeploymentGroup", "codedeploy:StopDeployment"},
 		Resource: []string{group},
 	})
+	// Which instances failed a deployment: AWS authorizes these reads of
+	// a deployment's targets only on "*".
+	b.noResourceLevel(true, false, "codedeploy:BatchGetDeploymentTargets", "codedeploy:ListDeploymentTargets")
 	// CreateDeployment also checks the deployment configuration and
 	// registers the revision with the application.
 	b.operator.add(Statement{
@@ -283,7 +286,7 @@ func (b *builder) caller() {
 		return
 	}
 	b.noResourceLevel(true, true, "sts:GetCallerIdentity")
-	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, sts:GetCallerIdentity).`)
+	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
 }
 
 // statements collects statements, merging those with the same Sid.
