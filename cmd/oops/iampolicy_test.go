@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -360,6 +361,12 @@ func recordScript(env interface {
 	Setenv(string, string)
 	Defer(func())
 }, t testscript.T, workDir string) *callRecorder {
+	// The .oopsrc files as the script starts and as it ends: a script
+	// may overwrite .oopsrc with another (cp prefixed.oopsrc .oopsrc).
+	before, err := scriptPolicies(workDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
 	awstest.Setenv(env, rec.URL)
 	env.Defer(func() {
@@ -369,9 +376,11 @@ func recordScript(env interface {
 		if err != nil {
 			t.Fatal(err)
 		}
+		docs = append(docs, before...)
 		if w := wildcardActions(docs); len(w) > 0 {
 			t.Fatal("wildcard actions in the policies: " + strings.Join(w, ", "))
 		}
+		t.Log(summarize(calls))
 		if m := missing(calls, docs); len(m) > 0 {
 			t.Fatal("AWS calls the policies of this script's .oopsrc do not allow:\n\t" + strings.Join(m, "\n\t"))
 		}
@@ -428,4 +437,19 @@ func TestIAMPolicyCoversAWSScripts(t *testing.T) {
 		}
 		testscript.Run(t, testscript.Params{Files: files, Setup: setupEnv, Cmds: cmds, Condition: awsCondition})
 	})
+}
+
+// summarize says which actions on which resources calls made (go test -v).
+func summarize(calls []iamCall) string {
+	n := map[string]int{}
+	for _, c := range calls {
+		n[c.Action+" "+strings.Join(c.Resources, ",")]++
+	}
+	keys := slices.Sorted(maps.Keys(n))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d AWS calls:", len(calls))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n\t%dx %s", n[k], k)
+	}
+	return b.String()
 }
