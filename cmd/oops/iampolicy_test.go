@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/oops-deploy/oops/config"
@@ -54,6 +56,9 @@ type iamCall struct {
 	Conds     map[string]string
 	// Request is the call as sent, for failure messages.
 	Request string
+	// deployment is the CodeDeploy deployment a call names without its
+	// group: the group is learned from an answer, maybe a later one.
+	deployment string
 }
 
 // callRecorder is a reverse proxy that records the AWS calls through it.
@@ -106,6 +111,11 @@ func (rec *callRecorder) take() []iamCall {
 	defer rec.mu.Unlock()
 	c := rec.calls
 	rec.calls = nil
+	for i := range c {
+		if g := rec.groups[c[i].deployment]; g != "" {
+			c[i].Resources = []string{g} // else "": no answer named its group
+		}
+	}
 	return c
 }
 
@@ -194,10 +204,7 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 		case in.ApplicationName != "" && in.DeploymentGroupName != "":
 			c.Resources = []string{deploymentGroupARN(region, in.ApplicationName, in.DeploymentGroupName)}
 		case in.DeploymentID != "":
-			rec.mu.Lock()
-			g := rec.groups[in.DeploymentID]
-			rec.mu.Unlock()
-			c.Resources = []string{g} // "" when no answer named its group
+			c.deployment, c.Resources = in.DeploymentID, []string{""} // resolved in take
 		default:
 			c.Resources = []string{""}
 		}
@@ -452,4 +459,96 @@ func summarize(calls []iamCall) string {
 		fmt.Fprintf(&b, "\n\t%dx %s", n[k], k)
 	}
 	return b.String()
+}
+
+type iamKey struct{}
+
+// TestIAMPolicyScripts runs testdata/iam: scripts that run the operator's
+// commands and the hooks on S3 stores with a prefix, a Classic ELB with a
+// preview ELB, an ALB and CodeDeploy, and check the calls of each against
+// the policy for its role, as oops iam-policy --json prints it.
+func TestIAMPolicyScripts(t *testing.T) {
+	m := elbtest.Start(t)
+	cmds := elbScriptCmds()
+	maps.Copy(cmds, albScriptCmds())
+	maps.Copy(cmds, tolerantCmds())
+	maps.Copy(cmds, iamCmds())
+	runFaultScripts(t, "testdata/iam", m.URL, 540000000000, cmds, func(env *testscript.Env) {
+		env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}}
+		rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
+		env.Defer(rec.Close)
+		awstest.Setenv(env, rec.URL)
+		env.Values[iamKey{}] = rec
+	})
+}
+
+// iamCmds are the commands of the testdata/iam scripts:
+//
+//	iam-check ROLE FILE   the AWS calls since the last check (at least one)
+//	                      are all allowed by the ROLE ("operator" or
+//	                      "instance") policy in FILE (oops iam-policy --json)
+//	iam-calls N           exactly N AWS calls since the last check; forget them
+//	iam-codedeploy APP GROUP  a CodeDeploy application and deployment group
+//	iam-simulate ACTION FILE  answer ACTION with FILE's JSON (moto does not
+//	                      run deployments)
+func iamCmds() map[string]scriptCmd {
+	rec := func(ts *testscript.TestScript) *callRecorder { return ts.Value(iamKey{}).(*callRecorder) }
+	return map[string]scriptCmd{
+		"iam-check": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 || (args[0] != "operator" && args[0] != "instance") {
+				ts.Fatalf("usage: iam-check operator|instance FILE")
+			}
+			var p iampolicy.Policies
+			ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &p))
+			docs := []iampolicy.Document{p.Operator}
+			if args[0] == "instance" {
+				docs[0] = p.Instance
+			}
+			if len(docs[0].Statement) == 0 {
+				ts.Fatalf("%s has no %s policy", args[1], args[0])
+			}
+			if w := wildcardActions(docs); len(w) > 0 {
+				ts.Fatalf("wildcard actions in the %s policy: %s", args[0], strings.Join(w, ", "))
+			}
+			calls := rec(ts).take()
+			if len(calls) == 0 {
+				ts.Fatalf("no AWS calls to check")
+			}
+			ts.Logf("%s", summarize(calls))
+			if m := missing(calls, docs); len(m) > 0 {
+				ts.Fatalf("AWS calls the %s policy does not allow:\n\t%s", args[0], strings.Join(m, "\n\t"))
+			}
+		},
+		"iam-calls": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: iam-calls N")
+			}
+			if calls := rec(ts).take(); fmt.Sprint(len(calls)) != args[0] {
+				ts.Fatalf("%d AWS calls, want %s:\n%s", len(calls), args[0], summarize(calls))
+			}
+		},
+		"iam-codedeploy": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 {
+				ts.Fatalf("usage: iam-codedeploy APP GROUP")
+			}
+			cd := codedeploy.NewFromConfig(awstest.Config(faultState(ts).moto))
+			_, err := cd.CreateApplication(awsCtx(ts), &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
+			ts.Check(err)
+			_, err = cd.CreateDeploymentGroup(awsCtx(ts), &codedeploy.CreateDeploymentGroupInput{
+				ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1]),
+				ServiceRoleArn: aws.String("arn:aws:iam::123456789012:role/codedeploy"),
+			})
+			ts.Check(err)
+		},
+		"iam-simulate": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 {
+				ts.Fatalf("usage: iam-simulate ACTION FILE")
+			}
+			faultState(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1])})
+		},
+	}
 }
