@@ -51,11 +51,11 @@ func TestIAMPolicyRun(t *testing.T) {
 		if err := json.Unmarshal([]byte(run(t, awsRC, "--json")), &got); err != nil {
 			t.Fatal(err)
 		}
-		if !got.Operator.Allows("codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg", nil) {
+		if !got.Operator.Allows("codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg") {
 			t.Errorf("operator policy cannot deploy: %+v", got.Operator)
 		}
-		if got.Instance.Allows("codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg", nil) ||
-			!got.Instance.Allows("codedeploy:GetDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg", nil) {
+		if got.Instance.Allows("codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg") ||
+			!got.Instance.Allows("codedeploy:GetDeployment", "arn:aws:codedeploy:eu-west-1:1:deploymentgroup:api/dg") {
 			t.Errorf("instance policy: %+v", got.Instance)
 		}
 	})

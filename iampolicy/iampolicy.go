@@ -27,11 +27,10 @@ type Document struct {
 // Statement is one Allow statement. IAM documents have no comment field:
 // the Sid says why a statement is there (notably the ones on "*").
 type Statement struct {
-	Sid       string                         `json:"Sid"`
-	Effect    string                         `json:"Effect"`
-	Action    []string                       `json:"Action"`
-	Resource  []string                       `json:"Resource"`
-	Condition map[string]map[string][]string `json:"Condition,omitempty"`
+	Sid      string   `json:"Sid"`
+	Effect   string   `json:"Effect"`
+	Action   []string `json:"Action"`
+	Resource []string `json:"Resource"`
 }
 
 // Policies are the two policies of one .oopsrc. Notes say, in words, what
@@ -103,11 +102,15 @@ func (b *builder) store() {
 	meta := app + store.MetaDir + "/"
 	bucketARN := "arn:aws:s3:::" + bucket
 	objects := bucketARN + "/" + app + "*"
-	b.operator.add(Statement{
-		Sid:       "ListTheApplicationsReleases",
-		Action:    []string{"s3:ListBucket"},
-		Resource:  []string{bucketARN},
-		Condition: map[string]map[string][]string{"StringLike": {"s3:prefix": {app + "*"}}},
+	// Listing is granted on the whole bucket, with no s3:prefix
+	// condition: S3 answers a read of a missing object (the index of a new
+	// store, a free lock, a hook's marker) 404 only to a caller that may
+	// list the bucket, and 403 otherwise, which oops cannot tell from a
+	// refusal. Only key names are listed; objects stay out of reach.
+	b.both(Statement{
+		Sid:      "ListTheBucketSoMissingObjectsAnswer404",
+		Action:   []string{"s3:ListBucket"},
+		Resource: []string{bucketARN},
 	})
 	// fsck finds the multipart uploads a killed publish left; S3 has no
 	// prefix condition for this listing, so it is the whole bucket's.
@@ -125,19 +128,13 @@ func (b *builder) store() {
 	// them with the instance profile) and the bookkeeping; `oops hook
 	// switch` writes only the bookkeeping (lock, history, hook markers).
 	b.instance.add(Statement{
-		Sid:       "ListTheApplicationsBookkeeping",
-		Action:    []string{"s3:ListBucket"},
-		Resource:  []string{bucketARN},
-		Condition: map[string]map[string][]string{"StringLike": {"s3:prefix": {meta + "*"}}},
-	})
-	b.instance.add(Statement{
 		Sid:      "ReadTheApplicationsReleases",
 		Action:   []string{"s3:GetObject"},
 		Resource: []string{objects},
 	})
 	b.instance.add(Statement{
 		Sid:      "WriteTheApplicationsBookkeeping",
-		Action:   []string{"s3:DeleteObject", "s3:PutObject"},
+		Action:   []string{"s3:PutObject"},
 		Resource: []string{bucketARN + "/" + meta + "*"},
 	})
 	b.notes = append(b.notes, "If the bucket encrypts with a customer-managed KMS key, both roles also need kms:Decrypt and kms:GenerateDataKey on that key.")
@@ -314,38 +311,18 @@ func (ss statements) document() Document {
 	return d
 }
 
-// Allows reports whether d allows action on resource, given the request's
-// condition values (e.g. "s3:prefix"), with IAM's matching: actions and
-// resources compare case-insensitively for actions, with * and ? globs in
-// resources; a StringLike condition needs one of its patterns to match.
-func (d *Document) Allows(action, resource string, conds map[string]string) bool {
+// Allows reports whether d allows action on resource, with IAM's
+// matching: actions compare case-insensitively, resources with * and ?
+// globs.
+func (d *Document) Allows(action, resource string) bool {
 	for _, s := range d.Statement {
-		if s.Effect != "Allow" || !slices.ContainsFunc(s.Action, func(a string) bool { return globMatch(strings.ToLower(a), strings.ToLower(action)) }) {
-			continue
-		}
-		if !slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) {
-			continue
-		}
-		if conditionsHold(s.Condition, conds) {
+		if s.Effect == "Allow" &&
+			slices.ContainsFunc(s.Action, func(a string) bool { return strings.EqualFold(a, action) }) &&
+			slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) {
 			return true
 		}
 	}
 	return false
-}
-
-func conditionsHold(cond map[string]map[string][]string, conds map[string]string) bool {
-	for op, keys := range cond {
-		for key, patterns := range keys {
-			v, ok := conds[key]
-			if !ok || op != "StringLike" {
-				return false // an operator this checker does not know never holds
-			}
-			if !slices.ContainsFunc(patterns, func(p string) bool { return globMatch(p, v) }) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // globMatch is IAM's wildcard match: * any run of characters (slashes

@@ -48,12 +48,10 @@ import (
 
 // iamCall is one AWS call as IAM authorizes it: an action on resources
 // ("*" for calls without resource-level permissions; "" when the test
-// cannot tell which resource, then only the action is checked), with the
-// request's condition values.
+// cannot tell which resource, then only the action is checked).
 type iamCall struct {
 	Action    string
 	Resources []string
-	Conds     map[string]string
 	// Request is the call as sent, for failure messages.
 	Request string
 	// deployment is the CodeDeploy deployment a call names without its
@@ -183,7 +181,7 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 	c := iamCall{Request: r.Method + " " + r.URL.RequestURI()}
 	switch service {
 	case "s3":
-		c.Action, c.Resources, c.Conds = s3CallOf(r)
+		c.Action, c.Resources = s3CallOf(r)
 	case "elasticloadbalancing":
 		v := r.URL.Query()
 		if form, err := url.ParseQuery(string(body)); err == nil {
@@ -217,43 +215,39 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 	return c
 }
 
-// s3CallOf maps a path-style S3 request to its IAM action, resource and
-// condition values.
-func s3CallOf(r *http.Request) (action string, resources []string, conds map[string]string) {
+// s3CallOf maps a path-style S3 request to its IAM action and resource.
+func s3CallOf(r *http.Request) (action string, resources []string) {
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	q := r.URL.Query()
 	bucketARN := "arn:aws:s3:::" + bucket
 	if key == "" {
 		switch {
 		case r.Method == http.MethodGet && q.Has("uploads"):
-			return "s3:ListBucketMultipartUploads", []string{bucketARN}, nil
+			return "s3:ListBucketMultipartUploads", []string{bucketARN}
 		case r.Method == http.MethodGet || r.Method == http.MethodHead:
-			if q.Has("prefix") {
-				conds = map[string]string{"s3:prefix": q.Get("prefix")}
-			}
-			return "s3:ListBucket", []string{bucketARN}, conds
+			return "s3:ListBucket", []string{bucketARN}
 		}
-		return "unmapped S3 bucket call " + r.Method, []string{bucketARN}, nil
+		return "unmapped S3 bucket call " + r.Method, []string{bucketARN}
 	}
 	obj := []string{bucketARN + "/" + key}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		if q.Has("uploadId") {
-			return "s3:ListMultipartUploadParts", obj, nil
+			return "s3:ListMultipartUploadParts", obj
 		}
 		if q.Has("versionId") {
-			return "s3:GetObjectVersion", obj, nil
+			return "s3:GetObjectVersion", obj
 		}
-		return "s3:GetObject", obj, nil
+		return "s3:GetObject", obj
 	case http.MethodPut, http.MethodPost: // PutObject, UploadPart, Create/CompleteMultipartUpload
-		return "s3:PutObject", obj, nil
+		return "s3:PutObject", obj
 	case http.MethodDelete:
 		if q.Has("uploadId") {
-			return "s3:AbortMultipartUpload", obj, nil
+			return "s3:AbortMultipartUpload", obj
 		}
-		return "s3:DeleteObject", obj, nil
+		return "s3:DeleteObject", obj
 	}
-	return "unmapped S3 object call " + r.Method, obj, nil
+	return "unmapped S3 object call " + r.Method, obj
 }
 
 // elbResources are the ARNs an Elastic Load Balancing call acts on:
@@ -297,15 +291,12 @@ func missing(calls []iamCall, docs []iampolicy.Document) []string {
 				if res == "" {
 					return actionAllowed(d, c.Action)
 				}
-				return d.Allows(c.Action, res, c.Conds)
+				return d.Allows(c.Action, res)
 			})
 			if ok {
 				continue
 			}
 			m := c.Action + " on " + res
-			if len(c.Conds) > 0 {
-				m += fmt.Sprintf(" with %v", c.Conds)
-			}
 			if !seen[m] {
 				seen[m] = true
 				out = append(out, m+" ("+c.Request+")")
