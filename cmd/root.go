@@ -61,6 +61,7 @@ release.`,
 		func(f *Factory) *cobra.Command { return newProxyCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newDoctorCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
+		func(f *Factory) *cobra.Command { return newIAMPolicyCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))
 	}
