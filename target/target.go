@@ -67,6 +67,22 @@ type ColorState struct {
 	// Traffic is what the color served lately, where the target measures
 	// it (the local proxy); nil elsewhere.
 	Traffic *Traffic `json:"traffic,omitempty"`
+	// Group is the color's auto-scaling group, where the colors are
+	// groups (an ALB with blue-asg/green-asg); nil elsewhere.
+	Group *Group `json:"group,omitempty"`
+}
+
+// Group is a color's auto-scaling group: its size and whether it is warm.
+type Group struct {
+	Name      string `json:"name"`
+	Desired   int    `json:"desired"`
+	Min       int    `json:"min"`
+	Max       int    `json:"max"`
+	InService int    `json:"in_service"`
+	// Warm: at least Need instances are InService, so traffic can go to
+	// the color at once; a cold color is scaled up to Need first.
+	Warm bool `json:"warm"`
+	Need int  `json:"need"`
 }
 
 // CommitKnown says whether Commit names a commit: false when it is empty
@@ -262,6 +278,14 @@ type RepairPlanner interface {
 	// on the color the target's own records point at when to is "". It
 	// returns nil when nothing needs repairing.
 	PlanRepair(ctx context.Context, to release.Color) (*Plan, error)
+}
+
+// Scaler is implemented by targets whose colors have a size
+// (auto-scaling groups): oops downscale stands the old color by.
+type Scaler interface {
+	// PlanScale describes setting color c's size to desired (its minimum
+	// lowered to match when needed); Apply carries it out.
+	PlanScale(ctx context.Context, st *State, c release.Color, desired int) (*Plan, error)
 }
 
 // Hinted wraps err with the next thing to try (a command to run); the CLI

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -44,6 +47,10 @@ type albScript struct {
 //	alb-fixture NAME [ports=80,443] [live=COLOR] [weighted] [rule] [untagged]
 //	        an ALB (albtest.Options) with target groups NAME-blue and
 //	        NAME-green; $LISTENER_<port> is each listener's ARN
+//	        asg: colors are auto-scaling groups NAME-blue-asg and
+//	        NAME-green-asg; off=N sizes the off one (default 0)
+//	asg-show NAME       print each group's size, launch template version,
+//	                    and its instances (version, lifecycle, oops:commit)
 //	alb-show NAME       print what each listener and rule forwards and the
 //	                    target groups' oops tags, one per line
 //	alb-forward NAME PORT COLOR PERCENT
@@ -97,6 +104,12 @@ func albScriptCmds() map[string]scriptCmd {
 					o.Rule = true
 				case "untagged":
 					o.Untagged = true
+				case "asg":
+					o.ASG = true
+				case "off":
+					n, err := strconv.Atoi(v)
+					ts.Check(err)
+					o.OffSize = n
 				default:
 					ts.Fatalf("alb-fixture: unknown option %q", a)
 				}
@@ -110,6 +123,13 @@ func albScriptCmds() map[string]scriptCmd {
 			for port, arn := range a.Listeners {
 				ts.Setenv(fmt.Sprintf("LISTENER_%d", port), arn)
 			}
+		},
+		"asg-show": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: asg-show NAME")
+			}
+			ts.Check(showGroups(ts, alb(ts, args[0])))
 		},
 		"alb-show": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -214,4 +234,33 @@ func albScriptCmds() map[string]scriptCmd {
 		"alb-fault-wait":  faultWait,
 		"alb-fault-clear": faultClear,
 	}
+}
+
+// showGroups prints a's auto-scaling groups, read straight from moto.
+func showGroups(ts *testscript.TestScript, a *albtest.ALB) error {
+	cfg := awstest.Config(faultState(ts).moto)
+	as, ec := autoscaling.NewFromConfig(cfg), ec2.NewFromConfig(cfg)
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		out, err := as.DescribeAutoScalingGroups(awsCtx(ts), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{a.ASGs[c]}})
+		if err != nil {
+			return err
+		}
+		g := out.AutoScalingGroups[0]
+		fmt.Fprintf(ts.Stdout(), "group %s desired=%d min=%d version=%s\n", c, aws.ToInt32(g.DesiredCapacity), aws.ToInt32(g.MinSize), aws.ToString(g.LaunchTemplate.Version))
+		for _, in := range g.Instances {
+			tags, err := ec.DescribeTags(awsCtx(ts), &ec2.DescribeTagsInput{Filters: []ec2types.Filter{
+				{Name: aws.String("resource-id"), Values: []string{aws.ToString(in.InstanceId)}},
+				{Name: aws.String("key"), Values: []string{"oops:commit"}},
+			}})
+			if err != nil {
+				return err
+			}
+			commit := "-"
+			if len(tags.Tags) > 0 {
+				commit = aws.ToString(tags.Tags[0].Value)
+			}
+			fmt.Fprintf(ts.Stdout(), "instance %s version=%s %s commit=%s\n", c, aws.ToString(in.LaunchTemplate.Version), in.LifecycleState, commit)
+		}
+	}
+	return nil
 }

@@ -2,7 +2,7 @@
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
 //
-// moto differs from AWS in four ways oops depends on, so the server
+// moto differs from AWS in six ways oops depends on, so the server
 // started here corrects them and nothing else:
 //   - DeleteLoadBalancerListeners with several ports deletes none of them
 //     (moto 5 rebuilds the list once per port); AWS deletes them all, and
@@ -23,6 +23,16 @@
 //     written without a lock, so two racing writers can both pass. S3 never
 //     allows that; Moto.URL is a proxy that runs conditional writes one at a
 //     time, so lock and publish races behave as on S3.
+//   - DescribeAutoScalingGroups reports every instance's launch template
+//     version as the template's default version; AWS reports the version
+//     the instance was launched from, which is how a deploy onto an
+//     auto-scaling group (target/asg) tells replaced instances from new
+//     ones. The launcher records that version at launch.
+//   - CreateLaunchTemplateVersion ignores SourceVersion (the new version
+//     has only the data given); AWS starts from the source version's data
+//     and overrides the fields given, which is how a deploy keeps the
+//     image, instance type and network of the group's template. The
+//     launcher merges them.
 package awstest
 
 import (
@@ -92,6 +102,39 @@ def change_resource_record_sets(self, zoneid, change_list):
         raise
 
 Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+from moto.autoscaling.models import InstanceState
+
+_instance_state_init = InstanceState.__init__
+
+def instance_state_init(self, instance, *args, **kwargs):
+    _instance_state_init(self, instance, *args, **kwargs)
+    group = getattr(instance, "autoscaling_group", None)
+    self.oops_launch_template = None
+    if group is not None and group.ec2_launch_template is not None:
+        tmpl = group.ec2_launch_template
+        version = tmpl.get_version(group.launch_template_version)
+        self.oops_launch_template = {"LaunchTemplateId": tmpl.id, "LaunchTemplateName": tmpl.name, "Version": str(version.number)}
+
+InstanceState.__init__ = instance_state_init
+InstanceState.launch_template = property(lambda self: getattr(self, "oops_launch_template", None))
+
+from moto.ec2.responses.launch_templates import LaunchTemplates
+
+_create_lt_version = LaunchTemplates.create_launch_template_version
+
+def create_launch_template_version(self):
+    source = self._get_param("SourceVersion")
+    if source:
+        name, tid = self._get_param("LaunchTemplateName"), self._get_param("LaunchTemplateId")
+        template = self.ec2_backend.get_launch_template(tid) if tid else self.ec2_backend.get_launch_template_by_name(name)
+        merged = copy.deepcopy(template.get_version(source).data)
+        merged.update(self._get_param("LaunchTemplateData", {}))
+        given = self._get_param
+        self._get_param = lambda key, default=None: merged if key == "LaunchTemplateData" else given(key, default)
+    return _create_lt_version(self)
+
+LaunchTemplates.create_launch_template_version = create_launch_template_version
 from moto.server import main
 main(sys.argv[1:])
 `
