@@ -313,6 +313,12 @@ type Deployer interface {
 	Deploy(ctx context.Context, req DeployRequest) (*Deployment, error)
 }
 
+// StepDescriber is a Deployer that says exactly what its Deploy would do,
+// for deploy --dry-run (one line, no call made).
+type StepDescriber interface {
+	DeployStep(req DeployRequest) string
+}
+
 // DeployRequest asks a Deployer to put a release on a color.
 type DeployRequest struct {
 	Release release.Release

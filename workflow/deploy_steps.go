@@ -78,6 +78,9 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 	if port == 0 { // a color that is a stack of its own (the dns target)
 		generic = fmt.Sprintf("install %s on %s and wait until it is done", rel.Key, off)
 	}
+	if sd, ok := d.(target.StepDescriber); ok {
+		return sd.DeployStep(target.DeployRequest{Release: rel, Color: off, Port: port})
+	}
 	cd, ok := d.(*codedeploy.Deployer)
 	if !ok {
 		return generic

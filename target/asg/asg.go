@@ -57,6 +57,7 @@ var (
 	_ target.Deployer        = (*Target)(nil)
 	_ target.Scaler          = (*Target)(nil)
 	_ target.InstallRecorder = (*Target)(nil)
+	_ target.StepDescriber   = (*Target)(nil)
 )
 
 // Config names the groups and how they are sized.
@@ -536,6 +537,25 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		return &target.Deployment{ID: id, Status: "Failed"}, fmt.Errorf("%w: %w", target.ErrDeployFailed, err)
 	}
 	return &target.Deployment{ID: id, Status: "Succeeded"}, nil
+}
+
+// DeployStep is Deploy's line for deploy --dry-run, from the last read.
+func (t *Target) DeployStep(req target.DeployRequest) string {
+	size := "the live group's desired capacity"
+	if t.cfg.OffCapacity > 0 {
+		size = fmt.Sprintf("%d (off-capacity)", t.cfg.OffCapacity)
+	}
+	name := string(req.Color) + "'s auto-scaling group"
+	t.mu.Lock()
+	if g := t.last[req.Color]; g != nil {
+		name = g.name
+		if t.cfg.OffCapacity == 0 && t.last[req.Color.Other()] != nil {
+			size = strconv.Itoa(max(1, t.last[req.Color.Other()].desired))
+		}
+	}
+	t.mu.Unlock()
+	return fmt.Sprintf("CreateLaunchTemplateVersion tagging instances %s=%s (user data runs %s), UpdateAutoScalingGroup %s onto it with %s instances, replace its older instances, and wait until every one is InService and healthy in its target group",
+		TagCommit, req.Release.Commit, FetchCommand, name, size)
 }
 
 func (g *group) template() string {
