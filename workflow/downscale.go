@@ -135,4 +135,3 @@ func (r *Runner) liveSince(ctx context.Context, live release.Color) (time.Time, 
 	}
 	return time.Time{}, nil
 }
-
