@@ -534,7 +534,11 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	progress("waiting up to %s for %d instances of %s on version %s to be InService and healthy", timeout, want, g.name, version)
 	id := g.template() + " v" + version
 	if err := t.wait(ctx, req.Color, g.name, version, want, timeout, progress); err != nil {
-		return &target.Deployment{ID: id, Status: "Failed"}, fmt.Errorf("%w: %w", target.ErrDeployFailed, err)
+		if ctx.Err() != nil {
+			return &target.Deployment{ID: id, Status: "Stopped"}, err
+		}
+		// A failed deployment (exit 5), not a refused switch: %v.
+		return &target.Deployment{ID: id, Status: "Failed"}, fmt.Errorf("%w: %v", target.ErrDeployFailed, err)
 	}
 	return &target.Deployment{ID: id, Status: "Succeeded"}, nil
 }
