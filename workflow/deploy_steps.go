@@ -98,7 +98,11 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 	if cd.Groups != nil {
 		step += "); it installs it on the " + string(off) + " stack"
 	} else {
-		step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+		where := fmt.Sprintf("%s (port %d)", off, port)
+		if port == 0 { // an ALB: the hooks read the port of the color's target group
+			where = fmt.Sprintf("%s (the port of its target group)", off)
+		}
+		step += "); its hooks install it on " + where
 	}
 	if noWait {
 		return step + "; print its id and stop there (--no-wait)"
