@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -49,6 +50,10 @@ type albScript struct {
 //	        NAME-green; $LISTENER_<port> is each listener's ARN
 //	        asg: colors are auto-scaling groups NAME-blue-asg and
 //	        NAME-green-asg; off=N sizes the off one (default 0)
+//	imds-fake NAME COLOR [tags]
+//	        an instance metadata service on 127.0.0.1 ($IMDS) for the first
+//	        instance of COLOR's group: its instance-id, and with tags its
+//	        oops:commit tag (instance metadata tags on)
 //	asg-show NAME       print each group's size, launch template version,
 //	                    and its instances (version, lifecycle, oops:commit)
 //	alb-show NAME       print what each listener and rule forwards and the
@@ -123,6 +128,15 @@ func albScriptCmds() map[string]scriptCmd {
 			for port, arn := range a.Listeners {
 				ts.Setenv(fmt.Sprintf("LISTENER_%d", port), arn)
 			}
+		},
+		"imds-fake": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) < 2 {
+				ts.Fatalf("usage: imds-fake NAME COLOR [tags]")
+			}
+			url, err := fakeIMDS(ts, alb(ts, args[0]), release.Color(args[1]), len(args) > 2 && args[2] == "tags")
+			ts.Check(err)
+			ts.Setenv("IMDS", url)
 		},
 		"asg-show": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -263,4 +277,44 @@ func showGroups(ts *testscript.TestScript, a *albtest.ALB) error {
 		}
 	}
 	return nil
+}
+
+// fakeIMDS serves, on 127.0.0.1, the metadata of the first instance of
+// c's group (IMDSv2: a token first), until the script ends.
+func fakeIMDS(ts *testscript.TestScript, a *albtest.ALB, c release.Color, tags bool) (string, error) {
+	cfg := awstest.Config(faultState(ts).moto)
+	out, err := autoscaling.NewFromConfig(cfg).DescribeAutoScalingGroups(awsCtx(ts), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{a.ASGs[c]}})
+	if err != nil {
+		return "", err
+	}
+	if len(out.AutoScalingGroups) == 0 || len(out.AutoScalingGroups[0].Instances) == 0 {
+		return "", fmt.Errorf("group %s has no instances", a.ASGs[c])
+	}
+	id := aws.ToString(out.AutoScalingGroups[0].Instances[0].InstanceId)
+	paths := map[string]string{"instance-id": id}
+	if tags {
+		tt, err := ec2.NewFromConfig(cfg).DescribeTags(awsCtx(ts), &ec2.DescribeTagsInput{Filters: []ec2types.Filter{
+			{Name: aws.String("resource-id"), Values: []string{id}}, {Name: aws.String("key"), Values: []string{"oops:commit"}}}})
+		if err != nil {
+			return "", err
+		}
+		for _, t := range tt.Tags {
+			paths["tags/instance/oops:commit"] = aws.ToString(t.Value)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			w.Write([]byte("token"))
+			return
+		}
+		v, ok := paths[strings.TrimPrefix(r.URL.Path, "/latest/meta-data/")]
+		if !ok || r.Header.Get("X-Aws-Ec2-Metadata-Token") != "token" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(v))
+	}))
+	ts.Defer(srv.Close)
+	return srv.URL, nil
 }
