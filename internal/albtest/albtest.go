@@ -105,7 +105,12 @@ func New(ctx context.Context, cfg aws.Config, o Options) (*ALB, error) {
 			VpcId: vpc.Vpc.VpcId, TargetType: types.TargetTypeEnumIp,
 		}
 		if o.ASG {
+			// Instances of both groups may serve on one port; different
+			// ones show which target group a hook read its port from.
 			in.TargetType = types.TargetTypeEnumInstance
+			if c == release.Green {
+				in.Port = aws.Int32(8081)
+			}
 		}
 		if !o.Untagged {
 			in.Tags = []types.Tag{{Key: aws.String("oops:color"), Value: aws.String(string(c))}}
