@@ -348,3 +348,20 @@ var ErrDeployFailed = errors.New("deployment failed")
 // recorded when it was published; nothing was unpacked, stopped or
 // switched.
 var ErrIntegrity = errors.New("release integrity check failed")
+
+// afterInstallKey marks a context whose switch follows an install.
+type afterInstallKey struct{}
+
+// AfterInstall marks ctx: the switch planned with it follows an install
+// onto color c (deploy --dry-run plans it before the install), so c will
+// be at full size by then; a target that scales a cold color up first
+// (target/asg) leaves that step out.
+func AfterInstall(ctx context.Context, c release.Color) context.Context {
+	return context.WithValue(ctx, afterInstallKey{}, c)
+}
+
+// InstalledBefore is the color AfterInstall marked ctx with, or "".
+func InstalledBefore(ctx context.Context) release.Color {
+	c, _ := ctx.Value(afterInstallKey{}).(release.Color)
+	return c
+}

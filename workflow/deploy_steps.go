@@ -63,7 +63,11 @@ func (r *Runner) planDeploy(ctx context.Context, dp *deployment) error {
 	if dp.req.Canary > 0 {
 		weight = dp.req.Canary
 	}
-	p, err := dp.t.Plan(ctx, st, off, weight)
+	pctx := ctx
+	if !dp.warm {
+		pctx = target.AfterInstall(ctx, off)
+	}
+	p, err := dp.t.Plan(pctx, st, off, weight)
 	if err != nil {
 		return err
 	}

@@ -306,7 +306,7 @@ func (t *Target) groupsFor(ctx context.Context, st *target.State) (map[release.C
 // target group: never a switch to nothing.
 func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, weight int) (*target.Plan, error) {
 	p, err := t.Target.Plan(ctx, st, to, weight)
-	if err != nil || weight == 0 {
+	if err != nil || weight == 0 || target.InstalledBefore(ctx) == to {
 		return p, err
 	}
 	gs, err := t.groupsFor(ctx, st)
@@ -543,22 +543,17 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	return &target.Deployment{ID: id, Status: "Succeeded"}, nil
 }
 
-// DeployStep is Deploy's line for deploy --dry-run, from the last read.
+// DeployStep is Deploy's line for deploy --dry-run (no call made).
 func (t *Target) DeployStep(req target.DeployRequest) string {
-	size := "the live group's desired capacity"
+	size := "sized like the live group (its desired capacity)"
 	if t.cfg.OffCapacity > 0 {
-		size = fmt.Sprintf("%d (off-capacity)", t.cfg.OffCapacity)
+		size = fmt.Sprintf("sized %d (off-capacity)", t.cfg.OffCapacity)
 	}
-	name := string(req.Color) + "'s auto-scaling group"
-	t.mu.Lock()
-	if g := t.last[req.Color]; g != nil {
-		name = g.name
-		if t.cfg.OffCapacity == 0 && t.last[req.Color.Other()] != nil {
-			size = strconv.Itoa(max(1, t.last[req.Color.Other()].desired))
-		}
+	name := "the auto-scaling group of " + string(req.Color)
+	if n := t.cfg.Names[req.Color]; n != "" {
+		name = n
 	}
-	t.mu.Unlock()
-	return fmt.Sprintf("CreateLaunchTemplateVersion tagging instances %s=%s (user data runs %s), UpdateAutoScalingGroup %s onto it with %s instances, replace its older instances, and wait until every one is InService and healthy in its target group",
+	return fmt.Sprintf("CreateLaunchTemplateVersion tagging instances %s=%s (user data runs %s); UpdateAutoScalingGroup %s onto it, %s; replace its older instances and wait until every new one is InService and healthy in its target group",
 		TagCommit, req.Release.Commit, FetchCommand, name, size)
 }
 
