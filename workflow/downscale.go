@@ -74,8 +74,10 @@ func (r *Runner) Downscale(ctx context.Context, t target.Target, req DownscaleRe
 				"finish the canary with oops promote, or end it with oops rollback, then downscale")
 		}
 		off := st.Off
-		ev.From = release.Side{Color: st.Live.Color, Commit: st.Live.Commit}
-		ev.To = release.Side{Color: off.Color, Commit: off.Commit}
+		// Traffic does not move: both sides are the color scaled in, so
+		// that history does not read like a switch.
+		ev.From = release.Side{Color: off.Color, Commit: off.Commit}
+		ev.To = ev.From
 		out.Color, out.To = off.Color, minOff
 		if off.Group != nil {
 			out.Group, out.From = off.Group.Name, off.Group.Desired
