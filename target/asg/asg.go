@@ -444,7 +444,7 @@ func (t *Target) ready(ctx context.Context, c release.Color, name, version strin
 	if err != nil {
 		return false, "", err
 	}
-	good, old := 0, 0
+	good, old, unused := 0, 0, 0
 	for _, in := range g.instances {
 		inService := in.lifecycle == string(astypes.LifecycleStateInService)
 		if version != "" && in.version != version {
@@ -466,9 +466,17 @@ func (t *Target) ready(ctx context.Context, c release.Color, name, version strin
 			good++
 		}
 	}
+	for _, h := range health {
+		if h == "unused" { // the whole target group is, when one target is
+			unused++
+		}
+	}
 	why := fmt.Sprintf("%d of %d instances InService and healthy", good, want)
 	if old > 0 {
 		why += fmt.Sprintf(", %d still on an older launch template version", old)
+	}
+	if unused > 0 {
+		why += "; targets are unused (not health-checked): if no listener forwards to the target group, list it in the forward action at weight 0"
 	}
 	return good >= want && old == 0, why, nil
 }
