@@ -316,8 +316,15 @@ func (r *Runner) Approve(ctx context.Context, req ApproveRequest) (*ApproveOutco
 			out.Already = true
 			return nil
 		}
-		who := r.Identity(ctx).Who
-		if who == a.RequestedBy {
+		id := r.Identity(ctx)
+		who := id.Who
+		if r.OnAWS() && !strings.HasPrefix(who, "arn:") {
+			// The git user.name anyone can set must not stand in for the
+			// caller ARN: the deployer could approve as an approver.
+			return target.Hinted(Usagef("could not tell who you are from AWS (STS): on AWS an approval is given by the caller ARN, not by %q", who),
+				"check the AWS credentials and that STS answers (aws sts get-caller-identity), then run oops approve again")
+		}
+		if r.isRequester(a.RequestedBy, id) {
 			return target.Hinted(Usagef("%s deployed %s and cannot approve it too: require-approval wants a second person", who, short),
 				fmt.Sprintf("ask someone else to run: oops approve %s -m WHY", short))
 		}
@@ -345,6 +352,23 @@ func (r *Runner) Approve(ctx context.Context, req ApproveRequest) (*ApproveOutco
 		return nil, err
 	}
 	return out, nil
+}
+
+// isRequester says whether id is the one who asked for the approval,
+// however the identity was spelled: case aside (IAM names ignore it), and,
+// for a request recorded while STS could not tell (not an ARN), under the
+// names this host gives id too.
+func (r *Runner) isRequester(requestedBy string, id Identity) bool {
+	names := []string{id.Who}
+	if !strings.HasPrefix(requestedBy, "arn:") && strings.HasPrefix(id.Who, "arn:") {
+		names = append(names, r.gitUser(), id.OSUser)
+	}
+	for _, n := range names {
+		if n != "" && strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(requestedBy)) {
+			return true
+		}
+	}
+	return false
 }
 
 // isApprover matches an identity against approvers: equal, or, for an

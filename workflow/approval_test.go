@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -142,5 +144,64 @@ func TestApprovalNeverForARollback(t *testing.T) {
 	}
 	if b.st.Live.Color != release.Green {
 		t.Error("not rolled back")
+	}
+}
+
+// TestApprovalIdentityFromAWS: on AWS the approver is the caller ARN. When
+// STS cannot tell (its endpoint broken, on purpose or not), the git
+// user.name anyone can set must not stand in for it: that would let the
+// deployer approve as "grace". And a request recorded while STS could not
+// tell (as the OS user) is not approved by the same person once it can.
+func TestApprovalIdentityFromAWS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rc = `{"application-name": "api", "store": "s3://bucket", "require-approval": true, "approvers": ["grace", "arn:aws:sts::1:assumed-role/Release/*"]}`
+	tests := []struct {
+		name            string
+		deployer        string // the deployer's caller ARN, "" when STS failed
+		approver        string // the approver's
+		approverGitName string
+		want            string // in the refusal; "" accepted
+	}{
+		{"git name instead of a failed STS", "arn:aws:sts::1:assumed-role/Release/ada", "", "grace", "could not tell who you are"},
+		{"deployed while STS failed, approved by the same user", "", "arn:aws:sts::1:assumed-role/Release/ada", "", "ada deployed ccccccc and cannot approve it too"},
+		{"the same ARN in other case", "arn:aws:sts::1:assumed-role/Release/ada", "arn:aws:sts::1:assumed-role/Release/Ada", "", "cannot approve it too"},
+		{"someone else", "arn:aws:sts::1:assumed-role/Release/ada", "arn:aws:sts::1:assumed-role/Release/grace", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			fx := deployFixture(t, w)
+			fx.reconfigure(t, rc)
+			fx.d.Caller = func(context.Context) string { return tt.deployer }
+			if _, err := New(fx.d).Deploy(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+				t.Fatal(err)
+			}
+			d := fx.d
+			d.Caller = func(context.Context) string { return tt.approver }
+			if tt.approverGitName != "" {
+				home := t.TempDir()
+				if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = "+tt.approverGitName+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				d.Getenv = func(k string) string {
+					if k == "HOME" {
+						return home
+					}
+					return fx.env[k]
+				}
+			}
+			_, err := New(d).Approve(ctx, ApproveRequest{Rev: "ccccccc", Message: "lgtm"})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("approval: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("approval: %v, want refused: %q", err, tt.want)
+			}
+			if a, _ := fx.runner().Approvals(ctx); len(a) != 1 || a[0].Approved() != (tt.want == "") {
+				t.Errorf("approvals %+v", a)
+			}
+		})
 	}
 }
