@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -101,17 +102,27 @@ func (r *Runner) send(ctx context.Context, d config.Destination, body []byte, te
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "oops")
-	hc := r.d.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	hc := http.Client{}
+	if r.d.HTTP != nil {
+		hc = *r.d.HTTP
 	}
+	// Not followed: a POST redirected turns into a GET without the event
+	// (whose 200 would count as delivered), or re-sends it elsewhere.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // without the URL: its path or query may be the secret
+	}
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
+	switch {
+	case resp.StatusCode/100 == 3:
+		return fmt.Errorf("it answered %s, a redirect: notify does not follow them; write the URL it redirects to in .oopsrc", resp.Status)
+	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("it answered %s", resp.Status)
 	}
 	return nil
