@@ -165,6 +165,27 @@ func (r *Runner) gateApproval(ctx context.Context, dp *deployment, ev *release.E
 	if err != nil || !needsApproval(c, dp.req.Action) {
 		return nil, err
 	}
+	a, err := r.requestApproval(ctx, c, dp)
+	if err != nil || a.Approved() {
+		return a, err
+	}
+	if dp.req.NoSwitch {
+		return a, nil
+	}
+	ev.NoSwitch = true
+	dp.out.Done = true
+	hint := fmt.Sprintf("someone other than %s approves it with: oops approve %s -m WHY", a.RequestedBy, dp.rel.Short())
+	if len(c.Approvers) > 0 {
+		hint += " (approvers: " + strings.Join(c.Approvers, ", ") + ")"
+	}
+	hint += fmt.Sprintf("; then oops deploy %s switches at once; oops status lists what awaits approval", dp.rel.Short())
+	return a, target.Hinted(fmt.Errorf("%s is installed on %s (%s), traffic stays on %s: %w (require-approval, requested by %s)",
+		dp.rel.Short(), dp.st.Off.Color, dp.st.Off.Where(), dp.st.Live.Color, ErrAwaitingApproval, a.RequestedBy), hint)
+}
+
+// requestApproval reads the release's approval, recording the request
+// when there is none yet.
+func (r *Runner) requestApproval(ctx context.Context, c *config.Config, dp *deployment) (*Approval, error) {
 	st, err := r.d.Store(ctx)
 	if err != nil {
 		return nil, err
@@ -186,18 +207,19 @@ func (r *Runner) gateApproval(ctx context.Context, dp *deployment, ev *release.E
 		r.dropReplaced(ctx, st, app, sha, off)
 	}
 	dp.out.Approval = a
-	if dp.req.NoSwitch {
-		return a, nil
+	return a, nil
+}
+
+// requestBeforeNoWait records the request of a deploy --no-wait before
+// CodeDeploy installs the release on its own: else nothing would say it
+// awaits approval, and oops shift or promote could send traffic to it.
+func (r *Runner) requestBeforeNoWait(ctx context.Context, dp *deployment) error {
+	c, err := r.d.Config()
+	if err != nil || !dp.req.NoWait || !needsApproval(c, dp.req.Action) {
+		return err
 	}
-	ev.NoSwitch = true
-	dp.out.Done = true
-	hint := fmt.Sprintf("someone other than %s approves it with: oops approve %s -m WHY", a.RequestedBy, dp.rel.Short())
-	if len(c.Approvers) > 0 {
-		hint += " (approvers: " + strings.Join(c.Approvers, ", ") + ")"
-	}
-	hint += fmt.Sprintf("; then oops deploy %s switches at once; oops status lists what awaits approval", dp.rel.Short())
-	return a, target.Hinted(fmt.Errorf("%s is installed on %s (%s), traffic stays on %s: %w (require-approval, requested by %s)",
-		dp.rel.Short(), off, dp.st.Off.Where(), dp.st.Live.Color, ErrAwaitingApproval, a.RequestedBy), hint)
+	_, err = r.requestApproval(ctx, c, dp)
+	return err
 }
 
 // dropReplaced removes the requests still waiting for other commits on

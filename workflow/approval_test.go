@@ -205,3 +205,34 @@ func TestApprovalIdentityFromAWS(t *testing.T) {
 		})
 	}
 }
+
+// TestApprovalNoWaitThenShift: deploy --no-wait leaves CodeDeploy to
+// install the release, marked installing on the off color; with
+// require-approval it records the request first, so oops shift and oops
+// promote cannot send traffic to the unapproved release once it is there.
+func TestApprovalNoWaitThenShift(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	w.deployID = "d-42"
+	fx := deployFixture(t, w)
+	fx.reconfigure(t, approvalRC)
+	fx.d.UsesCodeDeploy = func() bool { return true }
+	if _, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc", NoWait: true}); err != nil {
+		t.Fatalf("deploy --no-wait: %v", err)
+	}
+	if st := w.state(); st.Off.Commit != shaC {
+		t.Fatalf("off runs %s, want ccccccc (installing)", release.Short(st.Off.Commit))
+	}
+	for _, action := range []string{release.ActionShift, release.ActionPromote} {
+		if _, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: action, Command: "oops " + action, Weight: 100, Confirm: yes, Force: true}); !errors.Is(err, ErrAwaitingApproval) {
+			t.Errorf("%s to the release deploy --no-wait installs: %v, want awaiting approval", action, err)
+		}
+	}
+	if w.liveCommit() != shaA {
+		t.Errorf("live %s, want aaaaaaa still", release.Short(w.liveCommit()))
+	}
+	if a, _ := fx.runner().Approvals(ctx); len(a) != 1 || a[0].Commit != shaC || a[0].Approved() {
+		t.Errorf("approvals %+v, want the request for ccccccc", a)
+	}
+}

@@ -273,6 +273,9 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	if err := r.gateHook(ctx, StagePreDeploy, ev, offURL, dp.req.Force); err != nil {
 		return err
 	}
+	if err := r.requestBeforeNoWait(ctx, dp); err != nil {
+		return err
+	}
 	if dp.warm {
 		r.d.Report.Progressf("%s already runs on %s: switching without reinstalling", dp.rel.Short(), st.Off.Color)
 	} else if err := r.install(ctx, dp, ev); err != nil || dp.out.DeploymentID != "" {
