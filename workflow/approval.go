@@ -276,6 +276,36 @@ func (r *Runner) checkApproved(ctx context.Context, st *target.State, to release
 		fmt.Sprintf("someone other than %s approves it with: oops approve %s -m WHY", a.RequestedBy, release.Short(cs.Commit)))
 }
 
+// refuseAwaiting stops a rollback onto a color that runs a release
+// awaiting approval: a deploy installed it there in place of the release
+// to go back to, so the rollback would put it live unapproved. What cannot
+// be read is warned about and let through: bookkeeping never blocks a
+// rollback.
+func (r *Runner) refuseAwaiting(ctx context.Context, st *target.State, to release.Color) error {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval {
+		return nil
+	}
+	cs := st.Color(to)
+	if !cs.CommitKnown() {
+		return nil
+	}
+	s, err := r.d.Store(ctx)
+	var a *Approval
+	if err == nil {
+		a, _, err = readApproval(ctx, s, c.ApplicationName, cs.Commit)
+	}
+	if err != nil {
+		r.warnf("cannot tell whether %s awaits approval: %v", release.Short(cs.Commit), err)
+		return nil
+	}
+	if a == nil || a.Approved() {
+		return nil
+	}
+	return target.Hinted(fmt.Errorf("refusing to roll back to %s: it runs %s, which %s deployed since, in place of the release to go back to: %w (require-approval)", to, release.Short(cs.Commit), a.RequestedBy, ErrAwaitingApproval),
+		"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force to put it live anyway")
+}
+
 func quoted(msg string) string {
 	if msg == "" {
 		return ""

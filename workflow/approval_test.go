@@ -236,3 +236,28 @@ func TestApprovalNoWaitThenShift(t *testing.T) {
 		t.Errorf("approvals %+v, want the request for ccccccc", a)
 	}
 }
+
+// TestApprovalRollbackOntoTheAwaitingRelease: once a deploy awaits
+// approval, the off color runs that release, not the one to go back to. A
+// plain oops rollback would put the unapproved release live: it is
+// refused, pointing at rollback --to; --force goes ahead.
+func TestApprovalRollbackOntoTheAwaitingRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	fx.reconfigure(t, approvalRC)
+	if _, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Fatal(err)
+	}
+	_, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Confirm: yes})
+	if !errors.Is(err, ErrAwaitingApproval) || !strings.Contains(hintOf(err), "oops rollback --to") {
+		t.Fatalf("rollback onto the release awaiting approval: %v (hint %q)", err, hintOf(err))
+	}
+	if w.liveCommit() != shaA {
+		t.Fatalf("live %s, want aaaaaaa", release.Short(w.liveCommit()))
+	}
+	if _, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Confirm: yes, Force: true}); err != nil || w.liveCommit() != shaC {
+		t.Fatalf("rollback --force: %v, live %s", err, release.Short(w.liveCommit()))
+	}
+}
