@@ -739,3 +739,36 @@ func TestHandEditedTXT(t *testing.T) {
 		t.Errorf("TXT after the switch: %s", m)
 	}
 }
+
+// TestSwitchKeepsAHandEditMadeMeanwhile: the records are read before the
+// confirmation and the pre-switch hook, which can take minutes in an
+// incident. A record edited by hand meanwhile (green pointed at a new
+// stack) must not be put back as it was read: the change batch fails
+// whole, the edit stays, and the error says to look again.
+func TestSwitchKeepsAHandEditMadeMeanwhile(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	tg := e.target(dns.Config{})
+	_, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true,
+		PreSwitch: func(context.Context, *target.State, *target.Plan) error {
+			return e.zone.Change(e.ctx, e.zone.Upsert(e.zone.Record, types.RRTypeA, "green", 0, 60, "10.0.0.99"))
+		}})
+	if !errors.Is(err, target.ErrInconsistent) || !strings.Contains(err.Error(), "A green (was A 10.0.0.2 weight 0 TTL 1m0s, is A 10.0.0.99 weight 0 TTL 1m0s); nothing was changed") {
+		t.Fatalf("switch over a record edited meanwhile: %v, want it refused", err)
+	}
+	rs, err := e.zone.Records(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if aws.ToString(r.SetIdentifier) == "green" && (len(r.ResourceRecords) != 1 || aws.ToString(r.ResourceRecords[0].Value) != "10.0.0.99") {
+			t.Errorf("green's record is %+v, want the hand edit 10.0.0.99 kept", r.ResourceRecords)
+		}
+	}
+	if w := e.weights(); w != "blue=100 green=0" {
+		t.Errorf("weights %s, want unchanged", w)
+	}
+	// Read again, the switch goes through.
+	if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true}); err != nil || e.weights() != "blue=0 green=100" {
+		t.Fatalf("switch after: %v, weights %s", err, e.weights())
+	}
+}
