@@ -772,3 +772,51 @@ func TestSwitchKeepsAHandEditMadeMeanwhile(t *testing.T) {
 		t.Fatalf("switch after: %v, weights %s", err, e.weights())
 	}
 }
+
+// TestAliasRecords: alias A records to two load balancers are colors too:
+// status shows them with the alias target's TTL, and a rollback moves the
+// weights and keeps each alias target as it was.
+func TestAliasRecords(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	alias := func(c release.Color, w int64) types.Change {
+		return types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: &types.ResourceRecordSet{
+			Name: aws.String(e.zone.Record + "."), Type: types.RRTypeA, SetIdentifier: aws.String(string(c)), Weight: aws.Int64(w),
+			AliasTarget: &types.AliasTarget{HostedZoneId: aws.String("Z35SXDOTRQ7X7K"), DNSName: aws.String(string(c) + "-alb.us-east-1.elb.amazonaws.com."), EvaluateTargetHealth: true},
+		}}
+	}
+	if err := e.zone.Delete(e.ctx, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.zone.Delete(e.ctx, "green"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.zone.Change(e.ctx, alias(release.Blue, 100), alias(release.Green, 0)); err != nil {
+		t.Fatal(err)
+	}
+	tg := e.target(dns.Config{})
+	st, err := tg.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live.Color != release.Blue || !strings.Contains(notes(st), "blue "+e.zone.Record+". -> alias A blue-alb.us-east-1.elb.amazonaws.com, weight 100, TTL 1m0s (the alias target's)") {
+		t.Errorf("state: live %s, notes:\n%s", st.Live.Color, notes(st))
+	}
+	if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.zone.Records(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rs {
+		if r.AliasTarget == nil {
+			t.Errorf("%s lost its alias target: %+v", aws.ToString(r.SetIdentifier), r)
+			continue
+		}
+		got[aws.ToString(r.SetIdentifier)] = fmt.Sprintf("%d %s", aws.ToInt64(r.Weight), aws.ToString(r.AliasTarget.DNSName))
+	}
+	if got["blue"] != "0 blue-alb.us-east-1.elb.amazonaws.com." || got["green"] != "100 green-alb.us-east-1.elb.amazonaws.com." {
+		t.Errorf("after rollback: %v", got)
+	}
+}
