@@ -166,8 +166,12 @@ func (r *Runner) gateApproval(ctx context.Context, dp *deployment, ev *release.E
 		return nil, err
 	}
 	a, err := r.requestApproval(ctx, c, dp)
-	if err != nil || a.Approved() {
-		return a, err
+	if err != nil {
+		return nil, err
+	}
+	if a.Approved() {
+		r.d.Report.Progressf("%s was approved by %s%s", dp.rel.Short(), a.ApprovedBy, quoted(a.Message))
+		return a, nil
 	}
 	if dp.req.NoSwitch {
 		return a, nil
@@ -196,7 +200,6 @@ func (r *Runner) requestApproval(ctx context.Context, c *config.Config, dp *depl
 		return nil, err
 	}
 	if a != nil && a.Approved() {
-		r.d.Report.Progressf("%s was approved by %s%s", dp.rel.Short(), a.ApprovedBy, quoted(a.Message))
 		return a, nil
 	}
 	if a == nil {
@@ -210,12 +213,15 @@ func (r *Runner) requestApproval(ctx context.Context, c *config.Config, dp *depl
 	return a, nil
 }
 
-// requestBeforeNoWait records the request of a deploy --no-wait before
-// CodeDeploy installs the release on its own: else nothing would say it
-// awaits approval, and oops shift or promote could send traffic to it.
-func (r *Runner) requestBeforeNoWait(ctx context.Context, dp *deployment) error {
+// requestBeforeInstall records the request before the release is put on
+// the off color: a deploy that stops after the install and before its
+// approval gate (a post-install hook, an unhealthy color, a crash, or
+// --no-wait, where CodeDeploy finishes alone) leaves it there all the
+// same, and without a request nothing would keep oops shift, promote or
+// rollback from sending traffic to it.
+func (r *Runner) requestBeforeInstall(ctx context.Context, dp *deployment) error {
 	c, err := r.d.Config()
-	if err != nil || !dp.req.NoWait || !needsApproval(c, dp.req.Action) {
+	if err != nil || dp.warm || !needsApproval(c, dp.req.Action) {
 		return err
 	}
 	_, err = r.requestApproval(ctx, c, dp)

@@ -261,3 +261,32 @@ func TestApprovalRollbackOntoTheAwaitingRelease(t *testing.T) {
 		t.Fatalf("rollback --force: %v, live %s", err, release.Short(w.liveCommit()))
 	}
 }
+
+// TestApprovalDeployStoppedBeforeTheGate: a deploy that installed the
+// release and then stopped before the approval gate (a post-install hook
+// refused it) leaves it on the off color all the same: the request is
+// recorded before the install, so neither a shift nor a plain rollback
+// sends traffic to the unapproved release.
+func TestApprovalDeployStoppedBeforeTheGate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	withFakeHooks(t, fx, map[string]int{StagePostInstall: 1})
+	fx.reconfigure(t, strings.Replace(everyHook(), `"store": "rel",`, `"store": "rel", "require-approval": true,`, 1))
+	if _, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc"}); err == nil || !strings.Contains(err.Error(), "refused by hook post-install") {
+		t.Fatalf("deploy: %v, want refused by the post-install hook", err)
+	}
+	if st := w.state(); st.Off.Commit != shaC {
+		t.Fatalf("off runs %s, want ccccccc installed", release.Short(st.Off.Commit))
+	}
+	if _, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: release.ActionShift, Command: "oops shift", Weight: 100, Confirm: yes, Force: true}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Errorf("shift: %v, want awaiting approval", err)
+	}
+	if _, err := New(fx.d).Switch(ctx, w.target(), SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Confirm: yes}); !errors.Is(err, ErrAwaitingApproval) {
+		t.Errorf("rollback: %v, want refused (awaiting approval)", err)
+	}
+	if w.liveCommit() != shaA {
+		t.Errorf("live %s, want aaaaaaa", release.Short(w.liveCommit()))
+	}
+}

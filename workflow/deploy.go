@@ -273,7 +273,7 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	if err := r.gateHook(ctx, StagePreDeploy, ev, offURL, dp.req.Force); err != nil {
 		return err
 	}
-	if err := r.requestBeforeNoWait(ctx, dp); err != nil {
+	if err := r.requestBeforeInstall(ctx, dp); err != nil {
 		return err
 	}
 	if dp.warm {
