@@ -312,6 +312,43 @@ func (r *Runner) refuseAwaiting(ctx context.Context, st *target.State, to releas
 		"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force to put it live anyway")
 }
 
+// checkRollbackTo keeps rollback --to from being a deploy without the
+// second person, with require-approval: going back to a release that
+// took traffic before needs no approval, but one that never did, or whose
+// deploy awaits approval, is refused unless --force (which history
+// records). Marks that cannot be read are warned about and let through:
+// bookkeeping never blocks a rollback.
+func (r *Runner) checkRollbackTo(ctx context.Context, dp *deployment) error {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval || dp.req.Action != release.ActionRollback || dp.req.Force {
+		return nil
+	}
+	short := dp.rel.Short()
+	st := dp.idx.Store()
+	a, _, err := readApproval(ctx, st, c.ApplicationName, dp.rel.Commit)
+	if err != nil {
+		r.warnf("cannot tell whether %s awaits approval: %v", short, err)
+		return nil
+	}
+	if a != nil && a.Approved() {
+		return nil
+	}
+	if a != nil {
+		return target.Hinted(fmt.Errorf("refusing to roll back to %s: its deploy by %s is %w (require-approval)", short, a.RequestedBy, ErrAwaitingApproval),
+			fmt.Sprintf("roll back to a release that took traffic before (oops list), or have someone other than %s run oops approve %s; --force rolls back to it anyway", a.RequestedBy, short))
+	}
+	m, err := store.LoadMarks(ctx, st, c.ApplicationName)
+	if err != nil {
+		r.warnf("cannot tell whether %s took traffic before: %v", short, err)
+		return nil
+	}
+	if m[dp.rel.Commit].LiveAt.IsZero() {
+		return target.Hinted(fmt.Errorf("refusing to roll back to %s: %s never took traffic, so this would be a deploy: %w of someone else (require-approval)", short, short, ErrAwaitingApproval),
+			fmt.Sprintf("oops deploy %s asks for the approval; roll back to a release that took traffic before (oops list); or --force rolls back to it anyway", short))
+	}
+	return nil
+}
+
 func quoted(msg string) string {
 	if msg == "" {
 		return ""

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
 )
 
 // as is another operator's Runner on fx's store and .oopsrc.
@@ -134,6 +136,7 @@ func TestApprovalNeverForARollback(t *testing.T) {
 	w := newWorld(t)
 	fx := deployFixture(t, w)
 	fx.reconfigure(t, approvalRC)
+	wasLive(t, fx, shaC)
 	if _, err := fx.runner().RollbackTo(ctx, DeployRequest{Rev: "ccccccc", Reason: "back"}); err != nil || w.liveCommit() != shaC {
 		t.Fatalf("rollback --to: %v, live %s", err, release.Short(w.liveCommit()))
 	}
@@ -289,4 +292,56 @@ func TestApprovalDeployStoppedBeforeTheGate(t *testing.T) {
 	if w.liveCommit() != shaA {
 		t.Errorf("live %s, want aaaaaaa", release.Short(w.liveCommit()))
 	}
+}
+
+// wasLive records in the marks that sha took traffic once.
+func wasLive(t *testing.T, fx *fixture, sha string) {
+	t.Helper()
+	err := store.UpdateMarks(context.Background(), fx.st, "api", func(m store.Marks) {
+		m.ApplyEvent(&release.Event{Time: time.Now(), Action: release.ActionDeploy, Result: release.ResultOK, To: release.Side{Color: release.Green, Commit: sha}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApprovalRollbackToIsNoDeploy: rollback --to needs no approval to go
+// back to a release that took traffic before; but to a release that never
+// did, or one awaiting approval, it would be a deploy without the second
+// person: refused (exit 14) unless --force, which history records.
+func TestApprovalRollbackToIsNoDeploy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("never live", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		fx := deployFixture(t, w)
+		fx.reconfigure(t, approvalRC)
+		_, err := fx.runner().RollbackTo(ctx, DeployRequest{Rev: "ccccccc", Reason: "hotfix"})
+		if !errors.Is(err, ErrAwaitingApproval) || !strings.Contains(err.Error(), "ccccccc never took traffic") || !strings.Contains(hintOf(err), "oops deploy ccccccc") {
+			t.Fatalf("rollback --to a release never live: %v (hint %q)", err, hintOf(err))
+		}
+		if w.liveCommit() != shaA || w.state().Off.Commit == shaC {
+			t.Fatalf("live %s, off %s: want nothing installed nor switched", release.Short(w.liveCommit()), release.Short(w.state().Off.Commit))
+		}
+		if _, err := New(fx.d).RollbackTo(ctx, DeployRequest{Rev: "ccccccc", Reason: "hotfix", Force: true}); err != nil || w.liveCommit() != shaC {
+			t.Fatalf("rollback --to --force: %v, live %s", err, release.Short(w.liveCommit()))
+		}
+	})
+	t.Run("awaiting approval", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		fx := deployFixture(t, w)
+		fx.reconfigure(t, approvalRC)
+		if _, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+			t.Fatal(err)
+		}
+		wasLive(t, fx, shaC) // even once live: this deploy of it awaits approval
+		if _, err := New(fx.d).RollbackTo(ctx, DeployRequest{Rev: "ccccccc"}); !errors.Is(err, ErrAwaitingApproval) {
+			t.Fatalf("rollback --to the release awaiting approval: %v", err)
+		}
+		if w.liveCommit() != shaA {
+			t.Fatalf("live %s, want aaaaaaa", release.Short(w.liveCommit()))
+		}
+	})
 }

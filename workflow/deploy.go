@@ -110,6 +110,9 @@ func (r *Runner) Deploy(ctx context.Context, req DeployRequest) (*DeployOutcome,
 		if err := r.checkBad(ctx, dp); err != nil {
 			return nil, err
 		}
+		if err := r.checkRollbackTo(ctx, dp); err != nil {
+			return nil, err
+		}
 		if err := r.planDeploy(ctx, dp); err != nil {
 			return nil, err
 		}
@@ -264,6 +267,9 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	ev.From = release.Side{Color: st.Live.Color, Commit: st.Live.Commit}
 	ev.To = release.Side{Color: st.Off.Color, Commit: dp.rel.Commit}
 	if err := r.checkBad(ctx, dp); err != nil {
+		return err
+	}
+	if err := r.checkRollbackTo(ctx, dp); err != nil {
 		return err
 	}
 	if err := r.confirmDeploy(dp); err != nil {
