@@ -203,7 +203,14 @@ func (r *Runner) requestApproval(ctx context.Context, c *config.Config, dp *depl
 		return a, nil
 	}
 	if a == nil {
-		a = &Approval{Commit: sha, Color: off, RequestedBy: r.Identity(ctx).Who, RequestedAt: r.d.Now().UTC(), Reason: dp.req.Reason}
+		who := r.Identity(ctx).Who
+		if r.OnAWS() && !strings.HasPrefix(who, "arn:") {
+			// A requester named by a git user.name of their choosing could
+			// then approve under their own ARN.
+			return nil, target.Hinted(fmt.Errorf("record the request for approval of %s: could not tell who you are from AWS (STS): require-approval records the deployer's caller ARN", dp.rel.Short()),
+				"check the AWS credentials and that STS answers (aws sts get-caller-identity), then deploy again; nothing was installed")
+		}
+		a = &Approval{Commit: sha, Color: off, RequestedBy: who, RequestedAt: r.d.Now().UTC(), Reason: dp.req.Reason}
 		if err := putApproval(ctx, st, app, a, etag); err != nil {
 			return nil, err
 		}
