@@ -93,8 +93,10 @@ func (r *Runner) send(ctx context.Context, d config.Destination, body []byte, te
 	}
 	payload := body
 	if d.Slack {
-		// A Slack incoming webhook takes a message, not an event.
-		payload, _ = json.Marshal(map[string]string{"text": text})
+		// A Slack incoming webhook takes a message, not an event; & < >
+		// escaped as Slack asks, or a reason's <!channel> pings everyone
+		// and <url|text> passes a link off as something else.
+		payload, _ = json.Marshal(map[string]string{"text": strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)})
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {

@@ -324,12 +324,14 @@ func TestNotifySlack(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	fx.d.HTTP = &http.Client{Transport: &deadline{next: http.DefaultTransport, reach: u.Host}}
 	b := newBoard(fx)
-	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s", Confirm: yes}); err != nil {
+	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s <!channel> & <https://evil.example|docs>", Confirm: yes}); err != nil {
 		t.Fatal(err)
 	}
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	want := "oops rollback of api by ada on lb api: blue (2222222) -> green (1111111): OK; 2222222 is marked BAD; reason: 500s"
+	// Slack reads <...> as mentions and links: a reason must not ping
+	// the channel nor pass a link off as something else.
+	want := "oops rollback of api by ada on lb api: blue (2222222) -&gt; green (1111111): OK; 2222222 is marked BAD; reason: 500s &lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt;"
 	if got.path != "/services/T0/B0/secret" || len(got.body) != 1 || got.body["text"] != want {
 		t.Errorf("Slack got %s %v\nwant {\"text\": %q}", got.path, got.body, want)
 	}
