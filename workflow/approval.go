@@ -296,8 +296,8 @@ func (r *Runner) checkApproved(ctx context.Context, st *target.State, to release
 // rollback.
 func (r *Runner) refuseAwaiting(ctx context.Context, st *target.State, to release.Color) error {
 	c, err := r.d.Config()
-	if err != nil || !c.RequireApproval {
-		return nil
+	if err != nil || !c.RequireApproval || r.storeDown != nil {
+		return nil // rollback --no-lock: the store is not asked again
 	}
 	cs := st.Color(to)
 	if !cs.CommitKnown() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target"
 )
 
 // as is another operator's Runner on fx's store and .oopsrc.
@@ -357,4 +358,22 @@ func TestApprovalRollbackToIsNoDeploy(t *testing.T) {
 			t.Fatalf("live %s, want aaaaaaa", release.Short(w.liveCommit()))
 		}
 	})
+}
+
+// TestRefuseAwaitingStoreDown: rollback --no-lock runs because the store
+// cannot be reached; the approval check of the rollback does not ask it
+// again (each try would wait for an answer that does not come).
+func TestRefuseAwaitingStoreDown(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, approvalRC)
+	fx.d.Store = func(context.Context) (store.Store, error) {
+		t.Error("the store was asked while known to be down")
+		return nil, errors.New("down")
+	}
+	r := New(fx.d)
+	r.storeDown = errors.New("connection refused")
+	st := &target.State{Live: target.ColorState{Color: release.Blue, Commit: shaA}, Off: target.ColorState{Color: release.Green, Commit: shaC}}
+	if err := r.refuseAwaiting(context.Background(), st, release.Green); err != nil {
+		t.Fatal(err)
+	}
 }
