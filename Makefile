@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build install deps vet lint test bench fuzz demo clean
+.PHONY: all build install deps vet lint test bench fuzz demo clean man
 
 all: build
 
@@ -12,6 +12,12 @@ build:
 
 install:
 	$(GO) install -ldflags "-X main.version=$(VERSION)" ./cmd/oops
+
+# man writes a man page per command into man/ (from the commands
+# themselves: they never drift from --help); install with
+# cp man/*.1 /usr/local/share/man/man1/.
+man:
+	VERSION=$(VERSION) $(GO) run ./scripts/genman man
 
 # deps installs what a fresh machine lacks for the tests (moto_server, git).
 deps:

@@ -10,9 +10,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// ApproveOptions are what `oops approve REV` runs with: its flags, and
-// the dependencies the run takes from the Factory (bound in
-// newApproveCmd, replaced in tests).
+// ApproveOptions are what `oops approve REV` runs with: flags and dependencies.
 type ApproveOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner
@@ -53,6 +51,7 @@ oops status and oops list show what awaits approval.`,
 	fl.StringVarP(&opts.Message, "message", "m", "", "why, recorded in history and with the approval")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "check that you may approve it and change nothing")
+	c.ValidArgsFunction = firstArg(completeRevs(f))
 	return runCmd(c, opts, runF, approveRun)
 }
 

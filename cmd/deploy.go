@@ -10,9 +10,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// DeployOptions are what `oops deploy REV` (and `oops rollback --to REV`)
-// run with: the flags, and the dependencies the run takes from the Factory
-// (bound in newDeployOptions, replaced in tests).
+// DeployOptions are what `oops deploy REV` (and rollback --to) runs with.
 type DeployOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner
@@ -107,6 +105,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "CodeDeploy: create the deployment, print its id and exit; nothing is recorded or switched")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "how long the install may take until healthy (default: the target's; local: 60s; CodeDeploy: until CodeDeploy ends it)")
 	fl.DurationVar(&opts.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
+	c.ValidArgsFunction = firstArg(completeRevs(f))
 	return runCmd(c, opts, runF, deployRun)
 }
 

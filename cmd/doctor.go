@@ -3,18 +3,21 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oops-deploy/oops/internal/display"
 	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// DoctorOptions are what `oops doctor` runs with.
+// DoctorOptions are what `oops doctor` runs with: flags and dependencies.
 type DoctorOptions struct {
 	IO     *IOStreams
 	Doctor func(context.Context) []workflow.Check
 	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newDoctorCmd builds `oops doctor`; runF replaces the run in flag tests.
@@ -32,7 +35,7 @@ code of the first failed check.`,
 		Example: "  oops doctor\n  oops doctor --json",
 		Args:    noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, doctorRun)
 }
 
@@ -45,7 +48,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		}
 	}
 	if opts.JSON {
-		if err := iostreams.WriteJSON(opts.IO.Out, checks); err != nil {
+		if err := opts.Export.Write(opts.IO.Out, checks, time.Now); err != nil {
 			return err
 		}
 	} else if err := printChecks(opts.IO, checks); err != nil {
@@ -64,7 +67,7 @@ func printChecks(ios *IOStreams, checks []workflow.Check) error {
 	for _, ch := range checks {
 		rows = append(rows, []string{ch.Name, ch.Status, ch.Detail})
 	}
-	if err := ios.PrintTable([]string{"CHECK", "STATUS", "DETAIL"}, rows); err != nil {
+	if err := ios.PrintStyledTable([]string{"CHECK", "STATUS", "DETAIL"}, rows, display.Style); err != nil {
 		return err
 	}
 	for _, ch := range checks {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +13,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// FsckOptions are what `oops fsck` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newFsckCmd,
-// replaced in tests).
+// FsckOptions are what `oops fsck` runs with: flags and dependencies.
 type FsckOptions struct {
 	IO *IOStreams
 	// Fsck checks (and with repair, repairs) the store and the target's
@@ -23,6 +22,7 @@ type FsckOptions struct {
 	Progressf func(format string, args ...any)
 
 	Repair, Deep, JSON bool
+	Export             iostreams.Exporter // --jq, --template
 }
 
 // newFsckCmd builds `oops fsck`; runF replaces the run in flag tests (nil: fsckRun).
@@ -63,7 +63,7 @@ otherwise, 2 for a bad .oopsrc.`,
 	fl := c.Flags()
 	fl.BoolVar(&opts.Repair, "repair", false, "rebuild the index and the marks, remove leftovers (never an artifact or an event)")
 	fl.BoolVar(&opts.Deep, "deep", false, "re-read every artifact and check its SHA-256")
-	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, fsckRun)
 }
 
@@ -83,7 +83,7 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 		if out.Problems == nil {
 			out.Problems = []store.Problem{}
 		}
-		if err := iostreams.WriteJSON(opts.IO.Out, out); err != nil {
+		if err := opts.Export.Write(opts.IO.Out, out, time.Now); err != nil {
 			return err
 		}
 	} else {

@@ -13,9 +13,7 @@ import (
 	"github.com/oops-deploy/oops/store"
 )
 
-// HistoryOptions are what `oops history` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newHistoryCmd,
-// replaced in tests).
+// HistoryOptions are what `oops history` runs with: flags and dependencies.
 type HistoryOptions struct {
 	IO          *IOStreams
 	Now         func() time.Time
@@ -28,6 +26,7 @@ type HistoryOptions struct {
 	Limit  int
 	Before string
 	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newHistoryCmd builds `oops history`; runF replaces the run in flag tests (nil: historyRun).
@@ -58,7 +57,7 @@ and host), the reason given with -m, the result and how long it took.`,
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 20, "show at most `N` events (0: all)")
 	c.Flags().StringVar(&opts.Before, "before", "", "show events older than the one with this `id`")
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, historyRun)
 }
 
@@ -83,7 +82,7 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		if events == nil {
 			events = []release.Event{}
 		}
-		return iostreams.WriteJSON(opts.IO.Out, events)
+		return opts.Export.Write(opts.IO.Out, events, opts.Now)
 	}
 	if len(events) == 0 {
 		opts.Warnf("no history yet for %s in %s", c.ApplicationName, st)
@@ -113,5 +112,5 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		}
 		rows = append(rows, row)
 	}
-	return opts.IO.PrintTable(header, rows)
+	return opts.IO.PrintStyledTable(header, rows, display.Style)
 }

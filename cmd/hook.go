@@ -33,16 +33,15 @@ and stays that color for all the deployment's hooks.`,
 	return c
 }
 
-// HookEnvOptions are what `oops hook env` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newHookEnvCmd,
-// replaced in tests).
+// HookEnvOptions are what `oops hook env` runs with: flags and dependencies.
 type HookEnvOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner
 
 	// Host is where this instance's colors answer (tests: 127.0.0.1).
-	Host string
-	JSON bool
+	Host   string
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newHookEnvCmd builds `oops hook env`; runF replaces the run in flag
@@ -60,7 +59,7 @@ the color's health check on this instance (OOPS_HEALTH_URL).`,
   oops hook env --json`,
 		Args: noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	c.Flags().StringVar(&opts.Host, "host", "127.0.0.1", "`address` where this instance's colors answer")
 	return runCmd(c, opts, runF, hookEnvRun)
 }
@@ -71,18 +70,15 @@ func hookEnvRun(ctx context.Context, opts *HookEnvOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, env)
+		return opts.Export.Write(opts.IO.Out, env, time.Now)
 	}
 	_, err = io.WriteString(opts.IO.Out, env.Shell())
 	return err
 }
 
-// HookWaitHealthyOptions are what `oops hook wait-healthy` runs with: its
-// flags, and the dependencies the run takes from the Factory (bound in
-// newHookWaitHealthyCmd, replaced in tests).
+// HookWaitHealthyOptions are what `oops hook wait-healthy` runs with: flags and dependencies.
 type HookWaitHealthyOptions struct {
-	IO     *IOStreams
-	Runner func() *workflow.Runner
+	Runner func() *workflow.Runner // it reports on stderr through the Runner
 
 	Host              string
 	Timeout, Interval time.Duration
@@ -91,7 +87,7 @@ type HookWaitHealthyOptions struct {
 // newHookWaitHealthyCmd builds `oops hook wait-healthy`; runF replaces the
 // run in flag tests (nil: hookWaitHealthyRun).
 func newHookWaitHealthyCmd(f *Factory, runF func(context.Context, *HookWaitHealthyOptions) error) *cobra.Command {
-	opts := &HookWaitHealthyOptions{IO: f.IO, Runner: f.Runner}
+	opts := &HookWaitHealthyOptions{Runner: f.Runner}
 	c := &cobra.Command{
 		Use:   "wait-healthy",
 		Short: "Wait until the deployment's color answers its health check on this instance",
@@ -113,9 +109,7 @@ func hookWaitHealthyRun(ctx context.Context, opts *HookWaitHealthyOptions) error
 	return opts.Runner().HookWaitHealthy(ctx, opts.Host, opts.Timeout, opts.Interval)
 }
 
-// HookSwitchOptions are what `oops hook switch` runs with: its flags, and
-// the dependencies the run takes from the Factory (bound in
-// newHookSwitchCmd, replaced in tests).
+// HookSwitchOptions are what `oops hook switch` runs with: flags and dependencies.
 type HookSwitchOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner

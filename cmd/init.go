@@ -12,9 +12,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// InitOptions are what `oops init` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in the constructor,
-// replaced in tests).
+// InitOptions are what `oops init` runs with: flags and dependencies.
 type InitOptions struct {
 	IO      *IOStreams
 	WorkDir func() (string, error)

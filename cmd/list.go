@@ -14,9 +14,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// ListOptions are what `oops list` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newListCmd,
-// replaced in tests).
+// ListOptions are what `oops list` runs with: flags and dependencies.
 type ListOptions struct {
 	IO         *IOStreams
 	Now        func() time.Time
@@ -25,8 +23,9 @@ type ListOptions struct {
 	EnrichBare func([]release.Release)
 	Status     func(context.Context, []release.Release) (map[string]workflow.ReleaseState, error)
 
-	Limit int
-	JSON  bool
+	Limit  int
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newListCmd builds `oops list`; runF replaces the run in flag tests (nil: listRun).
@@ -85,7 +84,7 @@ FLAGS only when a release has one. --json prints every field.`,
 		},
 	}
 	c.Flags().IntVarP(&opts.Limit, "limit", "n", 0, "show at most `N` releases (0: all)")
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of releases")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print a JSON array of releases")
 	return runCmd(c, opts, runF, listRun)
 }
 
@@ -117,7 +116,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		for i, r := range rels {
 			items[i] = listItem{Release: r, ReleaseState: status[r.Commit]}
 		}
-		return iostreams.WriteJSON(opts.IO.Out, items)
+		return opts.Export.Write(opts.IO.Out, items, opts.Now)
 	}
 	if len(rels) == 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "no releases in %s yet; publish one with: oops publish FILE\n", idx.Store())
@@ -151,5 +150,5 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 		rows = append(rows, row)
 	}
-	return opts.IO.PrintTable(header, rows)
+	return opts.IO.PrintStyledTable(header, rows, display.Style)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/spf13/cobra"
 )
 
@@ -135,6 +136,11 @@ func TestListFlags(t *testing.T) {
 		{args: []string{"list", "-n", "-1"}, usage: "--limit must be 0 (all) or more, got -1"},
 		{args: []string{"list", "--limit", "five"}, usage: `invalid argument "five" for "-n, --limit"`},
 		{args: []string{"list", "--json=maybe"}, usage: `invalid argument "maybe"`},
+		{args: []string{"list", "--jq", ".[0].commit"}, want: ListOptions{JSON: true, Export: iostreams.Exporter{JQ: ".[0].commit"}}},
+		{args: []string{"list", "-n", "3", "-t", "{{range .}}{{.commit}}{{end}}"}, want: ListOptions{Limit: 3, JSON: true, Export: iostreams.Exporter{Template: "{{range .}}{{.commit}}{{end}}"}}},
+		{args: []string{"list", "--jq", ".[] | select("}, usage: `invalid output filter: --jq ".[] | select("`},
+		{args: []string{"list", "--template", "{{range .}}"}, usage: "invalid output filter: --template"},
+		{args: []string{"list", "-q", ".", "-t", "{{.}}"}, usage: "--jq and --template cannot be combined"},
 		{args: []string{"list", "--all"}, usage: "unknown flag: --all"},
 		{args: []string{"list", "HEAD"}, usage: `oops list takes no arguments, got "HEAD"`},
 	})

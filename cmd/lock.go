@@ -28,15 +28,14 @@ loses it lock-ttl (default 1m) after its last heartbeat.`,
 	return c
 }
 
-// LockStatusOptions are what `oops lock status` runs with: its flag, and
-// the dependencies the run takes from the Factory (bound in
-// newLockStatusCmd, replaced in tests).
+// LockStatusOptions are what `oops lock status` runs with: flags and dependencies.
 type LockStatusOptions struct {
 	IO     *IOStreams
 	Now    func() time.Time
 	Runner func() *workflow.Runner
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newLockStatusCmd builds `oops lock status`; runF replaces the run in
@@ -49,7 +48,7 @@ func newLockStatusCmd(f *Factory, runF func(context.Context, *LockStatusOptions)
 		Example: "  oops lock status\n  oops lock status --json",
 		Args:    noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, lockStatusRun)
 }
 
@@ -60,7 +59,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 	}
 	info := out.Lock
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, out)
+		return opts.Export.Write(opts.IO.Out, out, opts.Now)
 	}
 	if !out.Locked {
 		fmt.Fprintf(opts.IO.Out, "%s is not locked\n", out.App)
@@ -80,8 +79,7 @@ func lockStatusRun(ctx context.Context, opts *LockStatusOptions) error {
 	return nil
 }
 
-// LockReleaseOptions are what `oops lock release` runs with: its flags,
-// and the workflow it runs (bound in newLockReleaseCmd, replaced in tests).
+// LockReleaseOptions are what `oops lock release` runs with: flags and dependencies.
 type LockReleaseOptions struct {
 	IO      *IOStreams
 	Release func(context.Context, workflow.ReleaseLockRequest) (*workflow.ReleaseLockOutcome, error)

@@ -13,9 +13,7 @@ import (
 	"github.com/oops-deploy/oops/target/local"
 )
 
-// ProxyOptions are what `oops proxy` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in the constructor,
-// replaced in tests).
+// ProxyOptions are what `oops proxy` runs with: flags and dependencies.
 type ProxyOptions struct {
 	IO     *IOStreams
 	Now    func() time.Time

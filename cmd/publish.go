@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +12,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// PublishOptions are what `oops publish` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newPublishCmd,
-// replaced in tests).
+// PublishOptions are what `oops publish` runs with: flags and dependencies.
 type PublishOptions struct {
 	IO     *IOStreams
 	Runner func() *workflow.Runner
@@ -22,6 +21,7 @@ type PublishOptions struct {
 	Commit string
 	DryRun bool
 	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 	Yes    bool
 	// AllowDirty publishes HEAD although tracked files differ from it,
 	// recording dirty: true.
@@ -65,7 +65,7 @@ it with "dirty": true in its metadata, shown by oops list.`,
 	fl := c.Flags()
 	fl.StringVarP(&opts.Commit, "commit", "c", "HEAD", "the `rev` FILE was built from: SHA (>= 4 hex digits, unique), tag, branch, HEAD~N")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "resolve, check and print what would be published; upload nothing")
-	fl.BoolVar(&opts.JSON, "json", false, "print the release as JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print the release as JSON")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "accepted for scripts that pass it to every command; publish never asks")
 	fl.BoolVar(&opts.AllowDirty, "allow-dirty", false, "publish HEAD although tracked files differ from it, marked dirty")
 	return runCmd(c, opts, runF, publishRun)
@@ -89,7 +89,7 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 	}
 	rel, created, sha := out.Release, out.Created, out.Commit
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun})
+		return opts.Export.Write(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun}, time.Now)
 	}
 	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, release.HumanSize(rel.Size))
 	switch {

@@ -11,8 +11,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// RepairOptions are what `oops repair` runs with: its flags, and the
-// dependencies the run takes from the Factory (replaced in tests).
+// RepairOptions are what `oops repair` runs with: flags and dependencies.
 type RepairOptions struct {
 	IO      *IOStreams
 	Runner  func() *workflow.Runner
@@ -60,6 +59,7 @@ changes nothing; on a terminal oops asks first unless --yes.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the calls a repair would make and change nothing")
 	fl.StringVar(&opts.To, "to", "", "leave all traffic on this `color` (blue or green) when the target does not say")
 	fl.StringVarP(&opts.Reason, "message", "m", "", "why, recorded in history")
+	_ = c.RegisterFlagCompletionFunc("to", completeWords("blue", "green"))
 	return runCmd(c, opts, runF, repairRun)
 }
 

@@ -61,6 +61,7 @@ command that reaches the store appends it to history. --no-lock is refused
 	}
 	c.Flags().BoolVar(&opts.NoLock, "no-lock", false, "only when the store cannot be reached: switch without the lock, keep the event on this machine until it can")
 	c.Flags().StringVar(&opts.To, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
+	_ = c.RegisterFlagCompletionFunc("to", completeRevs(f))
 	return switchCmd(c, opts, runF, rollbackRun)
 }
 

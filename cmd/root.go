@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/spf13/cobra"
 )
 
@@ -60,6 +61,7 @@ release.`,
 		func(f *Factory) *cobra.Command { return newProxyCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newDoctorCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
+		func(f *Factory) *cobra.Command { return newIAMPolicyCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))
 	}
@@ -137,9 +139,11 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// runCmd finishes a command built as newXCmd(f, runF): its RunE, when set,
-// only checks flags and arguments; then the run is runF when given (flag
-// tests), else run.
+// runCmd finishes a command built as newXCmd(f, runF): opts (XOptions)
+// carries its flags and the dependencies the run takes from the Factory,
+// bound in newXCmd and replaced in tests; its RunE, when set, only checks
+// flags and arguments; then the run is runF when given (flag tests), else
+// run.
 func runCmd[O any](c *cobra.Command, opts *O, runF, run func(context.Context, *O) error) *cobra.Command {
 	check := c.RunE
 	if runF == nil {
@@ -154,4 +158,27 @@ func runCmd[O any](c *cobra.Command, opts *O, runF, run func(context.Context, *O
 		return runF(cmd.Context(), opts)
 	}
 	return c
+}
+
+// addJSONFlags adds --json (what: its help) and the filters of its output,
+// --jq and --template (as gh's): a filter implies --json and is parsed
+// before the run, so a bad one changes nothing.
+func addJSONFlags(c *cobra.Command, json *bool, export *iostreams.Exporter, what string) {
+	fl := c.Flags()
+	fl.BoolVar(json, "json", false, what)
+	fl.StringVarP(&export.JQ, "jq", "q", "", "filter the JSON output with a jq `expression` (built in: no jq needed); implies --json")
+	fl.StringVarP(&export.Template, "template", "t", "", "format the JSON output with a Go `template` (helpers: timeago, truncate, join, json, upper, lower); implies --json")
+	check := c.PreRunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := export.Check(); err != nil {
+			return withHint(usageError{Err: err}, "see the --jq and --template examples in the README (Scripting)")
+		}
+		if export.Set() {
+			*json = true
+		}
+		if check != nil {
+			return check(cmd, args)
+		}
+		return nil
+	}
 }

@@ -49,6 +49,7 @@ previous split if it fails, and is recorded in history.`,
 			return err
 		},
 	}
+	c.ValidArgsFunction = firstArg(completeWords("10", "25", "50", "100", "0"))
 	return switchCmd(c, opts, runF, shiftRun)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,9 +14,7 @@ import (
 	"github.com/oops-deploy/oops/workflow"
 )
 
-// StatusOptions are what `oops status` runs with: its flags, and the
-// dependencies the run takes from the Factory (bound in newStatusCmd,
-// replaced in tests).
+// StatusOptions are what `oops status` runs with: flags and dependencies.
 type StatusOptions struct {
 	IO     *IOStreams
 	Target func(context.Context) (target.Target, error)
@@ -23,7 +22,8 @@ type StatusOptions struct {
 	// switched yet (none without require-approval).
 	Approvals func(context.Context) ([]workflow.Approval, error)
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newStatusCmd builds `oops status`; runF replaces the run in flag tests (nil: statusRun).
@@ -54,7 +54,7 @@ fields beside it.`,
   oops status | awk '$2 == "live" {print $1}'`,
 		Args: noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, statusRun)
 }
 
@@ -86,7 +86,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		if err != nil {
 			out.Problem = err.Error()
 		}
-		if werr := iostreams.WriteJSON(opts.IO.Out, out); werr != nil {
+		if werr := opts.Export.Write(opts.IO.Out, out, time.Now); werr != nil {
 			return werr
 		}
 		return err
@@ -95,7 +95,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintln(opts.IO.Out, t.String())
 	}
 	header, rows := display.StatusTable(st)
-	if perr := opts.IO.PrintTable(header, rows); perr != nil {
+	if perr := opts.IO.PrintStyledTable(header, rows, display.Style); perr != nil {
 		return perr
 	}
 	for _, kv := range append(display.StatusNotes(st), display.ApprovalNotes(approvals)...) {

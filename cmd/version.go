@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/spf13/cobra"
 )
 
-// VersionOptions are what `oops version` runs with: its flag, and what the
-// run takes from the Factory and the binary (bound in newVersionCmd,
-// replaced in tests).
+// VersionOptions are what `oops version` runs with: flags and dependencies.
 type VersionOptions struct {
 	IO *IOStreams
 	// Version is the one set at build time (-ldflags); "" or "dev" when none was.
@@ -20,7 +19,8 @@ type VersionOptions struct {
 	// BuildInfo is debug.ReadBuildInfo: the module version of a go install.
 	BuildInfo func() (*debug.BuildInfo, bool)
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter // --jq, --template
 }
 
 // newVersionCmd builds `oops version`; runF replaces the run in flag tests (nil: versionRun).
@@ -32,7 +32,7 @@ func newVersionCmd(f *Factory, runF func(context.Context, *VersionOptions) error
 		Example: "  oops version\n  oops version --json",
 		Args:    noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	addJSONFlags(c, &opts.JSON, &opts.Export, "print JSON")
 	return runCmd(c, opts, runF, versionRun)
 }
 
@@ -46,7 +46,7 @@ func versionRun(_ context.Context, opts *VersionOptions) error {
 		}
 	}
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, map[string]string{"version": v, "go": runtime.Version()})
+		return opts.Export.Write(opts.IO.Out, map[string]string{"version": v, "go": runtime.Version()}, time.Now)
 	}
 	fmt.Fprintf(opts.IO.Out, "oops %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil

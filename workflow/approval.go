@@ -483,3 +483,22 @@ func isApprover(approvers []string, who string) bool {
 	}
 	return false
 }
+
+// ApprovedOff is the approved deploy waiting on st's off color (the
+// release there, approved and not switched to yet), or nil: oops promote
+// switches to it when no canary is in progress.
+func (r *Runner) ApprovedOff(ctx context.Context, st *target.State) (*Approval, error) {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval || !st.Off.CommitKnown() {
+		return nil, err
+	}
+	s, err := r.d.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, _, err := readApproval(ctx, s, c.ApplicationName, st.Off.Commit)
+	if err != nil || a == nil || !a.Approved() || a.Color != st.Off.Color {
+		return nil, err
+	}
+	return a, nil
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/iostreams"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/workflow"
@@ -66,5 +67,29 @@ func TestSideAndAbbreviate(t *testing.T) {
 	}
 	if got := Abbreviate("first line is long\nsecond", 10); got != "first lin…" {
 		t.Errorf("Abbreviate = %q", got)
+	}
+}
+
+func TestStyle(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		column, cell string
+		want         iostreams.Color
+	}{
+		{"STATUS", "LIVE", iostreams.Green},
+		{"STATUS", "LIVE (unverified)", iostreams.Yellow},
+		{"STATUS", "BAD (on green): 500s", iostreams.Red},
+		{"STATUS", "OFF (warm)", ""},
+		{"STATUS", "fail", iostreams.Red},
+		{"RESULT", "failed: lost the lock", iostreams.Red},
+		{"RESULT", "refused", iostreams.Yellow},
+		{"RESULT", "ok", ""},
+		{"HEALTH", "2/2 InService", iostreams.Green},
+		{"HEALTH", "1/2 InService (i-1 OutOfService)", iostreams.Red},
+		{"SUBJECT", "BAD idea", ""},
+	} {
+		if got := Style(tc.column, tc.cell); got != tc.want {
+			t.Errorf("Style(%q, %q) = %q, want %q", tc.column, tc.cell, got, tc.want)
+		}
 	}
 }

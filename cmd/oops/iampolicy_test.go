@@ -1,0 +1,545 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/iampolicy"
+	"github.com/oops-deploy/oops/internal/albtest"
+	"github.com/oops-deploy/oops/internal/awstest"
+	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/target/elb/elbtest"
+)
+
+// The tests here check `oops iam-policy` against what oops really calls:
+// a recorder in front of each script's fault proxy notes every AWS call
+// oops makes, maps it to its IAM action and resource(s), and the printed
+// policies must allow each one.
+//
+//   - TestIAMPolicyCoversAWSScripts re-runs the existing AWS scripts
+//     (testdata/elb, testdata/alb, testdata/tolerant, and the moto scripts
+//     of testdata/script) unchanged and checks each call against the
+//     policies of the script's .oopsrc files (operator or instance: the
+//     scripts mix hook and operator commands).
+//   - TestIAMPolicyScripts runs testdata/iam, where iam-check says which
+//     policy (operator or instance) the calls since the last check must
+//     pass, as printed by oops iam-policy --json.
+
+// iamCall is one AWS call as IAM authorizes it: an action on resources
+// ("*" for calls without resource-level permissions; "" when the test
+// cannot tell which resource, then only the action is checked).
+type iamCall struct {
+	Action    string
+	Resources []string
+	// Request is the call as sent, for failure messages.
+	Request string
+	// deployment is the CodeDeploy deployment a call names without its
+	// group: the group is learned from an answer, maybe a later one.
+	deployment string
+}
+
+// callRecorder is a reverse proxy that records the AWS calls through it.
+type callRecorder struct {
+	URL string
+	srv *httptest.Server
+
+	mu    sync.Mutex
+	calls []iamCall
+	// groups maps CodeDeploy deployment ids to their group's ARN, learned
+	// from the answers (a GetDeployment names only the deployment).
+	groups map[string]string
+}
+
+func newCallRecorder(upstream string) *callRecorder {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		panic(err)
+	}
+	rec := &callRecorder{groups: map[string]string{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if err == nil {
+			rec.learn(resp.Request, body)
+		}
+		return nil
+	}
+	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		call := rec.iamCallOf(r, body)
+		rec.mu.Lock()
+		rec.calls = append(rec.calls, call)
+		rec.mu.Unlock()
+		// learn reads a CreateDeployment's group from its request.
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body)))
+	}))
+	rec.URL = rec.srv.URL
+	return rec
+}
+
+func (rec *callRecorder) Close() { rec.srv.CloseClientConnections(); rec.srv.Close() }
+
+// take returns the calls recorded since the last take.
+func (rec *callRecorder) take() []iamCall {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	c := rec.calls
+	rec.calls = nil
+	for i := range c {
+		if g := rec.groups[c[i].deployment]; g != "" {
+			c[i].Resources = []string{g} // else "": no answer named its group
+		}
+	}
+	return c
+}
+
+// signedFor reads the region and service from a SigV4 Authorization
+// header (Credential=AKID/DATE/REGION/SERVICE/aws4_request).
+func signedFor(r *http.Request) (region, service string) {
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return "", ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) < 5 {
+		return "", ""
+	}
+	return parts[2], parts[3]
+}
+
+// codeDeployRequest is what a CodeDeploy call names.
+type codeDeployRequest struct {
+	ApplicationName     string `json:"applicationName"`
+	DeploymentGroupName string `json:"deploymentGroupName"`
+	DeploymentID        string `json:"deploymentId"`
+}
+
+// learn notes the deployment group of deployments from CodeDeploy's
+// answers (CreateDeployment, GetDeployment).
+func (rec *callRecorder) learn(r *http.Request, body []byte) {
+	region, service := signedFor(r)
+	if service != "codedeploy" || r.Header.Get("X-Amz-Target") == "" {
+		return
+	}
+	var out struct {
+		DeploymentID   string            `json:"deploymentId"`
+		DeploymentInfo codeDeployRequest `json:"deploymentInfo"`
+	}
+	if json.Unmarshal(body, &out) != nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if d := out.DeploymentInfo; d.DeploymentID != "" && d.ApplicationName != "" && d.DeploymentGroupName != "" {
+		rec.groups[d.DeploymentID] = deploymentGroupARN(region, d.ApplicationName, d.DeploymentGroupName)
+	}
+	if out.DeploymentID != "" {
+		// CreateDeployment: the group is the request's.
+		if req, ok := r.Context().Value(requestBodyKey{}).([]byte); ok {
+			var in codeDeployRequest
+			if json.Unmarshal(req, &in) == nil && in.DeploymentGroupName != "" {
+				rec.groups[out.DeploymentID] = deploymentGroupARN(region, in.ApplicationName, in.DeploymentGroupName)
+			}
+		}
+	}
+}
+
+type requestBodyKey struct{}
+
+func deploymentGroupARN(region, app, group string) string {
+	return "arn:aws:codedeploy:" + region + ":123456789012:deploymentgroup:" + app + "/" + group
+}
+
+// iamCallOf maps a request to the IAM action and resources it needs.
+func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
+	region, service := signedFor(r)
+	c := iamCall{Request: r.Method + " " + r.URL.RequestURI()}
+	switch service {
+	case "s3":
+		c.Action, c.Resources = s3CallOf(r)
+	case "elasticloadbalancing":
+		v := r.URL.Query()
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			for k, vs := range form {
+				v[k] = vs
+			}
+		}
+		c.Action = "elasticloadbalancing:" + v.Get("Action")
+		c.Request += " " + v.Get("Action")
+		c.Resources = elbResources(region, v)
+	case "codedeploy":
+		op := faultproxy.ActionOf(r, body)
+		c.Action = "codedeploy:" + op
+		c.Request += " " + op
+		var in codeDeployRequest
+		_ = json.Unmarshal(body, &in)
+		switch {
+		case in.ApplicationName != "" && in.DeploymentGroupName != "":
+			c.Resources = []string{deploymentGroupARN(region, in.ApplicationName, in.DeploymentGroupName)}
+		case in.DeploymentID != "":
+			c.deployment, c.Resources = in.DeploymentID, []string{""} // resolved in take
+		default:
+			c.Resources = []string{""}
+		}
+	case "sts", "ec2":
+		op := faultproxy.ActionOf(r, body)
+		c.Action, c.Resources = service+":"+op, []string{"*"}
+	default:
+		c.Action = "unsigned or unknown service " + service
+	}
+	return c
+}
+
+// s3CallOf maps a path-style S3 request to its IAM action and resource.
+func s3CallOf(r *http.Request) (action string, resources []string) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	q := r.URL.Query()
+	bucketARN := "arn:aws:s3:::" + bucket
+	if key == "" {
+		switch {
+		case r.Method == http.MethodGet && q.Has("uploads"):
+			return "s3:ListBucketMultipartUploads", []string{bucketARN}
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			return "s3:ListBucket", []string{bucketARN}
+		}
+		return "unmapped S3 bucket call " + r.Method, []string{bucketARN}
+	}
+	obj := []string{bucketARN + "/" + key}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if q.Has("uploadId") {
+			return "s3:ListMultipartUploadParts", obj
+		}
+		if q.Has("versionId") {
+			return "s3:GetObjectVersion", obj
+		}
+		return "s3:GetObject", obj
+	case http.MethodPut, http.MethodPost: // PutObject, UploadPart, Create/CompleteMultipartUpload
+		return "s3:PutObject", obj
+	case http.MethodDelete:
+		if q.Has("uploadId") {
+			return "s3:AbortMultipartUpload", obj
+		}
+		return "s3:DeleteObject", obj
+	}
+	return "unmapped S3 object call " + r.Method, obj
+}
+
+// elbResources are the ARNs an Elastic Load Balancing call acts on:
+// "*" for Describe* (no resource-level permissions), the load balancer
+// of a Classic ELB call, the listener, rule or tagged ARNs of an ELBv2 one.
+func elbResources(region string, v url.Values) []string {
+	action := v.Get("Action")
+	if strings.HasPrefix(action, "Describe") {
+		return []string{"*"}
+	}
+	if v.Get("Version") == "2012-06-01" { // Classic ELB
+		name := v.Get("LoadBalancerName")
+		if name == "" {
+			name = v.Get("LoadBalancerNames.member.1")
+		}
+		return []string{"arn:aws:elasticloadbalancing:" + region + ":123456789012:loadbalancer/" + name}
+	}
+	switch {
+	case v.Get("ListenerArn") != "":
+		return []string{v.Get("ListenerArn")}
+	case v.Get("RuleArn") != "":
+		return []string{v.Get("RuleArn")}
+	}
+	var arns []string
+	for i := 1; v.Get(fmt.Sprintf("ResourceArns.member.%d", i)) != ""; i++ {
+		arns = append(arns, v.Get(fmt.Sprintf("ResourceArns.member.%d", i)))
+	}
+	if len(arns) == 0 {
+		return []string{""}
+	}
+	return arns
+}
+
+// missing returns, once each, the calls no document in docs allows.
+func missing(calls []iamCall, docs []iampolicy.Document) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range calls {
+		for _, res := range c.Resources {
+			ok := slices.ContainsFunc(docs, func(d iampolicy.Document) bool {
+				if res == "" {
+					return actionAllowed(d, c.Action)
+				}
+				return d.Allows(c.Action, res)
+			})
+			if ok {
+				continue
+			}
+			m := c.Action + " on " + res
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m+" ("+c.Request+")")
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// actionAllowed: some statement of d allows action, on whatever resource.
+func actionAllowed(d iampolicy.Document, action string) bool {
+	for _, s := range d.Statement {
+		if slices.ContainsFunc(s.Action, func(a string) bool { return strings.EqualFold(a, action) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardActions names the actions of docs with a wildcard.
+func wildcardActions(docs []iampolicy.Document) []string {
+	var out []string
+	for _, d := range docs {
+		for _, s := range d.Statement {
+			for _, a := range s.Action {
+				if strings.ContainsAny(a, "*?") {
+					out = append(out, s.Sid+": "+a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// scriptPolicies are the operator and instance policies of every .oopsrc
+// a script holds (files whose name has "oopsrc", loadable as .oopsrc).
+func scriptPolicies(dir string) ([]iampolicy.Document, error) {
+	var docs []iampolicy.Document
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(d.Name(), "oopsrc") {
+			return err
+		}
+		c, err := config.Load(path)
+		if err != nil {
+			return nil // a broken .oopsrc a script tests: oops makes no call with it
+		}
+		p := iampolicy.For(c, "")
+		docs = append(docs, p.Operator, p.Instance)
+		return nil
+	})
+	return docs, err
+}
+
+// recordScript puts a recorder in front of the script's AWS endpoint
+// (AWS_ENDPOINT_URL, the fault proxy) and, when the script ends, fails it
+// for each call that no policy of its .oopsrc files allows.
+func recordScript(env interface {
+	Getenv(string) string
+	Setenv(string, string)
+	Defer(func())
+}, t testscript.T, workDir string) *callRecorder {
+	// The .oopsrc files as the script starts and as it ends: a script
+	// may overwrite .oopsrc with another (cp prefixed.oopsrc .oopsrc).
+	before, err := scriptPolicies(workDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
+	awstest.Setenv(env, rec.URL)
+	env.Defer(func() {
+		rec.Close()
+		calls := rec.take()
+		docs, err := scriptPolicies(workDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, before...)
+		if w := wildcardActions(docs); len(w) > 0 {
+			t.Fatal("wildcard actions in the policies: " + strings.Join(w, ", "))
+		}
+		t.Log(summarize(calls))
+		if m := missing(calls, docs); len(m) > 0 {
+			t.Fatal("AWS calls the policies of this script's .oopsrc do not allow:\n\t" + strings.Join(m, "\n\t"))
+		}
+	})
+	return rec
+}
+
+// TestIAMPolicyCoversAWSScripts: every AWS call oops makes in the AWS
+// scripts is allowed by a policy oops iam-policy prints for the script's
+// .oopsrc.
+func TestIAMPolicyCoversAWSScripts(t *testing.T) {
+	m := elbtest.Start(t)
+	record := func(setup func(env *testscript.Env)) func(env *testscript.Env) {
+		return func(env *testscript.Env) {
+			if setup != nil {
+				setup(env)
+			}
+			recordScript(env, env.T(), env.WorkDir)
+		}
+	}
+	t.Run("elb", func(t *testing.T) {
+		runFaultScripts(t, "testdata/elb", m.URL, 510000000000, elbScriptCmds(), record(nil))
+	})
+	t.Run("alb", func(t *testing.T) {
+		runFaultScripts(t, "testdata/alb", m.URL, 520000000000, albScriptCmds(), record(func(env *testscript.Env) {
+			env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}} // as TestALBScripts
+		}))
+	})
+	t.Run("tolerant", func(t *testing.T) {
+		cmds := elbScriptCmds()
+		for name, fn := range tolerantCmds() {
+			cmds[name] = fn
+		}
+		runFaultScripts(t, "testdata/tolerant", m.URL, 530000000000, cmds, record(func(env *testscript.Env) {
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state")) // as TestTolerantScripts
+		}))
+	})
+	t.Run("script", func(t *testing.T) {
+		var files []string
+		all, err := filepath.Glob("testdata/script/*.txtar")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range all {
+			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("\naws-start")) {
+				files = append(files, f)
+			}
+		}
+		cmds := scriptCmds()
+		start := cmds["aws-start"]
+		cmds["aws-start"] = func(ts *testscript.TestScript, neg bool, args []string) {
+			start(ts, neg, args)
+			recordScript(ts, ts.Value(scriptTKey{}).(testscript.T), ts.Getenv("WORK"))
+		}
+		testscript.Run(t, testscript.Params{Files: files, Setup: setupEnv, Cmds: cmds, Condition: awsCondition})
+	})
+}
+
+// summarize says which actions on which resources calls made (go test -v).
+func summarize(calls []iamCall) string {
+	n := map[string]int{}
+	for _, c := range calls {
+		n[c.Action+" "+strings.Join(c.Resources, ",")]++
+	}
+	keys := slices.Sorted(maps.Keys(n))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d AWS calls:", len(calls))
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n\t%dx %s", n[k], k)
+	}
+	return b.String()
+}
+
+type iamKey struct{}
+
+// TestIAMPolicyScripts runs testdata/iam: scripts that run the operator's
+// commands and the hooks on S3 stores with a prefix, a Classic ELB with a
+// preview ELB, an ALB and CodeDeploy, and check the calls of each against
+// the policy for its role, as oops iam-policy --json prints it.
+func TestIAMPolicyScripts(t *testing.T) {
+	m := elbtest.Start(t)
+	cmds := elbScriptCmds()
+	maps.Copy(cmds, albScriptCmds())
+	maps.Copy(cmds, tolerantCmds())
+	maps.Copy(cmds, iamCmds())
+	runFaultScripts(t, "testdata/iam", m.URL, 540000000000, cmds, func(env *testscript.Env) {
+		env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}}
+		rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
+		env.Defer(rec.Close)
+		awstest.Setenv(env, rec.URL)
+		env.Values[iamKey{}] = rec
+	})
+}
+
+// iamCmds are the commands of the testdata/iam scripts:
+//
+//	iam-check ROLE FILE   the AWS calls since the last check (at least one)
+//	                      are all allowed by the ROLE ("operator" or
+//	                      "instance") policy in FILE (oops iam-policy --json)
+//	iam-calls N           exactly N AWS calls since the last check; forget them
+//	iam-codedeploy APP GROUP  a CodeDeploy application and deployment group
+//	iam-simulate ACTION FILE  answer ACTION with FILE's JSON (moto does not
+//	                      run deployments)
+func iamCmds() map[string]scriptCmd {
+	rec := func(ts *testscript.TestScript) *callRecorder { return ts.Value(iamKey{}).(*callRecorder) }
+	return map[string]scriptCmd{
+		"iam-check": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 || (args[0] != "operator" && args[0] != "instance") {
+				ts.Fatalf("usage: iam-check operator|instance FILE")
+			}
+			var p iampolicy.Policies
+			ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &p))
+			docs := []iampolicy.Document{p.Operator}
+			if args[0] == "instance" {
+				docs[0] = p.Instance
+			}
+			if len(docs[0].Statement) == 0 {
+				ts.Fatalf("%s has no %s policy", args[1], args[0])
+			}
+			if w := wildcardActions(docs); len(w) > 0 {
+				ts.Fatalf("wildcard actions in the %s policy: %s", args[0], strings.Join(w, ", "))
+			}
+			calls := rec(ts).take()
+			if len(calls) == 0 {
+				ts.Fatalf("no AWS calls to check")
+			}
+			ts.Logf("%s", summarize(calls))
+			if m := missing(calls, docs); len(m) > 0 {
+				ts.Fatalf("AWS calls the %s policy does not allow:\n\t%s", args[0], strings.Join(m, "\n\t"))
+			}
+		},
+		"iam-calls": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: iam-calls N")
+			}
+			if calls := rec(ts).take(); fmt.Sprint(len(calls)) != args[0] {
+				ts.Fatalf("%d AWS calls, want %s:\n%s", len(calls), args[0], summarize(calls))
+			}
+		},
+		"iam-codedeploy": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 {
+				ts.Fatalf("usage: iam-codedeploy APP GROUP")
+			}
+			cd := codedeploy.NewFromConfig(awstest.Config(faultState(ts).moto))
+			_, err := cd.CreateApplication(awsCtx(ts), &codedeploy.CreateApplicationInput{ApplicationName: aws.String(args[0])})
+			ts.Check(err)
+			_, err = cd.CreateDeploymentGroup(awsCtx(ts), &codedeploy.CreateDeploymentGroupInput{
+				ApplicationName: aws.String(args[0]), DeploymentGroupName: aws.String(args[1]),
+				ServiceRoleArn: aws.String("arn:aws:iam::123456789012:role/codedeploy"),
+			})
+			ts.Check(err)
+		},
+		"iam-simulate": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 2 {
+				ts.Fatalf("usage: iam-simulate ACTION FILE")
+			}
+			faultState(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1])})
+		},
+	}
+}

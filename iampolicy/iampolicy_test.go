@@ -1,0 +1,207 @@
+package iampolicy
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oops-deploy/oops/config"
+)
+
+func load(t *testing.T, rc string) *config.Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), ".oopsrc")
+	if err := os.WriteFile(p, []byte(rc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// call is one AWS call a policy must allow or refuse.
+type call struct{ action, resource string }
+
+// TestFor: per kind of .oopsrc, what the operator and the instances may
+// and may not do.
+func TestFor(t *testing.T) {
+	tests := []struct {
+		name, rc       string
+		empty          bool
+		operatorAllows []call
+		operatorRefuse []call
+		instanceAllows []call
+		instanceRefuse []call
+	}{
+		{
+			name:  "directory store, local target",
+			rc:    `{"application-name": "api", "store": "rel", "target": "local", "command": ["./app"]}`,
+			empty: true,
+		},
+		{
+			name: "S3 store with a prefix, Classic ELB with preview, CodeDeploy",
+			rc: `{"application-name": "api", "store": "s3://bkt/team/", "elb-name": "web", "preview-elb-name": "web-preview",
+				"deployment-group": "dg", "region": "eu-west-1", "health-check-url": "http://{ip}:{port}/health"}`,
+			operatorAllows: []call{
+				{"s3:PutObject", "arn:aws:s3:::bkt/team/api/0123abc.tar.gz"},
+				{"s3:GetObject", "arn:aws:s3:::bkt/team/api/.oops/index.json"},
+				{"s3:ListBucket", "arn:aws:s3:::bkt"}, // missing objects answer 404, not 403
+				{"s3:ListBucketMultipartUploads", "arn:aws:s3:::bkt"},
+				{"elasticloadbalancing:DeleteLoadBalancerListeners", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web"},
+				{"elasticloadbalancing:CreateLoadBalancerListeners", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web-preview"},
+				{"elasticloadbalancing:DescribeLoadBalancers", "*"},
+				{"ec2:DescribeInstances", "*"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/dg"},
+				{"sts:GetCallerIdentity", "*"},
+			},
+			operatorRefuse: []call{
+				{"s3:PutObject", "arn:aws:s3:::bkt/team/other/x"},
+				{"s3:PutObject", "arn:aws:s3:::bkt/api/x"},
+				{"s3:ListBucket", "arn:aws:s3:::other"},
+				{"s3:GetObject", "arn:aws:s3:::other/team/api/x"},
+				{"s3:DeleteBucket", "arn:aws:s3:::bkt"},
+				{"elasticloadbalancing:DeleteLoadBalancerListeners", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/other"},
+				{"elasticloadbalancing:DeleteLoadBalancerListeners", "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/web"},
+				{"elasticloadbalancing:DeleteLoadBalancer", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/other"},
+			},
+			instanceAllows: []call{
+				{"s3:GetObject", "arn:aws:s3:::bkt/team/api/0123abc.tar.gz"},
+				{"s3:PutObject", "arn:aws:s3:::bkt/team/api/.oops/lock.json"},
+				{"codedeploy:GetDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/dg"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web"},
+				{"ec2:DescribeInstances", "*"},
+			},
+			instanceRefuse: []call{
+				{"s3:PutObject", "arn:aws:s3:::bkt/team/api/0123abc.tar.gz"},
+				{"s3:DeleteObject", "arn:aws:s3:::bkt/team/api/.oops/index.json"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/web-preview"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/dg"},
+			},
+		},
+		{
+			name: "S3 bucket without prefix, ALB by name",
+			rc:   `{"application-name": "api", "s3-bucket": "bkt", "alb-name": "front", "region": "us-east-2"}`,
+			operatorAllows: []call{
+				{"s3:PutObject", "arn:aws:s3:::bkt/api/0123abc.tar.gz"},
+				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc6c495c0c9188/f2f7dc8efc522ab2"},
+				{"elasticloadbalancing:ModifyRule", "arn:aws:elasticloadbalancing:us-east-2:1:listener-rule/app/front/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/blue/73e2d6bc24d8a067"},
+				{"elasticloadbalancing:DescribeTargetHealth", "*"},
+			},
+			operatorRefuse: []call{
+				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/back/50dc6c495c0c9188/f2f7dc8efc522ab2"},
+				{"ec2:DescribeInstances", "*"}, // no {ip} in a health-check-url
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:us-east-2:1:deploymentgroup:api/dg"},
+			},
+		},
+		{
+			name: "ALB listener and named target groups",
+			rc: `{"application-name": "api", "store": "s3://bkt", "region": "us-east-2", "deployment-group": "dg",
+				"listener-arn": "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc/f2f7",
+				"blue-target-group": "api-blue", "green-target-group": "arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/api-green/73e2"}`,
+			operatorAllows: []call{
+				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc/f2f7"},
+				{"elasticloadbalancing:ModifyRule", "arn:aws:elasticloadbalancing:us-east-2:1:listener-rule/app/front/50dc/f2f7/99"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/api-blue/11"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/api-green/73e2"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:us-east-2:1:deploymentgroup:api/dg"},
+			},
+			operatorRefuse: []call{
+				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc/other"},
+				{"elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-2:1:targetgroup/api-red/11"},
+			},
+			instanceAllows: []call{
+				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc/f2f7"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := For(load(t, tt.rc), "")
+			if p.Empty() != tt.empty {
+				t.Fatalf("Empty() = %v, want %v", p.Empty(), tt.empty)
+			}
+			noWildcardActions(t, p)
+			for _, d := range []struct {
+				name           string
+				doc            *Document
+				allows, refuse []call
+			}{{"operator", &p.Operator, tt.operatorAllows, tt.operatorRefuse}, {"instance", &p.Instance, tt.instanceAllows, tt.instanceRefuse}} {
+				for _, c := range d.allows {
+					if !d.doc.Allows(c.action, c.resource) {
+						t.Errorf("%s policy refuses %s on %s", d.name, c.action, c.resource)
+					}
+				}
+				for _, c := range d.refuse {
+					if d.doc.Allows(c.action, c.resource) {
+						t.Errorf("%s policy allows %s on %s", d.name, c.action, c.resource)
+					}
+				}
+			}
+		})
+	}
+}
+
+// noWildcardActions fails t for an action with a wildcard, a statement
+// on "*" that is not the one for calls without resource-level
+// permissions, or unsorted actions.
+func noWildcardActions(t *testing.T, p *Policies) {
+	t.Helper()
+	for _, d := range []Document{p.Operator, p.Instance} {
+		if d.Version != Version {
+			t.Errorf("Version %q", d.Version)
+		}
+		for _, s := range d.Statement {
+			for i, a := range s.Action {
+				if strings.ContainsAny(a, "*?") {
+					t.Errorf("statement %s: wildcard action %q", s.Sid, a)
+				}
+				if i > 0 && s.Action[i-1] >= a {
+					t.Errorf("statement %s: actions not sorted: %v", s.Sid, s.Action)
+				}
+			}
+			for _, r := range s.Resource {
+				if r == "*" && s.Sid != NoResourceLevelSid {
+					t.Errorf("statement %s is on \"*\"", s.Sid)
+				}
+			}
+		}
+	}
+}
+
+// TestRegionFlagWins: --region names the ARNs' region over .oopsrc's.
+func TestRegionFlagWins(t *testing.T) {
+	c := load(t, `{"application-name": "api", "store": "rel", "elb-name": "web", "region": "eu-west-1"}`)
+	p := For(c, "ap-south-1")
+	if !p.Operator.Allows("elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:ap-south-1:1:loadbalancer/web") ||
+		p.Operator.Allows("elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/web") {
+		b, _ := json.MarshalIndent(p.Operator, "", "  ")
+		t.Errorf("region of the ARNs is not ap-south-1:\n%s", b)
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"a*", "a/b/c", true},
+		{"a*c", "abc", true},
+		{"a*c", "abd", false},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"abc", "abc", true},
+		{"abc", "abcd", false},
+		{"*", "", true},
+	}
+	for _, tt := range tests {
+		if got := globMatch(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
