@@ -74,8 +74,6 @@ type Config struct {
 	ChangeTimeout time.Duration
 	// ProbeTimeout bounds one health probe (default 5s).
 	ProbeTimeout time.Duration
-	// Who is recorded with a switch (user@host).
-	Who string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives progress lines (default: none).
@@ -224,7 +222,9 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 	default:
 		m.live = m.base
 	}
-	m.weights, m.hasW, m.by = w, true, clip(t.cfg.Who)
+	// Not who switched: the record is public with a public zone, and a
+	// login@host is not the internet's business (oops history has it).
+	m.weights, m.hasW, m.by = w, true, ""
 	c := &change{snap: s, weights: w, meta: m}
 
 	var steps []string

@@ -177,7 +177,6 @@ func (e *env) target(cfg dns.Config) *dns.Target {
 	cfg.Dial = e.dial
 	cfg.PollInterval = time.Millisecond
 	cfg.Now = func() time.Time { return e.now }
-	cfg.Who = "tester@host"
 	tg, err := dns.New(e.api, cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -305,8 +304,14 @@ func TestRollbackIsOneChangeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := notes(st)
-	if !strings.Contains(n, "switched: 1m40s ago (2026-12-01T02:00:00Z) by tester@host; TTL 5m0s: clients may reach blue until 2026-12-01T02:05:00Z (3m20s from now): stop it after that") {
+	if !strings.Contains(n, "switched: 1m40s ago (2026-12-01T02:00:00Z); TTL 5m0s: clients may reach blue until 2026-12-01T02:05:00Z (3m20s from now): stop it after that") {
 		t.Errorf("notes:\n%s", n)
+	}
+	// The TXT record is in the zone: public, when the zone is. Who
+	// switched (user@host: a login and an internal host name) stays in
+	// oops history, out of it.
+	if m, err := e.zone.Meta(e.ctx); err != nil || strings.Contains(m, "tester") || strings.Contains(m, "host") {
+		t.Errorf("TXT record %q, %v: want no operator in it", m, err)
 	}
 	pr := st.Propagation
 	if pr == nil || pr.TTLSeconds != 300 || !pr.SwitchedAt.Equal(time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)) || !pr.OldColorUntil.Equal(time.Date(2026, 12, 1, 2, 5, 0, 0, time.UTC)) {
