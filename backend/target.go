@@ -171,10 +171,9 @@ func (s *Set) albTarget(ctx context.Context, c *config.Config) (target.Target, e
 
 // dnsTarget opens the Route 53 weighted records named by dns-name in c.
 func (s *Set) dnsTarget(ctx context.Context, c *config.Config) (target.Target, error) {
-	user, host := s.env.Who()
 	cfg := dns.Config{
 		DNSName: c.DNSName, HostedZoneID: c.HostedZoneID, HealthCheckURL: c.HealthCheckURL,
-		Who: user + "@" + host, Now: s.env.Now, Logf: s.env.Logf,
+		Now: s.env.Now, Logf: s.env.Logf,
 	}
 	if _, err := dns.New(nil, cfg); err != nil {
 		// Checked before loading AWS credentials: it is a .oopsrc problem.

@@ -197,8 +197,9 @@ type Destination struct {
 	TopicARN string
 }
 
-// String is the destination as written in .oopsrc, a webhook's query (which
-// often holds its secret) left out.
+// String is the destination as written in .oopsrc, a webhook's path and
+// query left out: either may hold its secret (Slack, Discord, Mattermost
+// and Teams keep it in the path).
 func (d Destination) String() string {
 	if d.TopicARN != "" {
 		return "sns:" + d.TopicARN
@@ -207,10 +208,9 @@ func (d Destination) String() string {
 	if err != nil {
 		return "webhook"
 	}
-	u.RawQuery, u.User, u.Fragment = "", nil, ""
-	if d.Slack {
-		// The path of a Slack webhook is its secret.
-		u.Path = "/services/..."
+	u.RawQuery, u.User, u.Fragment, u.RawPath = "", nil, "", ""
+	if u.Path != "" && u.Path != "/" {
+		u.Path = "/..."
 	}
 	return u.String()
 }
