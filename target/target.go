@@ -318,3 +318,26 @@ var ErrDeployFailed = errors.New("deployment failed")
 // recorded when it was published; nothing was unpacked, stopped or
 // switched.
 var ErrIntegrity = errors.New("release integrity check failed")
+
+// Counts are a color's cumulative request counts since they started
+// (the local proxy's start): the bake reads them every analysis-interval
+// and judges the difference.
+type Counts struct {
+	Requests     uint64
+	ServerErrors uint64
+	// Bounds are the latency histogram's upper bounds in seconds; Buckets
+	// are cumulative, one more than Bounds (the last counts all).
+	Bounds  []float64
+	Buckets []uint64
+}
+
+// Counter is implemented by targets that count each color's requests
+// themselves (the local proxy).
+type Counter interface {
+	Counts(ctx context.Context, c release.Color) (*Counts, error)
+}
+
+// ErrAnalysisFailed: a bake's measurements of the new color failed
+// failure-limit times in a row. Switch then switches back, as after a
+// failed verification (ErrVerifyFailed).
+var ErrAnalysisFailed = errors.New("analysis failed")

@@ -501,3 +501,24 @@ func firstLine(s string) string {
 
 // removeQuiet removes a path, ignoring errors: used for leftovers.
 func removeQuiet(p string) { _ = os.RemoveAll(p) }
+
+var _ target.Counter = (*Target)(nil)
+
+// Counts reads color c's request counts since the proxy started (the
+// bake's measurements); with no proxy running, an error that says so.
+func (t *Target) Counts(ctx context.Context, c release.Color) (*target.Counts, error) {
+	m, err := t.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cm, ok := m.Colors[c]
+	if !ok {
+		return nil, fmt.Errorf("read request metrics: the proxy counts no color %q", c)
+	}
+	return &target.Counts{
+		Requests:     cm.Total.Count(),
+		ServerErrors: cm.Total.ByClass[className(class5xx)],
+		Bounds:       m.BucketBounds,
+		Buckets:      cm.Total.Buckets,
+	}, nil
+}

@@ -1,0 +1,240 @@
+// Package analysis is the bake: after a switch, oops measures the color
+// that now takes traffic every interval, judges each measurement against
+// the thresholds of .oopsrc (max-error-rate, max-latency-p99, with
+// min-requests below which a measurement is inconclusive), and calls the
+// release bad after failure-limit failed measurements in a row. The
+// numbers come from a target.Counter (the local proxy's per-color
+// counters); every measurement is kept for history.
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// Defaults for the keys .oopsrc leaves unset.
+const (
+	DefaultInterval     = 10 * time.Second
+	DefaultFailureLimit = 2
+	DefaultMinRequests  = 20
+)
+
+// Options are one bake's settings.
+type Options struct {
+	// Bake is how long to watch; at least one measurement is made.
+	Bake time.Duration
+	// Interval spaces measurements (0: DefaultInterval).
+	Interval time.Duration
+	// FailureLimit failed measurements in a row fail the bake (0:
+	// DefaultFailureLimit).
+	FailureLimit int
+	// MaxErrorRate is the highest share of 5xx that passes (nil: not
+	// judged); MaxP99 the slowest 99th percentile (0: not judged).
+	MaxErrorRate *float64
+	MaxP99       time.Duration
+	// MinRequests: a measurement of fewer requests is inconclusive (nil:
+	// DefaultMinRequests). A measurement of none always is.
+	MinRequests *int
+	// Logf receives one line per measurement (stderr).
+	Logf func(format string, args ...any)
+	// Now is the clock of the measurements' times (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) fill() {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.FailureLimit <= 0 {
+		o.FailureLimit = DefaultFailureLimit
+	}
+	if o.MinRequests == nil {
+		n := DefaultMinRequests
+		o.MinRequests = &n
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Bake watches color c on src for o.Bake. It returns the analysis so far
+// in every case: with an error wrapping target.ErrAnalysisFailed when
+// failure-limit measurements in a row failed (the verdict "fail"), with
+// the context's error when interrupted (no verdict), else nil with the
+// verdict "pass" (at least one measurement passed) or "inconclusive"
+// (none did: too little traffic to judge; the caller lets the switch
+// stand and says so).
+func Bake(ctx context.Context, src target.Counter, c release.Color, o Options) (*release.Analysis, error) {
+	o.fill()
+	an := &release.Analysis{Bake: o.Bake.String()}
+	n := max(1, int((o.Bake+o.Interval-1)/o.Interval))
+	prev, err := src.Counts(ctx, c)
+	if err != nil {
+		prev = nil // the first measurement is then inconclusive: no baseline
+	}
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	var w worst
+	failed, passed := 0, false
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			an.Worst = w.String()
+			return an, fmt.Errorf("bake of %s interrupted after %d of %d measurements: %w", c, i, n, context.Cause(ctx))
+		case <-tick.C:
+		}
+		cur, err := src.Counts(ctx, c)
+		m := judge(prev, cur, err, o)
+		m.At = o.Now()
+		if err == nil {
+			prev = cur
+		} else if ctx.Err() != nil {
+			continue // the interrupt is said at the top of the loop
+		}
+		an.Measurements = append(an.Measurements, m)
+		w.add(m)
+		o.Logf("bake %d/%d of %s: %s", i+1, n, c, describe(m))
+		switch m.Verdict {
+		case release.VerdictPass:
+			failed, passed = 0, true
+		case release.VerdictFail:
+			failed++
+		}
+		if failed >= o.FailureLimit {
+			an.Verdict, an.Worst = release.VerdictFail, w.String()
+			return an, fmt.Errorf("%w: %s failed %d measurements in a row (failure-limit %d), the last: %s",
+				target.ErrAnalysisFailed, c, failed, o.FailureLimit, m.Why)
+		}
+	}
+	an.Worst = w.String()
+	if ctx.Err() != nil {
+		return an, fmt.Errorf("bake of %s interrupted: %w", c, context.Cause(ctx))
+	}
+	an.Verdict = release.VerdictInconclusive
+	if passed {
+		an.Verdict = release.VerdictPass
+	}
+	return an, nil
+}
+
+// judge measures what happened between prev and cur (the counts read
+// one interval apart). An unreadable counter fails the measurement: a
+// bake that cannot see the color does not vouch for it.
+func judge(prev, cur *target.Counts, err error, o Options) release.Measurement {
+	m := release.Measurement{Source: "proxy"}
+	switch {
+	case err != nil:
+		m.Verdict, m.Why = release.VerdictFail, "cannot read the request counts: "+err.Error()
+		return m
+	case prev == nil:
+		m.Verdict, m.Why = release.VerdictInconclusive, "no earlier reading to compare with"
+		return m
+	case cur.Requests < prev.Requests || cur.ServerErrors < prev.ServerErrors || len(cur.Buckets) != len(prev.Buckets):
+		m.Verdict, m.Why = release.VerdictInconclusive, "the counters restarted (the proxy restarted)"
+		return m
+	}
+	m.Requests = cur.Requests - prev.Requests
+	if m.Requests == 0 || m.Requests < uint64(*o.MinRequests) {
+		m.Verdict = release.VerdictInconclusive
+		m.Why = fmt.Sprintf("%d requests, fewer than min-requests %d", m.Requests, *o.MinRequests)
+		if m.Requests == 0 {
+			m.Why = "no requests"
+		}
+		return m
+	}
+	rate := float64(cur.ServerErrors-prev.ServerErrors) / float64(m.Requests)
+	m.ErrorRate = &rate
+	delta := make([]uint64, len(cur.Buckets))
+	for i := range delta {
+		delta[i] = cur.Buckets[i] - prev.Buckets[i]
+	}
+	p99 := quantile(cur.Bounds, delta, 0.99) * 1000
+	m.P99MS = &p99
+	m.Verdict = release.VerdictPass
+	switch {
+	case o.MaxErrorRate != nil && rate > *o.MaxErrorRate:
+		m.Verdict = release.VerdictFail
+		m.Why = fmt.Sprintf("5xx %s of %d requests, over max-error-rate %s", pct(rate), m.Requests, pct(*o.MaxErrorRate))
+	case o.MaxP99 > 0 && p99 > float64(o.MaxP99)/float64(time.Millisecond):
+		m.Verdict = release.VerdictFail
+		m.Why = fmt.Sprintf("p99 %s over %d requests, over max-latency-p99 %s", ms(p99), m.Requests, o.MaxP99)
+	}
+	return m
+}
+
+// quantile estimates the q-quantile in seconds from cumulative buckets
+// (one more than bounds), interpolating in its bucket as Prometheus'
+// histogram_quantile does; past the last bound, that bound.
+func quantile(bounds []float64, buckets []uint64, q float64) float64 {
+	if len(buckets) == 0 || len(bounds) == 0 || buckets[len(buckets)-1] == 0 {
+		return math.NaN()
+	}
+	rank := q * float64(buckets[len(buckets)-1])
+	for i, cum := range buckets {
+		if float64(cum) < rank {
+			continue
+		}
+		if i >= len(bounds) {
+			return bounds[len(bounds)-1]
+		}
+		lo, below := 0.0, uint64(0)
+		if i > 0 {
+			lo, below = bounds[i-1], buckets[i-1]
+		}
+		in := cum - below
+		if in == 0 {
+			return bounds[i]
+		}
+		return lo + (bounds[i]-lo)*(rank-float64(below))/float64(in)
+	}
+	return bounds[len(bounds)-1]
+}
+
+// worst keeps the worst numbers of a bake, for the history table.
+type worst struct {
+	rate, p99 *release.Measurement
+}
+
+func (w *worst) add(m release.Measurement) {
+	if m.ErrorRate != nil && (w.rate == nil || *m.ErrorRate > *w.rate.ErrorRate) {
+		w.rate = &m
+	}
+	if m.P99MS != nil && (w.p99 == nil || *m.P99MS > *w.p99.P99MS) {
+		w.p99 = &m
+	}
+}
+
+func (w *worst) String() string {
+	switch {
+	case w.rate == nil:
+		return ""
+	case w.p99 == nil:
+		return fmt.Sprintf("5xx %s of %d", pct(*w.rate.ErrorRate), w.rate.Requests)
+	}
+	return fmt.Sprintf("5xx %s of %d, p99 %s", pct(*w.rate.ErrorRate), w.rate.Requests, ms(*w.p99.P99MS))
+}
+
+func describe(m release.Measurement) string {
+	if m.ErrorRate == nil {
+		return m.Verdict + " (" + m.Why + ")"
+	}
+	s := fmt.Sprintf("%s: %d requests, 5xx %s, p99 %s", m.Verdict, m.Requests, pct(*m.ErrorRate), ms(*m.P99MS))
+	if m.Why != "" {
+		s += " (" + m.Why + ")"
+	}
+	return s
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
+
+func ms(v float64) string {
+	return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond).String()
+}
