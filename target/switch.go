@@ -199,5 +199,9 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	if st.Base != "" {
 		backOn = fmt.Sprintf("the split it had (%d%% on %s)", revertWeight, to)
 	}
+	if errors.Is(verr, ErrAnalysisFailed) {
+		// Callers tell a failed bake from a failed health check.
+		return res, fmt.Errorf("%w: %s: %w; traffic is back on %s", ErrVerifyFailed, to, verr, backOn)
+	}
 	return res, fmt.Errorf("%w: %s: %v; traffic is back on %s", ErrVerifyFailed, to, verr, backOn)
 }

@@ -29,6 +29,9 @@ type DeployRequest struct {
 	// Timeout bounds the install (0: the target's default); Verify is how
 	// long the new color is watched after the switch (0: not watched).
 	Timeout, Verify time.Duration
+	// Bake is --bake: how long the new color is measured after the switch
+	// (nil: bake from .oopsrc).
+	Bake *time.Duration
 	// Action and Command are what history and the lock record ("": deploy,
 	// "oops deploy SHORT"); RollbackTo sets them.
 	Action, Command string
@@ -105,6 +108,12 @@ func (r *Runner) Deploy(ctx context.Context, req DeployRequest) (*DeployOutcome,
 	dp, err := r.resolveDeploy(ctx, req)
 	if err != nil || dp.out.AlreadyLive {
 		return outcomeOf(dp), err
+	}
+	if !req.NoSwitch {
+		// A bake that cannot be made is refused before anything is installed.
+		if _, _, err := r.bakeFor(dp.t, req.Bake); err != nil {
+			return nil, err
+		}
 	}
 	if req.DryRun {
 		if err := r.checkBad(ctx, dp); err != nil {
@@ -384,11 +393,16 @@ func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release
 	// Not r.SwitchOptions: the release was checked for BAD before it was
 	// installed, and a target found half-switched now is reported, not
 	// resumed behind the operator's back.
+	bo, counter, err := r.bakeFor(dp.t, dp.req.Bake)
+	if err != nil {
+		return err
+	}
 	res, err := target.Switch(ctx, dp.t, target.SwitchOptions{
 		To: off, Weight: dp.req.Canary, Force: dp.req.Force, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
 		PreSwitch: func(ctx context.Context, st *target.State, p *target.Plan) error {
-			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), dp.req.Force)
+			return r.gateColor(ctx, ev, st, p, dp.req.Force)
 		},
+		Bake: r.bake(ev, bo, counter),
 	})
 	r.switchHooks(ctx, ev, res, err)
 	if err != nil {

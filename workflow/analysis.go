@@ -1,0 +1,197 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oops-deploy/oops/analysis"
+	"github.com/oops-deploy/oops/config"
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
+)
+
+// StageSmoke is how the smoke test is recorded among the event's hooks.
+const StageSmoke = "smoke"
+
+// defaultSmokeTimeout is smoke-timeout when .oopsrc does not set it.
+const defaultSmokeTimeout = 5 * time.Minute
+
+// warmUpTimeout bounds one warm-up request.
+const warmUpTimeout = 10 * time.Second
+
+// gateColor is what runs last before traffic moves to p.To, after the
+// health gate and the confirmation: the smoke test, the warm-up, then the
+// pre-switch hook. --force skips the smoke test and the warm-up (the hook
+// then only warns).
+func (r *Runner) gateColor(ctx context.Context, ev *release.Event, st *target.State, p *target.Plan, force bool) error {
+	url := colorURL(st, p.To)
+	if !force {
+		if err := r.smoke(ctx, ev, st, p.To, url); err != nil {
+			return err
+		}
+		r.warmUp(ctx, ev, p.To, url)
+	}
+	if !runsHooks(ev.Action) {
+		return nil
+	}
+	return r.gateHook(ctx, StagePreSwitch, ev, url, force)
+}
+
+// smoke runs .oopsrc's smoke command against color c (OOPS_URL,
+// OOPS_COLOR, OOPS_COMMIT): a non-zero exit refuses the switch (exit 6)
+// with the tail of its output, which the event records.
+func (r *Runner) smoke(ctx context.Context, ev *release.Event, st *target.State, c release.Color, url string) error {
+	cfg, err := r.d.Config()
+	if err != nil || len(cfg.Values.Analysis.Smoke) == 0 {
+		return nil
+	}
+	timeout := cfg.Values.Analysis.SmokeTimeout
+	if timeout <= 0 {
+		timeout = defaultSmokeTimeout
+	}
+	commit := ""
+	if cs := st.Color(c); cs.CommitKnown() {
+		commit = cs.Commit
+	}
+	extra := [][2]string{{"OOPS_COLOR", string(c)}, {"OOPS_COMMIT", commit}}
+	err = r.runCommand(ctx, cfg, StageSmoke, "smoke", cfg.Values.Analysis.Smoke, timeout, ev, "", url, extra)
+	if err == nil {
+		return nil
+	}
+	runs := ev.HookRuns()
+	tail := runs[len(runs)-1].Tail
+	if tail != "" {
+		err = fmt.Errorf("%w; its last lines:\n%s", err, tail)
+	}
+	return target.Hinted(&hookRefusedError{err}, fmt.Sprintf("%s was not switched to; the smoke output is in oops history --json; fix the release, or pass --force to switch without the smoke test", c))
+}
+
+// warmUp sends .oopsrc's warm-up requests to color c at url before it
+// takes traffic. Failures are counted and warned about, not refused: the
+// smoke test and the health gate judge the color.
+func (r *Runner) warmUp(ctx context.Context, ev *release.Event, c release.Color, url string) {
+	cfg, err := r.d.Config()
+	if err != nil || len(cfg.Values.Analysis.WarmUpPaths) == 0 {
+		return
+	}
+	a := cfg.Values.Analysis
+	if url == "" {
+		r.warnf("warm-up skipped: oops does not know where %s answers on this target (one instance with an address)", c)
+		return
+	}
+	n := max(1, a.WarmUpRequests)
+	hc := &http.Client{Timeout: warmUpTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	wu := &release.WarmUp{}
+	r.d.Report.Progressf("warming up %s: %d request(s) to each of %s", c, n, strings.Join(a.WarmUpPaths, ", "))
+	for _, path := range a.WarmUpPaths {
+		for range n {
+			if ctx.Err() != nil {
+				break
+			}
+			wu.Requests++
+			if !warmOnce(ctx, hc, url+path) {
+				wu.Failed++
+			}
+		}
+	}
+	if wu.Failed > 0 {
+		r.warnf("warm-up of %s: %d of %d requests failed (no answer or 5xx)", c, wu.Failed, wu.Requests)
+	}
+	an := analysisOf(ev)
+	an.WarmUp = wu
+}
+
+func warmOnce(ctx context.Context, hc *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "oops-warm-up")
+	res, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	return res.StatusCode < 500
+}
+
+// analysisOf is ev's analysis, made when it has none.
+func analysisOf(ev *release.Event) *release.Analysis {
+	if ev.Analysis == nil {
+		ev.Analysis = &release.Analysis{}
+	}
+	return ev.Analysis
+}
+
+// bakeFor is the bake of a switch on t: flag is --bake (nil: bake from
+// .oopsrc). It returns nil when there is none, and refuses, before
+// anything changes, a bake that cannot be made (nothing to measure, a
+// target that counts no requests).
+func (r *Runner) bakeFor(t target.Target, flag *time.Duration) (*analysis.Options, target.Counter, error) {
+	cfg, err := r.d.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	a := cfg.Values.Analysis
+	d := time.Duration(0)
+	switch {
+	case flag != nil:
+		d = *flag
+	case a.Bake != nil:
+		d = *a.Bake
+	}
+	if d <= 0 {
+		return nil, nil, nil
+	}
+	if a.MaxErrorRate == nil && a.MaxLatencyP99 == 0 {
+		return nil, nil, Usagef("a bake of %s has nothing to measure: set max-error-rate (like \"2%%\") or max-latency-p99 (like \"800ms\") in %s", d, cfg.Path)
+	}
+	counter, ok := t.(target.Counter)
+	if !ok {
+		return nil, nil, Usagef("%s counts no requests per color: the bake measures the local target's proxy only (pass --bake 0s to switch without one)", t)
+	}
+	return bakeOptions(a, d), counter, nil
+}
+
+func bakeOptions(a config.Analysis, d time.Duration) *analysis.Options {
+	return &analysis.Options{
+		Bake: d, Interval: a.AnalysisInterval, FailureLimit: a.FailureLimit,
+		MaxErrorRate: a.MaxErrorRate, MaxP99: a.MaxLatencyP99, MinRequests: a.MinRequests,
+	}
+}
+
+// bake is target.SwitchOptions.Bake for a bake of o on counter, recorded
+// in ev: a bake with too little traffic to judge lets the switch stand,
+// and says so.
+func (r *Runner) bake(ev *release.Event, o *analysis.Options, counter target.Counter) func(ctx context.Context, to release.Color) error {
+	if o == nil {
+		return nil
+	}
+	return func(ctx context.Context, to release.Color) error {
+		oo := *o
+		oo.Logf = r.d.Report.Progressf
+		iv, fl := oo.Interval, oo.FailureLimit
+		if iv <= 0 {
+			iv = analysis.DefaultInterval
+		}
+		if fl <= 0 {
+			fl = analysis.DefaultFailureLimit
+		}
+		r.d.Report.Progressf("baking %s for %s: measured every %s, %d failed measurement(s) in a row switch back", to, oo.Bake, iv, fl)
+		an, err := analysis.Bake(ctx, counter, to, oo)
+		an.WarmUp = analysisOf(ev).WarmUp
+		ev.Analysis = an
+		if err == nil && an.Verdict == release.VerdictInconclusive {
+			r.warnf("bake of %s inconclusive: no measurement had enough requests to judge (min-requests); the switch stands, unjudged", to)
+		}
+		if ctx.Err() != nil {
+			r.warnf("bake interrupted: traffic stays on %s, unjudged; oops rollback switches back", to)
+		}
+		return err
+	}
+}
