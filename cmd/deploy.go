@@ -28,6 +28,9 @@ type DeployOptions struct {
 	Reason                 string
 	Timeout, VerifyTimeout time.Duration
 	VerifySet              bool
+	// Bake is --bake (BakeSet: given; else bake from .oopsrc).
+	Bake    time.Duration
+	BakeSet bool
 	// Rollback is oops rollback --to REV, which reuses this path: history
 	// and the lock record a rollback.
 	Rollback bool
@@ -90,7 +93,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
   oops deploy HEAD --yes --no-wait   # CodeDeploy: print the deployment id, do not wait`,
 		Args: exactArgs(1, "one revision (a commit, tag or branch)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Rev, opts.VerifySet = args[0], cmd.Flags().Changed("verify-timeout")
+			opts.Rev, opts.VerifySet, opts.BakeSet = args[0], cmd.Flags().Changed("verify-timeout"), cmd.Flags().Changed("bake")
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -107,6 +110,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "CodeDeploy: create the deployment, print its id and exit; nothing is recorded or switched")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "how long the install may take until healthy (default: the target's; local: 60s; CodeDeploy: until CodeDeploy ends it)")
 	fl.DurationVar(&opts.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
+	addBakeFlag(c, &opts.Bake)
 	return runCmd(c, opts, runF, deployRun)
 }
 
@@ -116,6 +120,9 @@ func (o *DeployOptions) check() error {
 		return usageErrorf("--timeout must be 0 (the target's default) or more, got %s", o.Timeout)
 	}
 	if err := checkCanary(o.Canary, o.NoSwitch); err != nil {
+		return err
+	}
+	if _, err := bakeFlag(o.Bake, o.BakeSet); err != nil {
 		return err
 	}
 	if o.VerifySet {
@@ -152,6 +159,7 @@ func (o *DeployOptions) request(verify time.Duration) workflow.DeployRequest {
 		Canary: o.Canary, Timeout: o.Timeout, Verify: verify,
 		Confirm: func(q string) (bool, error) { return o.Confirm(o.Yes, q) },
 	}
+	req.Bake, _ = bakeFlag(o.Bake, o.BakeSet) // checked with the flags
 	if o.IO.InTTY {
 		// After Ctrl-C, even with --yes: stopping a deployment is asked.
 		req.AskStop = func(q string) (bool, error) { return o.Confirm(false, q) }

@@ -21,6 +21,8 @@ func TestDeployFlags(t *testing.T) {
 		{args: []string{"deploy", "HEAD", "--canary", "100"}, want: DeployOptions{Rev: "HEAD", Canary: 100}},
 		{args: []string{"deploy", "HEAD", "--verify-timeout", "0"}, want: DeployOptions{Rev: "HEAD", VerifySet: true}},
 		{args: []string{"deploy", "HEAD", "--verify-timeout", "2m"}, want: DeployOptions{Rev: "HEAD", VerifyTimeout: 2 * time.Minute, VerifySet: true}},
+		{args: []string{"deploy", "HEAD", "--bake", "90s"}, want: DeployOptions{Rev: "HEAD", Bake: 90 * time.Second, BakeSet: true}},
+		{args: []string{"deploy", "HEAD", "--bake", "-1m"}, usage: "--bake must be 0 (no bake) or more, got -1m0s"},
 		{args: []string{"deploy"}, usage: "oops deploy expects one revision (a commit, tag or branch)"},
 		{args: []string{"deploy", "HEAD", "HEAD~1"}, usage: "oops deploy expects one revision (a commit, tag or branch)"},
 		{args: []string{"deploy", "HEAD", "--canary", "101"}, usage: "--canary must be a percent from 1 to 100, got 101"},

@@ -68,3 +68,21 @@ func TestSideAndAbbreviate(t *testing.T) {
 		t.Errorf("Abbreviate = %q", got)
 	}
 }
+
+func TestBake(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a    *release.Analysis
+		want string
+	}{
+		{nil, ""},
+		{&release.Analysis{WarmUp: &release.WarmUp{Requests: 3}}, ""},
+		{&release.Analysis{Bake: "1m", Verdict: "fail", Worst: "5xx 34.2% of 812"}, "bake fail, 5xx 34.2% of 812"},
+		{&release.Analysis{Bake: "1m", Verdict: "inconclusive"}, "bake inconclusive"},
+		{&release.Analysis{Bake: "1m"}, "bake interrupted"},
+	} {
+		if got := Bake(tc.a); got != tc.want {
+			t.Errorf("Bake(%+v) = %q, want %q", tc.a, got, tc.want)
+		}
+	}
+}
