@@ -65,21 +65,54 @@ func (o *Options) fill() {
 	}
 }
 
-// Bake watches color c on src for o.Bake. It returns the analysis so far
-// in every case: with an error wrapping target.ErrAnalysisFailed when
-// failure-limit measurements in a row failed (the verdict "fail"), with
-// the context's error when interrupted (no verdict), else nil with the
-// verdict "pass" (at least one measurement passed) or "inconclusive"
-// (none did: too little traffic to judge; the caller lets the switch
-// stand and says so).
-func Bake(ctx context.Context, src target.Counter, c release.Color, o Options) (*release.Analysis, error) {
+// Check is one source of measurements of the color under bake: each call
+// of Measure judges what happened since the previous one (or since the
+// check was made).
+type Check interface {
+	Measure(ctx context.Context) release.Measurement
+}
+
+// proxyCheck measures a color on a target's per-color counters.
+type proxyCheck struct {
+	src  target.Counter
+	c    release.Color
+	o    Options
+	prev *target.Counts
+}
+
+// ProxyCheck judges color c on src's counters against o's thresholds,
+// from a first reading taken now.
+func ProxyCheck(ctx context.Context, src target.Counter, c release.Color, o Options) Check {
 	o.fill()
-	an := &release.Analysis{Bake: o.Bake.String()}
-	n := max(1, int((o.Bake+o.Interval-1)/o.Interval))
 	prev, err := src.Counts(ctx, c)
 	if err != nil {
 		prev = nil // the first measurement is then inconclusive: no baseline
 	}
+	return &proxyCheck{src: src, c: c, o: o, prev: prev}
+}
+
+func (p *proxyCheck) Measure(ctx context.Context) release.Measurement {
+	cur, err := p.src.Counts(ctx, p.c)
+	m := judge(p.prev, cur, err, p.o)
+	if err == nil {
+		p.prev = cur
+	}
+	return m
+}
+
+// Bake watches color c for o.Bake, measuring it with every check each
+// interval: an interval fails when any check fails, passes when none
+// fails and one passes, and is inconclusive otherwise. It returns the
+// analysis so far in every case: with an error wrapping
+// target.ErrAnalysisFailed when failure-limit intervals in a row failed
+// (the verdict "fail"), with the context's error when interrupted (no
+// verdict), else nil with the verdict "pass" (at least one interval
+// passed) or "inconclusive" (none did: too little traffic to judge; the
+// caller lets the switch stand and says so).
+func Bake(ctx context.Context, checks []Check, c release.Color, o Options) (*release.Analysis, error) {
+	o.fill()
+	an := &release.Analysis{Bake: o.Bake.String()}
+	n := max(1, int((o.Bake+o.Interval-1)/o.Interval))
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
 	var w worst
@@ -91,18 +124,27 @@ func Bake(ctx context.Context, src target.Counter, c release.Color, o Options) (
 			return an, fmt.Errorf("bake of %s interrupted after %d of %d measurements: %w", c, i, n, context.Cause(ctx))
 		case <-tick.C:
 		}
-		cur, err := src.Counts(ctx, c)
-		m := judge(prev, cur, err, o)
-		m.At = o.Now()
-		if err == nil {
-			prev = cur
-		} else if ctx.Err() != nil {
-			continue // the interrupt is said at the top of the loop
+		verdict, why := release.VerdictInconclusive, ""
+		for _, ch := range checks {
+			m := ch.Measure(ctx)
+			if ctx.Err() != nil {
+				break // said at the top of the loop
+			}
+			m.At = o.Now()
+			an.Measurements = append(an.Measurements, m)
+			w.add(m)
+			o.Logf("bake %d/%d of %s: %s", i+1, n, c, describe(m))
+			switch {
+			case m.Verdict == release.VerdictFail && verdict != release.VerdictFail:
+				verdict, why = release.VerdictFail, m.Why
+			case m.Verdict == release.VerdictPass && verdict == release.VerdictInconclusive:
+				verdict = release.VerdictPass
+			}
 		}
-		an.Measurements = append(an.Measurements, m)
-		w.add(m)
-		o.Logf("bake %d/%d of %s: %s", i+1, n, c, describe(m))
-		switch m.Verdict {
+		if ctx.Err() != nil {
+			continue
+		}
+		switch verdict {
 		case release.VerdictPass:
 			failed, passed = 0, true
 		case release.VerdictFail:
@@ -111,7 +153,7 @@ func Bake(ctx context.Context, src target.Counter, c release.Color, o Options) (
 		if failed >= o.FailureLimit {
 			an.Verdict, an.Worst = release.VerdictFail, w.String()
 			return an, fmt.Errorf("%w: %s failed %d measurements in a row (failure-limit %d), the last: %s",
-				target.ErrAnalysisFailed, c, failed, o.FailureLimit, m.Why)
+				target.ErrAnalysisFailed, c, failed, o.FailureLimit, why)
 		}
 	}
 	an.Worst = w.String()
@@ -224,7 +266,10 @@ func (w *worst) String() string {
 
 func describe(m release.Measurement) string {
 	if m.ErrorRate == nil {
-		return m.Verdict + " (" + m.Why + ")"
+		if m.Why == "" {
+			return m.Source + " " + m.Verdict
+		}
+		return m.Source + " " + m.Verdict + " (" + m.Why + ")"
 	}
 	s := fmt.Sprintf("%s: %d requests, 5xx %s, p99 %s", m.Verdict, m.Requests, pct(*m.ErrorRate), ms(*m.P99MS))
 	if m.Why != "" {

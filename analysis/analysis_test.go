@@ -61,7 +61,8 @@ func TestBake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
 			o.Bake = tc.bake
-			an, err := Bake(context.Background(), &script{reads: tc.reads}, release.Green, o)
+			ctx := context.Background()
+			an, err := Bake(ctx, []Check{ProxyCheck(ctx, &script{reads: tc.reads}, release.Green, o)}, release.Green, o)
 			if got := errors.Is(err, target.ErrAnalysisFailed); got != tc.failed || (!tc.failed && err != nil) {
 				t.Fatalf("Bake: %v, want failed %v", err, tc.failed)
 			}
@@ -78,7 +79,8 @@ func TestBake(t *testing.T) {
 func TestBakeInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	an, err := Bake(ctx, &script{reads: []reading{{0, 0, 0, nil}}}, release.Green, Options{Bake: time.Hour, Interval: time.Hour, MaxErrorRate: ptr(0.01)})
+	o := Options{Bake: time.Hour, Interval: time.Hour, MaxErrorRate: ptr(0.01)}
+	an, err := Bake(ctx, []Check{ProxyCheck(ctx, &script{reads: []reading{{0, 0, 0, nil}}}, release.Green, o)}, release.Green, o)
 	if !errors.Is(err, context.Canceled) || errors.Is(err, target.ErrAnalysisFailed) || an.Verdict != "" {
 		t.Fatalf("Bake: %v, verdict %q: want interrupted, no verdict", err, an.Verdict)
 	}

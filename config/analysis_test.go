@@ -33,6 +33,9 @@ func TestAnalysisParsedAtLoad(t *testing.T) {
 		{"error rate NaN", `"max-error-rate": "NaN%"}`, `is not a percentage`},
 		{"p99 bad", `"max-latency-p99": "fast"}`, `max-latency-p99 "fast" is not a positive duration`},
 		{"failure-limit zero", `"failure-limit": 0}`, `failure-limit 0 must be 1 or more`},
+		{"alarms ok", `"bake": "1m", "alarms": ["api-5xx", "api p99"], "alarms-ignore-errors": true}`, ""},
+		{"alarm blank", "\"alarms\": [\"a\",\n \" \"]}", `/p/.oopsrc:3:2: alarms: " " is not a CloudWatch alarm name`},
+		{"alarms a string", `"alarms": "api-5xx"}`, `"alarms" must be an array of strings, not a string`},
 		{"min-requests negative", `"min-requests": -1}`, `min-requests -1 must be 0 or more`},
 	}
 	for _, tc := range tests {

@@ -132,6 +132,10 @@ type Config struct {
 	MaxErrorRate     string   `json:"max-error-rate,omitempty"`
 	MaxLatencyP99    string   `json:"max-latency-p99,omitempty"`
 	MinRequests      *int     `json:"min-requests,omitempty"`
+	// Alarms are CloudWatch alarm names: any in ALARM fails a measurement;
+	// one that cannot be read fails it too unless alarms-ignore-errors.
+	Alarms             []string `json:"alarms,omitempty"`
+	AlarmsIgnoreErrors bool     `json:"alarms-ignore-errors,omitempty"`
 
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
@@ -199,6 +203,15 @@ type Analysis struct {
 	MaxLatencyP99 time.Duration
 	// MinRequests is min-requests; nil when unset (the default applies).
 	MinRequests *int
+	// Alarms are the CloudWatch alarms the bake watches;
+	// AlarmsIgnoreErrors makes an unreadable one inconclusive, not failed.
+	Alarms             []string
+	AlarmsIgnoreErrors bool
+}
+
+// Measures says whether the bake has anything to judge.
+func (a Analysis) Measures() bool {
+	return a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 || len(a.Alarms) > 0
 }
 
 // MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
@@ -348,6 +361,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	nestedPositions(data, raw, pos, "notify")
 	nestedPositions(data, raw, pos, "approvers")
 	nestedPositions(data, raw, pos, "warm-up-paths")
+	nestedPositions(data, raw, pos, "alarms")
 	// A problem has a line:col where a key is to blame.
 	type problem struct{ at, msg string }
 	var problems []problem
@@ -708,8 +722,20 @@ func checkAnalysis(c *Config, set func(string) bool, positive func(k, v string) 
 			n.dst(*n.val)
 		}
 	}
-	if a.Bake != nil && *a.Bake > 0 && a.MaxErrorRate == nil && a.MaxLatencyP99 == 0 {
-		add("bake", `bake %q has nothing to measure: set max-error-rate (like "2%%") or max-latency-p99 (like "800ms")`, c.Bake)
+	if set("alarms") {
+		for i, n := range c.Alarms {
+			if strings.TrimSpace(n) == "" || len(n) > 255 || strings.ContainsFunc(n, unicode.IsControl) {
+				add(fmt.Sprintf("alarms[%d]", i), `alarms: %q is not a CloudWatch alarm name: write the names as the console shows them, like ["api-5xx", "api-latency"]`, n)
+				continue
+			}
+			a.Alarms = append(a.Alarms, n)
+		}
+	}
+	if set("alarms-ignore-errors") {
+		a.AlarmsIgnoreErrors = c.AlarmsIgnoreErrors
+	}
+	if a.Bake != nil && *a.Bake > 0 && !a.Measures() {
+		add("bake", `bake %q has nothing to measure: set max-error-rate (like "2%%"), max-latency-p99 (like "800ms") or alarms`, c.Bake)
 	}
 }
 

@@ -128,14 +128,23 @@ func analysisOf(ev *release.Event) *release.Analysis {
 	return ev.Analysis
 }
 
+// bakePlan is the bake a switch will run: how long and how, and the
+// sources it reads.
+type bakePlan struct {
+	opts    analysis.Options
+	counter target.Counter         // the proxy's counts, when judged on them
+	cw      analysis.CloudWatchAPI // when alarms are watched
+	cfg     config.Analysis
+}
+
 // bakeFor is the bake of a switch on t: flag is --bake (nil: bake from
 // .oopsrc). It returns nil when there is none, and refuses, before
 // anything changes, a bake that cannot be made (nothing to measure, a
-// target that counts no requests).
-func (r *Runner) bakeFor(t target.Target, flag *time.Duration) (*analysis.Options, target.Counter, error) {
+// target that counts no requests, no CloudWatch).
+func (r *Runner) bakeFor(ctx context.Context, t target.Target, flag *time.Duration) (*bakePlan, error) {
 	cfg, err := r.d.Config()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	a := cfg.Values.Analysis
 	d := time.Duration(0)
@@ -146,48 +155,62 @@ func (r *Runner) bakeFor(t target.Target, flag *time.Duration) (*analysis.Option
 		d = *a.Bake
 	}
 	if d <= 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	if a.MaxErrorRate == nil && a.MaxLatencyP99 == 0 {
-		return nil, nil, Usagef("a bake of %s has nothing to measure: set max-error-rate (like \"2%%\") or max-latency-p99 (like \"800ms\") in %s", d, cfg.Path)
+	if !a.Measures() {
+		return nil, Usagef("a bake of %s has nothing to measure: set max-error-rate (like \"2%%\"), max-latency-p99 (like \"800ms\") or alarms in %s", d, cfg.Path)
 	}
-	counter, ok := t.(target.Counter)
-	if !ok {
-		return nil, nil, Usagef("%s counts no requests per color: the bake measures the local target's proxy only (pass --bake 0s to switch without one)", t)
-	}
-	return bakeOptions(a, d), counter, nil
-}
-
-func bakeOptions(a config.Analysis, d time.Duration) *analysis.Options {
-	return &analysis.Options{
+	bp := &bakePlan{cfg: a, opts: analysis.Options{
 		Bake: d, Interval: a.AnalysisInterval, FailureLimit: a.FailureLimit,
 		MaxErrorRate: a.MaxErrorRate, MaxP99: a.MaxLatencyP99, MinRequests: a.MinRequests,
+	}}
+	if a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 {
+		counter, ok := t.(target.Counter)
+		if !ok {
+			return nil, Usagef("%s counts no requests per color: max-error-rate and max-latency-p99 are measured on the local target's proxy; watch CloudWatch alarms instead (alarms), or pass --bake 0s to switch without a bake", t)
+		}
+		bp.counter = counter
 	}
+	if len(a.Alarms) > 0 {
+		if r.d.CloudWatch == nil {
+			return nil, Usagef("alarms need CloudWatch, which this command cannot reach")
+		}
+		if bp.cw, err = r.d.CloudWatch(ctx); err != nil {
+			return nil, fmt.Errorf("open CloudWatch for alarms: %w", err)
+		}
+	}
+	return bp, nil
 }
 
-// bake is target.SwitchOptions.Bake for a bake of o on counter, recorded
-// in ev: a bake with too little traffic to judge lets the switch stand,
-// and says so.
-func (r *Runner) bake(ev *release.Event, o *analysis.Options, counter target.Counter) func(ctx context.Context, to release.Color) error {
-	if o == nil {
+// bake is target.SwitchOptions.Bake for bp, recorded in ev: a bake with
+// too little traffic to judge lets the switch stand, and says so.
+func (r *Runner) bake(ev *release.Event, bp *bakePlan) func(ctx context.Context, to release.Color) error {
+	if bp == nil {
 		return nil
 	}
 	return func(ctx context.Context, to release.Color) error {
-		oo := *o
-		oo.Logf = r.d.Report.Progressf
-		iv, fl := oo.Interval, oo.FailureLimit
+		o := bp.opts
+		o.Logf = r.d.Report.Progressf
+		var checks []analysis.Check
+		if bp.counter != nil {
+			checks = append(checks, analysis.ProxyCheck(ctx, bp.counter, to, o))
+		}
+		if bp.cw != nil {
+			checks = append(checks, analysis.AlarmCheck(bp.cw, bp.cfg.Alarms, bp.cfg.AlarmsIgnoreErrors))
+		}
+		iv, fl := o.Interval, o.FailureLimit
 		if iv <= 0 {
 			iv = analysis.DefaultInterval
 		}
 		if fl <= 0 {
 			fl = analysis.DefaultFailureLimit
 		}
-		r.d.Report.Progressf("baking %s for %s: measured every %s, %d failed measurement(s) in a row switch back", to, oo.Bake, iv, fl)
-		an, err := analysis.Bake(ctx, counter, to, oo)
+		r.d.Report.Progressf("baking %s for %s: measured every %s, %d failed measurement(s) in a row switch back", to, o.Bake, iv, fl)
+		an, err := analysis.Bake(ctx, checks, to, o)
 		an.WarmUp = analysisOf(ev).WarmUp
 		ev.Analysis = an
 		if err == nil && an.Verdict == release.VerdictInconclusive {
-			r.warnf("bake of %s inconclusive: no measurement had enough requests to judge (min-requests); the switch stands, unjudged", to)
+			r.warnf("bake of %s inconclusive: no measurement could judge it (fewer than min-requests requests, or alarms unreadable); the switch stands, unjudged", to)
 		}
 		if ctx.Err() != nil {
 			r.warnf("bake interrupted: traffic stays on %s, unjudged; oops rollback switches back", to)

@@ -111,7 +111,7 @@ func (r *Runner) Deploy(ctx context.Context, req DeployRequest) (*DeployOutcome,
 	}
 	if !req.NoSwitch {
 		// A bake that cannot be made is refused before anything is installed.
-		if _, _, err := r.bakeFor(dp.t, req.Bake); err != nil {
+		if _, err := r.bakeFor(ctx, dp.t, req.Bake); err != nil {
 			return nil, err
 		}
 	}
@@ -393,7 +393,7 @@ func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release
 	// Not r.SwitchOptions: the release was checked for BAD before it was
 	// installed, and a target found half-switched now is reported, not
 	// resumed behind the operator's back.
-	bo, counter, err := r.bakeFor(dp.t, dp.req.Bake)
+	bp, err := r.bakeFor(ctx, dp.t, dp.req.Bake)
 	if err != nil {
 		return err
 	}
@@ -402,7 +402,7 @@ func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release
 		PreSwitch: func(ctx context.Context, st *target.State, p *target.Plan) error {
 			return r.gateColor(ctx, ev, st, p, dp.req.Force)
 		},
-		Bake: r.bake(ev, bo, counter),
+		Bake: r.bake(ev, bp),
 	})
 	r.switchHooks(ctx, ev, res, err)
 	if err != nil {

@@ -63,11 +63,11 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 		}
 		if req.Action != release.ActionPreview && !req.DryRun {
 			// oops off points a preview listener: no live traffic to bake.
-			bo, counter, err := r.bakeFor(t, req.Bake)
+			bp, err := r.bakeFor(ctx, t, req.Bake)
 			if err != nil {
 				return err
 			}
-			so.Bake = r.bake(ev, bo, counter)
+			so.Bake = r.bake(ev, bp)
 		}
 		var err error
 		res, err = target.Switch(ctx, t, so)
