@@ -19,6 +19,7 @@ import (
 // ALB's target groups) metric statistics.
 type CloudWatchAPI interface {
 	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
+	GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
 }
 
 var _ CloudWatchAPI = (*cloudwatch.Client)(nil)

@@ -271,7 +271,13 @@ func describe(m release.Measurement) string {
 		}
 		return m.Source + " " + m.Verdict + " (" + m.Why + ")"
 	}
-	s := fmt.Sprintf("%s: %d requests, 5xx %s, p99 %s", m.Verdict, m.Requests, pct(*m.ErrorRate), ms(*m.P99MS))
+	s := fmt.Sprintf("%s: %d requests, 5xx %s", m.Verdict, m.Requests, pct(*m.ErrorRate))
+	if m.P99MS != nil {
+		s += ", p99 " + ms(*m.P99MS)
+	}
+	if m.Source != "proxy" {
+		s = m.Source + " " + s
+	}
 	if m.Why != "" {
 		s += " (" + m.Why + ")"
 	}

@@ -341,3 +341,10 @@ type Counter interface {
 // failure-limit times in a row. Switch then switches back, as after a
 // failed verification (ErrVerifyFailed).
 var ErrAnalysisFailed = errors.New("analysis failed")
+
+// Dimensioned is implemented by targets whose colors' requests CloudWatch
+// counts (an ALB's target groups): the namespace and dimensions of color
+// c's request metrics.
+type Dimensioned interface {
+	MetricDimensions(ctx context.Context, c release.Color) (namespace string, dims map[string]string, err error)
+}

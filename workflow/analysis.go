@@ -133,7 +133,8 @@ func analysisOf(ev *release.Event) *release.Analysis {
 type bakePlan struct {
 	opts    analysis.Options
 	counter target.Counter         // the proxy's counts, when judged on them
-	cw      analysis.CloudWatchAPI // when alarms are watched
+	dims    target.Dimensioned     // an ALB's target groups, judged in CloudWatch
+	cw      analysis.CloudWatchAPI // for alarms and target-group metrics
 	cfg     config.Analysis
 }
 
@@ -164,19 +165,35 @@ func (r *Runner) bakeFor(ctx context.Context, t target.Target, flag *time.Durati
 		Bake: d, Interval: a.AnalysisInterval, FailureLimit: a.FailureLimit,
 		MaxErrorRate: a.MaxErrorRate, MaxP99: a.MaxLatencyP99, MinRequests: a.MinRequests,
 	}}
-	if a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 {
-		counter, ok := t.(target.Counter)
-		if !ok {
-			return nil, Usagef("%s counts no requests per color: max-error-rate and max-latency-p99 are measured on the local target's proxy; watch CloudWatch alarms instead (alarms), or pass --bake 0s to switch without a bake", t)
+	cloudwatch := func() error {
+		if bp.cw != nil {
+			return nil
 		}
-		bp.counter = counter
-	}
-	if len(a.Alarms) > 0 {
 		if r.d.CloudWatch == nil {
-			return nil, Usagef("alarms need CloudWatch, which this command cannot reach")
+			return Usagef("the bake needs CloudWatch, which this command cannot reach")
 		}
 		if bp.cw, err = r.d.CloudWatch(ctx); err != nil {
-			return nil, fmt.Errorf("open CloudWatch for alarms: %w", err)
+			return fmt.Errorf("open CloudWatch for the bake: %w", err)
+		}
+		return nil
+	}
+	if a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 {
+		switch tt := t.(type) {
+		case target.Counter:
+			bp.counter = tt
+		case target.Dimensioned:
+			// An ALB: its target groups' metrics in CloudWatch.
+			bp.dims = tt
+			if err := cloudwatch(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, Usagef("%s counts no requests per color: max-error-rate and max-latency-p99 are measured on the local target's proxy or an ALB's target groups; watch CloudWatch alarms instead (alarms), or pass --bake 0s to switch without a bake", t)
+		}
+	}
+	if len(a.Alarms) > 0 {
+		if err := cloudwatch(); err != nil {
+			return nil, err
 		}
 	}
 	return bp, nil
@@ -195,7 +212,14 @@ func (r *Runner) bake(ev *release.Event, bp *bakePlan) func(ctx context.Context,
 		if bp.counter != nil {
 			checks = append(checks, analysis.ProxyCheck(ctx, bp.counter, to, o))
 		}
-		if bp.cw != nil {
+		if bp.dims != nil {
+			ns, dims, err := bp.dims.MetricDimensions(ctx, to)
+			if err != nil {
+				return fmt.Errorf("bake of %s: %w", to, err)
+			}
+			checks = append(checks, analysis.MetricCheck(bp.cw, ns, dims, o))
+		}
+		if len(bp.cfg.Alarms) > 0 {
 			checks = append(checks, analysis.AlarmCheck(bp.cw, bp.cfg.Alarms, bp.cfg.AlarmsIgnoreErrors))
 		}
 		iv, fl := o.Interval, o.FailureLimit
