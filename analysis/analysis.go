@@ -44,6 +44,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Now is the clock of the measurements' times (default time.Now).
 	Now func() time.Time
+	// Weight is the share of traffic the color has (a canary step), noted
+	// in each measurement; 0: all of it.
+	Weight int
 }
 
 func (o *Options) fill() {
@@ -130,7 +133,7 @@ func Bake(ctx context.Context, checks []Check, c release.Color, o Options) (*rel
 			if ctx.Err() != nil {
 				break // said at the top of the loop
 			}
-			m.At = o.Now()
+			m.At, m.Weight = o.Now(), o.Weight
 			an.Measurements = append(an.Measurements, m)
 			w.add(m)
 			o.Logf("bake %d/%d of %s: %s", i+1, n, c, describe(m))

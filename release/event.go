@@ -122,7 +122,9 @@ type Measurement struct {
 	At time.Time `json:"at"`
 	// Source is where the numbers come from: "proxy" (the local proxy's
 	// per-color counters).
-	Source   string `json:"source"`
+	Source string `json:"source"`
+	// Weight is the share of traffic the color had, during a canary step.
+	Weight   int    `json:"weight,omitempty"`
 	Requests uint64 `json:"requests"`
 	// ErrorRate is the share of 5xx; P99MS the 99th percentile latency,
 	// in milliseconds; nil when there were no requests.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,6 +200,17 @@ func (r *Runner) bakeFor(ctx context.Context, t target.Target, flag *time.Durati
 	return bp, nil
 }
 
+// at is bp for a canary step of weight percent: its measurements say
+// which step they belong to.
+func (bp *bakePlan) at(weight int) *bakePlan {
+	if bp == nil {
+		return nil
+	}
+	c := *bp
+	c.opts.Weight = weight
+	return &c
+}
+
 // bake is target.SwitchOptions.Bake for bp, recorded in ev: a bake with
 // too little traffic to judge lets the switch stand, and says so.
 func (r *Runner) bake(ev *release.Event, bp *bakePlan) func(ctx context.Context, to release.Color) error {
@@ -231,7 +243,10 @@ func (r *Runner) bake(ev *release.Event, bp *bakePlan) func(ctx context.Context,
 		}
 		r.d.Report.Progressf("baking %s for %s: measured every %s, %d failed measurement(s) in a row switch back", to, o.Bake, iv, fl)
 		an, err := analysis.Bake(ctx, checks, to, o)
-		an.WarmUp = analysisOf(ev).WarmUp
+		prev := analysisOf(ev)
+		an.WarmUp = prev.WarmUp
+		// A canary's steps: one analysis, every step's measurements.
+		an.Measurements = append(slices.Clip(prev.Measurements), an.Measurements...)
 		ev.Analysis = an
 		if err == nil && an.Verdict == release.VerdictInconclusive {
 			r.warnf("bake of %s inconclusive: no measurement could judge it (fewer than min-requests requests, or alarms unreadable); the switch stands, unjudged", to)
