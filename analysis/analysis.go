@@ -292,3 +292,40 @@ func pct(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
 func ms(v float64) string {
 	return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond).String()
 }
+
+// compareCheck judges a canary against the color it started from: both
+// take traffic, and the new one fails when its share of 5xx is more than
+// factor times the old one's (plus 0.1 point, so that a single error
+// against none is not a failure).
+type compareCheck struct {
+	canary, base Check
+	factor       float64
+}
+
+// CompareCheck judges canary's measurements against base's (the same
+// source, for the two colors) by factor.
+func CompareCheck(canary, base Check, factor float64) Check {
+	return &compareCheck{canary: canary, base: base, factor: factor}
+}
+
+// compareSlack is the error share the canary may have over factor times
+// the base's.
+const compareSlack = 0.001
+
+func (cc *compareCheck) Measure(ctx context.Context) release.Measurement {
+	n, b := cc.canary.Measure(ctx), cc.base.Measure(ctx)
+	m := release.Measurement{Source: "compare", Requests: n.Requests, ErrorRate: n.ErrorRate}
+	switch {
+	case n.ErrorRate == nil:
+		m.Verdict, m.Why = release.VerdictInconclusive, "canary: "+n.Why
+	case b.ErrorRate == nil:
+		m.Verdict, m.Why = release.VerdictInconclusive, "base: "+b.Why
+	case *n.ErrorRate > cc.factor**b.ErrorRate+compareSlack:
+		m.Verdict = release.VerdictFail
+		m.Why = fmt.Sprintf("5xx %s of %d requests against %s of %d on the base color, over max-error-factor %g", pct(*n.ErrorRate), n.Requests, pct(*b.ErrorRate), b.Requests, cc.factor)
+	default:
+		m.Verdict = release.VerdictPass
+		m.Why = fmt.Sprintf("base color: 5xx %s of %d requests", pct(*b.ErrorRate), b.Requests)
+	}
+	return m
+}

@@ -85,3 +85,31 @@ func TestBakeInterrupted(t *testing.T) {
 		t.Fatalf("Bake: %v, verdict %q: want interrupted, no verdict", err, an.Verdict)
 	}
 }
+
+// fixed is a Check that always measures the same.
+type fixed release.Measurement
+
+func (f fixed) Measure(context.Context) release.Measurement { return release.Measurement(f) }
+
+func TestCompareCheck(t *testing.T) {
+	t.Parallel()
+	rate := func(r float64) fixed {
+		return fixed{Source: "proxy", Requests: 100, ErrorRate: &r, Verdict: release.VerdictPass}
+	}
+	for _, tc := range []struct {
+		name         string
+		canary, base fixed
+		verdict, why string
+	}{
+		{"twice as many errors fails", rate(0.05), rate(0.02), release.VerdictFail, "5xx 5.0% of 100 requests against 2.0% of 100 on the base color, over max-error-factor 2"},
+		{"as many errors passes", rate(0.02), rate(0.02), release.VerdictPass, "base color: 5xx 2.0%"},
+		{"one error against none passes", rate(0.0009), rate(0), release.VerdictPass, ""},
+		{"errors against none fail", rate(0.03), rate(0), release.VerdictFail, "over max-error-factor"},
+		{"too few canary requests", fixed{Source: "proxy", Verdict: release.VerdictInconclusive, Why: "no requests"}, rate(0), release.VerdictInconclusive, "canary: no requests"},
+	} {
+		m := CompareCheck(tc.canary, tc.base, 2).Measure(context.Background())
+		if m.Verdict != tc.verdict || !strings.Contains(m.Why, tc.why) || m.Source != "compare" {
+			t.Errorf("%s: %+v, want %s with %q", tc.name, m, tc.verdict, tc.why)
+		}
+	}
+}

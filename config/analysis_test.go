@@ -36,6 +36,9 @@ func TestAnalysisParsedAtLoad(t *testing.T) {
 		{"alarms ok", `"bake": "1m", "alarms": ["api-5xx", "api p99"], "alarms-ignore-errors": true}`, ""},
 		{"alarm blank", "\"alarms\": [\"a\",\n \" \"]}", `/p/.oopsrc:3:2: alarms: " " is not a CloudWatch alarm name`},
 		{"alarms a string", `"alarms": "api-5xx"}`, `"alarms" must be an array of strings, not a string`},
+		{"factor ok", `"bake": "1m", "max-error-factor": 2.5}`, ""},
+		{"factor under 1", `"max-error-factor": 0.5}`, `max-error-factor 0.5 must be 1 to 1000`},
+		{"factor a string", `"max-error-factor": "2x"}`, `"max-error-factor" must be a number, not a string`},
 		{"min-requests negative", `"min-requests": -1}`, `min-requests -1 must be 0 or more`},
 	}
 	for _, tc := range tests {

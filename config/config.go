@@ -136,6 +136,10 @@ type Config struct {
 	// one that cannot be read fails it too unless alarms-ignore-errors.
 	Alarms             []string `json:"alarms,omitempty"`
 	AlarmsIgnoreErrors bool     `json:"alarms-ignore-errors,omitempty"`
+	// MaxErrorFactor: during a canary (both colors take traffic) the new
+	// color fails when its share of 5xx is more than this many times the
+	// old one's.
+	MaxErrorFactor *float64 `json:"max-error-factor,omitempty"`
 
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
@@ -207,11 +211,20 @@ type Analysis struct {
 	// AlarmsIgnoreErrors makes an unreadable one inconclusive, not failed.
 	Alarms             []string
 	AlarmsIgnoreErrors bool
+	// MaxErrorFactor is max-error-factor; 0 when unset (no comparison).
+	MaxErrorFactor float64
 }
 
 // Measures says whether the bake has anything to judge.
 func (a Analysis) Measures() bool {
-	return a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 || len(a.Alarms) > 0
+	return a.Requests() || len(a.Alarms) > 0
+}
+
+// Requests says whether the bake judges the color's requests (its error
+// share, latency, or comparison with the other color), which needs a
+// target that counts them.
+func (a Analysis) Requests() bool {
+	return a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 || a.MaxErrorFactor > 0
 }
 
 // MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
@@ -731,11 +744,18 @@ func checkAnalysis(c *Config, set func(string) bool, positive func(k, v string) 
 			a.Alarms = append(a.Alarms, n)
 		}
 	}
+	if set("max-error-factor") && c.MaxErrorFactor != nil {
+		if f := *c.MaxErrorFactor; f < 1 || f > 1000 {
+			add("max-error-factor", "max-error-factor %g must be 1 to 1000: 2 fails a canary with twice the old color's share of 5xx", f)
+		} else {
+			a.MaxErrorFactor = f
+		}
+	}
 	if set("alarms-ignore-errors") {
 		a.AlarmsIgnoreErrors = c.AlarmsIgnoreErrors
 	}
 	if a.Bake != nil && *a.Bake > 0 && !a.Measures() {
-		add("bake", `bake %q has nothing to measure: set max-error-rate (like "2%%"), max-latency-p99 (like "800ms") or alarms`, c.Bake)
+		add("bake", `bake %q has nothing to measure: set max-error-rate (like "2%%"), max-latency-p99 (like "800ms"), max-error-factor or alarms`, c.Bake)
 	}
 }
 
@@ -1091,6 +1111,8 @@ func typeName(t reflect.Type) string {
 		return "an object of argument lists"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Float64:
+		return "a number"
 	}
 	return t.String()
 }

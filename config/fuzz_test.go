@@ -66,6 +66,8 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "smoke": [""], "warm-up-paths": ["x", null], "warm-up-requests": 0, "bake": "-1s", "analysis-interval": "1ns", "failure-limit": 0, "max-error-rate": "-1%", "max-latency-p99": "0s", "min-requests": -1}`,
 		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-rate": "1e999%"}`,
 		`{"application-name": "a", "store": "x", "bake": "1m", "alarms": ["api-5xx", "", "a\nb", null], "alarms-ignore-errors": "yes"}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-factor": 1e999}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-factor": 2}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
 		`{"application-name": "a", "store": "x", "elb-name": {"$ne": null}}`,
 		`{"aplication-name": "a", "stor": "x"}`,
@@ -143,7 +145,7 @@ func FuzzParse(f *testing.F) {
 		}
 		if a := v.Analysis; (a.Bake != nil && *a.Bake < 0) || a.AnalysisInterval < 0 || a.FailureLimit < 0 || a.WarmUpRequests < 0 ||
 			(a.MaxErrorRate != nil && (*a.MaxErrorRate < 0 || *a.MaxErrorRate > 1)) || (a.MinRequests != nil && *a.MinRequests < 0) ||
-			(a.Bake != nil && *a.Bake > 0 && !a.Measures()) || slices.ContainsFunc(a.Alarms, func(n string) bool { return strings.TrimSpace(n) == "" }) {
+			(a.Bake != nil && *a.Bake > 0 && !a.Measures()) || (a.MaxErrorFactor != 0 && (a.MaxErrorFactor < 1 || a.MaxErrorFactor > 1000)) || slices.ContainsFunc(a.Alarms, func(n string) bool { return strings.TrimSpace(n) == "" }) {
 			t.Fatalf("accepted analysis %+v", a)
 		}
 		if len(v.Notify) != len(c.Notify) || v.HookTimeout < 0 || v.NotifyTimeout < 0 || v.NotifyTimeout > config.MaxNotifyTimeout {

@@ -160,7 +160,7 @@ func (r *Runner) bakeFor(ctx context.Context, t target.Target, flag *time.Durati
 		return nil, nil
 	}
 	if !a.Measures() {
-		return nil, Usagef("a bake of %s has nothing to measure: set max-error-rate (like \"2%%\"), max-latency-p99 (like \"800ms\") or alarms in %s", d, cfg.Path)
+		return nil, Usagef("a bake of %s has nothing to measure: set max-error-rate (like \"2%%\"), max-latency-p99 (like \"800ms\"), max-error-factor or alarms in %s", d, cfg.Path)
 	}
 	bp := &bakePlan{cfg: a, opts: analysis.Options{
 		Bake: d, Interval: a.AnalysisInterval, FailureLimit: a.FailureLimit,
@@ -178,7 +178,7 @@ func (r *Runner) bakeFor(ctx context.Context, t target.Target, flag *time.Durati
 		}
 		return nil
 	}
-	if a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 {
+	if a.Requests() {
 		switch tt := t.(type) {
 		case target.Counter:
 			bp.counter = tt
@@ -221,15 +221,38 @@ func (r *Runner) bake(ev *release.Event, bp *bakePlan) func(ctx context.Context,
 		o := bp.opts
 		o.Logf = r.d.Report.Progressf
 		var checks []analysis.Check
-		if bp.counter != nil {
-			checks = append(checks, analysis.ProxyCheck(ctx, bp.counter, to, o))
-		}
-		if bp.dims != nil {
-			ns, dims, err := bp.dims.MetricDimensions(ctx, to)
-			if err != nil {
-				return fmt.Errorf("bake of %s: %w", to, err)
+		// source is the check of color c's requests, nil when not judged.
+		source := func(c release.Color) (analysis.Check, error) {
+			switch {
+			case bp.counter != nil:
+				return analysis.ProxyCheck(ctx, bp.counter, c, o), nil
+			case bp.dims != nil:
+				ns, dims, err := bp.dims.MetricDimensions(ctx, c)
+				if err != nil {
+					return nil, fmt.Errorf("bake of %s: %w", c, err)
+				}
+				return analysis.MetricCheck(bp.cw, ns, dims, o), nil
 			}
-			checks = append(checks, analysis.MetricCheck(bp.cw, ns, dims, o))
+			return nil, nil
+		}
+		if bp.cfg.MaxErrorRate != nil || bp.cfg.MaxLatencyP99 > 0 {
+			ch, err := source(to)
+			if err != nil {
+				return err
+			}
+			checks = append(checks, ch)
+		}
+		if f := bp.cfg.MaxErrorFactor; f > 0 && o.Weight > 0 && o.Weight < 100 {
+			// A canary: both colors take traffic, compare them.
+			canary, err := source(to)
+			if err != nil {
+				return err
+			}
+			base, err := source(to.Other())
+			if err != nil {
+				return err
+			}
+			checks = append(checks, analysis.CompareCheck(canary, base, f))
 		}
 		if len(bp.cfg.Alarms) > 0 {
 			checks = append(checks, analysis.AlarmCheck(bp.cw, bp.cfg.Alarms, bp.cfg.AlarmsIgnoreErrors))

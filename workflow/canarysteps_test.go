@@ -25,8 +25,12 @@ type weighted struct {
 	failAt int
 	reqs   uint64
 	errs   uint64
-	steps  []int // every weight applied
-	commit map[release.Color]string
+	// blueErrs and greenErrs, when set, are each color's 5xx of every 100
+	// requests, whatever the weights (for comparisons).
+	blueErrs, greenErrs uint64
+	blue                [2]uint64
+	steps               []int // every weight applied
+	commit              map[release.Color]string
 }
 
 func newWeighted(failAt int) *weighted {
@@ -78,6 +82,14 @@ func newWeighted(failAt int) *weighted {
 func (w *weighted) Counts(_ context.Context, c release.Color) (*target.Counts, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.blueErrs+w.greenErrs > 0 {
+		if c == release.Blue {
+			w.blue[0], w.blue[1] = w.blue[0]+100, w.blue[1]+w.blueErrs
+			return &target.Counts{Requests: w.blue[0], ServerErrors: w.blue[1], Bounds: []float64{1}, Buckets: []uint64{w.blue[0], w.blue[0]}}, nil
+		}
+		w.reqs, w.errs = w.reqs+100, w.errs+w.greenErrs
+		return &target.Counts{Requests: w.reqs, ServerErrors: w.errs, Bounds: []float64{1}, Buckets: []uint64{w.reqs, w.reqs}}, nil
+	}
 	if c == release.Green {
 		w.reqs += 100
 		if w.failAt > 0 && w.green >= w.failAt {
@@ -147,4 +159,34 @@ func TestCanarySteps(t *testing.T) {
 			t.Fatalf("%v, steps %v", err, wt.steps)
 		}
 	})
+}
+
+// TestCanaryComparison: during a canary step both colors take traffic;
+// with max-error-factor 2, a canary with 9% 5xx against the base's 3%
+// fails (back to blue), one with 4% passes.
+func TestCanaryComparison(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		green uint64
+		fail  bool
+	}{{9, true}, {4, false}} {
+		w := newWorld(t)
+		fx := deployFixture(t, w)
+		fx.reconfigure(t, `{"application-name": "api", "store": "rel", "bake": "300ms", "analysis-interval": "100ms", "failure-limit": 2, "max-error-factor": 2, "min-requests": 10}`)
+		wt := newWeighted(0)
+		wt.blueErrs, wt.greenErrs = 3, tc.green
+		fx.d.DeployTarget = func(context.Context, int) (target.Target, error) { return wt, nil }
+		_, err := fx.runner().Deploy(context.Background(), DeployRequest{Rev: "ccccccc", Canary: 10, CanarySteps: []int{50}})
+		if tc.fail != errors.Is(err, target.ErrVerifyFailed) {
+			t.Fatalf("green %d%%: %v", tc.green, err)
+		}
+		ev := history(t, fx)[0]
+		last := ev.Analysis.Measurements[len(ev.Analysis.Measurements)-1]
+		if last.Source != "compare" || (tc.fail && !strings.Contains(last.Why, "5xx 9.0% of 100 requests against 3.0% of 100 on the base color, over max-error-factor 2")) {
+			t.Errorf("green %d%%: last measurement %+v", tc.green, last)
+		}
+		if want := []int{10, 50}; !tc.fail && !slices.Equal(wt.steps, want) {
+			t.Errorf("steps %v, want %v", wt.steps, want)
+		}
+	}
 }
