@@ -186,3 +186,40 @@ func TestWarmUpBeforeTheSwitch(t *testing.T) {
 		t.Errorf("stderr:\n%s", fx.errOut)
 	}
 }
+
+// cancelOnRead is a counting board that cancels the command (Ctrl-C) at
+// its second reading, in the middle of the bake.
+type cancelOnRead struct {
+	*countingBoard
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnRead) Counts(ctx context.Context, col release.Color) (*target.Counts, error) {
+	if c.reads == 1 {
+		c.cancel()
+	}
+	return c.countingBoard.Counts(ctx, col)
+}
+
+// TestBakeInterrupted: Ctrl-C during the bake leaves traffic on the new
+// color, says so, and records the measurements made, with no verdict.
+func TestBakeInterrupted(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bakeRC)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &cancelOnRead{countingBoard: &countingBoard{board: newBoard(fx), errs: 35}, cancel: cancel}
+	_, err := fx.runner().Switch(ctx, b, SwitchRequest{Action: release.ActionPromote, Command: "oops promote", Confirm: yes})
+	if !errors.Is(err, target.ErrVerifyInterrupted) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v: want interrupted", err)
+	}
+	if slices.Contains(b.calls, "apply blue 100") || !slices.Contains(b.calls, "apply green 100") {
+		t.Fatalf("calls %v: want the switch to stand", b.calls)
+	}
+	if !strings.Contains(fx.errOut.String(), "bake interrupted: traffic stays on green, unjudged; oops rollback switches back") {
+		t.Errorf("stderr:\n%s", fx.errOut)
+	}
+	if ev := history(t, fx)[0]; ev.Analysis == nil || ev.Analysis.Verdict != "" || ev.Analysis.Bake != "1s" {
+		t.Errorf("history analysis %+v", ev.Analysis)
+	}
+}
