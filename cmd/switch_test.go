@@ -55,6 +55,7 @@ func TestSwitchFlags(t *testing.T) {
 			{args: []string{"off"}, want: SwitchOptions{}},
 			{args: []string{"off", "--yes", "--force"}, want: SwitchOptions{Yes: true, Force: true}},
 			{args: []string{"off", "--to", "blue"}, usage: "unknown flag: --to"},
+			{args: []string{"off", "--bake", "1m"}, usage: "oops off points the preview load balancer, which takes no live traffic: there is nothing to bake"},
 		})
 	})
 }
