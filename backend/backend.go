@@ -10,9 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/oops-deploy/oops/analysis"
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -56,7 +58,7 @@ func (s *Set) Deps() workflow.Deps {
 		Config: s.env.Config, Store: s.Store, RawStore: s.RawStore, Target: s.MainTarget, Deployer: s.Deployer,
 		Deployments: s.Deployments, Index: s.Index, Resolve: s.Resolve, Caller: s.Caller, Credentials: s.Credentials,
 		Leftovers: s.Leftovers, Who: s.env.Who, WorkDir: s.env.WorkDir, Now: s.env.Now, Getenv: s.env.Getenv,
-		UsesCodeDeploy: s.UsesCodeDeploy, SNS: s.SNS,
+		UsesCodeDeploy: s.UsesCodeDeploy, SNS: s.SNS, CloudWatch: s.CloudWatch,
 		DeployTarget: func(ctx context.Context, canary int) (target.Target, error) {
 			if canary > 0 {
 				return s.Target(ctx, TargetOptions{Weighted: "oops deploy --canary"})
@@ -132,6 +134,16 @@ func (s *Set) callerARN(ctx context.Context) (arn, region string, err error) {
 		return "", "", err
 	}
 	return aws.ToString(out.Arn), cfg.Region, nil
+}
+
+// CloudWatch is a CloudWatch client on the standard AWS chain, for the
+// bake's alarms and metrics.
+func (s *Set) CloudWatch(ctx context.Context) (analysis.CloudWatchAPI, error) {
+	cfg, err := s.AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cloudwatch.NewFromConfig(cfg, analysis.QueryProtocol), nil
 }
 
 var _ workflow.SNSPublisher = (*sns.Client)(nil)

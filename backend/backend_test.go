@@ -66,7 +66,6 @@ func TestTargetForRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"no target", `{"application-name": "api", "store": "rel"}`, TargetOptions{}, "no target configured"},
-		{"shift on local", localRC, TargetOptions{Weighted: "oops shift"}, "oops shift needs a target that can split traffic"},
 		{"canary on a Classic ELB", `{"application-name": "api", "store": "rel", "elb-name": "web"}`,
 			TargetOptions{Weighted: "oops deploy --canary"}, "oops deploy --canary needs a target that can split traffic"},
 		{"preview of local", localRC, TargetOptions{PreviewOf: main}, "the local target has no preview"},

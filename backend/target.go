@@ -83,9 +83,9 @@ func (s *Set) Target(ctx context.Context, opts TargetOptions) (target.Target, er
 // canSplitTraffic refuses, for command, a target that cannot split
 // traffic, before any call.
 func canSplitTraffic(c *config.Config, command string) error {
-	if k := c.TargetKind(); k != "alb" && k != "dns" {
-		return target.Hinted(workflow.Usagef("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s) or Route 53 weighted records (dns-name)", command, c.Path),
-			"a Classic ELB and the local proxy switch all traffic at once: use oops rollback or oops deploy")
+	if k := c.TargetKind(); k != "alb" && k != "dns" && k != "local" {
+		return target.Hinted(workflow.Usagef("%s needs a target that can split traffic: an ALB (alb-name or listener-arn in %s), Route 53 weighted records (dns-name) or the local proxy", command, c.Path),
+			"a Classic ELB switches all traffic at once: use oops rollback or oops deploy")
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,10 +24,15 @@ type DeployOptions struct {
 	// NoWait (CodeDeploy) creates the deployment and returns its id.
 	NoWait bool
 	// Canary (ALB) is the percent of the traffic the release gets; 0: all.
+	// CanarySteps are the further steps of --canary 10,25,50,100.
 	Canary                 int
+	CanarySteps            []int
 	Reason                 string
 	Timeout, VerifyTimeout time.Duration
 	VerifySet              bool
+	// Bake is --bake (BakeSet: given; else bake from .oopsrc).
+	Bake    time.Duration
+	BakeSet bool
 	// Rollback is oops rollback --to REV, which reuses this path: history
 	// and the lock record a rollback.
 	Rollback bool
@@ -88,7 +95,7 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
   oops deploy HEAD --yes --no-wait   # CodeDeploy: print the deployment id, do not wait`,
 		Args: exactArgs(1, "one revision (a commit, tag or branch)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Rev, opts.VerifySet = args[0], cmd.Flags().Changed("verify-timeout")
+			opts.Rev, opts.VerifySet, opts.BakeSet = args[0], cmd.Flags().Changed("verify-timeout"), cmd.Flags().Changed("bake")
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -99,13 +106,14 @@ func newDeployCmd(f *Factory, runF func(context.Context, *DeployOptions) error) 
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	fl.BoolVar(&opts.NoSwitch, "no-switch", false, "install on the off color but leave traffic where it is")
-	fl.IntVar(&opts.Canary, "canary", 0, "ALB: send only this `percent` of the traffic to the release (then oops promote, or oops rollback)")
+	fl.Var(&canaryFlag{opts}, "canary", "send only this `percent` of the traffic to the release (then oops promote, or oops rollback); steps like 10,25,50,100 bake each before the next and go back to the live color if one fails")
 	fl.BoolVar(&opts.Force, "force", false, "deploy even if the release is live or marked BAD, and switch even if the health gate fails")
 	fl.StringVarP(&opts.Reason, "message", "m", "", "why, recorded in history")
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "CodeDeploy: create the deployment, print its id and exit; nothing is recorded or switched")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "how long the install may take until healthy (default: the target's; local: 60s; CodeDeploy: until CodeDeploy ends it)")
 	fl.DurationVar(&opts.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
 	c.ValidArgsFunction = firstArg(completeRevs(f))
+	addBakeFlag(c, &opts.Bake)
 	return runCmd(c, opts, runF, deployRun)
 }
 
@@ -115,6 +123,19 @@ func (o *DeployOptions) check() error {
 		return usageErrorf("--timeout must be 0 (the target's default) or more, got %s", o.Timeout)
 	}
 	if err := checkCanary(o.Canary, o.NoSwitch); err != nil {
+		return err
+	}
+	prev := o.Canary
+	for _, p := range o.CanarySteps {
+		if err := checkCanary(p, false); err != nil {
+			return err
+		}
+		if p <= prev {
+			return usageErrorf("--canary steps must grow, got %d after %d", p, prev)
+		}
+		prev = p
+	}
+	if _, err := bakeFlag(o.Bake, o.BakeSet); err != nil {
 		return err
 	}
 	if o.VerifySet {
@@ -148,9 +169,10 @@ func deployRun(ctx context.Context, opts *DeployOptions) error {
 func (o *DeployOptions) request(verify time.Duration) workflow.DeployRequest {
 	req := workflow.DeployRequest{
 		Rev: o.Rev, Reason: o.Reason, Force: o.Force, DryRun: o.DryRun, NoSwitch: o.NoSwitch, NoWait: o.NoWait,
-		Canary: o.Canary, Timeout: o.Timeout, Verify: verify,
+		Canary: o.Canary, CanarySteps: o.CanarySteps, Timeout: o.Timeout, Verify: verify,
 		Confirm: func(q string) (bool, error) { return o.Confirm(o.Yes, q) },
 	}
+	req.Bake, _ = bakeFlag(o.Bake, o.BakeSet) // checked with the flags
 	if o.IO.InTTY {
 		// After Ctrl-C, even with --yes: stopping a deployment is asked.
 		req.AskStop = func(q string) (bool, error) { return o.Confirm(false, q) }
@@ -180,9 +202,9 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 	case out.Switch == nil: // --no-switch
 		fmt.Fprintf(w, "%s runs on %s (off, %s); traffic stays on %s. Switch to it with: oops deploy %s\n",
 			short, off, st.Off.Where(), st.Live.Color, short)
-	case opts.Canary > 0 && opts.Canary < 100:
+	case opts.finalCanary() > 0 && opts.finalCanary() < 100:
 		fmt.Fprintf(w, "%s gets %d%% of the traffic on %s now (%s, %s); %s keeps %d%%. Next: oops promote, or oops rollback\n",
-			short, opts.Canary, out.Target, off, st.Off.Where(), st.Live.Color, 100-opts.Canary)
+			short, opts.finalCanary(), out.Target, off, st.Off.Where(), st.Live.Color, 100-opts.finalCanary())
 	default:
 		prev := fmt.Sprintf("%s keeps %s for rollback", st.Live.Color, workflow.ShortCommit(st.Live))
 		if !st.Live.CommitKnown() {
@@ -191,3 +213,43 @@ func printDeploy(opts *DeployOptions, out *workflow.DeployOutcome) {
 		fmt.Fprintf(w, "%s is live now on %s (%s, %s); %s\n", short, off, out.Target, st.Off.Where(), prev)
 	}
 }
+
+// finalCanary is the share --canary leaves the release with.
+func (o *DeployOptions) finalCanary() int {
+	if n := len(o.CanarySteps); n > 0 {
+		return o.CanarySteps[n-1]
+	}
+	return o.Canary
+}
+
+// canaryFlag is --canary: one percent, or steps "10,25,50,100".
+type canaryFlag struct{ o *DeployOptions }
+
+func (f *canaryFlag) String() string {
+	if f.o == nil || f.o.Canary == 0 {
+		return ""
+	}
+	parts := []string{strconv.Itoa(f.o.Canary)}
+	for _, p := range f.o.CanarySteps {
+		parts = append(parts, strconv.Itoa(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *canaryFlag) Set(s string) error {
+	var steps []int
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(p, "%")))
+		if err != nil {
+			return fmt.Errorf("want a percent or steps like 10,25,50,100")
+		}
+		steps = append(steps, n)
+	}
+	f.o.Canary, f.o.CanarySteps = steps[0], steps[1:]
+	if len(f.o.CanarySteps) == 0 {
+		f.o.CanarySteps = nil
+	}
+	return nil
+}
+
+func (f *canaryFlag) Type() string { return "percent" }

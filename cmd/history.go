@@ -99,6 +99,9 @@ func historyRun(ctx context.Context, opts *HistoryOptions) error {
 		result := ev.Result
 		if opts.IO.OutTTY {
 			when += " (" + iostreams.RelTime(now, ev.Time) + ")"
+			if b := display.Bake(ev.Analysis); b != "" {
+				result += " (" + b + ")"
+			}
 			if ev.Error != "" {
 				result += ": " + display.Abbreviate(ev.Error, 48)
 			}

@@ -32,6 +32,12 @@ ports are used.`,
   oops off --dry-run
   oops off --yes`,
 		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("bake") {
+				return usageErrorf("oops off points the preview load balancer, which takes no live traffic: there is nothing to bake")
+			}
+			return nil
+		},
 	}
 	return switchCmd(c, opts, runF, offRun)
 }

@@ -16,7 +16,7 @@ func newPromoteCmd(f *Factory, runF func(context.Context, *SwitchOptions) error)
 	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "promote",
-		Short: "Finish a canary: send all traffic to the canary color (ALB)",
+		Short: "Finish a canary: send all traffic to the canary color",
 		Long: `Send all traffic to the color a canary (oops shift, oops deploy --canary)
 sends part of it to, finishing the switch. The canary color is probed first
 (unless --force) and watched for --verify-timeout afterwards; if it fails,

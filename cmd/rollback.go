@@ -97,6 +97,6 @@ func rollbackTo(ctx context.Context, opts *SwitchOptions) error {
 	}
 	o := &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
 		Rev: opts.To, Rollback: true, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
-		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet}
+		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet, Bake: opts.Bake, BakeSet: opts.BakeSet}
 	return deployRun(ctx, o)
 }

@@ -19,7 +19,7 @@ func newShiftCmd(f *Factory, runF func(context.Context, *SwitchOptions) error) *
 	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "shift PERCENT",
-		Short: "Send PERCENT of the traffic to the off color: a canary (ALB)",
+		Short: "Send PERCENT of the traffic to the off color: a canary (ALB, Route 53, local proxy)",
 		Long: `Send PERCENT (0-100) of the traffic to the canary color with one weighted
 forward action per listener, and the rest to the color that had all of it.
 The canary color is the off color when all traffic is on one color, and
@@ -31,8 +31,8 @@ stays the same while a canary is in progress, whichever color has more.
   oops rollback     all traffic back to where the canary started
   oops shift 0      the same as that rollback
 
-oops status shows the weights. Only an ALB can split traffic; a Classic
-ELB and the local proxy switch all at once (oops rollback).
+oops status shows the weights. An ALB, Route 53 and the local proxy split
+traffic; a Classic ELB switches all at once (oops rollback).
 
 Like every switch it probes the color it sends traffic to (unless
 --force), asks on a terminal (unless --yes), prints every call with

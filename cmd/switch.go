@@ -31,6 +31,9 @@ type SwitchOptions struct {
 	Reason             string
 	VerifyTimeout      time.Duration
 	VerifySet          bool
+	// Bake is --bake (BakeSet: given; else bake from .oopsrc).
+	Bake    time.Duration
+	BakeSet bool
 	// NoLock (rollback --no-lock) switches without the lock when the store
 	// cannot be reached.
 	NoLock bool
@@ -52,6 +55,24 @@ func addSwitchFlags(c *cobra.Command, o *SwitchOptions) {
 	fl.BoolVar(&o.Force, "force", false, "switch even if the color fails its health probe")
 	fl.StringVarP(&o.Reason, "message", "m", "", "why, recorded in history")
 	fl.DurationVar(&o.VerifyTimeout, "verify-timeout", 0, "watch the new color this long after switching and switch back if it fails (default verify-timeout from .oopsrc, else 60s; 0: do not watch)")
+	addBakeFlag(c, &o.Bake)
+}
+
+// addBakeFlag is --bake, on every command that switches traffic.
+func addBakeFlag(c *cobra.Command, d *time.Duration) {
+	c.Flags().DurationVar(d, "bake", 0, "after the switch, measure the new color this long and switch back after failure-limit failed measurements (default bake from .oopsrc; 0: no bake)")
+}
+
+// bakeFlag is --bake for the workflow: nil when not given (.oopsrc's
+// applies), refused when negative.
+func bakeFlag(d time.Duration, set bool) (*time.Duration, error) {
+	if !set {
+		return nil, nil
+	}
+	if d < 0 {
+		return nil, usageErrorf("--bake must be 0 (no bake) or more, got %s", d)
+	}
+	return &d, nil
 }
 
 // switchCmd finishes a switching command: --verify-timeout is read, and
@@ -60,7 +81,10 @@ func switchCmd(c *cobra.Command, opts *SwitchOptions, runF, run func(context.Con
 	addSwitchFlags(c, opts)
 	check := c.RunE
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		opts.VerifySet = cmd.Flags().Changed("verify-timeout")
+		opts.VerifySet, opts.BakeSet = cmd.Flags().Changed("verify-timeout"), cmd.Flags().Changed("bake")
+		if _, err := bakeFlag(opts.Bake, opts.BakeSet); err != nil {
+			return err
+		}
 		if check != nil {
 			return check(cmd, args)
 		}
@@ -102,6 +126,7 @@ func verifyTimeoutOf(cfg func() (*config.Config, error)) func(flag time.Duration
 // prints what is live afterwards.
 func switchTo(ctx context.Context, opts *SwitchOptions, t target.Target, to release.Color, weight int, vt time.Duration, req workflow.SwitchRequest) error {
 	req.To, req.Weight, req.Verify = to, weight, vt
+	req.Bake, _ = bakeFlag(opts.Bake, opts.BakeSet) // checked with the flags
 	req.Force, req.DryRun, req.Reason, req.NoLock = opts.Force, opts.DryRun, opts.Reason, opts.NoLock
 	req.Confirm = func(p *target.Plan) (bool, error) {
 		if !opts.Yes {

@@ -130,6 +130,30 @@ type Config struct {
 	RequireApproval bool     `json:"require-approval,omitempty"`
 	Approvers       []string `json:"approvers,omitempty"`
 
+	// Release analysis (issue 14). Before the switch: smoke, a command run
+	// against the color (a non-zero exit refuses the switch), and warm-up
+	// requests (warm-up-paths, each sent warm-up-requests times). After
+	// it, the bake: every analysis-interval the new color is measured, and
+	// failure-limit failed measurements in a row switch back.
+	Smoke            []string `json:"smoke,omitempty"`
+	SmokeTimeout     string   `json:"smoke-timeout,omitempty"`
+	WarmUpPaths      []string `json:"warm-up-paths,omitempty"`
+	WarmUpRequests   *int     `json:"warm-up-requests,omitempty"`
+	Bake             string   `json:"bake,omitempty"`
+	AnalysisInterval string   `json:"analysis-interval,omitempty"`
+	FailureLimit     *int     `json:"failure-limit,omitempty"`
+	MaxErrorRate     string   `json:"max-error-rate,omitempty"`
+	MaxLatencyP99    string   `json:"max-latency-p99,omitempty"`
+	MinRequests      *int     `json:"min-requests,omitempty"`
+	// Alarms are CloudWatch alarm names: any in ALARM fails a measurement;
+	// one that cannot be read fails it too unless alarms-ignore-errors.
+	Alarms             []string `json:"alarms,omitempty"`
+	AlarmsIgnoreErrors bool     `json:"alarms-ignore-errors,omitempty"`
+	// MaxErrorFactor: during a canary (both colors take traffic) the new
+	// color fails when its share of 5xx is more than this many times the
+	// old one's.
+	MaxErrorFactor *float64 `json:"max-error-factor,omitempty"`
+
 	// Path is the file this was read from; Dir its folder.
 	Path string `json:"-"`
 	Dir  string `json:"-"`
@@ -176,6 +200,47 @@ type Values struct {
 	// KeepWarm is keep-warm, ScaleTimeout scale-timeout; 0 when unset
 	// (the defaults apply).
 	KeepWarm, ScaleTimeout time.Duration
+	// Analysis is the release analysis keys, parsed.
+	Analysis Analysis
+}
+
+// Analysis is what smoke, warm-up and the bake run with. Zero values are
+// unset (the defaults of package analysis apply).
+type Analysis struct {
+	Smoke        []string
+	SmokeTimeout time.Duration
+	// WarmUpPaths are sent WarmUpRequests times each (default 1).
+	WarmUpPaths    []string
+	WarmUpRequests int
+	// Bake is bake: nil when unset, 0 when set to "0s" (no bake).
+	Bake             *time.Duration
+	AnalysisInterval time.Duration
+	FailureLimit     int
+	// MaxErrorRate is max-error-rate as a fraction (0.02 for "2%"); nil
+	// when unset: the share of 5xx is not judged.
+	MaxErrorRate *float64
+	// MaxLatencyP99 is max-latency-p99; 0 when unset: latency is not judged.
+	MaxLatencyP99 time.Duration
+	// MinRequests is min-requests; nil when unset (the default applies).
+	MinRequests *int
+	// Alarms are the CloudWatch alarms the bake watches;
+	// AlarmsIgnoreErrors makes an unreadable one inconclusive, not failed.
+	Alarms             []string
+	AlarmsIgnoreErrors bool
+	// MaxErrorFactor is max-error-factor; 0 when unset (no comparison).
+	MaxErrorFactor float64
+}
+
+// Measures says whether the bake has anything to judge.
+func (a Analysis) Measures() bool {
+	return a.Requests() || len(a.Alarms) > 0
+}
+
+// Requests says whether the bake judges the color's requests (its error
+// share, latency, or comparison with the other color), which needs a
+// target that counts them.
+func (a Analysis) Requests() bool {
+	return a.MaxErrorRate != nil || a.MaxLatencyP99 > 0 || a.MaxErrorFactor > 0
 }
 
 // MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
@@ -324,6 +389,8 @@ func Parse(path string, data []byte) (*Config, error) {
 	nestedPositions(data, raw, pos, "hooks")
 	nestedPositions(data, raw, pos, "notify")
 	nestedPositions(data, raw, pos, "approvers")
+	nestedPositions(data, raw, pos, "warm-up-paths")
+	nestedPositions(data, raw, pos, "alarms")
 	// A problem has a line:col where a key is to blame.
 	type problem struct{ at, msg string }
 	var problems []problem
@@ -605,9 +672,123 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			add("approvers", `approvers is set but require-approval is not true: nothing would ask for an approval; add "require-approval": true`)
 		}
 	}
+	checkAnalysis(c, set, positive, add)
 	if set("target") && !slices.Contains(Targets, c.Target) {
 		add("target", "%s %q is not one of %s", "target", c.Target, strings.Join(Targets, ", "))
 	}
+}
+
+// checkAnalysis parses the keys of smoke, warm-up and the bake.
+func checkAnalysis(c *Config, set func(string) bool, positive func(k, v string) time.Duration, add func(k, format string, args ...any)) {
+	a := &c.Values.Analysis
+	if set("smoke") {
+		switch {
+		case len(c.Smoke) == 0 || strings.TrimSpace(c.Smoke[0]) == "":
+			add("smoke", `smoke names no program: write it like ["./smoke.sh"] or ["curl", "-fsS", "$OOPS_URL/"]`)
+		case slices.ContainsFunc(c.Smoke, func(s string) bool { return strings.ContainsRune(s, 0) }):
+			add("smoke", "smoke has an argument with a NUL byte")
+		default:
+			a.Smoke = c.Smoke
+		}
+	}
+	if set("smoke-timeout") {
+		a.SmokeTimeout = positive("smoke-timeout", c.SmokeTimeout)
+	}
+	if set("warm-up-paths") {
+		for i, p := range c.WarmUpPaths {
+			if !strings.HasPrefix(p, "/") || strings.ContainsFunc(p, unicode.IsControl) || strings.Contains(p, " ") {
+				add(fmt.Sprintf("warm-up-paths[%d]", i), `warm-up-paths: %q is not a path: write it like "/" or "/search?q=warm"`, p)
+				continue
+			}
+			a.WarmUpPaths = append(a.WarmUpPaths, p)
+		}
+	}
+	if set("warm-up-requests") && c.WarmUpRequests != nil {
+		switch n := *c.WarmUpRequests; {
+		case n < 1 || n > 10000:
+			add("warm-up-requests", "warm-up-requests %d must be 1 to 10000", n)
+		case len(c.WarmUpPaths) == 0:
+			add("warm-up-requests", `warm-up-requests is set but warm-up-paths is not: say where to send them, like ["/"]`)
+		default:
+			a.WarmUpRequests = n
+		}
+	}
+	if set("bake") {
+		if d, err := time.ParseDuration(c.Bake); err != nil || d < 0 {
+			add("bake", `bake %q is not a duration: write it like "5m" ("0s": no bake)`, c.Bake)
+		} else {
+			a.Bake = &d
+		}
+	}
+	if set("analysis-interval") {
+		if d := positive("analysis-interval", c.AnalysisInterval); d > 0 && d < 100*time.Millisecond {
+			add("analysis-interval", `analysis-interval %q is shorter than 100ms: measurements that short say nothing; write it like "10s"`, c.AnalysisInterval)
+		} else {
+			a.AnalysisInterval = d
+		}
+	}
+	if set("max-latency-p99") {
+		a.MaxLatencyP99 = positive("max-latency-p99", c.MaxLatencyP99)
+	}
+	if set("max-error-rate") {
+		if f, ok := parsePercent(c.MaxErrorRate); ok {
+			a.MaxErrorRate = &f
+		} else {
+			add("max-error-rate", `max-error-rate %q is not a percentage: write it like "2%%" or "0.5%%" (0%% to 100%%)`, c.MaxErrorRate)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		val *int
+		min int
+		dst func(int)
+	}{
+		{"failure-limit", c.FailureLimit, 1, func(v int) { a.FailureLimit = v }},
+		{"min-requests", c.MinRequests, 0, func(v int) { a.MinRequests = &v }},
+	} {
+		switch {
+		case !set(n.key) || n.val == nil:
+		case *n.val < n.min:
+			add(n.key, "%s %d must be %d or more", n.key, *n.val, n.min)
+		default:
+			n.dst(*n.val)
+		}
+	}
+	if set("alarms") {
+		for i, n := range c.Alarms {
+			if strings.TrimSpace(n) == "" || len(n) > 255 || strings.ContainsFunc(n, unicode.IsControl) {
+				add(fmt.Sprintf("alarms[%d]", i), `alarms: %q is not a CloudWatch alarm name: write the names as the console shows them, like ["api-5xx", "api-latency"]`, n)
+				continue
+			}
+			a.Alarms = append(a.Alarms, n)
+		}
+	}
+	if set("max-error-factor") && c.MaxErrorFactor != nil {
+		if f := *c.MaxErrorFactor; f < 1 || f > 1000 {
+			add("max-error-factor", "max-error-factor %g must be 1 to 1000: 2 fails a canary with twice the old color's share of 5xx", f)
+		} else {
+			a.MaxErrorFactor = f
+		}
+	}
+	if set("alarms-ignore-errors") {
+		a.AlarmsIgnoreErrors = c.AlarmsIgnoreErrors
+	}
+	if a.Bake != nil && *a.Bake > 0 && !a.Measures() {
+		add("bake", `bake %q has nothing to measure: set max-error-rate (like "2%%"), max-latency-p99 (like "800ms"), max-error-factor or alarms`, c.Bake)
+	}
+}
+
+// parsePercent reads "2%" or "0.5%" as a fraction (0.02, 0.005).
+func parsePercent(s string) (float64, bool) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f < 0 || f > 100 || f != f {
+		return 0, false
+	}
+	return f / 100, true
 }
 
 // checkHooks validates hooks: known stages, each a non-empty argument
@@ -949,6 +1130,8 @@ func typeName(t reflect.Type) string {
 		return "an object of argument lists"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Float64:
+		return "a number"
 	}
 	return t.String()
 }

@@ -63,6 +63,12 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "notify": {"a": 1}, "notify-timeout": "9999999999h"}`,
 		`{"application-name": "a", "store": "x", "require-approval": true, "approvers": ["grace", "", "a\nb", null]}`,
 		`{"application-name": "a", "store": "x", "require-approval": 1, "approvers": "grace"}`,
+		`{"application-name": "a", "store": "x", "smoke": ["./smoke.sh"], "warm-up-paths": ["/"], "warm-up-requests": 3, "bake": "5m", "analysis-interval": "10s", "failure-limit": 2, "max-error-rate": "2%", "max-latency-p99": "800ms", "min-requests": 20}`,
+		`{"application-name": "a", "store": "x", "smoke": [""], "warm-up-paths": ["x", null], "warm-up-requests": 0, "bake": "-1s", "analysis-interval": "1ns", "failure-limit": 0, "max-error-rate": "-1%", "max-latency-p99": "0s", "min-requests": -1}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-rate": "1e999%"}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "alarms": ["api-5xx", "", "a\nb", null], "alarms-ignore-errors": "yes"}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-factor": 1e999}`,
+		`{"application-name": "a", "store": "x", "bake": "1m", "max-error-factor": 2}`,
 		`{"//": {"deep": [1, 2, {"x": null}]}, "application-name": "a", "store": "x"}`,
 		`{"application-name": "a", "store": "x", "elb-name": {"$ne": null}}`,
 		`{"aplication-name": "a", "stor": "x"}`,
@@ -137,6 +143,11 @@ func FuzzParse(f *testing.F) {
 			if !slices.Contains(config.HookStages, stage) || len(args) == 0 || strings.TrimSpace(args[0]) == "" {
 				t.Fatalf("accepted hook %q: %q", stage, args)
 			}
+		}
+		if a := v.Analysis; (a.Bake != nil && *a.Bake < 0) || a.AnalysisInterval < 0 || a.FailureLimit < 0 || a.WarmUpRequests < 0 ||
+			(a.MaxErrorRate != nil && (*a.MaxErrorRate < 0 || *a.MaxErrorRate > 1)) || (a.MinRequests != nil && *a.MinRequests < 0) ||
+			(a.Bake != nil && *a.Bake > 0 && !a.Measures()) || (a.MaxErrorFactor != 0 && (a.MaxErrorFactor < 1 || a.MaxErrorFactor > 1000)) || slices.ContainsFunc(a.Alarms, func(n string) bool { return strings.TrimSpace(n) == "" }) {
+			t.Fatalf("accepted analysis %+v", a)
 		}
 		if len(v.Notify) != len(c.Notify) || v.HookTimeout < 0 || v.NotifyTimeout < 0 || v.NotifyTimeout > config.MaxNotifyTimeout {
 			t.Fatalf("notify %q parsed as %+v; timeouts %s, %s", c.Notify, v.Notify, v.HookTimeout, v.NotifyTimeout)

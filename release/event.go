@@ -58,6 +58,9 @@ type Event struct {
 	// that events stay comparable with ==.
 	Hooks        *[]HookRun `json:"hooks,omitempty"`
 	NotifyFailed *[]string  `json:"notify_failed,omitempty"`
+	// Analysis is the warm-up and the bake of the color switched to, when
+	// there was one (a pointer, like Hooks).
+	Analysis *Analysis `json:"analysis,omitempty"`
 }
 
 // HookRuns are the hooks that ran for the change.
@@ -85,4 +88,51 @@ type HookRun struct {
 	Error string `json:"error,omitempty"`
 	// Tail is the end of its output (stdout and stderr).
 	Tail string `json:"tail,omitempty"`
+}
+
+// Verdicts of a bake and of each of its measurements.
+const (
+	VerdictPass         = "pass"
+	VerdictFail         = "fail"
+	VerdictInconclusive = "inconclusive"
+)
+
+// Analysis is what oops measured of the color it switched to: warm-up
+// before the switch, the bake's measurements after it, and the verdict.
+type Analysis struct {
+	// WarmUp are the requests sent to the color before it took traffic.
+	WarmUp *WarmUp `json:"warm_up,omitempty"`
+	// Bake is how long the color was to be watched; Verdict how it ended:
+	// pass, fail (switched back), inconclusive (too few requests to judge;
+	// the switch stands), or "" when the bake did not end (interrupted).
+	Bake    string `json:"bake,omitempty"`
+	Verdict string `json:"verdict,omitempty"`
+	// Worst is the worst number measured, as the history table shows it
+	// ("5xx 34.2% of 812").
+	Worst        string        `json:"worst,omitempty"`
+	Measurements []Measurement `json:"measurements,omitempty"`
+}
+
+// WarmUp is the warm-up requests sent and how many failed (no answer or 5xx).
+type WarmUp struct {
+	Requests int `json:"requests"`
+	Failed   int `json:"failed"`
+}
+
+// Measurement is one analysis-interval of the bake.
+type Measurement struct {
+	At time.Time `json:"at"`
+	// Source is where the numbers come from: "proxy" (the local proxy's
+	// per-color counters).
+	Source string `json:"source"`
+	// Weight is the share of traffic the color had, during a canary step.
+	Weight   int    `json:"weight,omitempty"`
+	Requests uint64 `json:"requests"`
+	// ErrorRate is the share of 5xx; P99MS the 99th percentile latency,
+	// in milliseconds; nil when there were no requests.
+	ErrorRate *float64 `json:"error_rate,omitempty"`
+	P99MS     *float64 `json:"p99_ms,omitempty"`
+	Verdict   string   `json:"verdict"`
+	// Why says what failed, or why it was inconclusive.
+	Why string `json:"why,omitempty"`
 }

@@ -29,6 +29,10 @@ type SwitchOptions struct {
 	// error refuses the switch (oops's pre-switch hook). Not called on a
 	// dry run.
 	PreSwitch func(ctx context.Context, st *State, p *Plan) error
+	// Bake, when set, watches color to after the switch and verification
+	// (oops's bake): an error wrapping ErrAnalysisFailed switches back
+	// (ErrVerifyFailed); an interrupt leaves traffic where it is.
+	Bake func(ctx context.Context, to release.Color) error
 	// Logf receives progress lines (stderr).
 	Logf func(format string, args ...any)
 	// Check, when set, may refuse the switch to color to, given the state
@@ -147,11 +151,22 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	}
 	res.Switched = true
 	logf("switched %s: %s -> %s", t, plan.From, plan.To)
-	if opts.VerifyTimeout <= 0 {
-		return res, nil
+	var verr error
+	if opts.VerifyTimeout > 0 {
+		logf("verifying %s for up to %s", to, opts.VerifyTimeout)
+		if verr = t.Verify(ctx, to, opts.VerifyTimeout); verr != nil && ctx.Err() == nil {
+			logf("%s did not become healthy (%v): switching back to %s", to, verr, plan.From)
+		}
 	}
-	logf("verifying %s for up to %s", to, opts.VerifyTimeout)
-	verr := t.Verify(ctx, to, opts.VerifyTimeout)
+	if verr == nil && opts.Bake != nil {
+		if verr = opts.Bake(ctx, to); verr != nil && ctx.Err() == nil {
+			if !errors.Is(verr, ErrAnalysisFailed) {
+				// The bake could not go on (not a verdict): the switch stands.
+				return res, verr
+			}
+			logf("%v: switching back to %s", verr, plan.From)
+		}
+	}
 	if verr == nil {
 		return res, nil
 	}
@@ -160,7 +175,6 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 		// the new color, and switching back could put a bad release live.
 		return res, fmt.Errorf("%s: %w (%s is live): %w", to, ErrVerifyInterrupted, to, context.Cause(ctx))
 	}
-	logf("%s did not become healthy (%v): switching back to %s", to, verr, plan.From)
 	// Revert with a fresh context: the operator's deadline may be what expired.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -184,6 +198,10 @@ func Switch(ctx context.Context, t Target, opts SwitchOptions) (*SwitchResult, e
 	backOn := string(plan.From)
 	if st.Base != "" {
 		backOn = fmt.Sprintf("the split it had (%d%% on %s)", revertWeight, to)
+	}
+	if errors.Is(verr, ErrAnalysisFailed) {
+		// Callers tell a failed bake from a failed health check.
+		return res, fmt.Errorf("%w: %s: %w; traffic is back on %s", ErrVerifyFailed, to, verr, backOn)
 	}
 	return res, fmt.Errorf("%w: %s: %v; traffic is back on %s", ErrVerifyFailed, to, verr, backOn)
 }

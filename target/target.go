@@ -365,3 +365,33 @@ func InstalledBefore(ctx context.Context) release.Color {
 	c, _ := ctx.Value(afterInstallKey{}).(release.Color)
 	return c
 }
+
+// Counts are a color's cumulative request counts since they started
+// (the local proxy's start): the bake reads them every analysis-interval
+// and judges the difference.
+type Counts struct {
+	Requests     uint64
+	ServerErrors uint64
+	// Bounds are the latency histogram's upper bounds in seconds; Buckets
+	// are cumulative, one more than Bounds (the last counts all).
+	Bounds  []float64
+	Buckets []uint64
+}
+
+// Counter is implemented by targets that count each color's requests
+// themselves (the local proxy).
+type Counter interface {
+	Counts(ctx context.Context, c release.Color) (*Counts, error)
+}
+
+// ErrAnalysisFailed: a bake's measurements of the new color failed
+// failure-limit times in a row. Switch then switches back, as after a
+// failed verification (ErrVerifyFailed).
+var ErrAnalysisFailed = errors.New("analysis failed")
+
+// Dimensioned is implemented by targets whose colors' requests CloudWatch
+// counts (an ALB's target groups): the namespace and dimensions of color
+// c's request metrics.
+type Dimensioned interface {
+	MetricDimensions(ctx context.Context, c release.Color) (namespace string, dims map[string]string, err error)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oops-deploy/oops/config"
@@ -26,9 +28,17 @@ type DeployRequest struct {
 	NoWait bool
 	// Canary (ALB) is the percent of the traffic the release gets; 0: all.
 	Canary int
+	// CanarySteps are the shares it gets after Canary, in order (deploy
+	// --canary 10,25,50,100: Canary 10, CanarySteps 25, 50, 100), each
+	// baked before the next; a failed step sends all traffic back to the
+	// color the canary started from.
+	CanarySteps []int
 	// Timeout bounds the install (0: the target's default); Verify is how
 	// long the new color is watched after the switch (0: not watched).
 	Timeout, Verify time.Duration
+	// Bake is --bake: how long the new color is measured after the switch
+	// (nil: bake from .oopsrc).
+	Bake *time.Duration
 	// Action and Command are what history and the lock record ("": deploy,
 	// "oops deploy SHORT"); RollbackTo sets them.
 	Action, Command string
@@ -105,6 +115,16 @@ func (r *Runner) Deploy(ctx context.Context, req DeployRequest) (*DeployOutcome,
 	dp, err := r.resolveDeploy(ctx, req)
 	if err != nil || dp.out.AlreadyLive {
 		return outcomeOf(dp), err
+	}
+	if !req.NoSwitch {
+		// A bake that cannot be made is refused before anything is installed.
+		bp, err := r.bakeFor(ctx, dp.t, req.Bake)
+		if err != nil {
+			return nil, err
+		}
+		if bp == nil && len(req.CanarySteps) > 0 {
+			return nil, Usagef("--canary %d,%s bakes each step before the next: set bake in .oopsrc or pass --bake D", req.Canary, joinInts(req.CanarySteps))
+		}
 	}
 	if req.DryRun {
 		if err := r.checkBad(ctx, dp); err != nil {
@@ -393,12 +413,20 @@ func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release
 	// Not r.SwitchOptions: the release was checked for BAD before it was
 	// installed, and a target found half-switched now is reported, not
 	// resumed behind the operator's back.
+	bp, err := r.bakeFor(ctx, dp.t, dp.req.Bake)
+	if err != nil {
+		return err
+	}
 	res, err := target.Switch(ctx, dp.t, target.SwitchOptions{
 		To: off, Weight: dp.req.Canary, Force: dp.req.Force, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
 		PreSwitch: func(ctx context.Context, st *target.State, p *target.Plan) error {
-			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), dp.req.Force)
+			return r.gateColor(ctx, ev, st, p, dp.req.Force)
 		},
+		Bake: r.bake(ev, bp.at(dp.req.Canary)),
 	})
+	if err == nil && len(dp.req.CanarySteps) > 0 {
+		res, err = r.canarySteps(ctx, dp, ev, bp, res)
+	}
 	r.switchHooks(ctx, ev, res, err)
 	if err != nil {
 		if res == nil || !res.Switched {
@@ -408,6 +436,38 @@ func (r *Runner) switchDeployed(ctx context.Context, dp *deployment, ev *release
 	}
 	dp.out.Switch, dp.out.Done = res, true
 	return nil
+}
+
+// canarySteps takes the canary that first got first.Plan.Weight percent
+// through dp.req.CanarySteps, each a switch baked like the first (the
+// health gate, smoke and hooks ran before the first). A step that fails
+// its bake is switched back by target.Switch to the split before it; then
+// all traffic goes back to the color the canary started from.
+func (r *Runner) canarySteps(ctx context.Context, dp *deployment, ev *release.Event, bp *bakePlan, first *target.SwitchResult) (*target.SwitchResult, error) {
+	base, off := dp.st.Live.Color, dp.st.Off.Color
+	res := first
+	for _, w := range dp.req.CanarySteps {
+		r.d.Report.Progressf("canary step: %d%% of traffic to %s", w, off)
+		step, err := target.Switch(ctx, dp.t, target.SwitchOptions{
+			To: off, Weight: w, Force: true, VerifyTimeout: dp.req.Verify, Logf: r.d.Report.Progressf,
+			Bake: r.bake(ev, bp.at(w)),
+		})
+		if step != nil && step.Plan != nil {
+			res = &target.SwitchResult{Before: first.Before, Plan: step.Plan, Switched: true, Reverted: step.Reverted}
+		}
+		if err == nil {
+			continue
+		}
+		if step == nil || !step.Reverted {
+			return res, err
+		}
+		// Back to the base color, whole: the canary failed.
+		if _, berr := target.Switch(context.WithoutCancel(ctx), dp.t, target.SwitchOptions{To: base, Force: true, Logf: r.d.Report.Progressf}); berr != nil {
+			return res, fmt.Errorf("%w; sending all traffic back to %s failed: %v (run oops rollback)", err, base, berr)
+		}
+		return res, fmt.Errorf("%w; the canary stopped at %d%%: all traffic is back on %s", err, w, base)
+	}
+	return res, nil
 }
 
 // markInstalling records on targets that keep what a color runs apart from
@@ -423,4 +483,12 @@ func markInstalling(ctx context.Context, t target.Target, c release.Color, sha s
 		return fmt.Errorf("record install of %s on %s: %w", release.Short(sha), c, err)
 	}
 	return nil
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

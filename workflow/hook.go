@@ -322,10 +322,16 @@ func (r *Runner) HookSwitch(ctx context.Context, env *HookEnv, req HookSwitchReq
 		ev.Target = env.target.String()
 		ev.From = release.Side{Color: env.state.Live.Color, Commit: env.state.Live.Commit}
 		ev.To = release.Side{Color: env.Color, Commit: env.Commit}
-		// .oopsrc's stage hooks, as for any switch.
+		// .oopsrc's smoke test, warm-up, stage hooks and bake, as for any
+		// switch (the bake: .oopsrc's, there is no --bake here).
 		sw.PreSwitch = func(ctx context.Context, st *target.State, p *target.Plan) error {
-			return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), req.Force)
+			return r.gateColor(ctx, ev, st, p, req.Force)
 		}
+		bp, err := r.bakeFor(ctx, env.target, nil)
+		if err != nil {
+			return err
+		}
+		sw.Bake = r.bake(ev, bp)
 		res, err := r.hookSwitchOnce(ctx, env, sw, out)
 		r.switchHooks(ctx, ev, res, err)
 		return err

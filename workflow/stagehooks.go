@@ -160,13 +160,20 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 	if timeout <= 0 {
 		timeout = defaultHookTimeout
 	}
+	return r.runCommand(ctx, c, stage, "hook "+stage, args, timeout, ev, result, url, nil)
+}
+
+// runCommand runs args (a hook, or the smoke test) for ev as known so far
+// (its result shown as result), labelling its output lines with label and
+// recording the run in ev under stage; extra are more variables.
+func (r *Runner) runCommand(ctx context.Context, c *config.Config, stage, label string, args []string, timeout time.Duration, ev *release.Event, result, url string, extra [][2]string) error {
 	shown := *ev
 	shown.Result = result
 	stdin, err := json.Marshal(&shown)
 	if err != nil {
 		return fmt.Errorf("hook %s: encode the event: %w", stage, err)
 	}
-	vars := hookVars(&shown, url)
+	vars := append(hookVars(&shown, url), extra...)
 	env := make([]string, 0, len(vars)+2)
 	for _, kv := range vars {
 		env = append(env, kv[0]+"="+kv[1])
@@ -191,11 +198,11 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 		})
 	}
 	var tail []string
-	r.d.Report.Progressf("running hook %s: %s", stage, strings.Join(expanded, " "))
+	r.d.Report.Progressf("running %s: %s", label, strings.Join(expanded, " "))
 	exit, err := r.hooks().RunHook(ctx, HookCall{
 		Stage: stage, Args: expanded, Dir: c.Dir, Env: env, Stdin: stdin, Timeout: timeout,
 		Output: func(line string) {
-			r.d.Report.Progressf("hook %s: %s", stage, line)
+			r.d.Report.Progressf("%s: %s", label, line)
 			if tail = append(tail, line); len(tail) > hookTailLines {
 				tail = tail[1:]
 			}
@@ -210,7 +217,7 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 	}
 	ev.AddHook(run)
 	if err != nil {
-		return fmt.Errorf("hook %s (%s): %w", stage, args[0], err)
+		return fmt.Errorf("%s (%s): %w", label, args[0], err)
 	}
 	return nil
 }

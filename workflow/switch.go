@@ -19,6 +19,7 @@ type SwitchRequest struct {
 	Force, DryRun   bool
 	Reason          string
 	Verify          time.Duration                    // watch To this long after switching; 0: do not
+	Bake            *time.Duration                   // --bake: measure To this long after switching (nil: bake from .oopsrc)
 	Action, Command string                           // recorded in history and in the lock
 	NoLock          bool                             // rollback --no-lock: only when the store cannot be reached
 	NoLockOffer     string                           // the command offered when the store cannot be reached
@@ -56,11 +57,17 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 			}
 			FillEvent(ev, res)
 		}
-		if runsHooks(req.Action) {
-			so.PreSwitch = func(ctx context.Context, st *target.State, p *target.Plan) error {
-				fill(&target.SwitchResult{Before: st, Plan: p}) // the hook sees both sides
-				return r.gateHook(ctx, StagePreSwitch, ev, colorURL(st, p.To), req.Force)
+		so.PreSwitch = func(ctx context.Context, st *target.State, p *target.Plan) error {
+			fill(&target.SwitchResult{Before: st, Plan: p}) // the hook sees both sides
+			return r.gateColor(ctx, ev, st, p, req.Force)
+		}
+		if req.Action != release.ActionPreview && !req.DryRun {
+			// oops off points a preview listener: no live traffic to bake.
+			bp, err := r.bakeFor(ctx, t, req.Bake)
+			if err != nil {
+				return err
 			}
+			so.Bake = r.bake(ev, bp)
 		}
 		var err error
 		res, err = target.Switch(ctx, t, so)

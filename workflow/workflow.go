@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oops-deploy/oops/analysis"
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/target"
@@ -82,6 +83,9 @@ type Deps struct {
 	// SNS is an SNS client for a topic's region, for the sns: notify
 	// destinations; nil: those fail, with a warning.
 	SNS func(ctx context.Context, region string) (SNSPublisher, error)
+	// CloudWatch is a CloudWatch client, for the bake's alarms; nil: a
+	// bake with alarms is refused.
+	CloudWatch func(ctx context.Context) (analysis.CloudWatchAPI, error)
 }
 
 // Runner runs workflows for one command. It keeps what that command learns

@@ -36,6 +36,9 @@ func TestLocalScripts(t *testing.T) {
 	for name, fn := range localScriptCmds() {
 		cmds[name] = fn
 	}
+	for name, fn := range loadScriptCmds() {
+		cmds[name] = fn
+	}
 	var ports sync.Map
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/local",
@@ -133,9 +136,15 @@ func helloTarball(kind string) ([]byte, error) {
 		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_HEALTHY=false exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
 	case "slow":
 		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_HEALTH_DELAY=1500ms exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
+	case "flaky":
+		// Healthy, but GET / answers 500 to 35% of requests.
+		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_FAIL_PERCENT=35 exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
+	case "sluggish":
+		// Healthy, but GET / takes 300ms.
+		files = []file{{"hello", []byte("#!/bin/sh\nHELLO_DELAY=300ms exec ./hello.bin \"$@\"\n")}, {"hello.bin", bin}}
 	case "":
 	default:
-		return nil, fmt.Errorf("hello release kind %q: want broken or slow", kind)
+		return nil, fmt.Errorf("hello release kind %q: want broken, slow, flaky or sluggish", kind)
 	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)

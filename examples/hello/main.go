@@ -9,6 +9,10 @@
 //	                  after HELLO_HEALTH_DELAY, e.g. 1s: a slow health check)
 //	GET /slow?d=2s    answers after d, for in-flight tests
 //	GET /stream?n=5&every=100ms  n lines, one every interval, flushed as written
+//
+// For release analysis tests, a release that is healthy but bad: with
+// HELLO_FAIL_PERCENT=35, GET / answers 500 to 35 of every 100 requests;
+// with HELLO_DELAY=300ms, GET / answers after that long.
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -45,7 +50,7 @@ func main() {
 	color := os.Getenv("OOPS_COLOR")
 	srv := &http.Server{
 		Addr:              "127.0.0.1:" + port,
-		Handler:           handler(c, color, healthy != "false" && os.Getenv("HELLO_HEALTHY") != "false", healthDelay()),
+		Handler:           degrade(handler(c, color, healthy != "false" && os.Getenv("HELLO_HEALTHY") != "false", healthDelay())),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,6 +74,29 @@ func short(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// degrade makes GET / fail HELLO_FAIL_PERCENT of the time (every
+// request in order, so exactly that share) and wait HELLO_DELAY first.
+func degrade(h http.Handler) http.Handler {
+	pct, _ := strconv.Atoi(os.Getenv("HELLO_FAIL_PERCENT"))
+	delay, _ := time.ParseDuration(os.Getenv("HELLO_DELAY"))
+	if pct <= 0 && delay <= 0 {
+		return h
+	}
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		time.Sleep(delay)
+		if int(n.Add(1)*37%100) < pct { // spread: 37 is prime to 100
+			http.Error(w, "oops: a bad release", http.StatusInternalServerError)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // healthDelay is HELLO_HEALTH_DELAY (0 when unset or not a duration).

@@ -2,7 +2,7 @@
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
 //
-// moto differs from AWS in eight ways oops depends on, so the server
+// moto differs from AWS in nine ways oops depends on, so the server
 // started here corrects them and nothing else:
 //   - DeleteLoadBalancerListeners with several ports deletes none of them
 //     (moto 5 rebuilds the list once per port); AWS deletes them all, and
@@ -19,6 +19,10 @@
 //     made; AWS applies a batch whole or not at all, which is what makes
 //     the dns target's switch (both weights and its TXT record in one
 //     batch) atomic. The launcher restores the zone when a batch fails.
+//   - CloudWatch GetMetricData has no percentile statistics ("p99"): moto
+//     answers 500. AWS computes them from the datapoints; the launcher
+//     computes them from the values put (nearest rank), which is how the
+//     bake reads an ALB target group's TargetResponseTime p99.
 //   - S3 conditional writes (If-None-Match, If-Match) are checked and then
 //     written without a lock, so two racing writers can both pass. S3 never
 //     allows that; Moto.URL is a proxy that runs conditional writes one at a
@@ -171,6 +175,23 @@ def update_attached_target_groups(self, group_name):
             tg.deregister(gone)
 
 AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
+from moto.cloudwatch.models import Statistics
+
+_stat_for_type = Statistics.get_statistics_for_type
+
+def get_statistics_for_type(self, stat):
+    if stat.startswith("p"):
+        vals = sorted(self.metric_single_values_list)
+        try:
+            q = float(stat[1:]) / 100
+        except ValueError:
+            return None
+        if not vals or not 0 <= q <= 1:
+            return None
+        return vals[min(len(vals) - 1, max(0, int(q * len(vals) + 0.999999) - 1))]
+    return _stat_for_type(self, stat)
+
+Statistics.get_statistics_for_type = get_statistics_for_type
 from moto.server import main
 main(sys.argv[1:])
 `

@@ -124,3 +124,17 @@ func PipedListRows(rels []release.Release, status map[string]workflow.ReleaseSta
 	}
 	return rows
 }
+
+// Bake is a bake's verdict and its worst number, for the history table:
+// "bake fail, 5xx 34.2% of 812"; "" when there was no bake.
+func Bake(a *release.Analysis) string {
+	switch {
+	case a == nil || a.Bake == "":
+		return ""
+	case a.Verdict == "":
+		return "bake interrupted"
+	case a.Worst == "":
+		return "bake " + a.Verdict
+	}
+	return "bake " + a.Verdict + ", " + a.Worst
+}

@@ -93,3 +93,21 @@ func TestStyle(t *testing.T) {
 		}
 	}
 }
+
+func TestBake(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a    *release.Analysis
+		want string
+	}{
+		{nil, ""},
+		{&release.Analysis{WarmUp: &release.WarmUp{Requests: 3}}, ""},
+		{&release.Analysis{Bake: "1m", Verdict: "fail", Worst: "5xx 34.2% of 812"}, "bake fail, 5xx 34.2% of 812"},
+		{&release.Analysis{Bake: "1m", Verdict: "inconclusive"}, "bake inconclusive"},
+		{&release.Analysis{Bake: "1m"}, "bake interrupted"},
+	} {
+		if got := Bake(tc.a); got != tc.want {
+			t.Errorf("Bake(%+v) = %q, want %q", tc.a, got, tc.want)
+		}
+	}
+}

@@ -39,6 +39,10 @@ type ProxyStatus struct {
 	Colors       map[release.Color]ProxyColorStatus `json:"colors"`
 	// Limits are absent from proxies older than them.
 	Limits *ProxyLimits `json:"limits,omitempty"`
+	// Canary is the color that takes CanaryWeight percent of the public
+	// listener's requests during a canary (empty: none).
+	Canary       release.Color `json:"canary,omitempty"`
+	CanaryWeight int           `json:"canary_weight,omitempty"`
 }
 
 // ProxyLimits are the proxy's limits on client connections, and how near
@@ -93,6 +97,9 @@ type ColorMetrics struct {
 type switchRequest struct {
 	To   release.Color `json:"to"`
 	From release.Color `json:"from,omitempty"`
+	// Weight, 1 to 99, sends that share of the requests to To, the color
+	// that is not live (a canary); 0 or 100 is a full switch.
+	Weight int `json:"weight,omitempty"`
 	// Generation is the sender's lock generation (0: none).
 	Generation int64 `json:"generation,omitempty"`
 }
@@ -140,6 +147,7 @@ func (p *Proxy) Status() *ProxyStatus {
 		},
 	}
 	p.addrMu.Unlock()
+	st.Canary, st.CanaryWeight = p.Split()
 	now := time.Now()
 	for c, b := range p.backends {
 		st.Colors[c] = ProxyColorStatus{Port: b.port, InFlight: p.InFlight(c), Health: b.health.Load(),
@@ -177,7 +185,13 @@ func (p *Proxy) adminHandler() http.Handler {
 			writeAdminJSON(w, http.StatusBadRequest, errorResponse{Error: "bad switch request: " + err.Error()})
 			return
 		}
-		if _, err := p.SwitchFenced(req.To, req.From, req.Generation); err != nil {
+		var err error
+		if req.Weight > 0 && req.Weight < 100 {
+			err = p.SplitFenced(req.To, req.Weight, req.Generation)
+		} else {
+			_, err = p.SwitchFenced(req.To, req.From, req.Generation)
+		}
+		if err != nil {
 			adminError(w, err)
 			return
 		}
@@ -293,12 +307,12 @@ func (c *adminClient) metrics(ctx context.Context) (*ProxyMetrics, error) {
 	return &m, nil
 }
 
-func (c *adminClient) switchTo(ctx context.Context, to, from release.Color) (*ProxyStatus, error) {
+func (c *adminClient) switchTo(ctx context.Context, to, from release.Color, weight int) (*ProxyStatus, error) {
 	var st ProxyStatus
 	if err := target.CheckFence(ctx); err != nil {
 		return nil, err
 	}
-	req := switchRequest{To: to, From: from, Generation: target.FenceGeneration(ctx)}
+	req := switchRequest{To: to, From: from, Weight: weight, Generation: target.FenceGeneration(ctx)}
 	if err := c.do(ctx, http.MethodPost, "/v1/switch", req, &st); err != nil {
 		return nil, err
 	}

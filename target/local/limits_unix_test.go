@@ -162,7 +162,7 @@ func adminUnderFlood(t *testing.T, listener string, nofile, flood int) {
 	if h := st.Colors[release.Green].Health; h == nil || !h.Healthy {
 		t.Errorf("health check of green under the flood: %+v", h)
 	}
-	if _, err := admin.switchTo(ctx, release.Green, release.Blue); err != nil {
+	if _, err := admin.switchTo(ctx, release.Green, release.Blue, 0); err != nil {
 		t.Fatalf("switch under an idle flood: %v", err)
 	}
 	for _, c := range conns {

@@ -245,6 +245,11 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 			st.Off = cs
 		}
 	}
+	if ps != nil && ps.CanaryWeight > 0 && ps.Canary == st.Off.Color {
+		// A canary: the live color keeps the rest, request by request.
+		st.Base = live
+		st.Live.Weight, st.Off.Weight = 100-ps.CanaryWeight, ps.CanaryWeight
+	}
 	// Where the traffic goes, down to the process (status prints these).
 	app := func(cs target.ColorState) string {
 		s := fmt.Sprintf("%s (127.0.0.1:%d", cs.Color, cs.Port)
@@ -259,6 +264,10 @@ func (t *Target) State(ctx context.Context) (*target.State, error) {
 		st.Listeners = []string{fmt.Sprintf("%s: oops proxy is not running (start it with: oops proxy); it will send traffic to %s", t.opts.Listen, app(st.Live))}
 	} else {
 		st.Listeners = []string{fmt.Sprintf("%s -> %s; oops proxy pid %d", ps.Listen, app(st.Live), ps.PID)}
+		if st.Base != "" {
+			st.Listeners[0] = fmt.Sprintf("%s -> %d%% %s, %d%% %s (a canary, request by request); oops proxy pid %d",
+				ps.Listen, st.Live.Weight, app(st.Live), st.Off.Weight, app(st.Off), ps.PID)
+		}
 		if ps.Preview != "" {
 			st.Listeners = append(st.Listeners, fmt.Sprintf("%s (preview) -> %s", ps.Preview, app(st.Off)))
 		}
@@ -325,21 +334,31 @@ func (t *Target) colorState(ctx context.Context, c release.Color, ps *ProxyStatu
 // Plan describes a switch: one message to the proxy, or, with no proxy
 // running, one write of the persisted live color it will start with.
 func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, weight int) (*target.Plan, error) {
-	if weight != 100 {
-		return nil, fmt.Errorf("%w: the local proxy switches all traffic at once; it has no weights", target.ErrMisconfigured)
-	}
-	p := &target.Plan{From: st.Live.Color, To: to, Weight: 100}
+	p := &target.Plan{From: st.Live.Color, To: to, Weight: weight}
 	ps, err := t.proxyStatus(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	if ps != nil {
+	switch {
+	case weight < 100 && ps == nil:
+		return nil, fmt.Errorf("%w: no oops proxy is running: only a running proxy splits traffic (start it with: oops proxy)", target.ErrMisconfigured)
+	case weight < 100 && to == st.Live.Color:
+		return nil, fmt.Errorf("%w: %s is live: a canary sends a share to the other color", target.ErrMisconfigured, to)
+	case weight < 100:
+		p.Steps = []string{
+			fmt.Sprintf("tell the proxy (pid %d, %s) to send %d%% of the new requests on %s to %s (127.0.0.1:%d), request by request",
+				ps.PID, t.admin.sock, weight, ps.Listen, to, t.port(to)),
+			fmt.Sprintf("%s keeps %d%%; a proxy restart sends it all of them", st.Live.Color, 100-weight),
+		}
+	case to == st.Live.Color && st.Base != "" && ps != nil:
+		p.Steps = []string{fmt.Sprintf("tell the proxy (pid %d, %s) to end the canary: all new requests on %s to %s", ps.PID, t.admin.sock, ps.Listen, to)}
+	case ps != nil:
 		p.Steps = []string{
 			fmt.Sprintf("tell the proxy (pid %d, %s) to send new requests on %s to %s (127.0.0.1:%d)",
 				ps.PID, t.admin.sock, ps.Listen, to, t.port(to)),
 			fmt.Sprintf("requests in flight on %s finish there (drain timeout %s)", st.Live.Color, ps.DrainTimeout),
 		}
-	} else {
+	default:
 		p.Steps = []string{
 			fmt.Sprintf("no proxy is running: record %s as live in %s; oops proxy will send traffic there when it starts",
 				to, filepath.Join(t.opts.StateDir, liveFile)),
@@ -352,7 +371,7 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 // persisted live color under the proxy's lock, so a proxy starting at the
 // same moment reads either the old or the new color, never half of one.
 func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
-	_, err := t.admin.switchTo(ctx, p.To, p.From)
+	_, err := t.admin.switchTo(ctx, p.To, p.From, p.Weight)
 	switch {
 	case err == nil:
 		return nil
@@ -360,6 +379,9 @@ func (t *Target) Apply(ctx context.Context, p *target.Plan) error {
 		return fmt.Errorf("%w: %v; someone else switched: run oops status", target.ErrInconsistent, err)
 	case !errors.Is(err, errProxyDown):
 		return err
+	case p.Weight > 0 && p.Weight < 100:
+		// No proxy to split traffic: recording To as live would send it all.
+		return fmt.Errorf("%w: the oops proxy stopped: nothing was split (start it with: oops proxy)", target.ErrInconsistent)
 	}
 	if err := ensureDir(t.opts.StateDir); err != nil {
 		return err
@@ -501,3 +523,24 @@ func firstLine(s string) string {
 
 // removeQuiet removes a path, ignoring errors: used for leftovers.
 func removeQuiet(p string) { _ = os.RemoveAll(p) }
+
+var _ target.Counter = (*Target)(nil)
+
+// Counts reads color c's request counts since the proxy started (the
+// bake's measurements); with no proxy running, an error that says so.
+func (t *Target) Counts(ctx context.Context, c release.Color) (*target.Counts, error) {
+	m, err := t.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cm, ok := m.Colors[c]
+	if !ok {
+		return nil, fmt.Errorf("read request metrics: the proxy counts no color %q", c)
+	}
+	return &target.Counts{
+		Requests:     cm.Total.Count(),
+		ServerErrors: cm.Total.ByClass[className(class5xx)],
+		Bounds:       m.BucketBounds,
+		Buckets:      cm.Total.Buckets,
+	}, nil
+}

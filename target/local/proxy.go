@@ -148,6 +148,11 @@ type front struct {
 	name string
 	cur  atomic.Pointer[route]
 	srv  atomic.Pointer[server]
+	// canary, while share is more than 0, takes share percent of the
+	// requests (a canary on the public listener); seq spreads them.
+	canary atomic.Pointer[route]
+	share  atomic.Int32
+	seq    atomic.Uint64
 }
 
 // ErrProxyRunning: another proxy already serves this state directory.
@@ -305,8 +310,17 @@ func (rt *route) retire() {
 // A route retired between the load and the count is given back and the
 // new one taken, so a drain never misses a request.
 func (f *front) acquire() *route {
+	cur := &f.cur
+	// Every request is routed on its own: share percent of them, evenly
+	// spread (37 is prime to 100), go to the canary.
+	if w := f.share.Load(); w > 0 && f.canary.Load() != nil && int32(f.seq.Add(1)*37%100) < w {
+		cur = &f.canary
+	}
 	for {
-		rt := f.cur.Load()
+		rt := cur.Load()
+		if rt == nil {
+			rt = f.cur.Load() // the canary ended between the two loads
+		}
 		rt.inflight.Add(1)
 		if !rt.retired.Load() {
 			return rt
@@ -349,8 +363,10 @@ func (p *Proxy) SwitchFenced(to, from release.Color, gen int64) (release.Color, 
 		return prev, fmt.Errorf("%w: expected %s live, found %s", errConflict, from, prev)
 	}
 	if to == prev {
+		p.endCanaryLocked()
 		return prev, nil
 	}
+	p.endCanaryLocked()
 	now := p.opts.Now()
 	newGen := max(p.generation, gen)
 	if err := writeLive(p.opts.StateDir, liveState{Live: to, Since: now, Generation: newGen}); err != nil {
@@ -363,6 +379,56 @@ func (p *Proxy) SwitchFenced(to, from release.Color, gen int64) (release.Color, 
 	p.retireLocked(oldPrev, p.preview.name)
 	p.opts.Logf("switched: %s -> %s (port %d)", prev, to, p.backends[to].port)
 	return prev, nil
+}
+
+// SplitFenced sends weight percent (1-99) of the public listener's new
+// requests to color to, the other color than the live one, request by
+// request; the live color keeps the rest (a canary). 0 ends the canary.
+// The split is not persisted: a restarted proxy sends everything to the
+// live color.
+func (p *Proxy) SplitFenced(to release.Color, weight int, gen int64) error {
+	if !to.Valid() || weight < 0 || weight > 99 {
+		return fmt.Errorf("split: %q %d%% is not a color and a share of 0 to 99", to, weight)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.fenceLocked(gen); err != nil {
+		return err
+	}
+	if to == p.liveColor {
+		return fmt.Errorf("%w: %s is live; a canary goes to the other color", errConflict, to)
+	}
+	p.generation = max(p.generation, gen)
+	if weight == 0 {
+		p.endCanaryLocked()
+		return nil
+	}
+	old := p.live.canary.Swap(p.newRoute(to))
+	p.live.share.Store(int32(weight))
+	if old != nil {
+		p.retireLocked(old, p.live.name)
+	}
+	p.opts.Logf("split: %d%% to %s (port %d), %d%% to %s", weight, to, p.backends[to].port, 100-weight, p.liveColor)
+	return nil
+}
+
+// Split is the public listener's canary: the color and its share (0: none).
+func (p *Proxy) Split() (release.Color, int) {
+	w := p.live.share.Load()
+	rt := p.live.canary.Load()
+	if w == 0 || rt == nil {
+		return "", 0
+	}
+	return rt.b.color, int(w)
+}
+
+// endCanaryLocked sends all of the public listener to its live color.
+func (p *Proxy) endCanaryLocked() {
+	p.live.share.Store(0)
+	if old := p.live.canary.Swap(nil); old != nil {
+		p.retireLocked(old, p.live.name)
+		p.opts.Logf("split ended: all traffic to %s", p.liveColor)
+	}
 }
 
 // retireLocked starts draining rt: once idle it is forgotten; at the drain
@@ -417,6 +483,10 @@ func (p *Proxy) DrainFenced(ctx context.Context, c release.Color, gen int64) (in
 		p.mu.Unlock()
 		return 0, fmt.Errorf("%w: %s is live; refusing to drain it", errConflict, c)
 	}
+	if cc, _ := p.Split(); cc == c {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("%w: %s takes a canary's share of the traffic; refusing to drain it", errConflict, c)
+	}
 	if gen > p.generation {
 		// Persisted like a switch's, so a restarted proxy still fences
 		// out the holders before this one.
@@ -469,8 +539,8 @@ func (p *Proxy) InFlight(c release.Color) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := int64(0)
-	for _, rt := range []*route{p.live.cur.Load(), p.preview.cur.Load()} {
-		if rt.b.color == c {
+	for _, rt := range []*route{p.live.cur.Load(), p.preview.cur.Load(), p.live.canary.Load()} {
+		if rt != nil && rt.b.color == c {
 			n += rt.inflight.Load()
 		}
 	}

@@ -422,10 +422,10 @@ func TestProxyAdminSocketIsPrivateAndSwitches(t *testing.T) {
 	if h := st.Colors[release.Green].Health; !h.Healthy {
 		t.Errorf("green: %+v, want healthy", h)
 	}
-	if _, err := c.switchTo(ctx, release.Green, release.Green); !errors.Is(err, errConflict) {
+	if _, err := c.switchTo(ctx, release.Green, release.Green, 0); !errors.Is(err, errConflict) {
 		t.Fatalf("switch expecting green live: %v, want conflict", err)
 	}
-	if st, err = c.switchTo(ctx, release.Green, release.Blue); err != nil || st.Live != release.Green {
+	if st, err = c.switchTo(ctx, release.Green, release.Blue, 0); err != nil || st.Live != release.Green {
 		t.Fatalf("switch: %+v, %v", st, err)
 	}
 	if _, err := c.drain(ctx, release.Green); !errors.Is(err, errConflict) {
