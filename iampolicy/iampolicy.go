@@ -2,9 +2,10 @@
 // .oopsrc: what an operator (a person or CI running publish, deploy,
 // rollback ...) needs, and what the instances need for `oops hook`. It is
 // a pure function of the configuration: the actions are the AWS calls the
-// backends make (store/s3, target/elb, target/alb, target/codedeploy, STS),
-// the resources the bucket, prefix, load balancers and CodeDeploy group the
-// configuration names.
+// backends make (store/s3, target/elb, target/alb, target/dns,
+// target/codedeploy, SNS notifications, STS), the resources the bucket,
+// prefix, load balancers, hosted zone, CodeDeploy groups and SNS topics
+// the configuration names.
 package iampolicy
 
 import (
@@ -67,6 +68,7 @@ func For(c *config.Config, region string) *Policies {
 	b.store()
 	b.target()
 	b.codeDeploy()
+	b.notify()
 	b.caller()
 	return &Policies{
 		Operator: b.operator.document(),
@@ -207,6 +209,37 @@ func (b *builder) target() {
 		// The colors' commits, canary base and stickiness are tags on
 		// the two target groups.
 		b.both(Statement{Sid: "TagTheColorsTargetGroups", Action: []string{"elasticloadbalancing:AddTags"}, Resource: b.targetGroups()})
+	case "dns":
+		b.aws = true
+		b.route53()
+	}
+}
+
+// route53 grants the calls of target/dns: read and change the records of
+// the hosted zone (the colors' weighted records and oops's TXT record
+// _oops.<dns-name>), wait for a change to be INSYNC, and read the
+// records' health checks. Route 53 ARNs have no region or account.
+func (b *builder) route53() {
+	zone := "arn:aws:route53:::hostedzone/*"
+	if id := b.c.HostedZoneID; id != "" {
+		zone = "arn:aws:route53:::hostedzone/" + id
+	} else {
+		// Without hosted-zone-id oops finds the zone from dns-name; this
+		// listing has no resource-level permission.
+		b.noResourceLevel(true, true, "route53:ListHostedZonesByName")
+		b.notes = append(b.notes, "Without hosted-zone-id in .oopsrc the policies allow changing the records of any hosted zone (oops finds the zone from dns-name): set hosted-zone-id to narrow them to that zone.")
+	}
+	b.both(Statement{
+		Sid:      "SwitchTheWeightedRecords",
+		Action:   []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"},
+		Resource: []string{zone},
+	})
+	// A change's id is only known once it is made.
+	b.both(Statement{Sid: "WaitForChangesToBeInSync", Action: []string{"route53:GetChange"}, Resource: []string{"arn:aws:route53:::change/*"}})
+	// Which health checks the records carry is only known by reading them.
+	b.both(Statement{Sid: "ReadTheRecordsHealthChecks", Action: []string{"route53:GetHealthCheckStatus"}, Resource: []string{"arn:aws:route53:::healthcheck/*"}})
+	if len(b.c.DeployCommand) > 0 {
+		b.notes = append(b.notes, "deploy-command runs with the operator's credentials: what it calls needs its own permissions, beside these.")
 	}
 }
 
@@ -242,19 +275,36 @@ func (b *builder) targetGroups() []string {
 	return out
 }
 
+// codeDeployGroups are the CodeDeploy groups releases go to: the load
+// balancer's deployment-group, or the dns target's group per color
+// (as backend decides whether CodeDeploy is used).
+func (b *builder) codeDeployGroups() []string {
+	switch k := b.c.TargetKind(); {
+	case (k == "elb" || k == "alb") && b.c.DeploymentGroup != "":
+		return []string{b.c.DeploymentGroup}
+	case k == "dns" && b.c.BlueDeploymentGroup != "":
+		return []string{b.c.BlueDeploymentGroup, b.c.GreenDeploymentGroup}
+	}
+	return nil
+}
+
 // codeDeploy grants the CodeDeploy calls when releases reach the
-// instances through CodeDeploy (a load balancer with deployment-group).
+// instances through CodeDeploy.
 func (b *builder) codeDeploy() {
-	k := b.c.TargetKind()
-	if (k != "elb" && k != "alb") || b.c.DeploymentGroup == "" {
+	names := b.codeDeployGroups()
+	if len(names) == 0 {
 		return
 	}
-	group := b.arn("codedeploy", "deploymentgroup:"+b.c.ApplicationName+"/"+b.c.DeploymentGroup)
+	b.aws = true
+	var groups []string
+	for _, g := range names {
+		groups = append(groups, b.arn("codedeploy", "deploymentgroup:"+b.c.ApplicationName+"/"+g))
+	}
 	b.operator.add(Statement{
 		Sid: "DeployToTheGroup",
 		Action: []string{"codedeploy:CreateDeployment", "codedeploy:GetDeployment",
 			"codedeploy:GetDeploymentGroup", "codedeploy:StopDeployment"},
-		Resource: []string{group},
+		Resource: groups,
 	})
 	// Which instances failed a deployment: AWS authorizes these reads of
 	// a deployment's targets only on "*".
@@ -272,8 +322,26 @@ func (b *builder) codeDeploy() {
 		Resource: []string{b.arn("codedeploy", "deploymentconfig:*")},
 	})
 	// The hooks read which commit their deployment installs.
-	b.instance.add(Statement{Sid: "ReadTheGroupsDeployments", Action: []string{"codedeploy:GetDeployment"}, Resource: []string{group}})
+	b.instance.add(Statement{Sid: "ReadTheGroupsDeployments", Action: []string{"codedeploy:GetDeployment"}, Resource: groups})
 	b.notes = append(b.notes, "The CodeDeploy agent on the instances needs its own permissions too (AWS documents them for the instance profile); the instance policy above covers oops and the release bundles.")
+}
+
+// notify grants publishing to the SNS topics of notify ("sns:<arn>"):
+// every command that records an event notifies, `oops hook switch` on
+// the instances too. Webhooks need no AWS permission.
+func (b *builder) notify() {
+	var topics []string
+	for _, d := range b.c.Values.Notify {
+		if d.TopicARN != "" && !slices.Contains(topics, d.TopicARN) {
+			topics = append(topics, d.TopicARN)
+		}
+	}
+	if len(topics) == 0 {
+		return
+	}
+	b.aws = true
+	b.both(Statement{Sid: "NotifyTheSNSTopics", Action: []string{"sns:Publish"}, Resource: topics})
+	b.notes = append(b.notes, "If an SNS topic encrypts with a customer-managed KMS key, both roles also need kms:Decrypt and kms:GenerateDataKey on that key.")
 }
 
 // caller: history names whoever runs a change (sts:GetCallerIdentity,
@@ -283,7 +351,7 @@ func (b *builder) caller() {
 		return
 	}
 	b.noResourceLevel(true, true, "sts:GetCallerIdentity")
-	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
+	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, route53:ListHostedZonesByName, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
 }
 
 // statements collects statements, merging those with the same Sid.
