@@ -14,6 +14,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target/dns"
 )
 
 // Version is the IAM policy language version.
@@ -32,7 +33,15 @@ type Statement struct {
 	Effect   string   `json:"Effect"`
 	Action   []string `json:"Action"`
 	Resource []string `json:"Resource"`
+	// Condition narrows a statement further: operator -> condition key
+	// -> values. oops writes only ForAllValues:StringEquals.
+	Condition map[string]map[string][]string `json:"Condition,omitempty"`
 }
+
+// forAll is the condition operator of the statements oops writes: every
+// value of the request's key must be listed (a request without the key
+// matches, as in IAM).
+const forAll = "ForAllValues:StringEquals"
 
 // Policies are the two policies of one .oopsrc. Notes say, in words, what
 // the documents cannot (why some statements use "*", what else a role
@@ -227,12 +236,20 @@ func (b *builder) route53() {
 		// Without hosted-zone-id oops finds the zone from dns-name; this
 		// listing has no resource-level permission.
 		b.noResourceLevel(true, true, "route53:ListHostedZonesByName")
-		b.notes = append(b.notes, "Without hosted-zone-id in .oopsrc the policies allow changing the records of any hosted zone (oops finds the zone from dns-name): set hosted-zone-id to narrow them to that zone.")
+		b.notes = append(b.notes, "Without hosted-zone-id in .oopsrc the policies allow changing the records of dns-name in any hosted zone (oops finds the zone from dns-name): set hosted-zone-id to narrow them to that zone.")
 	}
+	b.both(Statement{Sid: "ReadTheRecords", Action: []string{"route53:ListResourceRecordSets"}, Resource: []string{zone}})
+	// A switch only UPSERTs the colors' records of dns-name and oops's
+	// TXT record; Route 53 compares names lowercase, without the final dot.
+	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(b.c.DNSName), "."))
 	b.both(Statement{
 		Sid:      "SwitchTheWeightedRecords",
-		Action:   []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"},
+		Action:   []string{"route53:ChangeResourceRecordSets"},
 		Resource: []string{zone},
+		Condition: map[string]map[string][]string{forAll: {
+			"route53:ChangeResourceRecordSetsActions":               {"UPSERT"},
+			"route53:ChangeResourceRecordSetsNormalizedRecordNames": {name, strings.TrimSuffix(dns.MetaPrefix, ".") + "." + name},
+		}},
 	})
 	// A change's id is only known once it is made.
 	b.both(Statement{Sid: "WaitForChangesToBeInSync", Action: []string{"route53:GetChange"}, Resource: []string{"arn:aws:route53:::change/*"}})
@@ -381,16 +398,41 @@ func (ss statements) document() Document {
 
 // Allows reports whether d allows action on resource, with IAM's
 // matching: actions compare case-insensitively, resources with * and ?
-// globs.
+// globs. Conditions are not checked (see AllowsWith).
 func (d *Document) Allows(action, resource string) bool {
+	return d.AllowsWith(action, resource, nil)
+}
+
+// AllowsWith is Allows for a request whose condition keys have the values
+// in keys: a statement's ForAllValues:StringEquals conditions must hold
+// for them (a key the request lacks matches, as in IAM); any other
+// condition operator does not match.
+func (d *Document) AllowsWith(action, resource string, keys map[string][]string) bool {
 	for _, s := range d.Statement {
 		if s.Effect == "Allow" &&
 			slices.ContainsFunc(s.Action, func(a string) bool { return strings.EqualFold(a, action) }) &&
-			slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) {
+			slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) &&
+			conditionsHold(s.Condition, keys) {
 			return true
 		}
 	}
 	return false
+}
+
+func conditionsHold(cond map[string]map[string][]string, keys map[string][]string) bool {
+	for op, byKey := range cond {
+		if op != forAll {
+			return false
+		}
+		for k, allowed := range byKey {
+			for _, v := range keys[k] {
+				if !slices.Contains(allowed, v) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // globMatch is IAM's wildcard match: * any run of characters (slashes

@@ -274,3 +274,27 @@ func TestGlobMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRoute53ChangeConditions: a switch may UPSERT dns-name's records and
+// oops's TXT record, not delete them nor change other names of the zone.
+func TestRoute53ChangeConditions(t *testing.T) {
+	p := For(load(t, `{"application-name": "api", "store": "rel", "dns-name": "API.Example.com.", "hosted-zone-id": "Z0123456789ABCDEFGHIJ"}`), "")
+	const action, zone = "route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
+	names, actions := "route53:ChangeResourceRecordSetsNormalizedRecordNames", "route53:ChangeResourceRecordSetsActions"
+	tests := []struct {
+		name string
+		keys map[string][]string
+		want bool
+	}{
+		{"a switch", map[string][]string{actions: {"UPSERT"}, names: {"api.example.com", "_oops.api.example.com"}}, true},
+		{"another name", map[string][]string{actions: {"UPSERT"}, names: {"api.example.com", "www.example.com"}}, false},
+		{"a delete", map[string][]string{actions: {"UPSERT", "DELETE"}, names: {"api.example.com"}}, false},
+	}
+	for _, tt := range tests {
+		for _, d := range []Document{p.Operator, p.Instance} {
+			if got := d.AllowsWith(action, zone, tt.keys); got != tt.want {
+				t.Errorf("%s: AllowsWith = %v, want %v", tt.name, got, tt.want)
+			}
+		}
+	}
+}

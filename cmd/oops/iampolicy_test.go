@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"io/fs"
@@ -59,6 +60,8 @@ type iamCall struct {
 	// deployment is the CodeDeploy deployment a call names without its
 	// group: the group is learned from an answer, maybe a later one.
 	deployment string
+	// Keys are the call's values of IAM condition keys the policies use.
+	Keys map[string][]string
 }
 
 // callRecorder is a reverse proxy that records the AWS calls through it.
@@ -231,6 +234,9 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 		}
 	case "route53":
 		c.Action, c.Resources = route53CallOf(r)
+		if c.Action == "route53:ChangeResourceRecordSets" {
+			c.Keys = route53ChangeKeys(body)
+		}
 	case "sns":
 		form, _ := url.ParseQuery(string(body))
 		c.Action = "sns:" + form.Get("Action")
@@ -273,6 +279,29 @@ func route53CallOf(r *http.Request) (action string, resources []string) {
 		return "route53:GetHealthCheckStatus", arn("healthcheck", parts[1])
 	}
 	return "unmapped Route 53 call " + r.Method + " " + r.URL.Path, []string{"*"}
+}
+
+// route53ChangeKeys are the condition keys of a ChangeResourceRecordSets
+// body: its changes' actions and normalized record names.
+func route53ChangeKeys(body []byte) map[string][]string {
+	var in struct {
+		Changes []struct {
+			Action string `xml:"Action"`
+			Name   string `xml:"ResourceRecordSet>Name"`
+		} `xml:"ChangeBatch>Changes>Change"`
+	}
+	keys := map[string][]string{}
+	if err := xml.Unmarshal(body, &in); err != nil || len(in.Changes) == 0 {
+		// Unreadable: a value no condition lists, so that it shows.
+		keys["route53:ChangeResourceRecordSetsActions"] = []string{"unreadable change batch"}
+		return keys
+	}
+	for _, ch := range in.Changes {
+		keys["route53:ChangeResourceRecordSetsActions"] = append(keys["route53:ChangeResourceRecordSetsActions"], ch.Action)
+		keys["route53:ChangeResourceRecordSetsNormalizedRecordNames"] = append(keys["route53:ChangeResourceRecordSetsNormalizedRecordNames"],
+			strings.ToLower(strings.TrimSuffix(ch.Name, ".")))
+	}
+	return keys
 }
 
 // s3CallOf maps a path-style S3 request to its IAM action and resource.
@@ -351,12 +380,15 @@ func missing(calls []iamCall, docs []iampolicy.Document) []string {
 				if res == "" {
 					return actionAllowed(d, c.Action)
 				}
-				return d.Allows(c.Action, res)
+				return d.AllowsWith(c.Action, res, c.Keys)
 			})
 			if ok {
 				continue
 			}
 			m := c.Action + " on " + res
+			if len(c.Keys) > 0 {
+				m += fmt.Sprintf(" with %v", c.Keys)
+			}
 			if !seen[m] {
 				seen[m] = true
 				out = append(out, m+" ("+c.Request+")")
