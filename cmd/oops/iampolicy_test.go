@@ -249,7 +249,8 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 		op := faultproxy.ActionOf(r, body)
 		c.Action, c.Resources = service+":"+op, []string{"*"}
 	default:
-		c.Action = "unsigned or unknown service " + service
+		// Checked like any call: no policy allows it, so it shows.
+		c.Action, c.Resources = "unsigned or unknown service "+service, []string{"*"}
 	}
 	return c
 }
@@ -608,5 +609,40 @@ func iamCmds() map[string]scriptCmd {
 			}
 			faultState(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1])})
 		},
+	}
+}
+
+// TestIAMCallOf: the recorder maps Route 53, SNS and unknown calls to the
+// action and resource IAM checks; an unknown call cannot pass unchecked.
+func TestIAMCallOf(t *testing.T) {
+	signed := func(method, path, service, body string) *http.Request {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if service != "" {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
+		}
+		return r
+	}
+	tests := []struct {
+		req         *http.Request
+		action, res string
+	}{
+		{signed("GET", "/2013-04-01/hostedzonesbyname?dnsname=example.com.", "route53", ""), "route53:ListHostedZonesByName", "*"},
+		{signed("GET", "/2013-04-01/hostedzone/Z1/rrset?name=api.example.com.", "route53", ""), "route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"},
+		{signed("POST", "/2013-04-01/hostedzone/Z1/rrset/", "route53", "<ChangeResourceRecordSetsRequest/>"), "route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"},
+		{signed("GET", "/2013-04-01/change/C1", "route53", ""), "route53:GetChange", "arn:aws:route53:::change/C1"},
+		{signed("GET", "/2013-04-01/healthcheck/h1/status", "route53", ""), "route53:GetHealthCheckStatus", "arn:aws:route53:::healthcheck/h1"},
+		{signed("POST", "/", "sns", "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At&Message=x"), "sns:Publish", "arn:aws:sns:us-east-1:1:t"},
+		{signed("GET", "/moto-api/data.json", "", ""), "unsigned or unknown service ", "*"},
+	}
+	rec := &callRecorder{groups: map[string]string{}}
+	for _, tt := range tests {
+		body, _ := io.ReadAll(tt.req.Body)
+		c := rec.iamCallOf(tt.req, body)
+		if c.Action != tt.action || len(c.Resources) != 1 || c.Resources[0] != tt.res {
+			t.Errorf("%s: got %s on %v, want %s on %s", c.Request, c.Action, c.Resources, tt.action, tt.res)
+		}
+		if m := missing([]iamCall{c}, []iampolicy.Document{{}}); len(m) != 1 {
+			t.Errorf("%s: an empty policy allows it", c.Request)
+		}
 	}
 }
