@@ -35,7 +35,7 @@ func (s *Set) UsesCodeDeploy() bool {
 
 func usesCodeDeploy(c *config.Config) bool {
 	k := c.TargetKind()
-	return (k == "elb" || k == "alb") && c.DeploymentGroup != "" || k == "dns" && c.BlueDeploymentGroup != ""
+	return (k == "elb" || k == "alb") && c.DeploymentGroup != "" || (k == "dns" || k == "alb") && c.BlueDeploymentGroup != ""
 }
 
 // Deployer returns what puts a release on a color: CodeDeploy when

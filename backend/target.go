@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbsdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -16,6 +17,7 @@ import (
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/alb"
+	"github.com/oops-deploy/oops/target/asg"
 	"github.com/oops-deploy/oops/target/dns"
 	"github.com/oops-deploy/oops/target/elb"
 	"github.com/oops-deploy/oops/target/local"
@@ -150,15 +152,28 @@ func (s *Set) albTarget(ctx context.Context, c *config.Config) (target.Target, e
 	if err != nil {
 		return nil, err // not a typed nil
 	}
-	return t, nil
+	if !c.UsesASG() {
+		return t, nil
+	}
+	ac := asg.Config{ScaleTimeout: c.Values.ScaleTimeout, Logf: s.env.Logf}
+	if c.BlueASG != "" {
+		ac.Names = map[release.Color]string{release.Blue: c.BlueASG, release.Green: c.GreenASG}
+	}
+	if c.OffCapacity != nil {
+		ac.OffCapacity = *c.OffCapacity
+	}
+	g, err := asg.New(t, autoscaling.NewFromConfig(aws), ec2.NewFromConfig(aws), ac)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return g, nil
 }
 
 // dnsTarget opens the Route 53 weighted records named by dns-name in c.
 func (s *Set) dnsTarget(ctx context.Context, c *config.Config) (target.Target, error) {
-	user, host := s.env.Who()
 	cfg := dns.Config{
 		DNSName: c.DNSName, HostedZoneID: c.HostedZoneID, HealthCheckURL: c.HealthCheckURL,
-		Who: user + "@" + host, Now: s.env.Now, Logf: s.env.Logf,
+		Now: s.env.Now, Logf: s.env.Logf,
 	}
 	if _, err := dns.New(nil, cfg); err != nil {
 		// Checked before loading AWS credentials: it is a .oopsrc problem.

@@ -29,7 +29,7 @@ and stays that color for all the deployment's hooks.`,
   oops hook switch --yes           # single-instance setups without "oops deploy"`,
 		Args: noArgs,
 	}
-	c.AddCommand(newHookEnvCmd(f, nil), newHookWaitHealthyCmd(f, nil), newHookSwitchCmd(f, nil))
+	c.AddCommand(newHookEnvCmd(f, nil), newHookWaitHealthyCmd(f, nil), newHookSwitchCmd(f, nil), newHookFetchCmd(f, nil))
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,8 @@ type IAMPolicyOptions struct {
 	// Region is --region, read when the command runs (after the flags).
 	Region func() string
 
-	JSON bool
+	JSON   bool
+	Export iostreams.Exporter
 }
 
 // newIAMPolicyCmd builds `oops iam-policy`; runF replaces the run in flag
@@ -47,11 +49,11 @@ deployment-target reads, sts:GetCallerIdentity) are granted on "*" in a
 statement of their own.
 Nothing is read from AWS: the policies come from .oopsrc alone.`,
 		Example: `  oops iam-policy
-  oops iam-policy --json | jq .operator > operator.json
+  oops iam-policy --jq .operator > operator.json
   aws iam put-role-policy --role-name ci-deploy --policy-name oops --policy-document file://operator.json`,
 		Args: noArgs,
 	}
-	c.Flags().BoolVar(&opts.JSON, "json", false, `print JSON: {"operator": POLICY, "instance": POLICY, "notes": [...]}`)
+	addJSONFlags(c, &opts.JSON, &opts.Export, `print JSON: {"operator": POLICY, "instance": POLICY, "notes": [...]}`)
 	return runCmd(c, opts, runF, iamPolicyRun)
 }
 
@@ -62,7 +64,7 @@ func iamPolicyRun(_ context.Context, opts *IAMPolicyOptions) error {
 	}
 	p := iampolicy.For(c, opts.Region())
 	if opts.JSON {
-		return iostreams.WriteJSON(opts.IO.Out, p)
+		return opts.Export.Write(opts.IO.Out, p, time.Now)
 	}
 	out := opts.IO.Out
 	if p.Empty() {
@@ -85,6 +87,6 @@ func iamPolicyRun(_ context.Context, opts *IAMPolicyOptions) error {
 	for _, n := range p.Notes {
 		fmt.Fprintf(out, "Note: %s\n", n)
 	}
-	fmt.Fprintln(out, "Attach them with: oops iam-policy --json | jq .operator > operator.json; aws iam put-role-policy --role-name ROLE --policy-name oops --policy-document file://operator.json (and .instance for the instance role).")
+	fmt.Fprintln(out, "Attach them with: oops iam-policy --jq .operator > operator.json; aws iam put-role-policy --role-name ROLE --policy-name oops --policy-document file://operator.json (and --jq .instance for the instance role).")
 	return nil
 }

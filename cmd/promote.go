@@ -38,6 +38,11 @@ func promoteRun(ctx context.Context, opts *SwitchOptions) error {
 	if err != nil {
 		return err
 	}
+	if c, _ := opts.Config(); c != nil && c.RequireApproval {
+		if done, err := promoteApproved(ctx, opts); done || err != nil {
+			return err
+		}
+	}
 	t, err := opts.Target(ctx, backend.TargetOptions{Weighted: "oops promote"})
 	if err != nil {
 		return err
@@ -51,4 +56,25 @@ func promoteRun(ctx context.Context, opts *SwitchOptions) error {
 		return err
 	}
 	return switchTo(ctx, opts, t, to, 0, vt, workflow.SwitchRequest{Action: release.ActionPromote, Command: "oops promote"})
+}
+
+// promoteApproved switches to an approved deploy waiting on the off color
+// (require-approval), on any target, the way oops deploy REV would; done
+// is false when there is none (then promote finishes a canary).
+func promoteApproved(ctx context.Context, opts *SwitchOptions) (done bool, err error) {
+	t, err := opts.Target(ctx, backend.TargetOptions{})
+	if err != nil {
+		return false, err
+	}
+	st, err := t.State(ctx)
+	if err != nil || st.Base != "" {
+		return false, err // a canary in progress: promote finishes it
+	}
+	a, err := opts.Runner().ApprovedOff(ctx, st)
+	if err != nil || a == nil {
+		return false, err
+	}
+	return true, deployRun(ctx, &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
+		Rev: a.Commit, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
+		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet})
 }

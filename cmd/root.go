@@ -62,6 +62,7 @@ release.`,
 		func(f *Factory) *cobra.Command { return newDoctorCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newFsckCmd(f, nil) },
 		func(f *Factory) *cobra.Command { return newIAMPolicyCmd(f, nil) },
+		func(f *Factory) *cobra.Command { return newDownscaleCmd(f, nil) },
 	} {
 		root.AddCommand(add(f))
 	}

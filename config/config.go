@@ -57,6 +57,19 @@ type Config struct {
 	BlueTargetGroup  string `json:"blue-target-group,omitempty"`
 	GreenTargetGroup string `json:"green-target-group,omitempty"`
 	MinHealthy       *int   `json:"min-healthy,omitempty"`
+	// ALB colors that are auto-scaling groups: named (blue-asg, green-asg)
+	// or found by their oops:color tag (asg-by-tag). off-capacity is the
+	// size a deploy gives the off group (default: the live group's
+	// desired capacity); after keep-warm (default 1h) oops downscale
+	// scales the old color to min-off-capacity (default 0); a rollback
+	// onto a cold color waits up to scale-timeout (default 10m) for it.
+	BlueASG        string `json:"blue-asg,omitempty"`
+	GreenASG       string `json:"green-asg,omitempty"`
+	ASGByTag       bool   `json:"asg-by-tag,omitempty"`
+	OffCapacity    *int   `json:"off-capacity,omitempty"`
+	MinOffCapacity *int   `json:"min-off-capacity,omitempty"`
+	KeepWarm       string `json:"keep-warm,omitempty"`
+	ScaleTimeout   string `json:"scale-timeout,omitempty"`
 
 	// Route 53 (target dns): the name whose weighted records blue and
 	// green are switched, and optionally its hosted zone.
@@ -160,6 +173,9 @@ type Values struct {
 	// unset (the default applies).
 	Notify        []Destination
 	NotifyTimeout time.Duration
+	// KeepWarm is keep-warm, ScaleTimeout scale-timeout; 0 when unset
+	// (the defaults apply).
+	KeepWarm, ScaleTimeout time.Duration
 }
 
 // MaxNotifyTimeout bounds notify-timeout: notifications must stay short,
@@ -181,8 +197,9 @@ type Destination struct {
 	TopicARN string
 }
 
-// String is the destination as written in .oopsrc, a webhook's query (which
-// often holds its secret) left out.
+// String is the destination as written in .oopsrc, a webhook's path and
+// query left out: either may hold its secret (Slack, Discord, Mattermost
+// and Teams keep it in the path).
 func (d Destination) String() string {
 	if d.TopicARN != "" {
 		return "sns:" + d.TopicARN
@@ -191,10 +208,9 @@ func (d Destination) String() string {
 	if err != nil {
 		return "webhook"
 	}
-	u.RawQuery, u.User, u.Fragment = "", nil, ""
-	if d.Slack {
-		// The path of a Slack webhook is its secret.
-		u.Path = "/services/..."
+	u.RawQuery, u.User, u.Fragment, u.RawPath = "", nil, "", ""
+	if u.Path != "" && u.Path != "/" {
+		u.Path = "/..."
 	}
 	return u.String()
 }
@@ -432,6 +448,8 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 		{"upstream-timeout", c.UpstreamTimeout, &c.Values.UpstreamTimeout},
 		{"hook-timeout", c.HookTimeout, &c.Values.HookTimeout},
 		{"notify-timeout", c.NotifyTimeout, &c.Values.NotifyTimeout},
+		{"keep-warm", c.KeepWarm, &c.Values.KeepWarm},
+		{"scale-timeout", c.ScaleTimeout, &c.Values.ScaleTimeout},
 	} {
 		if set(d.key) {
 			*d.dst = positive(d.key, d.val)
@@ -484,6 +502,7 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 	if set("min-healthy") && c.MinHealthy != nil && *c.MinHealthy < 0 {
 		add("min-healthy", "%s %d is negative: use 0 or more", "min-healthy", *c.MinHealthy)
 	}
+	checkASG(c, set, add)
 	if set("health-path") && !strings.HasPrefix(c.HealthPath, "/") {
 		add("health-path", `%s %q must start with /, like "/healthcheck"`, "health-path", c.HealthPath)
 	}
@@ -513,8 +532,8 @@ func checkValues(c *Config, raw map[string]json.RawMessage, badType map[string]b
 			add("green-deployment-group", "green-deployment-group %q is blue-deployment-group too: give each color's stack its own group (colors that share instances use deployment-group)", c.GreenDeploymentGroup)
 		case c.DeploymentGroup != "":
 			add(at, "blue-deployment-group/green-deployment-group and deployment-group both say where releases go: keep one")
-		case c.TargetKind() != "dns":
-			add(at, "blue-deployment-group and green-deployment-group are for the dns target, whose colors are separate stacks; a load balancer's colors share instances and use deployment-group")
+		case c.TargetKind() != "dns" && !c.UsesASG():
+			add(at, "blue-deployment-group and green-deployment-group are for colors that are separate stacks (the dns target, or an ALB whose colors are auto-scaling groups: blue-asg/green-asg); a load balancer's colors share instances and use deployment-group")
 		}
 	}
 	if set("deploy-command") {
@@ -962,4 +981,45 @@ func position(data []byte, off int64) string {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := int(off) - bytes.LastIndexByte(before, '\n')
 	return fmt.Sprintf("%d:%d", line, col)
+}
+
+// UsesASG says whether the colors are auto-scaling groups (ALB only).
+func (c *Config) UsesASG() bool {
+	return c.TargetKind() == "alb" && (c.BlueASG != "" || c.GreenASG != "" || c.ASGByTag)
+}
+
+// checkASG reports auto-scaling group keys that cannot work together.
+func checkASG(c *Config, set func(string) bool, add func(k, format string, args ...any)) {
+	if bg, gg := set("blue-asg"), set("green-asg"); bg || gg {
+		at := "blue-asg"
+		if !bg {
+			at = "green-asg"
+		}
+		switch {
+		case bg != gg || c.BlueASG == "" || c.GreenASG == "":
+			add(at, "set both blue-asg and green-asg (or neither, with \"asg-by-tag\": true to find the groups by their oops:color tag)")
+		case c.BlueASG == c.GreenASG:
+			add("green-asg", "green-asg %q is blue-asg too: give each color its own auto-scaling group", c.GreenASG)
+		case c.ASGByTag:
+			add(at, "blue-asg/green-asg and asg-by-tag both say which groups are the colors: keep one")
+		}
+	}
+	if (c.BlueASG != "" || c.ASGByTag) && c.TargetKind() != "alb" {
+		k := "blue-asg"
+		if c.ASGByTag {
+			k = "asg-by-tag"
+		}
+		add(k, "auto-scaling groups as colors need an ALB target (alb-name or listener-arn), whose target groups they are attached to")
+	}
+	for _, k := range []struct {
+		key string
+		v   *int
+	}{{"off-capacity", c.OffCapacity}, {"min-off-capacity", c.MinOffCapacity}} {
+		if set(k.key) && k.v != nil && *k.v < 0 {
+			add(k.key, "%s %d is negative: use 0 or more", k.key, *k.v)
+		}
+	}
+	if set("off-capacity") && c.OffCapacity != nil && *c.OffCapacity == 0 {
+		add("off-capacity", "off-capacity 0 would deploy onto no instances: use 1 or more, or leave it out to match the live group")
+	}
 }

@@ -55,6 +55,7 @@ func FuzzParse(f *testing.F) {
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "blue-deployment-group": "b", "green-deployment-group": "b", "deployment-group": "c"}`,
 		`{"application-name": "a", "store": "x", "dns-name": "api.example.com", "deploy-command": ["", "x"]}`,
 		`{"application-name": "a", "store": "x", "target": "ELB"}`,
+		`{"application-name": "a", "store": "x", "alb-name": "w", "blue-asg": "b", "green-asg": "b", "asg-by-tag": true, "off-capacity": -1, "min-off-capacity": 1e9, "keep-warm": "0s", "scale-timeout": "x"}`,
 		`{"application-name": "a", "store": "x", "command": "rm -rf /"}`,
 		`{"application-name": "a", "store": "x", "hooks": {"pre-switch": ["./smoke.sh"], "on-failure": ["page", "$OOPS_REASON"]}, "hook-timeout": "1m", "notify": ["https://hooks.slack.com/services/T/B/x", "sns:arn:aws:sns:us-east-1:1:t"], "notify-timeout": "5s"}`,
 		`{"application-name": "a", "store": "x", "hooks": {"pre-swich": ["x"], "post-switch": [], "on-revert": [""], "pre-deploy": "x", "": null}, "hook-timeout": "-1s"}`,

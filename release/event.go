@@ -14,6 +14,8 @@ const (
 	ActionPreview  = "off"
 	ActionLock     = "lock"
 	ActionApprove  = "approve"
+	// ActionDownscale: the off color stood by at min-off-capacity.
+	ActionDownscale = "downscale"
 )
 
 // Results of an action.

@@ -3,14 +3,39 @@ package store
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Guarded returns s with check asked before every write (Create, Replace,
 // Delete). oops wraps its store so that a command that lost its lock
 // writes nothing more under it: check looks at the lease the context
 // carries (target.CheckFence). Reads pass straight through.
+//
+// A store that keeps leftovers of interrupted writes (LeftoverCleaner)
+// stays one, so fsck still finds them; removing one is a write, checked
+// too.
 func Guarded(s Store, check func(ctx context.Context) error) Store {
-	return guarded{s, check}
+	g := guarded{s, check}
+	if lc, ok := s.(LeftoverCleaner); ok {
+		return guardedCleaner{g, lc}
+	}
+	return g
+}
+
+type guardedCleaner struct {
+	guarded
+	lc LeftoverCleaner
+}
+
+func (g guardedCleaner) Leftovers(ctx context.Context, olderThan time.Time) ([]Leftover, error) {
+	return g.lc.Leftovers(ctx, olderThan)
+}
+
+func (g guardedCleaner) RemoveLeftover(ctx context.Context, l Leftover) error {
+	if err := g.check(ctx); err != nil {
+		return err
+	}
+	return g.lc.RemoveLeftover(ctx, l)
 }
 
 type guarded struct {

@@ -67,6 +67,22 @@ type ColorState struct {
 	// Traffic is what the color served lately, where the target measures
 	// it (the local proxy); nil elsewhere.
 	Traffic *Traffic `json:"traffic,omitempty"`
+	// Group is the color's auto-scaling group, where the colors are
+	// groups (an ALB with blue-asg/green-asg); nil elsewhere.
+	Group *Group `json:"group,omitempty"`
+}
+
+// Group is a color's auto-scaling group: its size and whether it is warm.
+type Group struct {
+	Name      string `json:"name"`
+	Desired   int    `json:"desired"`
+	Min       int    `json:"min"`
+	Max       int    `json:"max"`
+	InService int    `json:"in_service"`
+	// Warm: at least Need instances are InService, so traffic can go to
+	// the color at once; a cold color is scaled up to Need first.
+	Warm bool `json:"warm"`
+	Need int  `json:"need"`
 }
 
 // CommitKnown says whether Commit names a commit: false when it is empty
@@ -264,6 +280,14 @@ type RepairPlanner interface {
 	PlanRepair(ctx context.Context, to release.Color) (*Plan, error)
 }
 
+// Scaler is implemented by targets whose colors have a size
+// (auto-scaling groups): oops downscale stands the old color by.
+type Scaler interface {
+	// PlanScale describes setting color c's size to desired (its minimum
+	// lowered to match when needed); Apply carries it out.
+	PlanScale(ctx context.Context, st *State, c release.Color, desired int) (*Plan, error)
+}
+
 // Hinted wraps err with the next thing to try (a command to run); the CLI
 // prints the hint on its own line under the error.
 func Hinted(err error, hint string) error {
@@ -287,6 +311,12 @@ func (h *hinted) Hint() string { return h.hint }
 // Deployer installs a release on a color without switching traffic to it.
 type Deployer interface {
 	Deploy(ctx context.Context, req DeployRequest) (*Deployment, error)
+}
+
+// StepDescriber is a Deployer that says exactly what its Deploy would do,
+// for deploy --dry-run (one line, no call made).
+type StepDescriber interface {
+	DeployStep(req DeployRequest) string
 }
 
 // DeployRequest asks a Deployer to put a release on a color.
@@ -318,3 +348,20 @@ var ErrDeployFailed = errors.New("deployment failed")
 // recorded when it was published; nothing was unpacked, stopped or
 // switched.
 var ErrIntegrity = errors.New("release integrity check failed")
+
+// afterInstallKey marks a context whose switch follows an install.
+type afterInstallKey struct{}
+
+// AfterInstall marks ctx: the switch planned with it follows an install
+// onto color c (deploy --dry-run plans it before the install), so c will
+// be at full size by then; a target that scales a cold color up first
+// (target/asg) leaves that step out.
+func AfterInstall(ctx context.Context, c release.Color) context.Context {
+	return context.WithValue(ctx, afterInstallKey{}, c)
+}
+
+// InstalledBefore is the color AfterInstall marked ctx with, or "".
+func InstalledBefore(ctx context.Context) release.Color {
+	c, _ := ctx.Value(afterInstallKey{}).(release.Color)
+	return c
+}

@@ -165,27 +165,14 @@ func (r *Runner) gateApproval(ctx context.Context, dp *deployment, ev *release.E
 	if err != nil || !needsApproval(c, dp.req.Action) {
 		return nil, err
 	}
-	st, err := r.d.Store(ctx)
+	a, err := r.requestApproval(ctx, c, dp)
 	if err != nil {
 		return nil, err
 	}
-	app, sha, off := c.ApplicationName, dp.rel.Commit, dp.st.Off.Color
-	a, etag, err := readApproval(ctx, st, app, sha)
-	if err != nil {
-		return nil, err
-	}
-	if a != nil && a.Approved() {
+	if a.Approved() {
 		r.d.Report.Progressf("%s was approved by %s%s", dp.rel.Short(), a.ApprovedBy, quoted(a.Message))
 		return a, nil
 	}
-	if a == nil {
-		a = &Approval{Commit: sha, Color: off, RequestedBy: r.Identity(ctx).Who, RequestedAt: r.d.Now().UTC(), Reason: dp.req.Reason}
-		if err := putApproval(ctx, st, app, a, etag); err != nil {
-			return nil, err
-		}
-		r.dropReplaced(ctx, st, app, sha, off)
-	}
-	dp.out.Approval = a
 	if dp.req.NoSwitch {
 		return a, nil
 	}
@@ -197,7 +184,55 @@ func (r *Runner) gateApproval(ctx context.Context, dp *deployment, ev *release.E
 	}
 	hint += fmt.Sprintf("; then oops deploy %s switches at once; oops status lists what awaits approval", dp.rel.Short())
 	return a, target.Hinted(fmt.Errorf("%s is installed on %s (%s), traffic stays on %s: %w (require-approval, requested by %s)",
-		dp.rel.Short(), off, dp.st.Off.Where(), dp.st.Live.Color, ErrAwaitingApproval, a.RequestedBy), hint)
+		dp.rel.Short(), dp.st.Off.Color, dp.st.Off.Where(), dp.st.Live.Color, ErrAwaitingApproval, a.RequestedBy), hint)
+}
+
+// requestApproval reads the release's approval, recording the request
+// when there is none yet.
+func (r *Runner) requestApproval(ctx context.Context, c *config.Config, dp *deployment) (*Approval, error) {
+	st, err := r.d.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	app, sha, off := c.ApplicationName, dp.rel.Commit, dp.st.Off.Color
+	a, etag, err := readApproval(ctx, st, app, sha)
+	if err != nil {
+		return nil, err
+	}
+	if a != nil && a.Approved() {
+		return a, nil
+	}
+	if a == nil {
+		who := r.Identity(ctx).Who
+		if r.OnAWS() && !strings.HasPrefix(who, "arn:") {
+			// A requester named by a git user.name of their choosing could
+			// then approve under their own ARN.
+			return nil, target.Hinted(fmt.Errorf("record the request for approval of %s: could not tell who you are from AWS (STS): require-approval records the deployer's caller ARN", dp.rel.Short()),
+				"check the AWS credentials and that STS answers (aws sts get-caller-identity), then deploy again; nothing was installed")
+		}
+		a = &Approval{Commit: sha, Color: off, RequestedBy: who, RequestedAt: r.d.Now().UTC(), Reason: dp.req.Reason}
+		if err := putApproval(ctx, st, app, a, etag); err != nil {
+			return nil, err
+		}
+		r.dropReplaced(ctx, st, app, sha, off)
+	}
+	dp.out.Approval = a
+	return a, nil
+}
+
+// requestBeforeInstall records the request before the release is put on
+// the off color: a deploy that stops after the install and before its
+// approval gate (a post-install hook, an unhealthy color, a crash, or
+// --no-wait, where CodeDeploy finishes alone) leaves it there all the
+// same, and without a request nothing would keep oops shift, promote or
+// rollback from sending traffic to it.
+func (r *Runner) requestBeforeInstall(ctx context.Context, dp *deployment) error {
+	c, err := r.d.Config()
+	if err != nil || dp.warm || !needsApproval(c, dp.req.Action) {
+		return err
+	}
+	_, err = r.requestApproval(ctx, c, dp)
+	return err
 }
 
 // dropReplaced removes the requests still waiting for other commits on
@@ -252,6 +287,73 @@ func (r *Runner) checkApproved(ctx context.Context, st *target.State, to release
 	}
 	return target.Hinted(fmt.Errorf("%s on %s: %w (require-approval, requested by %s)", release.Short(cs.Commit), to, ErrAwaitingApproval, a.RequestedBy),
 		fmt.Sprintf("someone other than %s approves it with: oops approve %s -m WHY", a.RequestedBy, release.Short(cs.Commit)))
+}
+
+// refuseAwaiting stops a rollback onto a color that runs a release
+// awaiting approval: a deploy installed it there in place of the release
+// to go back to, so the rollback would put it live unapproved. What cannot
+// be read is warned about and let through: bookkeeping never blocks a
+// rollback.
+func (r *Runner) refuseAwaiting(ctx context.Context, st *target.State, to release.Color) error {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval || r.storeDown != nil {
+		return nil // rollback --no-lock: the store is not asked again
+	}
+	cs := st.Color(to)
+	if !cs.CommitKnown() {
+		return nil
+	}
+	s, err := r.d.Store(ctx)
+	var a *Approval
+	if err == nil {
+		a, _, err = readApproval(ctx, s, c.ApplicationName, cs.Commit)
+	}
+	if err != nil {
+		r.warnf("cannot tell whether %s awaits approval: %v", release.Short(cs.Commit), err)
+		return nil
+	}
+	if a == nil || a.Approved() {
+		return nil
+	}
+	return target.Hinted(fmt.Errorf("refusing to roll back to %s: it runs %s, which %s deployed since, in place of the release to go back to: %w (require-approval)", to, release.Short(cs.Commit), a.RequestedBy, ErrAwaitingApproval),
+		"roll back to a known-good release instead: oops rollback --to REV (oops list marks them); or pass --force to put it live anyway")
+}
+
+// checkRollbackTo keeps rollback --to from being a deploy without the
+// second person, with require-approval: going back to a release that
+// took traffic before needs no approval, but one that never did, or whose
+// deploy awaits approval, is refused unless --force (which history
+// records). Marks that cannot be read are warned about and let through:
+// bookkeeping never blocks a rollback.
+func (r *Runner) checkRollbackTo(ctx context.Context, dp *deployment) error {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval || dp.req.Action != release.ActionRollback || dp.req.Force {
+		return nil
+	}
+	short := dp.rel.Short()
+	st := dp.idx.Store()
+	a, _, err := readApproval(ctx, st, c.ApplicationName, dp.rel.Commit)
+	if err != nil {
+		r.warnf("cannot tell whether %s awaits approval: %v", short, err)
+		return nil
+	}
+	if a != nil && a.Approved() {
+		return nil
+	}
+	if a != nil {
+		return target.Hinted(fmt.Errorf("refusing to roll back to %s: its deploy by %s is %w (require-approval)", short, a.RequestedBy, ErrAwaitingApproval),
+			fmt.Sprintf("roll back to a release that took traffic before (oops list), or have someone other than %s run oops approve %s; --force rolls back to it anyway", a.RequestedBy, short))
+	}
+	m, err := store.LoadMarks(ctx, st, c.ApplicationName)
+	if err != nil {
+		r.warnf("cannot tell whether %s took traffic before: %v", short, err)
+		return nil
+	}
+	if m[dp.rel.Commit].LiveAt.IsZero() {
+		return target.Hinted(fmt.Errorf("refusing to roll back to %s: %s never took traffic, so this would be a deploy: %w of someone else (require-approval)", short, short, ErrAwaitingApproval),
+			fmt.Sprintf("oops deploy %s asks for the approval; roll back to a release that took traffic before (oops list); or --force rolls back to it anyway", short))
+	}
+	return nil
 }
 
 func quoted(msg string) string {
@@ -316,8 +418,15 @@ func (r *Runner) Approve(ctx context.Context, req ApproveRequest) (*ApproveOutco
 			out.Already = true
 			return nil
 		}
-		who := r.Identity(ctx).Who
-		if who == a.RequestedBy {
+		id := r.Identity(ctx)
+		who := id.Who
+		if r.OnAWS() && !strings.HasPrefix(who, "arn:") {
+			// The git user.name anyone can set must not stand in for the
+			// caller ARN: the deployer could approve as an approver.
+			return target.Hinted(Usagef("could not tell who you are from AWS (STS): on AWS an approval is given by the caller ARN, not by %q", who),
+				"check the AWS credentials and that STS answers (aws sts get-caller-identity), then run oops approve again")
+		}
+		if r.isRequester(a.RequestedBy, id) {
 			return target.Hinted(Usagef("%s deployed %s and cannot approve it too: require-approval wants a second person", who, short),
 				fmt.Sprintf("ask someone else to run: oops approve %s -m WHY", short))
 		}
@@ -347,6 +456,23 @@ func (r *Runner) Approve(ctx context.Context, req ApproveRequest) (*ApproveOutco
 	return out, nil
 }
 
+// isRequester says whether id is the one who asked for the approval,
+// however the identity was spelled: case aside (IAM names ignore it), and,
+// for a request recorded while STS could not tell (not an ARN), under the
+// names this host gives id too.
+func (r *Runner) isRequester(requestedBy string, id Identity) bool {
+	names := []string{id.Who}
+	if !strings.HasPrefix(requestedBy, "arn:") && strings.HasPrefix(id.Who, "arn:") {
+		names = append(names, r.gitUser(), id.OSUser)
+	}
+	for _, n := range names {
+		if n != "" && strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(requestedBy)) {
+			return true
+		}
+	}
+	return false
+}
+
 // isApprover matches an identity against approvers: equal, or, for an
 // entry ending in *, starting with what comes before it.
 func isApprover(approvers []string, who string) bool {
@@ -356,4 +482,23 @@ func isApprover(approvers []string, who string) bool {
 		}
 	}
 	return false
+}
+
+// ApprovedOff is the approved deploy waiting on st's off color (the
+// release there, approved and not switched to yet), or nil: oops promote
+// switches to it when no canary is in progress.
+func (r *Runner) ApprovedOff(ctx context.Context, st *target.State) (*Approval, error) {
+	c, err := r.d.Config()
+	if err != nil || !c.RequireApproval || !st.Off.CommitKnown() {
+		return nil, err
+	}
+	s, err := r.d.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, _, err := readApproval(ctx, s, c.ApplicationName, st.Off.Commit)
+	if err != nil || a == nil || !a.Approved() || a.Color != st.Off.Color {
+		return nil, err
+	}
+	return a, nil
 }

@@ -110,6 +110,9 @@ func (r *Runner) Deploy(ctx context.Context, req DeployRequest) (*DeployOutcome,
 		if err := r.checkBad(ctx, dp); err != nil {
 			return nil, err
 		}
+		if err := r.checkRollbackTo(ctx, dp); err != nil {
+			return nil, err
+		}
 		if err := r.planDeploy(ctx, dp); err != nil {
 			return nil, err
 		}
@@ -266,11 +269,17 @@ func (r *Runner) deployLocked(ctx context.Context, dp *deployment, ev *release.E
 	if err := r.checkBad(ctx, dp); err != nil {
 		return err
 	}
+	if err := r.checkRollbackTo(ctx, dp); err != nil {
+		return err
+	}
 	if err := r.confirmDeploy(dp); err != nil {
 		return err
 	}
 	offURL := colorURL(st, st.Off.Color)
 	if err := r.gateHook(ctx, StagePreDeploy, ev, offURL, dp.req.Force); err != nil {
+		return err
+	}
+	if err := r.requestBeforeInstall(ctx, dp); err != nil {
 		return err
 	}
 	if dp.warm {

@@ -63,7 +63,11 @@ func (r *Runner) planDeploy(ctx context.Context, dp *deployment) error {
 	if dp.req.Canary > 0 {
 		weight = dp.req.Canary
 	}
-	p, err := dp.t.Plan(ctx, st, off, weight)
+	pctx := ctx
+	if !dp.warm {
+		pctx = target.AfterInstall(ctx, off)
+	}
+	p, err := dp.t.Plan(pctx, st, off, weight)
 	if err != nil {
 		return err
 	}
@@ -77,6 +81,9 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 	generic := fmt.Sprintf("install %s on %s (port %d) and wait until it is healthy", rel.Key, off, port)
 	if port == 0 { // a color that is a stack of its own (the dns target)
 		generic = fmt.Sprintf("install %s on %s and wait until it is done", rel.Key, off)
+	}
+	if sd, ok := d.(target.StepDescriber); ok {
+		return sd.DeployStep(target.DeployRequest{Release: rel, Color: off, Port: port})
 	}
 	cd, ok := d.(*codedeploy.Deployer)
 	if !ok {
@@ -95,7 +102,11 @@ func installStep(d target.Deployer, rel release.Release, off release.Color, port
 	if cd.Groups != nil {
 		step += "); it installs it on the " + string(off) + " stack"
 	} else {
-		step += "); its hooks install it on " + fmt.Sprintf("%s (port %d)", off, port)
+		where := fmt.Sprintf("%s (port %d)", off, port)
+		if port == 0 { // an ALB: the hooks read the port of the color's target group
+			where = fmt.Sprintf("%s (the port of its target group)", off)
+		}
+		step += "); its hooks install it on " + where
 	}
 	if noWait {
 		return step + "; print its id and stop there (--no-wait)"

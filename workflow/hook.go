@@ -117,8 +117,27 @@ func (r *Runner) HookEnv(ctx context.Context, host string) (*HookEnv, error) {
 		// of the same deployment must still see it as theirs.
 		env.Color, env.Switched = env.marker.Color, env.marker.Switched
 	}
+	if c.BlueDeploymentGroup != "" && env.marker == nil {
+		// A deployment group per color: the group says which color this
+		// instance is, whatever is live.
+		switch env.DeploymentGroup {
+		case c.BlueDeploymentGroup:
+			env.Color = release.Blue
+		case c.GreenDeploymentGroup:
+			env.Color = release.Green
+		}
+	}
 	env.Port = st.Color(env.Color).Port
 	env.LiveColor, env.LivePort = st.Live.Color, st.Live.Port
+	if tp, ok := t.(targetGroupPort); ok && env.Port == 0 {
+		// An ALB's colors are target groups: their ports are the colors'.
+		if _, env.Port, err = tp.TargetGroup(ctx, env.Color); err != nil {
+			return nil, fmt.Errorf("find the port of %s on %s: %w", env.Color, t, err)
+		}
+		if _, env.LivePort, err = tp.TargetGroup(ctx, env.LiveColor); err != nil {
+			return nil, fmt.Errorf("find the port of %s on %s: %w", env.LiveColor, t, err)
+		}
+	}
 	if env.Port == 0 {
 		return nil, fmt.Errorf("find the port of %s on %s: %w: no %s=<port> tag", env.Color, t, target.ErrMisconfigured, env.Color)
 	}
@@ -126,6 +145,12 @@ func (r *Runner) HookEnv(ctx context.Context, host string) (*HookEnv, error) {
 		return nil, err
 	}
 	return env, nil
+}
+
+// targetGroupPort is a target whose colors are target groups (ALB): the
+// port of each is its target group's.
+type targetGroupPort interface {
+	TargetGroup(ctx context.Context, c release.Color) (name string, port int, err error)
 }
 
 // HookHealthURL is the color's health check on this instance: host and

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -92,8 +93,10 @@ func (r *Runner) send(ctx context.Context, d config.Destination, body []byte, te
 	}
 	payload := body
 	if d.Slack {
-		// A Slack incoming webhook takes a message, not an event.
-		payload, _ = json.Marshal(map[string]string{"text": text})
+		// A Slack incoming webhook takes a message, not an event; & < >
+		// escaped as Slack asks, or a reason's <!channel> pings everyone
+		// and <url|text> passes a link off as something else.
+		payload, _ = json.Marshal(map[string]string{"text": strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)})
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(payload))
 	if err != nil {
@@ -101,17 +104,27 @@ func (r *Runner) send(ctx context.Context, d config.Destination, body []byte, te
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "oops")
-	hc := r.d.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	hc := http.Client{}
+	if r.d.HTTP != nil {
+		hc = *r.d.HTTP
 	}
+	// Not followed: a POST redirected turns into a GET without the event
+	// (whose 200 would count as delivered), or re-sends it elsewhere.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // without the URL: its path or query may be the secret
+	}
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
+	switch {
+	case resp.StatusCode/100 == 3:
+		return fmt.Errorf("it answered %s, a redirect: notify does not follow them; write the URL it redirects to in .oopsrc", resp.Status)
+	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("it answered %s", resp.Status)
 	}
 	return nil

@@ -298,7 +298,7 @@ func TestNotifyDeadReceiverNeverHoldsARollback(t *testing.T) {
 	if strings.Contains((*evs[0].NotifyFailed)[0], "s3cret") || strings.Contains(fx.errOut.String(), "s3cret") {
 		t.Errorf("the webhook's secret is in history or on stderr: %v\n%s", *evs[0].NotifyFailed, fx.errOut)
 	}
-	if !strings.Contains(fx.errOut.String(), "could not notify http://"+addr+"/dead of this rollback: no answer within 400ms") {
+	if !strings.Contains(fx.errOut.String(), "could not notify http://"+addr+"/... of this rollback: no answer within 400ms") {
 		t.Errorf("stderr:\n%s\nwant a warning naming the dead webhook", fx.errOut)
 	}
 }
@@ -324,13 +324,64 @@ func TestNotifySlack(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	fx.d.HTTP = &http.Client{Transport: &deadline{next: http.DefaultTransport, reach: u.Host}}
 	b := newBoard(fx)
-	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s", Confirm: yes}); err != nil {
+	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: "500s <!channel> & <https://evil.example|docs>", Confirm: yes}); err != nil {
 		t.Fatal(err)
 	}
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	want := "oops rollback of api by ada on lb api: blue (2222222) -> green (1111111): OK; 2222222 is marked BAD; reason: 500s"
+	// Slack reads <...> as mentions and links: a reason must not ping
+	// the channel nor pass a link off as something else.
+	want := "oops rollback of api by ada on lb api: blue (2222222) -&gt; green (1111111): OK; 2222222 is marked BAD; reason: 500s &lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt;"
 	if got.path != "/services/T0/B0/secret" || len(got.body) != 1 || got.body["text"] != want {
 		t.Errorf("Slack got %s %v\nwant {\"text\": %q}", got.path, got.body, want)
+	}
+}
+
+// TestNotifyNotDeliveredIsSaid: a webhook that did not take the event is
+// warned about and recorded, and its secret (in the query or in the path,
+// as Discord, Mattermost and Teams keep it) is in neither the warning nor
+// history. A redirect is not followed: a POST redirected turns into a GET
+// without the event (or re-sends it elsewhere), and its 200 would count as
+// delivered.
+func TestNotifyNotDeliveredIsSaid(t *testing.T) {
+	t.Parallel()
+	var gets sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Store(r.Method+" "+r.URL.Path, true) // answers 200 to anything
+	}))
+	defer elsewhere.Close()
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/landing", http.StatusFound)
+	}))
+	defer moved.Close()
+	plain := strings.TrimPrefix(elsewhere.URL, "http://")
+	tests := []struct {
+		name, dest, shown string
+	}{
+		{"redirected", moved.URL + "/api/webhooks/123/s3cret", moved.URL + "/..."},
+		// https to a plain http server: an error that is not a network one.
+		{"not https", "https://" + plain + "/hook?token=s3cret", "https://" + plain + "/..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t, `{"application-name": "api", "store": "rel", "notify-timeout": "2s", "notify": ["`+tt.dest+`"]}`)
+			b := newBoard(fx)
+			if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Confirm: yes}); err != nil {
+				t.Fatal(err)
+			}
+			evs := history(t, fx)
+			if len(evs) != 1 || evs[0].NotifyFailed == nil || len(*evs[0].NotifyFailed) != 1 || (*evs[0].NotifyFailed)[0] != tt.shown {
+				t.Fatalf("history %+v, want %s recorded as not told", evs, tt.shown)
+			}
+			if !strings.Contains(fx.errOut.String(), "could not notify "+tt.shown+" of this rollback") {
+				t.Errorf("stderr:\n%s\nwant a warning", fx.errOut)
+			}
+			if strings.Contains(fx.errOut.String(), "s3cret") {
+				t.Errorf("the webhook's secret is on stderr:\n%s", fx.errOut)
+			}
+		})
+	}
+	if _, ok := gets.Load("GET /landing"); ok {
+		t.Error("the redirect was followed")
 	}
 }

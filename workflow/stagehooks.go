@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,14 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 	}
 	env = append(env, target.ChildEnv(ctx)...)
 	expanded := make([]string, len(args))
+	script := shellScript(args)
 	for i, a := range args {
+		if i == script {
+			// The shell expands $OOPS_* from the environment, as the
+			// script quotes them; put in by oops, a reason would be code.
+			expanded[i] = a
+			continue
+		}
 		expanded[i] = os.Expand(a, func(k string) string {
 			for _, kv := range vars {
 				if kv[0] == k {
@@ -205,6 +213,48 @@ func (r *Runner) runHook(ctx context.Context, stage string, ev *release.Event, r
 		return fmt.Errorf("hook %s (%s): %w", stage, args[0], err)
 	}
 	return nil
+}
+
+// shells are the programs whose -c argument is a script.
+var shells = []string{"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"}
+
+// shellScript is the index in args of the script of a shell run with -c
+// (["sh", "-ec", SCRIPT, ...], also after "env" and its settings); -1
+// when there is none.
+func shellScript(args []string) int {
+	i := 0
+	if filepath.Base(args[0]) == "env" {
+		for i = 1; i < len(args) && (strings.HasPrefix(args[i], "-") || strings.Contains(args[i], "=")); i++ {
+		}
+		if i == len(args) {
+			return -1
+		}
+	}
+	if !slices.Contains(shells, filepath.Base(args[i])) {
+		return -1
+	}
+	if filepath.Base(args[i]) == "busybox" {
+		i++ // busybox sh -c
+	}
+	c := false
+	for i++; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			continue
+		case c && !strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "+"):
+			return i
+		case strings.HasPrefix(a, "-o") || strings.HasPrefix(a, "+o"):
+			i++ // -o OPTION
+		case strings.HasPrefix(a, "--"):
+			// --norc, --login
+		case strings.HasPrefix(a, "-"):
+			c = c || strings.ContainsRune(a, 'c')
+		case !c:
+			return -1 // a script file: its arguments are not code
+		}
+	}
+	return -1
 }
 
 // tailOf joins the last lines of a hook's output, at most hookTailBytes

@@ -553,3 +553,56 @@ func TestHookSwitchRunsStageHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestHookShellScriptNotInjected: the script of ["sh", "-c", SCRIPT] is
+// left to the shell, which expands $OOPS_REASON from the environment as
+// the script quotes it. Expanded by oops first, a reason (typed by anyone
+// who may roll back, or taken from a commit message by CI) would become
+// shell code. An argument of a program that is not a shell still gets
+// the value.
+func TestHookShellScriptNotInjected(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("shell hooks")
+	}
+	t.Parallel()
+	fx := newFixture(t, "")
+	fx.reconfigure(t, `{"application-name": "api", "store": "rel", "hooks": {
+		"post-rollback": ["/bin/sh", "-ec", "printf '%s' \"$OOPS_REASON\" > reason.txt; printf '%s' \"$0\" > arg.txt", "$OOPS_REASON"]}}`)
+	reason := `"; touch pwned; echo "$(touch pwned2)`
+	b := newBoard(fx)
+	if _, err := fx.runner().Switch(context.Background(), b, SwitchRequest{Action: release.ActionRollback, Command: "oops rollback", Reason: reason, Confirm: yes}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pwned", "pwned2"} {
+		if _, err := os.Stat(filepath.Join(fx.wd, f)); err == nil {
+			t.Errorf("the reason ran as shell code (%s exists); stderr:\n%s", f, fx.errOut)
+		}
+	}
+	for _, f := range []string{"reason.txt", "arg.txt"} {
+		if got, err := os.ReadFile(filepath.Join(fx.wd, f)); err != nil || string(got) != reason {
+			t.Errorf("%s = %q, %v; want the reason as typed", f, got, err)
+		}
+	}
+}
+
+func TestShellScript(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"sh", "-c", "x"}, 2},
+		{[]string{"/bin/bash", "-lc", "x", "$OOPS_URL"}, 2},
+		{[]string{"bash", "--norc", "-e", "-o", "pipefail", "-c", "x"}, 6},
+		{[]string{"/usr/bin/env", "FOO=1", "sh", "-c", "x"}, 4},
+		{[]string{"busybox", "sh", "-c", "x"}, 3},
+		{[]string{"sh", "./hook.sh", "-c", "$OOPS_REASON"}, -1},
+		{[]string{"./hook.sh", "-c", "$OOPS_REASON"}, -1},
+		{[]string{"env"}, -1},
+	}
+	for _, tt := range tests {
+		if got := shellScript(tt.args); got != tt.want {
+			t.Errorf("shellScript(%q) = %d, want %d", tt.args, got, tt.want)
+		}
+	}
+}

@@ -80,7 +80,12 @@ func (r *Runner) Switch(ctx context.Context, t target.Target, req SwitchRequest)
 func (r *Runner) SwitchOptions(ctx context.Context, req SwitchRequest) target.SwitchOptions {
 	var check func(*target.State, release.Color) error
 	if req.Action == release.ActionRollback && !req.Force {
-		check = func(st *target.State, to release.Color) error { return r.RefuseBad(ctx, st, to) }
+		check = func(st *target.State, to release.Color) error {
+			if err := r.RefuseBad(ctx, st, to); err != nil {
+				return err
+			}
+			return r.refuseAwaiting(ctx, st, to)
+		}
 	}
 	return target.SwitchOptions{
 		Check:         check,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -44,6 +48,14 @@ type albScript struct {
 //	alb-fixture NAME [ports=80,443] [live=COLOR] [weighted] [rule] [untagged]
 //	        an ALB (albtest.Options) with target groups NAME-blue and
 //	        NAME-green; $LISTENER_<port> is each listener's ARN
+//	        asg: colors are auto-scaling groups NAME-blue-asg and
+//	        NAME-green-asg; off=N sizes the off one (default 0)
+//	imds-fake NAME COLOR [tags]
+//	        an instance metadata service on 127.0.0.1 ($IMDS) for the first
+//	        instance of COLOR's group: its instance-id, and with tags its
+//	        oops:commit tag (instance metadata tags on)
+//	asg-show NAME       print each group's size, launch template version,
+//	                    and its instances (version, lifecycle, oops:commit)
 //	alb-show NAME       print what each listener and rule forwards and the
 //	                    target groups' oops tags, one per line
 //	alb-forward NAME PORT COLOR PERCENT
@@ -97,6 +109,12 @@ func albScriptCmds() map[string]scriptCmd {
 					o.Rule = true
 				case "untagged":
 					o.Untagged = true
+				case "asg":
+					o.ASG = true
+				case "off":
+					n, err := strconv.Atoi(v)
+					ts.Check(err)
+					o.OffSize = n
 				default:
 					ts.Fatalf("alb-fixture: unknown option %q", a)
 				}
@@ -110,6 +128,22 @@ func albScriptCmds() map[string]scriptCmd {
 			for port, arn := range a.Listeners {
 				ts.Setenv(fmt.Sprintf("LISTENER_%d", port), arn)
 			}
+		},
+		"imds-fake": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) < 2 {
+				ts.Fatalf("usage: imds-fake NAME COLOR [tags]")
+			}
+			url, err := fakeIMDS(ts, alb(ts, args[0]), release.Color(args[1]), len(args) > 2 && args[2] == "tags")
+			ts.Check(err)
+			ts.Setenv("IMDS", url)
+		},
+		"asg-show": func(ts *testscript.TestScript, neg bool, args []string) {
+			noNeg(ts, neg)
+			if len(args) != 1 {
+				ts.Fatalf("usage: asg-show NAME")
+			}
+			ts.Check(showGroups(ts, alb(ts, args[0])))
 		},
 		"alb-show": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -214,4 +248,73 @@ func albScriptCmds() map[string]scriptCmd {
 		"alb-fault-wait":  faultWait,
 		"alb-fault-clear": faultClear,
 	}
+}
+
+// showGroups prints a's auto-scaling groups, read straight from moto.
+func showGroups(ts *testscript.TestScript, a *albtest.ALB) error {
+	cfg := awstest.Config(faultState(ts).moto)
+	as, ec := autoscaling.NewFromConfig(cfg), ec2.NewFromConfig(cfg)
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		out, err := as.DescribeAutoScalingGroups(awsCtx(ts), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{a.ASGs[c]}})
+		if err != nil {
+			return err
+		}
+		g := out.AutoScalingGroups[0]
+		fmt.Fprintf(ts.Stdout(), "group %s desired=%d min=%d version=%s\n", c, aws.ToInt32(g.DesiredCapacity), aws.ToInt32(g.MinSize), aws.ToString(g.LaunchTemplate.Version))
+		for _, in := range g.Instances {
+			tags, err := ec.DescribeTags(awsCtx(ts), &ec2.DescribeTagsInput{Filters: []ec2types.Filter{
+				{Name: aws.String("resource-id"), Values: []string{aws.ToString(in.InstanceId)}},
+				{Name: aws.String("key"), Values: []string{"oops:commit"}},
+			}})
+			if err != nil {
+				return err
+			}
+			commit := "-"
+			if len(tags.Tags) > 0 {
+				commit = aws.ToString(tags.Tags[0].Value)
+			}
+			fmt.Fprintf(ts.Stdout(), "instance %s version=%s %s commit=%s\n", c, aws.ToString(in.LaunchTemplate.Version), in.LifecycleState, commit)
+		}
+	}
+	return nil
+}
+
+// fakeIMDS serves, on 127.0.0.1, the metadata of the first instance of
+// c's group (IMDSv2: a token first), until the script ends.
+func fakeIMDS(ts *testscript.TestScript, a *albtest.ALB, c release.Color, tags bool) (string, error) {
+	cfg := awstest.Config(faultState(ts).moto)
+	out, err := autoscaling.NewFromConfig(cfg).DescribeAutoScalingGroups(awsCtx(ts), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{a.ASGs[c]}})
+	if err != nil {
+		return "", err
+	}
+	if len(out.AutoScalingGroups) == 0 || len(out.AutoScalingGroups[0].Instances) == 0 {
+		return "", fmt.Errorf("group %s has no instances", a.ASGs[c])
+	}
+	id := aws.ToString(out.AutoScalingGroups[0].Instances[0].InstanceId)
+	paths := map[string]string{"instance-id": id}
+	if tags {
+		tt, err := ec2.NewFromConfig(cfg).DescribeTags(awsCtx(ts), &ec2.DescribeTagsInput{Filters: []ec2types.Filter{
+			{Name: aws.String("resource-id"), Values: []string{id}}, {Name: aws.String("key"), Values: []string{"oops:commit"}}}})
+		if err != nil {
+			return "", err
+		}
+		for _, t := range tt.Tags {
+			paths["tags/instance/oops:commit"] = aws.ToString(t.Value)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			w.Write([]byte("token"))
+			return
+		}
+		v, ok := paths[strings.TrimPrefix(r.URL.Path, "/latest/meta-data/")]
+		if !ok || r.Header.Get("X-Aws-Ec2-Metadata-Token") != "token" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(v))
+	}))
+	ts.Defer(srv.Close)
+	return srv.URL, nil
 }

@@ -12,7 +12,10 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -39,6 +42,12 @@ type Options struct {
 	Rule bool
 	// Targets per target group (default 2).
 	Targets int
+	// ASG makes each color an auto-scaling group (Name-blue-asg,
+	// Name-green-asg, tagged oops:color unless Untagged) launching from
+	// the launch template Name-lt, attached to its instance target group:
+	// the live one with Targets instances, the off one with OffSize.
+	ASG     bool
+	OffSize int
 }
 
 // ALB is what New created.
@@ -51,6 +60,8 @@ type ALB struct {
 	// Groups are the target groups' ARNs and Names their names, by color.
 	Groups map[release.Color]string
 	Names  map[release.Color]string
+	// ASGs are the auto-scaling groups' names by color (Options.ASG).
+	ASGs map[release.Color]string
 }
 
 // New creates a VPC with two subnets, the ALB, two target groups with
@@ -93,6 +104,14 @@ func New(ctx context.Context, cfg aws.Config, o Options) (*ALB, error) {
 			Name: aws.String(o.Name + "-" + string(c)), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080),
 			VpcId: vpc.Vpc.VpcId, TargetType: types.TargetTypeEnumIp,
 		}
+		if o.ASG {
+			// Instances of both groups may serve on one port; different
+			// ones show which target group a hook read its port from.
+			in.TargetType = types.TargetTypeEnumInstance
+			if c == release.Green {
+				in.Port = aws.Int32(8081)
+			}
+		}
 		if !o.Untagged {
 			in.Tags = []types.Tag{{Key: aws.String("oops:color"), Value: aws.String(string(c))}}
 		}
@@ -104,14 +123,25 @@ func New(ctx context.Context, cfg aws.Config, o Options) (*ALB, error) {
 		a.Groups[c], a.Names[c] = arn, aws.ToString(tg.TargetGroups[0].TargetGroupName)
 		var ts []types.TargetDescription
 		for i := range o.Targets {
+			if o.ASG {
+				break // the groups register their instances
+			}
 			octet := 10 + i
 			if c == release.Green {
 				octet += 100
 			}
 			ts = append(ts, types.TargetDescription{Id: aws.String(fmt.Sprintf("10.0.1.%d", octet)), Port: aws.Int32(8080)})
 		}
+		if len(ts) == 0 {
+			continue
+		}
 		if _, err := api.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: ts}); err != nil {
 			return nil, fmt.Errorf("register targets: %w", err)
+		}
+	}
+	if o.ASG {
+		if err := a.groups(ctx, cfg, o, strings.Join(subnets, ",")); err != nil {
+			return nil, err
 		}
 	}
 	forward := a.Forward(o.Live, 100)
@@ -147,6 +177,42 @@ func New(ctx context.Context, cfg aws.Config, o Options) (*ALB, error) {
 		a.Rule = aws.ToString(r.Rules[0].RuleArn)
 	}
 	return a, nil
+}
+
+// groups creates the launch template and one auto-scaling group per color.
+func (a *ALB) groups(ctx context.Context, cfg aws.Config, o Options, subnets string) error {
+	ec := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.RetryMaxAttempts = 5 })
+	as := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.RetryMaxAttempts = 5 })
+	lt, err := ec.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(o.Name + "-lt"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Micro},
+	})
+	if err != nil {
+		return fmt.Errorf("create launch template: %w", err)
+	}
+	a.ASGs = map[release.Color]string{}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		size := o.Targets
+		if c != o.Live {
+			size = o.OffSize
+		}
+		name := o.Name + "-" + string(c) + "-asg"
+		in := &autoscaling.CreateAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(name),
+			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplate.LaunchTemplateId, Version: aws.String("1")},
+			MinSize:              aws.Int32(0), MaxSize: aws.Int32(10), DesiredCapacity: aws.Int32(int32(size)),
+			VPCZoneIdentifier: aws.String(subnets),
+			TargetGroupARNs:   []string{a.Groups[c]},
+		}
+		if !o.Untagged {
+			in.Tags = []astypes.Tag{{Key: aws.String("oops:color"), Value: aws.String(string(c)), ResourceId: aws.String(name), ResourceType: aws.String("auto-scaling-group")}}
+		}
+		if _, err := as.CreateAutoScalingGroup(ctx, in); err != nil {
+			return fmt.Errorf("create auto-scaling group %s: %w", name, err)
+		}
+		a.ASGs[c] = name
+	}
+	return nil
 }
 
 // Forward is a weighted forward action: percent to c, the rest to the other.

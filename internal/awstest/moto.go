@@ -2,7 +2,7 @@
 // real aws-sdk-go-v2 configs pointing at it. Tests that need it skip when it
 // is not installed, except under CI, where they fail.
 //
-// moto differs from AWS in four ways oops depends on, so the server
+// moto differs from AWS in eight ways oops depends on, so the server
 // started here corrects them and nothing else:
 //   - DeleteLoadBalancerListeners with several ports deletes none of them
 //     (moto 5 rebuilds the list once per port); AWS deletes them all, and
@@ -23,6 +23,23 @@
 //     written without a lock, so two racing writers can both pass. S3 never
 //     allows that; Moto.URL is a proxy that runs conditional writes one at a
 //     time, so lock and publish races behave as on S3.
+//   - DescribeAutoScalingGroups reports every instance's launch template
+//     version as the template's default version; AWS reports the version
+//     the instance was launched from, which is how a deploy onto an
+//     auto-scaling group (target/asg) tells replaced instances from new
+//     ones. The launcher records that version at launch.
+//   - CreateLaunchTemplateVersion ignores SourceVersion (the new version
+//     has only the data given); AWS starts from the source version's data
+//     and overrides the fields given, which is how a deploy keeps the
+//     image, instance type and network of the group's template. It also
+//     keeps a new version's UserData as a plain string, which makes every
+//     instance launched from it fail (500); AWS takes base64 user data
+//     there as in CreateLaunchTemplate. The launcher merges the source
+//     version and decodes the user data as CreateLaunchTemplate does.
+//   - An instance that leaves an auto-scaling group (terminated, scaled
+//     in) stays registered in the group's target groups; AWS deregisters
+//     it, so status and the health gate count only the group's instances.
+//     The launcher deregisters the group's own former instances.
 package awstest
 
 import (
@@ -92,6 +109,68 @@ def change_resource_record_sets(self, zoneid, change_list):
         raise
 
 Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+from moto.autoscaling.models import InstanceState
+
+_instance_state_init = InstanceState.__init__
+
+def instance_state_init(self, instance, *args, **kwargs):
+    _instance_state_init(self, instance, *args, **kwargs)
+    group = getattr(instance, "autoscaling_group", None)
+    self.oops_launch_template = None
+    if group is not None and group.ec2_launch_template is not None:
+        tmpl = group.ec2_launch_template
+        version = tmpl.get_version(group.launch_template_version)
+        self.oops_launch_template = {"LaunchTemplateId": tmpl.id, "LaunchTemplateName": tmpl.name, "Version": str(version.number)}
+
+InstanceState.__init__ = instance_state_init
+InstanceState.launch_template = property(lambda self: getattr(self, "oops_launch_template", None))
+
+from moto.ec2.responses.launch_templates import LaunchTemplates
+
+_create_lt_version = LaunchTemplates.create_launch_template_version
+
+def create_launch_template_version(self):
+    from moto.ec2.utils import parse_user_data
+    data = copy.deepcopy(self._get_param("LaunchTemplateData", {}))
+    if "UserData" in data:
+        data["UserData"] = parse_user_data(data["UserData"])
+    source = self._get_param("SourceVersion")
+    if source:
+        name, tid = self._get_param("LaunchTemplateName"), self._get_param("LaunchTemplateId")
+        template = self.ec2_backend.get_launch_template(tid) if tid else self.ec2_backend.get_launch_template_by_name(name)
+        merged = copy.deepcopy(template.get_version(source).data)
+        merged.update(data)
+        data = merged
+    given = self._get_param
+    self._get_param = lambda key, default=None: data if key == "LaunchTemplateData" else given(key, default)
+    return _create_lt_version(self)
+
+LaunchTemplates.create_launch_template_version = create_launch_template_version
+
+from moto.autoscaling.models import AutoScalingBackend
+
+_update_attached_target_groups = AutoScalingBackend.update_attached_target_groups
+
+def update_attached_target_groups(self, group_name):
+    _update_attached_target_groups(self, group_name)
+    group = self.autoscaling_groups[group_name]
+    if not group.target_group_arns:
+        return
+    ids = {s.instance.id for s in group.instance_states}
+    for tg in self.elbv2_backend.describe_target_groups(target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None):
+        gone = []
+        for tid in list(tg.targets):
+            try:
+                inst = self.ec2_backend.get_instance_by_id(tid)
+            except Exception:
+                inst = None
+            if tid not in ids and getattr(inst, "autoscaling_group", None) is group:
+                gone.append({"Id": tid})
+        if gone:
+            tg.deregister(gone)
+
+AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
 from moto.server import main
 main(sys.argv[1:])
 `

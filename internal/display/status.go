@@ -83,6 +83,10 @@ func colorRow(st *target.State, c target.ColorState) []string {
 // healthCell summarises instance health: "2/2 InService", or the ones
 // that are not, "-" when the target did not check this color.
 func healthCell(c target.ColorState) string {
+	if g := c.Group; g != nil && g.Desired == 0 && len(c.Instances) == 0 {
+		// Scaled in on purpose (oops downscale): not a failure.
+		return "cold (0 instances)"
+	}
 	if len(c.Instances) == 0 {
 		switch {
 		case c.Healthy == nil:

@@ -3,7 +3,9 @@ package alb
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/oops-deploy/oops/release"
@@ -37,4 +39,44 @@ func (t *Target) SetInstalling(ctx context.Context, c release.Color, commit stri
 	t.last = nil
 	t.mu.Unlock()
 	return nil
+}
+
+// TargetHealth reads color c's targets, instance id -> health state
+// ("healthy", "initial", ...): what a deploy onto an auto-scaling group
+// waits on, per instance (target/asg).
+func (t *Target) TargetHealth(ctx context.Context, c release.Color) (map[string]string, error) {
+	g, err := t.group(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	h, err := t.health(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(h.instances))
+	for _, in := range h.instances {
+		id, _, _ := strings.Cut(in.ID, ":") // "i-123:8080"
+		out[id] = in.State
+	}
+	return out, nil
+}
+
+// TargetGroup names color c's target group and its port (the port its
+// targets are registered on by default, which CodeDeploy hooks serve):
+// one DescribeTargetGroups call, which a switch never makes.
+func (t *Target) TargetGroup(ctx context.Context, c release.Color) (name string, port int, err error) {
+	g, err := t.group(ctx, c)
+	if err != nil {
+		return "", 0, err
+	}
+	out, err := t.api.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{g.arn}})
+	if err != nil {
+		return g.name, 0, t.explain("DescribeTargetGroups", g.name, err)
+	}
+	for _, tg := range out.TargetGroups {
+		if p := aws.ToInt32(tg.Port); p > 0 {
+			return g.name, int(p), nil
+		}
+	}
+	return g.name, 0, fmt.Errorf("%w: target group %s has no port", target.ErrMisconfigured, g.name)
 }

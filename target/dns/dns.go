@@ -74,8 +74,6 @@ type Config struct {
 	ChangeTimeout time.Duration
 	// ProbeTimeout bounds one health probe (default 5s).
 	ProbeTimeout time.Duration
-	// Who is recorded with a switch (user@host).
-	Who string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives progress lines (default: none).
@@ -224,7 +222,9 @@ func (t *Target) plan(s *snapshot, to release.Color, weight int, why string) *ta
 	default:
 		m.live = m.base
 	}
-	m.weights, m.hasW, m.by = w, true, clip(t.cfg.Who)
+	// Not who switched: the record is public with a public zone, and a
+	// login@host is not the internet's business (oops history has it).
+	m.weights, m.hasW, m.by = w, true, ""
 	c := &change{snap: s, weights: w, meta: m}
 
 	var steps []string
@@ -266,6 +266,9 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 		t.last = nil
 		t.mu.Unlock()
 	}()
+	if err := t.unchangedSince(ctx, c); err != nil {
+		return err
+	}
 	c.meta.switched = t.now().UTC().Truncate(time.Second)
 	c.meta.id = newID()
 	var changes []types.Change
@@ -282,6 +285,66 @@ func (t *Target) apply(ctx context.Context, c *change) error {
 		return err
 	}
 	return t.waitInSync(ctx, id)
+}
+
+// unchangedSince reads the records again just before the change: they
+// were read before the health gate, the confirmation and the pre-switch
+// hook, which can take minutes in an incident, and the batch UPSERTs each
+// record whole. A record edited by hand meanwhile (pointed at a new
+// stack) would be put back as it was read; instead nothing is changed.
+func (t *Target) unchangedSince(ctx context.Context, c *change) error {
+	now, err := t.read(ctx)
+	if err != nil {
+		return err
+	}
+	if now.problem != nil && !now.repairable {
+		// A record added or removed (a repair starts from weights that
+		// need mending: those are compared below).
+		return fmt.Errorf("%s changed since it was read, before the switch: %w", t, now.problem)
+	}
+	var changed []string
+	if len(now.pairs) != len(c.snap.pairs) {
+		changed = append(changed, "the record types")
+	}
+	for _, p := range c.snap.pairs {
+		var q *pair
+		for _, x := range now.pairs {
+			if x.typ == p.typ {
+				q = x
+			}
+		}
+		for _, col := range []release.Color{release.Blue, release.Green} {
+			if q == nil || recordKey(q.recs[col]) != recordKey(p.recs[col]) {
+				was, is := p.recs[col].describe(), "none"
+				if q != nil && q.recs[col] != nil {
+					is = fmt.Sprintf("%s weight %d TTL %s", q.recs[col].describe(), q.recs[col].weight, q.recs[col].ttl())
+				}
+				changed = append(changed, fmt.Sprintf("%s %s (was %s weight %d TTL %s, is %s)", p.typ, col, was, p.recs[col].weight, p.recs[col].ttl(), is))
+			}
+		}
+	}
+	if len(changed) > 0 {
+		return target.Hinted(fmt.Errorf("%w: the records of %s changed since oops read them, before the switch: %s; nothing was changed",
+			target.ErrInconsistent, t.name, strings.Join(changed, ", ")),
+			"someone edited them meanwhile: run `oops status` to see them, then the command again")
+	}
+	// What a hook may have recorded meanwhile (oops under the lock's
+	// token) is kept; the switch's own fields are the plan's.
+	c.meta.commit, c.meta.installing = now.meta.clone().commit, now.meta.clone().installing
+	return nil
+}
+
+// recordKey is what a switch must find unchanged in a record: all of it.
+func recordKey(r *rec) string {
+	if r == nil {
+		return ""
+	}
+	rs := r.set
+	var alias string
+	if a := rs.AliasTarget; a != nil {
+		alias = fmt.Sprintf("%s/%s/%v", aws.ToString(a.DNSName), aws.ToString(a.HostedZoneId), a.EvaluateTargetHealth)
+	}
+	return fmt.Sprintf("%d|%d|%q|%s|%s", r.weight, aws.ToInt64(rs.TTL), r.values, alias, aws.ToString(rs.HealthCheckId))
 }
 
 // send makes one ChangeResourceRecordSets after the fence check; when the

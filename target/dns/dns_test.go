@@ -177,7 +177,6 @@ func (e *env) target(cfg dns.Config) *dns.Target {
 	cfg.Dial = e.dial
 	cfg.PollInterval = time.Millisecond
 	cfg.Now = func() time.Time { return e.now }
-	cfg.Who = "tester@host"
 	tg, err := dns.New(e.api, cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -305,8 +304,14 @@ func TestRollbackIsOneChangeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := notes(st)
-	if !strings.Contains(n, "switched: 1m40s ago (2026-12-01T02:00:00Z) by tester@host; TTL 5m0s: clients may reach blue until 2026-12-01T02:05:00Z (3m20s from now): stop it after that") {
+	if !strings.Contains(n, "switched: 1m40s ago (2026-12-01T02:00:00Z); TTL 5m0s: clients may reach blue until 2026-12-01T02:05:00Z (3m20s from now): stop it after that") {
 		t.Errorf("notes:\n%s", n)
+	}
+	// The TXT record is in the zone: public, when the zone is. Who
+	// switched (user@host: a login and an internal host name) stays in
+	// oops history, out of it.
+	if m, err := e.zone.Meta(e.ctx); err != nil || strings.Contains(m, "tester") || strings.Contains(m, "host") {
+		t.Errorf("TXT record %q, %v: want no operator in it", m, err)
 	}
 	pr := st.Propagation
 	if pr == nil || pr.TTLSeconds != 300 || !pr.SwitchedAt.Equal(time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)) || !pr.OldColorUntil.Equal(time.Date(2026, 12, 1, 2, 5, 0, 0, time.UTC)) {
@@ -737,5 +742,86 @@ func TestHandEditedTXT(t *testing.T) {
 	}
 	if strings.Contains(m, "main") || !strings.Contains(m, `"blue=`+shaA+`"`) {
 		t.Errorf("TXT after the switch: %s", m)
+	}
+}
+
+// TestSwitchKeepsAHandEditMadeMeanwhile: the records are read before the
+// confirmation and the pre-switch hook, which can take minutes in an
+// incident. A record edited by hand meanwhile (green pointed at a new
+// stack) must not be put back as it was read: the change batch fails
+// whole, the edit stays, and the error says to look again.
+func TestSwitchKeepsAHandEditMadeMeanwhile(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	tg := e.target(dns.Config{})
+	_, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true,
+		PreSwitch: func(context.Context, *target.State, *target.Plan) error {
+			return e.zone.Change(e.ctx, e.zone.Upsert(e.zone.Record, types.RRTypeA, "green", 0, 60, "10.0.0.99"))
+		}})
+	if !errors.Is(err, target.ErrInconsistent) || !strings.Contains(err.Error(), "A green (was A 10.0.0.2 weight 0 TTL 1m0s, is A 10.0.0.99 weight 0 TTL 1m0s); nothing was changed") {
+		t.Fatalf("switch over a record edited meanwhile: %v, want it refused", err)
+	}
+	rs, err := e.zone.Records(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if aws.ToString(r.SetIdentifier) == "green" && (len(r.ResourceRecords) != 1 || aws.ToString(r.ResourceRecords[0].Value) != "10.0.0.99") {
+			t.Errorf("green's record is %+v, want the hand edit 10.0.0.99 kept", r.ResourceRecords)
+		}
+	}
+	if w := e.weights(); w != "blue=100 green=0" {
+		t.Errorf("weights %s, want unchanged", w)
+	}
+	// Read again, the switch goes through.
+	if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true}); err != nil || e.weights() != "blue=0 green=100" {
+		t.Fatalf("switch after: %v, weights %s", err, e.weights())
+	}
+}
+
+// TestAliasRecords: alias A records to two load balancers are colors too:
+// status shows them with the alias target's TTL, and a rollback moves the
+// weights and keeps each alias target as it was.
+func TestAliasRecords(t *testing.T) {
+	e := setup(t, dnstest.Options{})
+	alias := func(c release.Color, w int64) types.Change {
+		return types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: &types.ResourceRecordSet{
+			Name: aws.String(e.zone.Record + "."), Type: types.RRTypeA, SetIdentifier: aws.String(string(c)), Weight: aws.Int64(w),
+			AliasTarget: &types.AliasTarget{HostedZoneId: aws.String("Z35SXDOTRQ7X7K"), DNSName: aws.String(string(c) + "-alb.us-east-1.elb.amazonaws.com."), EvaluateTargetHealth: true},
+		}}
+	}
+	if err := e.zone.Delete(e.ctx, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.zone.Delete(e.ctx, "green"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.zone.Change(e.ctx, alias(release.Blue, 100), alias(release.Green, 0)); err != nil {
+		t.Fatal(err)
+	}
+	tg := e.target(dns.Config{})
+	st, err := tg.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live.Color != release.Blue || !strings.Contains(notes(st), "blue "+e.zone.Record+". -> alias A blue-alb.us-east-1.elb.amazonaws.com, weight 100, TTL 1m0s (the alias target's)") {
+		t.Errorf("state: live %s, notes:\n%s", st.Live.Color, notes(st))
+	}
+	if _, err := target.Switch(e.ctx, tg, target.SwitchOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.zone.Records(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rs {
+		if r.AliasTarget == nil {
+			t.Errorf("%s lost its alias target: %+v", aws.ToString(r.SetIdentifier), r)
+			continue
+		}
+		got[aws.ToString(r.SetIdentifier)] = fmt.Sprintf("%d %s", aws.ToInt64(r.Weight), aws.ToString(r.AliasTarget.DNSName))
+	}
+	if got["blue"] != "0 blue-alb.us-east-1.elb.amazonaws.com." || got["green"] != "100 green-alb.us-east-1.elb.amazonaws.com." {
+		t.Errorf("after rollback: %v", got)
 	}
 }

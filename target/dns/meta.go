@@ -33,7 +33,9 @@ type meta struct {
 	weights  [2]int
 	hasW     bool
 	id       string
-	by       string
+	// by is who switched, in records older oops versions wrote; kept
+	// for status until the next switch drops it.
+	by string
 }
 
 // Keys of the TXT record's "key=value" strings.

@@ -1,0 +1,89 @@
+package asg
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/oops-deploy/oops/release"
+)
+
+func b64(s string) *string { return aws.String(base64.StdEncoding.EncodeToString([]byte(s))) }
+
+// The launch template version a deploy creates: the commit on the
+// instances, their other tags kept, user data that fetches the release.
+func TestVersionData(t *testing.T) {
+	t.Parallel()
+	sha := strings.Repeat("b", 40)
+	for _, tc := range []struct {
+		name     string
+		cur      ec2types.ResponseLaunchTemplateData
+		wantUD   string
+		wantErr  string
+		wantTags map[string]string
+	}{
+		{name: "no user data: the default", wantUD: DefaultUserData,
+			wantTags: map[string]string{TagCommit: sha, TagColor: "green"}},
+		{name: "user data that fetches is kept", cur: ec2types.ResponseLaunchTemplateData{UserData: b64("#!/bin/sh\noops hook fetch --dir /srv/x\n")},
+			wantUD: "#!/bin/sh\noops hook fetch --dir /srv/x\n", wantTags: map[string]string{TagCommit: sha, TagColor: "green"}},
+		{name: "user data that does not fetch", cur: ec2types.ResponseLaunchTemplateData{UserData: b64("#!/bin/sh\n./start\n")},
+			wantErr: `does not run "oops hook fetch"`},
+		{name: "instance tags kept, old commit replaced", cur: ec2types.ResponseLaunchTemplateData{TagSpecifications: []ec2types.LaunchTemplateTagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: []ec2types.Tag{{Key: aws.String("team"), Value: aws.String("web")}, {Key: aws.String(TagCommit), Value: aws.String("old")}}},
+		}}, wantUD: DefaultUserData, wantTags: map[string]string{TagCommit: sha, TagColor: "green", "team": "web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := versionData(&tc.cur, DefaultUserData, sha, release.Green)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ud, _ := base64.StdEncoding.DecodeString(aws.ToString(d.UserData))
+			if string(ud) != tc.wantUD {
+				t.Errorf("user data %q, want %q", ud, tc.wantUD)
+			}
+			got := map[string]string{}
+			for _, ts := range d.TagSpecifications {
+				if ts.ResourceType == ec2types.ResourceTypeInstance {
+					for _, tg := range ts.Tags {
+						got[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+					}
+				}
+			}
+			if len(got) != len(tc.wantTags) {
+				t.Errorf("instance tags %v, want %v", got, tc.wantTags)
+			}
+			for k, v := range tc.wantTags {
+				if got[k] != v {
+					t.Errorf("instance tag %s=%q, want %q", k, got[k], v)
+				}
+			}
+			if d.MetadataOptions == nil || d.MetadataOptions.InstanceMetadataTags != ec2types.LaunchTemplateInstanceMetadataTagsStateEnabled {
+				t.Error("instance metadata tags not turned on: the instance could not read its commit")
+			}
+		})
+	}
+}
+
+// The metadata options the template had (IMDSv2 required) survive: a
+// field given in the new version replaces the source's whole field.
+func TestVersionDataKeepsIMDSv2(t *testing.T) {
+	t.Parallel()
+	cur := ec2types.ResponseLaunchTemplateData{MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptions{
+		HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired, HttpPutResponseHopLimit: aws.Int32(2)}}
+	d, err := versionData(&cur, DefaultUserData, strings.Repeat("c", 40), release.Blue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.MetadataOptions.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired || aws.ToInt32(d.MetadataOptions.HttpPutResponseHopLimit) != 2 {
+		t.Fatalf("metadata options %+v: IMDSv2 settings lost", d.MetadataOptions)
+	}
+}
