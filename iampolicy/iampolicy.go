@@ -218,10 +218,43 @@ func (b *builder) target() {
 		// The colors' commits, canary base and stickiness are tags on
 		// the two target groups.
 		b.both(Statement{Sid: "TagTheColorsTargetGroups", Action: []string{"elasticloadbalancing:AddTags"}, Resource: b.targetGroups()})
+		if b.c.UsesASG() {
+			b.asg()
+		}
 	case "dns":
 		b.aws = true
 		b.route53()
 	}
+}
+
+// asg grants the calls of target/asg (the ALB's colors are auto-scaling
+// groups): the operator sizes the groups and gives them a launch template
+// version per release; the instances read their commit from their tags
+// or launch template version (oops hook fetch).
+func (b *builder) asg() {
+	b.noResourceLevel(true, true, "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeLaunchTemplateVersions")
+	b.noResourceLevel(false, true, "ec2:DescribeTags")
+	var groups []string
+	for _, g := range []string{b.c.BlueASG, b.c.GreenASG} {
+		if g == "" || b.c.ASGByTag {
+			// Found by their oops:color tag: any group may be one.
+			groups = []string{b.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")}
+			break
+		}
+		groups = append(groups, b.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/"+g))
+	}
+	b.operator.add(Statement{
+		Sid:      "SizeTheColorsGroups",
+		Action:   []string{"autoscaling:TerminateInstanceInAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup"},
+		Resource: groups,
+	})
+	// The groups' launch templates are named only in AWS, not in .oopsrc.
+	b.operator.add(Statement{
+		Sid:      "AddLaunchTemplateVersions",
+		Action:   []string{"ec2:CreateLaunchTemplateVersion"},
+		Resource: []string{b.arn("ec2", "launch-template/*")},
+	})
+	b.notes = append(b.notes, "Setting a group's launch template version also needs the permissions to launch from it (ec2:RunInstances on its resources, iam:PassRole for its instance profile): AWS checks them on UpdateAutoScalingGroup.")
 }
 
 // route53 grants the calls of target/dns: read and change the records of
@@ -299,7 +332,7 @@ func (b *builder) codeDeployGroups() []string {
 	switch k := b.c.TargetKind(); {
 	case (k == "elb" || k == "alb") && b.c.DeploymentGroup != "":
 		return []string{b.c.DeploymentGroup}
-	case k == "dns" && b.c.BlueDeploymentGroup != "":
+	case (k == "dns" || k == "alb") && b.c.BlueDeploymentGroup != "":
 		return []string{b.c.BlueDeploymentGroup, b.c.GreenDeploymentGroup}
 	}
 	return nil
@@ -368,7 +401,7 @@ func (b *builder) caller() {
 		return
 	}
 	b.noResourceLevel(true, true, "sts:GetCallerIdentity")
-	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, route53:ListHostedZonesByName, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
+	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing and Auto Scaling, ec2:DescribeInstances, ec2:DescribeTags, ec2:DescribeLaunchTemplateVersions, route53:ListHostedZonesByName, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
 }
 
 // statements collects statements, merging those with the same Sid.

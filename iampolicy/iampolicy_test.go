@@ -188,6 +188,32 @@ func TestFor(t *testing.T) {
 				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:b"},
 			},
 		},
+		{
+			name: "ALB whose colors are auto-scaling groups, a CodeDeploy group per color",
+			rc: `{"application-name": "api", "store": "s3://bkt", "alb-name": "front", "region": "eu-west-1",
+				"blue-asg": "api-blue", "green-asg": "api-green", "blue-deployment-group": "dg-blue", "green-deployment-group": "dg-green"}`,
+			operatorAllows: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-green"},
+				{"autoscaling:TerminateInstanceInAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"autoscaling:DescribeAutoScalingGroups", "*"},
+				{"ec2:CreateLaunchTemplateVersion", "arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0abc"},
+				{"ec2:DescribeLaunchTemplateVersions", "*"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/dg-green"},
+			},
+			operatorRefuse: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/other"},
+				{"autoscaling:DeleteAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"ec2:CreateLaunchTemplateVersion", "*"},
+			},
+			instanceAllows: []call{
+				{"ec2:DescribeTags", "*"}, // oops hook fetch without instance metadata tags
+				{"ec2:DescribeLaunchTemplateVersions", "*"},
+			},
+			instanceRefuse: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"ec2:CreateLaunchTemplateVersion", "arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0abc"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

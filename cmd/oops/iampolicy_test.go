@@ -245,7 +245,22 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 		if c.Resources[0] == "" {
 			c.Resources[0] = "no TopicArn"
 		}
-	case "sts", "ec2":
+	case "autoscaling", "ec2":
+		form, _ := url.ParseQuery(string(body))
+		op := form.Get("Action")
+		c.Action, c.Resources = service+":"+op, []string{"*"} // Describe*
+		c.Request += " " + op
+		switch {
+		case op == "CreateLaunchTemplateVersion" && form.Get("LaunchTemplateId") != "":
+			c.Resources = []string{"arn:aws:ec2:" + region + ":123456789012:launch-template/" + form.Get("LaunchTemplateId")}
+		case op == "CreateLaunchTemplateVersion":
+			c.Resources = []string{""} // by name: only the action is checked
+		case op == "TerminateInstanceInAutoScalingGroup":
+			c.Resources = []string{""} // names the instance: only the action is checked
+		case service == "autoscaling" && !strings.HasPrefix(op, "Describe"):
+			c.Resources = []string{"arn:aws:autoscaling:" + region + ":123456789012:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/" + form.Get("AutoScalingGroupName")}
+		}
+	case "sts":
 		op := faultproxy.ActionOf(r, body)
 		c.Action, c.Resources = service+":"+op, []string{"*"}
 	default:
