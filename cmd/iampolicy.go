@@ -34,8 +34,8 @@ func newIAMPolicyCmd(f *Factory, runF func(context.Context, *IAMPolicyOptions) e
 		Use:   "iam-policy",
 		Short: "Print the least-privilege IAM policies for this .oopsrc",
 		Long: `Print the IAM policies oops needs for this .oopsrc, narrowed to the store's
-bucket and prefix, the load balancers, target groups and the CodeDeploy
-application and group it names:
+bucket and prefix, the load balancers, target groups, Route 53 hosted zone
+and name, CodeDeploy application and groups and SNS topics it names:
 
   operator  for a person or CI running publish, deploy, rollback, status,
             shift, promote, off, repair, doctor, fsck and lock
@@ -44,8 +44,9 @@ application and group it names:
 
 No action has a wildcard. The few read-only calls AWS does not authorize
 per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances,
-CodeDeploy's deployment-target reads, sts:GetCallerIdentity) are granted
-on "*" in a statement of their own.
+route53:ListHostedZonesByName without hosted-zone-id, CodeDeploy's
+deployment-target reads, sts:GetCallerIdentity) are granted on "*" in a
+statement of their own.
 Nothing is read from AWS: the policies come from .oopsrc alone.`,
 		Example: `  oops iam-policy
   oops iam-policy --jq .operator > operator.json

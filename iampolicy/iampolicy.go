@@ -2,9 +2,10 @@
 // .oopsrc: what an operator (a person or CI running publish, deploy,
 // rollback ...) needs, and what the instances need for `oops hook`. It is
 // a pure function of the configuration: the actions are the AWS calls the
-// backends make (store/s3, target/elb, target/alb, target/codedeploy, STS),
-// the resources the bucket, prefix, load balancers and CodeDeploy group the
-// configuration names.
+// backends make (store/s3, target/elb, target/alb, target/dns,
+// target/codedeploy, SNS notifications, STS), the resources the bucket,
+// prefix, load balancers, hosted zone, CodeDeploy groups and SNS topics
+// the configuration names.
 package iampolicy
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/oops-deploy/oops/config"
 	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/target/dns"
 )
 
 // Version is the IAM policy language version.
@@ -31,7 +33,15 @@ type Statement struct {
 	Effect   string   `json:"Effect"`
 	Action   []string `json:"Action"`
 	Resource []string `json:"Resource"`
+	// Condition narrows a statement further: operator -> condition key
+	// -> values. oops writes only ForAllValues:StringEquals.
+	Condition map[string]map[string][]string `json:"Condition,omitempty"`
 }
+
+// forAll is the condition operator of the statements oops writes: every
+// value of the request's key must be listed (a request without the key
+// matches, as in IAM).
+const forAll = "ForAllValues:StringEquals"
 
 // Policies are the two policies of one .oopsrc. Notes say, in words, what
 // the documents cannot (why some statements use "*", what else a role
@@ -67,6 +77,7 @@ func For(c *config.Config, region string) *Policies {
 	b.store()
 	b.target()
 	b.codeDeploy()
+	b.notify()
 	b.caller()
 	return &Policies{
 		Operator: b.operator.document(),
@@ -207,6 +218,78 @@ func (b *builder) target() {
 		// The colors' commits, canary base and stickiness are tags on
 		// the two target groups.
 		b.both(Statement{Sid: "TagTheColorsTargetGroups", Action: []string{"elasticloadbalancing:AddTags"}, Resource: b.targetGroups()})
+		if b.c.UsesASG() {
+			b.asg()
+		}
+	case "dns":
+		b.aws = true
+		b.route53()
+	}
+}
+
+// asg grants the calls of target/asg (the ALB's colors are auto-scaling
+// groups): the operator sizes the groups and gives them a launch template
+// version per release; the instances read their commit from their tags
+// or launch template version (oops hook fetch).
+func (b *builder) asg() {
+	b.noResourceLevel(true, true, "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeLaunchTemplateVersions")
+	b.noResourceLevel(false, true, "ec2:DescribeTags")
+	var groups []string
+	for _, g := range []string{b.c.BlueASG, b.c.GreenASG} {
+		if g == "" || b.c.ASGByTag {
+			// Found by their oops:color tag: any group may be one.
+			groups = []string{b.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")}
+			break
+		}
+		groups = append(groups, b.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/"+g))
+	}
+	b.operator.add(Statement{
+		Sid:      "SizeTheColorsGroups",
+		Action:   []string{"autoscaling:TerminateInstanceInAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup"},
+		Resource: groups,
+	})
+	// The groups' launch templates are named only in AWS, not in .oopsrc.
+	b.operator.add(Statement{
+		Sid:      "AddLaunchTemplateVersions",
+		Action:   []string{"ec2:CreateLaunchTemplateVersion"},
+		Resource: []string{b.arn("ec2", "launch-template/*")},
+	})
+	b.notes = append(b.notes, "Setting a group's launch template version also needs the permissions to launch from it (ec2:RunInstances on its resources, iam:PassRole for its instance profile): AWS checks them on UpdateAutoScalingGroup.")
+}
+
+// route53 grants the calls of target/dns: read and change the records of
+// the hosted zone (the colors' weighted records and oops's TXT record
+// _oops.<dns-name>), wait for a change to be INSYNC, and read the
+// records' health checks. Route 53 ARNs have no region or account.
+func (b *builder) route53() {
+	zone := "arn:aws:route53:::hostedzone/*"
+	if id := b.c.HostedZoneID; id != "" {
+		zone = "arn:aws:route53:::hostedzone/" + id
+	} else {
+		// Without hosted-zone-id oops finds the zone from dns-name; this
+		// listing has no resource-level permission.
+		b.noResourceLevel(true, true, "route53:ListHostedZonesByName")
+		b.notes = append(b.notes, "Without hosted-zone-id in .oopsrc the policies allow changing the records of dns-name in any hosted zone (oops finds the zone from dns-name): set hosted-zone-id to narrow them to that zone.")
+	}
+	b.both(Statement{Sid: "ReadTheRecords", Action: []string{"route53:ListResourceRecordSets"}, Resource: []string{zone}})
+	// A switch only UPSERTs the colors' records of dns-name and oops's
+	// TXT record; Route 53 compares names lowercase, without the final dot.
+	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(b.c.DNSName), "."))
+	b.both(Statement{
+		Sid:      "SwitchTheWeightedRecords",
+		Action:   []string{"route53:ChangeResourceRecordSets"},
+		Resource: []string{zone},
+		Condition: map[string]map[string][]string{forAll: {
+			"route53:ChangeResourceRecordSetsActions":               {"UPSERT"},
+			"route53:ChangeResourceRecordSetsNormalizedRecordNames": {name, strings.TrimSuffix(dns.MetaPrefix, ".") + "." + name},
+		}},
+	})
+	// A change's id is only known once it is made.
+	b.both(Statement{Sid: "WaitForChangesToBeInSync", Action: []string{"route53:GetChange"}, Resource: []string{"arn:aws:route53:::change/*"}})
+	// Which health checks the records carry is only known by reading them.
+	b.both(Statement{Sid: "ReadTheRecordsHealthChecks", Action: []string{"route53:GetHealthCheckStatus"}, Resource: []string{"arn:aws:route53:::healthcheck/*"}})
+	if len(b.c.DeployCommand) > 0 {
+		b.notes = append(b.notes, "deploy-command runs with the operator's credentials: what it calls needs its own permissions, beside these.")
 	}
 }
 
@@ -242,19 +325,36 @@ func (b *builder) targetGroups() []string {
 	return out
 }
 
+// codeDeployGroups are the CodeDeploy groups releases go to: the load
+// balancer's deployment-group, or the dns target's group per color
+// (as backend decides whether CodeDeploy is used).
+func (b *builder) codeDeployGroups() []string {
+	switch k := b.c.TargetKind(); {
+	case (k == "elb" || k == "alb") && b.c.DeploymentGroup != "":
+		return []string{b.c.DeploymentGroup}
+	case (k == "dns" || k == "alb") && b.c.BlueDeploymentGroup != "":
+		return []string{b.c.BlueDeploymentGroup, b.c.GreenDeploymentGroup}
+	}
+	return nil
+}
+
 // codeDeploy grants the CodeDeploy calls when releases reach the
-// instances through CodeDeploy (a load balancer with deployment-group).
+// instances through CodeDeploy.
 func (b *builder) codeDeploy() {
-	k := b.c.TargetKind()
-	if (k != "elb" && k != "alb") || b.c.DeploymentGroup == "" {
+	names := b.codeDeployGroups()
+	if len(names) == 0 {
 		return
 	}
-	group := b.arn("codedeploy", "deploymentgroup:"+b.c.ApplicationName+"/"+b.c.DeploymentGroup)
+	b.aws = true
+	var groups []string
+	for _, g := range names {
+		groups = append(groups, b.arn("codedeploy", "deploymentgroup:"+b.c.ApplicationName+"/"+g))
+	}
 	b.operator.add(Statement{
 		Sid: "DeployToTheGroup",
 		Action: []string{"codedeploy:CreateDeployment", "codedeploy:GetDeployment",
 			"codedeploy:GetDeploymentGroup", "codedeploy:StopDeployment"},
-		Resource: []string{group},
+		Resource: groups,
 	})
 	// Which instances failed a deployment: AWS authorizes these reads of
 	// a deployment's targets only on "*".
@@ -272,8 +372,26 @@ func (b *builder) codeDeploy() {
 		Resource: []string{b.arn("codedeploy", "deploymentconfig:*")},
 	})
 	// The hooks read which commit their deployment installs.
-	b.instance.add(Statement{Sid: "ReadTheGroupsDeployments", Action: []string{"codedeploy:GetDeployment"}, Resource: []string{group}})
+	b.instance.add(Statement{Sid: "ReadTheGroupsDeployments", Action: []string{"codedeploy:GetDeployment"}, Resource: groups})
 	b.notes = append(b.notes, "The CodeDeploy agent on the instances needs its own permissions too (AWS documents them for the instance profile); the instance policy above covers oops and the release bundles.")
+}
+
+// notify grants publishing to the SNS topics of notify ("sns:<arn>"):
+// every command that records an event notifies, `oops hook switch` on
+// the instances too. Webhooks need no AWS permission.
+func (b *builder) notify() {
+	var topics []string
+	for _, d := range b.c.Values.Notify {
+		if d.TopicARN != "" && !slices.Contains(topics, d.TopicARN) {
+			topics = append(topics, d.TopicARN)
+		}
+	}
+	if len(topics) == 0 {
+		return
+	}
+	b.aws = true
+	b.both(Statement{Sid: "NotifyTheSNSTopics", Action: []string{"sns:Publish"}, Resource: topics})
+	b.notes = append(b.notes, "If an SNS topic encrypts with a customer-managed KMS key, both roles also need kms:Decrypt and kms:GenerateDataKey on that key.")
 }
 
 // caller: history names whoever runs a change (sts:GetCallerIdentity,
@@ -283,7 +401,7 @@ func (b *builder) caller() {
 		return
 	}
 	b.noResourceLevel(true, true, "sts:GetCallerIdentity")
-	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing, ec2:DescribeInstances, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
+	b.notes = append(b.notes, `The "`+NoResourceLevelSid+`" statement is on "*" because AWS does not authorize those read-only calls per resource (Describe* of Elastic Load Balancing and Auto Scaling, ec2:DescribeInstances, ec2:DescribeTags, ec2:DescribeLaunchTemplateVersions, route53:ListHostedZonesByName, the deployment-target reads of CodeDeploy, sts:GetCallerIdentity).`)
 }
 
 // statements collects statements, merging those with the same Sid.
@@ -313,16 +431,41 @@ func (ss statements) document() Document {
 
 // Allows reports whether d allows action on resource, with IAM's
 // matching: actions compare case-insensitively, resources with * and ?
-// globs.
+// globs. Conditions are not checked (see AllowsWith).
 func (d *Document) Allows(action, resource string) bool {
+	return d.AllowsWith(action, resource, nil)
+}
+
+// AllowsWith is Allows for a request whose condition keys have the values
+// in keys: a statement's ForAllValues:StringEquals conditions must hold
+// for them (a key the request lacks matches, as in IAM); any other
+// condition operator does not match.
+func (d *Document) AllowsWith(action, resource string, keys map[string][]string) bool {
 	for _, s := range d.Statement {
 		if s.Effect == "Allow" &&
 			slices.ContainsFunc(s.Action, func(a string) bool { return strings.EqualFold(a, action) }) &&
-			slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) {
+			slices.ContainsFunc(s.Resource, func(r string) bool { return globMatch(r, resource) }) &&
+			conditionsHold(s.Condition, keys) {
 			return true
 		}
 	}
 	return false
+}
+
+func conditionsHold(cond map[string]map[string][]string, keys map[string][]string) bool {
+	for op, byKey := range cond {
+		if op != forAll {
+			return false
+		}
+		for k, allowed := range byKey {
+			for _, v := range keys[k] {
+				if !slices.Contains(allowed, v) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // globMatch is IAM's wildcard match: * any run of characters (slashes

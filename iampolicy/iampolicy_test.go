@@ -119,6 +119,101 @@ func TestFor(t *testing.T) {
 				{"elasticloadbalancing:ModifyListener", "arn:aws:elasticloadbalancing:us-east-2:1:listener/app/front/50dc/f2f7"},
 			},
 		},
+		{
+			name: "Route 53 with hosted-zone-id, a CodeDeploy group per color, SNS",
+			rc: `{"application-name": "api", "store": "s3://bkt", "dns-name": "api.example.com", "hosted-zone-id": "Z0123456789ABCDEFGHIJ",
+				"blue-deployment-group": "api-blue", "green-deployment-group": "api-green", "region": "eu-west-1",
+				"notify": ["sns:arn:aws:sns:eu-west-1:123456789012:releases", "https://hooks.example.com/x"]}`,
+			operatorAllows: []call{
+				{"route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"},
+				{"route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"},
+				{"route53:GetChange", "arn:aws:route53:::change/C2682N5HXP0BZ4"},
+				{"route53:GetHealthCheckStatus", "arn:aws:route53:::healthcheck/abcdef11-2222-3333-4444-555555fedcba"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/api-blue"},
+				{"codedeploy:GetDeploymentGroup", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/api-green"},
+				{"codedeploy:ListDeploymentTargets", "*"},
+				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:releases"},
+				{"sts:GetCallerIdentity", "*"},
+			},
+			operatorRefuse: []call{
+				{"route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/ZOTHER"},
+				{"route53:ListHostedZonesByName", "*"}, // the zone is known
+				{"route53:DeleteHostedZone", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/other"},
+				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:other"},
+				{"elasticloadbalancing:DescribeLoadBalancers", "*"},
+			},
+			instanceAllows: []call{
+				{"route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"}, // oops hook switch
+				{"codedeploy:GetDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/api-green"},
+				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:releases"},
+			},
+			instanceRefuse: []call{
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/api-blue"},
+				{"route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/ZOTHER"},
+			},
+		},
+		{
+			name: "Route 53 found from dns-name, deploy-command, directory store",
+			rc: `{"application-name": "api", "store": "rel", "dns-name": "api.example.com", "deploy-command": ["./deploy.sh"],
+				"notify": ["https://hooks.example.com/x"]}`,
+			operatorAllows: []call{
+				{"route53:ListHostedZonesByName", "*"}, // no resource-level permission
+				{"route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"},
+				{"route53:GetChange", "arn:aws:route53:::change/C2682N5HXP0BZ4"},
+			},
+			operatorRefuse: []call{
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:api/api-blue"},
+				{"sns:Publish", "arn:aws:sns:us-east-1:123456789012:releases"}, // webhooks only
+				{"s3:GetObject", "arn:aws:s3:::rel/api/x"},
+			},
+			instanceAllows: []call{
+				{"route53:ListHostedZonesByName", "*"},
+				{"route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"},
+			},
+		},
+		{
+			name: "SNS notifications only: directory store, local target",
+			rc: `{"application-name": "api", "store": "rel", "target": "local", "command": ["./app"],
+				"notify": ["sns:arn:aws:sns:us-west-2:123456789012:a", "sns:arn:aws:sns:eu-west-1:123456789012:b"]}`,
+			operatorAllows: []call{
+				{"sns:Publish", "arn:aws:sns:us-west-2:123456789012:a"},
+				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:b"},
+			},
+			operatorRefuse: []call{
+				{"sns:Publish", "arn:aws:sns:us-west-2:123456789012:c"},
+				{"route53:ListHostedZonesByName", "*"},
+			},
+			instanceAllows: []call{
+				{"sns:Publish", "arn:aws:sns:eu-west-1:123456789012:b"},
+			},
+		},
+		{
+			name: "ALB whose colors are auto-scaling groups, a CodeDeploy group per color",
+			rc: `{"application-name": "api", "store": "s3://bkt", "alb-name": "front", "region": "eu-west-1",
+				"blue-asg": "api-blue", "green-asg": "api-green", "blue-deployment-group": "dg-blue", "green-deployment-group": "dg-green"}`,
+			operatorAllows: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-green"},
+				{"autoscaling:TerminateInstanceInAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"autoscaling:DescribeAutoScalingGroups", "*"},
+				{"ec2:CreateLaunchTemplateVersion", "arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0abc"},
+				{"ec2:DescribeLaunchTemplateVersions", "*"},
+				{"codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:api/dg-green"},
+			},
+			operatorRefuse: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/other"},
+				{"autoscaling:DeleteAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"ec2:CreateLaunchTemplateVersion", "*"},
+			},
+			instanceAllows: []call{
+				{"ec2:DescribeTags", "*"}, // oops hook fetch without instance metadata tags
+				{"ec2:DescribeLaunchTemplateVersions", "*"},
+			},
+			instanceRefuse: []call{
+				{"autoscaling:UpdateAutoScalingGroup", "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:0f1e:autoScalingGroupName/api-blue"},
+				{"ec2:CreateLaunchTemplateVersion", "arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0abc"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +297,30 @@ func TestGlobMatch(t *testing.T) {
 	for _, tt := range tests {
 		if got := globMatch(tt.pattern, tt.s); got != tt.want {
 			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
+
+// TestRoute53ChangeConditions: a switch may UPSERT dns-name's records and
+// oops's TXT record, not delete them nor change other names of the zone.
+func TestRoute53ChangeConditions(t *testing.T) {
+	p := For(load(t, `{"application-name": "api", "store": "rel", "dns-name": "API.Example.com.", "hosted-zone-id": "Z0123456789ABCDEFGHIJ"}`), "")
+	const action, zone = "route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
+	names, actions := "route53:ChangeResourceRecordSetsNormalizedRecordNames", "route53:ChangeResourceRecordSetsActions"
+	tests := []struct {
+		name string
+		keys map[string][]string
+		want bool
+	}{
+		{"a switch", map[string][]string{actions: {"UPSERT"}, names: {"api.example.com", "_oops.api.example.com"}}, true},
+		{"another name", map[string][]string{actions: {"UPSERT"}, names: {"api.example.com", "www.example.com"}}, false},
+		{"a delete", map[string][]string{actions: {"UPSERT", "DELETE"}, names: {"api.example.com"}}, false},
+	}
+	for _, tt := range tests {
+		for _, d := range []Document{p.Operator, p.Instance} {
+			if got := d.AllowsWith(action, zone, tt.keys); got != tt.want {
+				t.Errorf("%s: AllowsWith = %v, want %v", tt.name, got, tt.want)
+			}
 		}
 	}
 }

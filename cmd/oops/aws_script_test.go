@@ -41,7 +41,10 @@ type awsScript struct {
 // are global, so each script names its own. Scripts using them start with
 // "[!moto] skip" (see awsCondition).
 //
-//	aws-start                      an account in moto + a fault proxy; AWS_* point oops at the proxy
+//	aws-start                      an account in moto + a fault proxy; AWS_* point oops at
+//	                               the proxy (through an IAM call recorder: the script ends
+//	                               by checking oops's calls against oops iam-policy);
+//	                               $MOTO_ACCOUNT_URL is the account without the proxy
 //	elb-create NAME [live=COLOR]   Classic ELB with listeners 80/443 and tags
 //	                               blue=$BLUE_PORT green=$GREEN_PORT (free loopback ports)
 //	codedeploy-create APP GROUP    CodeDeploy application and deployment group
@@ -103,7 +106,10 @@ func awsCmds() map[string]scriptCmd {
 				mu.Unlock()
 				verifyAtEnd(ts.Value(scriptTKey{}).(testscript.T), p)
 			})
-			awstest.Setenv(ts, p.URL)
+			// Deferred after the proxies' close: the check of the calls
+			// against oops iam-policy runs first.
+			recordScript(ts, ts.Value(scriptTKey{}).(testscript.T), ts.Getenv("WORK"), p.URL)
+			ts.Setenv("MOTO_ACCOUNT_URL", direct.URL)
 		},
 		"elb-create": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
 )
 
@@ -28,8 +27,10 @@ type scriptCmd = func(ts *testscript.TestScript, neg bool, args []string)
 type faultScript struct {
 	proxy *faultproxy.Proxy
 	moto  string // this script's account, bypassing the fault proxy
-	mu    sync.Mutex
-	hits  map[string]chan string
+	// rec records oops's calls for the IAM check at the script's end.
+	rec  *callRecorder
+	mu   sync.Mutex
+	hits map[string]chan string
 }
 
 type faultKey struct{}
@@ -37,8 +38,9 @@ type faultKey struct{}
 // runFaultScripts runs the scripts in dir: the real oops (this test binary
 // re-executed as oops) against the moto at motoURL, each script in its own
 // AWS account (numbered from firstAccount, so scripts can use the same
-// names side by side) behind its own fault proxy. setup, if not nil, adds a
-// backend's own per-script state.
+// names side by side) behind its own fault proxy and an IAM call recorder
+// (see recordScript). setup, if not nil, adds a backend's own per-script
+// state.
 func runFaultScripts(t *testing.T, dir, motoURL string, firstAccount int64, cmds map[string]scriptCmd, setup func(env *testscript.Env)) {
 	all := scriptCmds()
 	for name, fn := range cmds {
@@ -57,8 +59,11 @@ func runFaultScripts(t *testing.T, dir, motoURL string, firstAccount int64, cmds
 			p := faultproxy.New(acct.URL)
 			env.Defer(func() { verifyAtEnd(env.T(), p) })
 			env.Defer(p.Close)
-			env.Values[faultKey{}] = &faultScript{proxy: p, moto: acct.URL, hits: map[string]chan string{}}
-			awstest.Setenv(env, p.URL)
+			// oops talks to the recorder, in front of the fault proxy (which
+			// answers some calls itself): the script ends by checking its
+			// calls against oops iam-policy.
+			rec := recordScript(env, env.T(), env.WorkDir, p.URL)
+			env.Values[faultKey{}] = &faultScript{proxy: p, moto: acct.URL, rec: rec, hits: map[string]chan string{}}
 			if setup != nil {
 				setup(env)
 			}

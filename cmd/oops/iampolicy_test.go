@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"io/fs"
@@ -37,11 +38,13 @@ import (
 // oops makes, maps it to its IAM action and resource(s), and the printed
 // policies must allow each one.
 //
-//   - TestIAMPolicyCoversAWSScripts re-runs the existing AWS scripts
-//     (testdata/elb, testdata/alb, testdata/tolerant, and the moto scripts
-//     of testdata/script) unchanged and checks each call against the
-//     policies of the script's .oopsrc files (operator or instance: the
-//     scripts mix hook and operator commands).
+//   - Every AWS script checks itself as it runs: the harness that starts
+//     its fault proxy (runFaultScripts for testdata/elb, alb, tolerant,
+//     dns and iam; aws-start for testdata/script) puts a recorder in front
+//     of it, and at the script's end each call must be allowed by the
+//     policies (operator or instance: the scripts mix hook and operator
+//     commands) of some .oopsrc the script held while it ran. No script
+//     runs twice for it.
 //   - TestIAMPolicyScripts runs testdata/iam, where iam-check says which
 //     policy (operator or instance) the calls since the last check must
 //     pass, as printed by oops iam-policy --json.
@@ -57,6 +60,8 @@ type iamCall struct {
 	// deployment is the CodeDeploy deployment a call names without its
 	// group: the group is learned from an answer, maybe a later one.
 	deployment string
+	// Keys are the call's values of IAM condition keys the policies use.
+	Keys map[string][]string
 }
 
 // callRecorder is a reverse proxy that records the AWS calls through it.
@@ -66,9 +71,13 @@ type callRecorder struct {
 
 	mu    sync.Mutex
 	calls []iamCall
+	// taken is how many calls take has returned.
+	taken int
 	// groups maps CodeDeploy deployment ids to their group's ARN, learned
 	// from the answers (a GetDeployment names only the deployment).
 	groups map[string]string
+	// onCall, if set, runs before each call is forwarded.
+	onCall func()
 }
 
 func newCallRecorder(upstream string) *callRecorder {
@@ -91,6 +100,9 @@ func newCallRecorder(upstream string) *callRecorder {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		call := rec.iamCallOf(r, body)
+		if rec.onCall != nil {
+			rec.onCall()
+		}
 		rec.mu.Lock()
 		rec.calls = append(rec.calls, call)
 		rec.mu.Unlock()
@@ -107,11 +119,25 @@ func (rec *callRecorder) Close() { rec.srv.CloseClientConnections(); rec.srv.Clo
 func (rec *callRecorder) take() []iamCall {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	c := rec.calls
-	rec.calls = nil
+	c := rec.resolved(rec.calls[rec.taken:])
+	rec.taken = len(rec.calls)
+	return c
+}
+
+// all returns every call recorded.
+func (rec *callRecorder) all() []iamCall {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.resolved(rec.calls)
+}
+
+// resolved is a copy of calls with the group of each deployment an
+// answer named (else the resource stays "").
+func (rec *callRecorder) resolved(calls []iamCall) []iamCall {
+	c := slices.Clone(calls)
 	for i := range c {
 		if g := rec.groups[c[i].deployment]; g != "" {
-			c[i].Resources = []string{g} // else "": no answer named its group
+			c[i].Resources = []string{g}
 		}
 	}
 	return c
@@ -206,13 +232,92 @@ func (rec *callRecorder) iamCallOf(r *http.Request, body []byte) iamCall {
 		default:
 			c.Resources = []string{""}
 		}
-	case "sts", "ec2":
+	case "route53":
+		c.Action, c.Resources = route53CallOf(r)
+		if c.Action == "route53:ChangeResourceRecordSets" {
+			c.Keys = route53ChangeKeys(body)
+		}
+	case "sns":
+		form, _ := url.ParseQuery(string(body))
+		c.Action = "sns:" + form.Get("Action")
+		c.Request += " " + form.Get("Action")
+		c.Resources = []string{form.Get("TopicArn")}
+		if c.Resources[0] == "" {
+			c.Resources[0] = "no TopicArn"
+		}
+	case "autoscaling", "ec2":
+		form, _ := url.ParseQuery(string(body))
+		op := form.Get("Action")
+		c.Action, c.Resources = service+":"+op, []string{"*"} // Describe*
+		c.Request += " " + op
+		switch {
+		case op == "CreateLaunchTemplateVersion" && form.Get("LaunchTemplateId") != "":
+			c.Resources = []string{"arn:aws:ec2:" + region + ":123456789012:launch-template/" + form.Get("LaunchTemplateId")}
+		case op == "CreateLaunchTemplateVersion":
+			c.Resources = []string{""} // by name: only the action is checked
+		case op == "TerminateInstanceInAutoScalingGroup":
+			c.Resources = []string{""} // names the instance: only the action is checked
+		case service == "autoscaling" && !strings.HasPrefix(op, "Describe"):
+			c.Resources = []string{"arn:aws:autoscaling:" + region + ":123456789012:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/" + form.Get("AutoScalingGroupName")}
+		}
+	case "sts":
 		op := faultproxy.ActionOf(r, body)
 		c.Action, c.Resources = service+":"+op, []string{"*"}
 	default:
-		c.Action = "unsigned or unknown service " + service
+		// Checked like any call: no policy allows it, so it shows.
+		c.Action, c.Resources = "unsigned or unknown service "+service, []string{"*"}
 	}
 	return c
+}
+
+// route53CallOf maps a Route 53 REST request (/2013-04-01/...) to its IAM
+// action and resource (Route 53 ARNs have no region or account).
+func route53CallOf(r *http.Request) (action string, resources []string) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) > 0 {
+		parts = parts[1:] // the API version
+	}
+	arn := func(kind, id string) []string { return []string{"arn:aws:route53:::" + kind + "/" + id} }
+	get := r.Method == http.MethodGet
+	switch {
+	case get && len(parts) == 1 && parts[0] == "hostedzonesbyname":
+		return "route53:ListHostedZonesByName", []string{"*"}
+	case len(parts) == 3 && parts[0] == "hostedzone" && parts[2] == "rrset":
+		if get {
+			return "route53:ListResourceRecordSets", arn("hostedzone", parts[1])
+		}
+		if r.Method == http.MethodPost {
+			return "route53:ChangeResourceRecordSets", arn("hostedzone", parts[1])
+		}
+	case get && len(parts) == 2 && parts[0] == "change":
+		return "route53:GetChange", arn("change", parts[1])
+	case get && len(parts) == 3 && parts[0] == "healthcheck" && parts[2] == "status":
+		return "route53:GetHealthCheckStatus", arn("healthcheck", parts[1])
+	}
+	return "unmapped Route 53 call " + r.Method + " " + r.URL.Path, []string{"*"}
+}
+
+// route53ChangeKeys are the condition keys of a ChangeResourceRecordSets
+// body: its changes' actions and normalized record names.
+func route53ChangeKeys(body []byte) map[string][]string {
+	var in struct {
+		Changes []struct {
+			Action string `xml:"Action"`
+			Name   string `xml:"ResourceRecordSet>Name"`
+		} `xml:"ChangeBatch>Changes>Change"`
+	}
+	keys := map[string][]string{}
+	if err := xml.Unmarshal(body, &in); err != nil || len(in.Changes) == 0 {
+		// Unreadable: a value no condition lists, so that it shows.
+		keys["route53:ChangeResourceRecordSetsActions"] = []string{"unreadable change batch"}
+		return keys
+	}
+	for _, ch := range in.Changes {
+		keys["route53:ChangeResourceRecordSetsActions"] = append(keys["route53:ChangeResourceRecordSetsActions"], ch.Action)
+		keys["route53:ChangeResourceRecordSetsNormalizedRecordNames"] = append(keys["route53:ChangeResourceRecordSetsNormalizedRecordNames"],
+			strings.ToLower(strings.TrimSuffix(ch.Name, ".")))
+	}
+	return keys
 }
 
 // s3CallOf maps a path-style S3 request to its IAM action and resource.
@@ -291,12 +396,15 @@ func missing(calls []iamCall, docs []iampolicy.Document) []string {
 				if res == "" {
 					return actionAllowed(d, c.Action)
 				}
-				return d.Allows(c.Action, res)
+				return d.AllowsWith(c.Action, res, c.Keys)
 			})
 			if ok {
 				continue
 			}
 			m := c.Action + " on " + res
+			if len(c.Keys) > 0 {
+				m += fmt.Sprintf(" with %v", c.Keys)
+			}
 			if !seen[m] {
 				seen[m] = true
 				out = append(out, m+" ("+c.Request+")")
@@ -332,109 +440,90 @@ func wildcardActions(docs []iampolicy.Document) []string {
 	return out
 }
 
-// scriptPolicies are the operator and instance policies of every .oopsrc
-// a script holds (files whose name has "oopsrc", loadable as .oopsrc).
-func scriptPolicies(dir string) ([]iampolicy.Document, error) {
-	var docs []iampolicy.Document
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+// scriptPolicies are the operator and instance policies of each .oopsrc a
+// script held while it ran (files whose name has "oopsrc", loadable as
+// .oopsrc): a script may write another .oopsrc midway (dns-oopsrc,
+// cp prefixed.oopsrc .oopsrc), so they are read again before each call.
+type scriptPolicies struct {
+	dir  string
+	mu   sync.Mutex
+	seen map[string][]iampolicy.Document // by file content
+}
+
+// scan adds the policies of the .oopsrc files in the script's folder now.
+func (sp *scriptPolicies) scan() error {
+	return filepath.WalkDir(sp.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.Contains(d.Name(), "oopsrc") {
 			return err
 		}
-		c, err := config.Load(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil // a broken .oopsrc a script tests: oops makes no call with it
+			return nil // gone meanwhile
 		}
-		p := iampolicy.For(c, "")
-		docs = append(docs, p.Operator, p.Instance)
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if _, ok := sp.seen[string(data)]; ok {
+			return nil
+		}
+		var docs []iampolicy.Document
+		// A broken .oopsrc a script tests: oops makes no call with it.
+		if c, err := config.Load(path); err == nil {
+			p := iampolicy.For(c, "")
+			docs = []iampolicy.Document{p.Operator, p.Instance}
+		}
+		sp.seen[string(data)] = docs
 		return nil
 	})
-	return docs, err
 }
 
-// recordScript puts a recorder in front of the script's AWS endpoint
-// (AWS_ENDPOINT_URL, the fault proxy) and, when the script ends, fails it
-// for each call that no policy of its .oopsrc files allows.
+func (sp *scriptPolicies) docs() []iampolicy.Document {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []iampolicy.Document
+	for _, k := range slices.Sorted(maps.Keys(sp.seen)) {
+		out = append(out, sp.seen[k]...)
+	}
+	return out
+}
+
+// recordScript puts a recorder in front of upstream, the script's fault
+// proxy, points the script's AWS_* at it, and, when the script ends,
+// fails the script (through t) for each call that no policy of its
+// .oopsrc files allows.
 func recordScript(env interface {
-	Getenv(string) string
 	Setenv(string, string)
 	Defer(func())
-}, t testscript.T, workDir string) *callRecorder {
-	// The .oopsrc files as the script starts and as it ends: a script
-	// may overwrite .oopsrc with another (cp prefixed.oopsrc .oopsrc).
-	before, err := scriptPolicies(workDir)
-	if err != nil {
+}, t testscript.T, workDir, upstream string) *callRecorder {
+	sp := &scriptPolicies{dir: workDir, seen: map[string][]iampolicy.Document{}}
+	if err := sp.scan(); err != nil {
 		t.Fatal(err)
 	}
-	rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
+	rec := newCallRecorder(upstream)
+	rec.onCall = func() { _ = sp.scan() }
 	awstest.Setenv(env, rec.URL)
 	env.Defer(func() {
 		rec.Close()
-		calls := rec.take()
-		docs, err := scriptPolicies(workDir)
-		if err != nil {
+		if err := sp.scan(); err != nil {
 			t.Fatal(err)
 		}
-		docs = append(docs, before...)
-		if w := wildcardActions(docs); len(w) > 0 {
-			t.Fatal("wildcard actions in the policies: " + strings.Join(w, ", "))
-		}
-		t.Log(summarize(calls))
-		if m := missing(calls, docs); len(m) > 0 {
-			t.Fatal("AWS calls the policies of this script's .oopsrc do not allow:\n\t" + strings.Join(m, "\n\t"))
-		}
+		checkScriptCalls(t, rec.all(), sp.docs())
 	})
 	return rec
 }
 
-// TestIAMPolicyCoversAWSScripts: every AWS call oops makes in the AWS
-// scripts is allowed by a policy oops iam-policy prints for the script's
-// .oopsrc.
-func TestIAMPolicyCoversAWSScripts(t *testing.T) {
-	m := elbtest.Start(t)
-	record := func(setup func(env *testscript.Env)) func(env *testscript.Env) {
-		return func(env *testscript.Env) {
-			if setup != nil {
-				setup(env)
-			}
-			recordScript(env, env.T(), env.WorkDir)
-		}
+// checkScriptCalls fails t for a wildcard action in docs or a call no
+// document allows. It runs in a Defer, hence t (see verifyAtEnd).
+func checkScriptCalls(t testscript.T, calls []iamCall, docs []iampolicy.Document) {
+	if len(calls) == 0 {
+		return
 	}
-	t.Run("elb", func(t *testing.T) {
-		runFaultScripts(t, "testdata/elb", m.URL, 510000000000, elbScriptCmds(), record(nil))
-	})
-	t.Run("alb", func(t *testing.T) {
-		runFaultScripts(t, "testdata/alb", m.URL, 520000000000, albScriptCmds(), record(func(env *testscript.Env) {
-			env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}} // as TestALBScripts
-		}))
-	})
-	t.Run("tolerant", func(t *testing.T) {
-		cmds := elbScriptCmds()
-		for name, fn := range tolerantCmds() {
-			cmds[name] = fn
-		}
-		runFaultScripts(t, "testdata/tolerant", m.URL, 530000000000, cmds, record(func(env *testscript.Env) {
-			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state")) // as TestTolerantScripts
-		}))
-	})
-	t.Run("script", func(t *testing.T) {
-		var files []string
-		all, err := filepath.Glob("testdata/script/*.txtar")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range all {
-			if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("\naws-start")) {
-				files = append(files, f)
-			}
-		}
-		cmds := scriptCmds()
-		start := cmds["aws-start"]
-		cmds["aws-start"] = func(ts *testscript.TestScript, neg bool, args []string) {
-			start(ts, neg, args)
-			recordScript(ts, ts.Value(scriptTKey{}).(testscript.T), ts.Getenv("WORK"))
-		}
-		testscript.Run(t, testscript.Params{Files: files, Setup: setupEnv, Cmds: cmds, Condition: awsCondition})
-	})
+	if w := wildcardActions(docs); len(w) > 0 {
+		t.Fatal("wildcard actions in the policies: " + strings.Join(w, ", "))
+	}
+	t.Log(summarize(calls))
+	if m := missing(calls, docs); len(m) > 0 {
+		t.Fatal("AWS calls the policies (oops iam-policy) of this script's .oopsrc do not allow:\n\t" + strings.Join(m, "\n\t"))
+	}
 }
 
 // summarize says which actions on which resources calls made (go test -v).
@@ -452,8 +541,6 @@ func summarize(calls []iamCall) string {
 	return b.String()
 }
 
-type iamKey struct{}
-
 // TestIAMPolicyScripts runs testdata/iam: scripts that run the operator's
 // commands and the hooks on S3 stores with a prefix, a Classic ELB with a
 // preview ELB, an ALB and CodeDeploy, and check the calls of each against
@@ -466,10 +553,6 @@ func TestIAMPolicyScripts(t *testing.T) {
 	maps.Copy(cmds, iamCmds())
 	runFaultScripts(t, "testdata/iam", m.URL, 540000000000, cmds, func(env *testscript.Env) {
 		env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}}
-		rec := newCallRecorder(env.Getenv("AWS_ENDPOINT_URL"))
-		env.Defer(rec.Close)
-		awstest.Setenv(env, rec.URL)
-		env.Values[iamKey{}] = rec
 	})
 }
 
@@ -483,7 +566,7 @@ func TestIAMPolicyScripts(t *testing.T) {
 //	iam-simulate ACTION FILE  answer ACTION with FILE's JSON (moto does not
 //	                      run deployments)
 func iamCmds() map[string]scriptCmd {
-	rec := func(ts *testscript.TestScript) *callRecorder { return ts.Value(iamKey{}).(*callRecorder) }
+	rec := func(ts *testscript.TestScript) *callRecorder { return faultState(ts).rec }
 	return map[string]scriptCmd{
 		"iam-check": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
@@ -541,5 +624,40 @@ func iamCmds() map[string]scriptCmd {
 			}
 			faultState(ts).proxy.Add(faultproxy.Rule{Action: args[0], Status: http.StatusOK, Body: ts.ReadFile(args[1])})
 		},
+	}
+}
+
+// TestIAMCallOf: the recorder maps Route 53, SNS and unknown calls to the
+// action and resource IAM checks; an unknown call cannot pass unchecked.
+func TestIAMCallOf(t *testing.T) {
+	signed := func(method, path, service, body string) *http.Request {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if service != "" {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
+		}
+		return r
+	}
+	tests := []struct {
+		req         *http.Request
+		action, res string
+	}{
+		{signed("GET", "/2013-04-01/hostedzonesbyname?dnsname=example.com.", "route53", ""), "route53:ListHostedZonesByName", "*"},
+		{signed("GET", "/2013-04-01/hostedzone/Z1/rrset?name=api.example.com.", "route53", ""), "route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"},
+		{signed("POST", "/2013-04-01/hostedzone/Z1/rrset/", "route53", "<ChangeResourceRecordSetsRequest/>"), "route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/Z1"},
+		{signed("GET", "/2013-04-01/change/C1", "route53", ""), "route53:GetChange", "arn:aws:route53:::change/C1"},
+		{signed("GET", "/2013-04-01/healthcheck/h1/status", "route53", ""), "route53:GetHealthCheckStatus", "arn:aws:route53:::healthcheck/h1"},
+		{signed("POST", "/", "sns", "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At&Message=x"), "sns:Publish", "arn:aws:sns:us-east-1:1:t"},
+		{signed("GET", "/moto-api/data.json", "", ""), "unsigned or unknown service ", "*"},
+	}
+	rec := &callRecorder{groups: map[string]string{}}
+	for _, tt := range tests {
+		body, _ := io.ReadAll(tt.req.Body)
+		c := rec.iamCallOf(tt.req, body)
+		if c.Action != tt.action || len(c.Resources) != 1 || c.Resources[0] != tt.res {
+			t.Errorf("%s: got %s on %v, want %s on %s", c.Request, c.Action, c.Resources, tt.action, tt.res)
+		}
+		if m := missing([]iamCall{c}, []iampolicy.Document{{}}); len(m) != 1 {
+			t.Errorf("%s: an empty policy allows it", c.Request)
+		}
 	}
 }

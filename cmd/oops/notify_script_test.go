@@ -30,7 +30,7 @@ func notifyCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			if neg || len(args) != 1 {
 				ts.Fatalf("usage: sns-topic NAME")
 			}
-			client := sns.NewFromConfig(awstest.Config(ts.Getenv("AWS_ENDPOINT_URL")))
+			client := sns.NewFromConfig(awstest.Config(ts.Getenv("MOTO_ACCOUNT_URL")))
 			out, err := client.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String(args[0])})
 			ts.Check(err)
 			ts.Setenv("TOPIC_ARN", aws.ToString(out.TopicArn))
@@ -45,7 +45,7 @@ func notifyCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			if neg || len(args) != 1 {
 				ts.Fatalf("usage: sns-messages TOPIC-ARN")
 			}
-			resp, err := http.Get(ts.Getenv("AWS_ENDPOINT_URL") + "/moto-api/data.json")
+			resp, err := http.Get(ts.Getenv("MOTO_ACCOUNT_URL") + "/moto-api/data.json")
 			ts.Check(err)
 			defer resp.Body.Close()
 			var data struct {

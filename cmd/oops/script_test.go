@@ -52,8 +52,9 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 	for name, fn := range archiveCmds() {
 		cmds[name] = fn
 	}
-	// The Route 53 fixture, on the moto of aws-start (through its proxy).
-	for name, fn := range dnsFixtureCmds(func(ts *testscript.TestScript) string { return ts.Getenv("AWS_ENDPOINT_URL") }) {
+	// The Route 53 fixture, on the moto account of aws-start (not through
+	// its proxy: the fixture's calls are not oops's).
+	for name, fn := range dnsFixtureCmds(func(ts *testscript.TestScript) string { return ts.Getenv("MOTO_ACCOUNT_URL") }) {
 		cmds[name] = fn
 	}
 	for name, fn := range notifyCmds() {
