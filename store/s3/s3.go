@@ -64,7 +64,10 @@ type Store struct {
 	Concurrency int
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.RangeLister = (*Store)(nil)
+)
 
 // New returns a store on bucket; keys are stored under prefix (may be "").
 func New(client API, bucket, prefix string) *Store {
@@ -417,6 +420,10 @@ func (s *Store) Stat(ctx context.Context, key string) (store.Object, error) {
 		Modified: aws.ToTime(out.LastModified).UTC(), Meta: out.Metadata,
 	}, nil
 }
+
+// ListsInRanges: every page of a listing is a round trip that waits for
+// the one before it, so concurrent listings of sub-ranges are faster.
+func (s *Store) ListsInRanges() bool { return true }
 
 // List pages through ListObjectsV2. With a limit, a page asks for no more
 // keys than still wanted, so a short listing is one request.
