@@ -49,6 +49,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oops-deploy/oops/release"
@@ -233,20 +234,37 @@ func hashBody(r io.ReadSeeker) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// artifact finds the stored artifact of commit, in any format.
+// artifact finds the stored artifact of commit, in any format: the first
+// in key order when there are several. It asks for each format's key at
+// once (a HEAD each on S3) rather than listing the commit's prefix: a
+// lookup costs the same however many keys the store holds, where a
+// listing's cost may grow with them (moto scans every key).
 func (x *Index) artifact(ctx context.Context, sha string) (*Object, error) {
-	var found *Object
-	err := x.s.List(ctx, release.Prefix(x.app)+sha, ListOptions{}, func(o Object) error {
-		if s, _, ok := release.ParseKey(x.app, o.Key); ok && s == sha {
-			found = &o
-			return ErrStop
-		}
-		return nil
-	})
-	if err != nil {
+	found := make([]*Object, len(release.Extensions))
+	errs := make([]error, len(release.Extensions))
+	var wg sync.WaitGroup
+	for i, ext := range release.Extensions {
+		wg.Go(func() {
+			o, err := x.s.Stat(ctx, release.Key(x.app, sha, ext))
+			switch {
+			case err == nil:
+				found[i] = &o
+			case !errors.Is(err, ErrNotFound):
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("look for an existing release: %w", err)
 	}
-	return found, nil
+	var first *Object
+	for _, o := range found {
+		if o != nil && (first == nil || o.Key < first.Key) {
+			first = o
+		}
+	}
+	return first, nil
 }
 
 // adopt handles an artifact that is already stored for the commit: same
