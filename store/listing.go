@@ -43,10 +43,11 @@ const (
 	// in one wave.
 	metaReads = compactAfter
 	// clockSlack is how far a publisher's clock (the published time) may
-	// run ahead of the store's (the artifact's time in the listing):
-	// List --limit trusts the artifact's time, plus this, as the newest a
-	// release not yet decoded can be.
-	clockSlack = time.Minute
+	// run ahead of the store's (the artifact's time in the listing, which
+	// S3 rounds to the second): List --limit trusts the artifact's time,
+	// plus this, as the newest a release not yet decoded can be. Further
+	// off, the first release decoded says so and List decodes them all.
+	clockSlack = 10 * time.Second
 )
 
 // indexFile is the snapshot (index.json). Versions of oops before the
@@ -307,15 +308,19 @@ func (x *Index) resolve(ctx context.Context, cands []*candidate, limit int) erro
 		if n == 0 {
 			return nil
 		}
-		// Known releases newer than any pending one can be are shown
-		// for sure: decode only as many as the limit leaves.
-		sure := 0
-		for _, r := range exact {
-			if r.Published.After(pending[0].bound()) {
-				sure++
+		if len(exact) < limit {
+			// Not limit known yet: the newest possible few, as many as
+			// the known releases newer than any pending one leave.
+			sure := 0
+			for _, r := range exact {
+				if r.Published.After(pending[0].bound()) {
+					sure++
+				}
 			}
+			n = max(1, min(n, limit-sure))
 		}
-		batch := pending[:max(1, min(n, limit-sure))]
+		// Else every one that may be newer than the limit-th, at once.
+		batch := pending[:n]
 		if err := x.decode(ctx, batch); err != nil {
 			return err
 		}
