@@ -458,16 +458,20 @@ func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
 
 // Commits lists the commits that have a release, for resolving SHA
 // prefixes outside a git repository.
+// It lists as List does: in concurrent ranges where that is faster.
 func (x *Index) Commits(ctx context.Context) ([]string, error) {
-	var shas []string
-	err := x.s.List(ctx, release.Prefix(x.app), ListOptions{}, func(o Object) error {
+	var ranges [16][]string
+	err := x.listRanges(ctx, release.Prefix(x.app), func(r int, o Object) {
 		if sha, _, ok := release.ParseKey(x.app, o.Key); ok {
-			shas = append(shas, sha)
+			ranges[r] = append(ranges[r], sha)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list releases in %s: %w", x.s, err)
+	}
+	var shas []string
+	for _, r := range ranges {
+		shas = append(shas, r...)
 	}
 	return shas, nil
 }

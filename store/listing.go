@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -60,30 +61,50 @@ type indexFile struct {
 	MetaETags map[string]string `json:"meta_etags,omitempty"`
 }
 
-// rawSnapshot is the snapshot with its entries left undecoded: a listing
-// decodes only what it shows.
+// rawSnapshot is the snapshot with its entries left undecoded, for a
+// listing with a limit, which decodes only what it shows.
 type rawSnapshot struct {
 	Version   int                        `json:"version"`
 	Releases  map[string]json.RawMessage `json:"releases"`
 	MetaETags map[string]string          `json:"meta_etags,omitempty"`
 }
 
+// snapshot is the snapshot as a listing read it: entries decoded (a full
+// listing shows them all, and decoding them in one pass costs half as
+// much as one by one) or raw.
+type snapshot struct {
+	decoded   map[string]release.Release
+	raw       map[string]json.RawMessage
+	metaETags map[string]string
+}
+
 // loadSnapshot reads index.json: an empty snapshot and etag "" when there
 // is none.
-func (x *Index) loadSnapshot(ctx context.Context) (*rawSnapshot, string, error) {
+func (x *Index) loadSnapshot(ctx context.Context, raw bool) (*snapshot, string, error) {
 	rc, obj, err := x.s.Get(ctx, IndexKey(x.app))
 	if errors.Is(err, ErrNotFound) {
-		return &rawSnapshot{}, "", nil
+		return &snapshot{}, "", nil
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read the release index: %w", err)
 	}
 	defer rc.Close()
-	var f rawSnapshot
-	if err := json.NewDecoder(rc).Decode(&f); err != nil {
-		return nil, obj.ETag, fmt.Errorf("read the release index in %s: %w", x.s, &CorruptError{Key: IndexKey(x.app), Err: err})
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, "", fmt.Errorf("read the release index: %w", err)
 	}
-	return &f, obj.ETag, nil
+	if raw {
+		var f rawSnapshot
+		if err = json.Unmarshal(data, &f); err == nil {
+			return &snapshot{raw: f.Releases, metaETags: f.MetaETags}, obj.ETag, nil
+		}
+	} else {
+		var f indexFile
+		if err = json.Unmarshal(data, &f); err == nil {
+			return &snapshot{decoded: f.Releases, metaETags: f.MetaETags}, obj.ETag, nil
+		}
+	}
+	return nil, obj.ETag, fmt.Errorf("read the release index in %s: %w", x.s, &CorruptError{Key: IndexKey(x.app), Err: err})
 }
 
 // Listing is what one listing read: the releases and, when asked for, the
@@ -144,8 +165,10 @@ type candidate struct {
 	objs []Object // its artifacts, in key order
 	// meta is its metadata object in the listing (zero Key: none).
 	meta Object
-	// raw is its snapshot entry when the snapshot may be trusted for it.
-	raw json.RawMessage
+	// entry or raw is its snapshot entry when the snapshot may be trusted
+	// for it.
+	entry *release.Release
+	raw   json.RawMessage
 	// rel is its release once known (decoded, read or bare).
 	rel   release.Release
 	known bool
@@ -172,7 +195,7 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 	var (
 		wg              sync.WaitGroup
 		artErr, metaErr error
-		snap            *rawSnapshot
+		snap            *snapshot
 		snapETag        string
 		snapErr         error
 		out             = &Listing{}
@@ -186,7 +209,7 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 	wg.Go(func() {
 		metaErr = x.listRanges(ctx, relPrefix, func(r int, o Object) { metas[r] = append(metas[r], o) })
 	})
-	wg.Go(func() { snap, snapETag, snapErr = x.loadSnapshot(ctx) })
+	wg.Go(func() { snap, snapETag, snapErr = x.loadSnapshot(ctx, limit > 0) })
 	if withMarks {
 		wg.Go(func() { out.Marks, out.MarksErr = LoadMarks(ctx, x.s, x.app) })
 	}
@@ -199,7 +222,7 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 		if !x.readAround(snapErr, "reading each release's own metadata") {
 			return nil, snapErr
 		}
-		snap, snapCorrupt = &rawSnapshot{}, true
+		snap, snapCorrupt = &snapshot{}, true
 	}
 
 	// Commits in key order, each with its artifacts (other tools may have
@@ -230,8 +253,9 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 		}
 	}
 	for _, c := range cands {
-		raw, ok := snap.Releases[c.sha]
-		if !ok {
+		entry, hasEntry := snap.decoded[c.sha]
+		raw, hasRaw := snap.raw[c.sha]
+		if !hasEntry && !hasRaw {
 			if c.meta.Key == "" {
 				c.rel, c.known = x.bare(c), true
 			}
@@ -239,7 +263,10 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 		}
 		// An entry is trusted unless its metadata object was rewritten
 		// since (the snapshot recorded another ETag): then it is read.
-		if e := snap.MetaETags[c.sha]; e == "" || c.meta.Key == "" || e == c.meta.ETag {
+		if e := snap.metaETags[c.sha]; e == "" || c.meta.Key == "" || e == c.meta.ETag {
+			if hasEntry {
+				c.entry = &entry
+			}
 			c.raw = raw
 		}
 	}
@@ -342,6 +369,10 @@ func (x *Index) resolve(ctx context.Context, cands []*candidate, limit int) erro
 func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 	var reads []*candidate
 	for _, c := range cands {
+		if c.entry != nil {
+			c.rel, c.known = x.describe(c.sha, c.objs, map[string]release.Release{c.sha: *c.entry}), true
+			continue
+		}
 		if c.raw != nil {
 			var r release.Release
 			if err := json.Unmarshal(c.raw, &r); err == nil {
@@ -391,16 +422,23 @@ func (x *Index) bare(c *candidate) release.Release {
 // effort): a conflicting writer (another lister, an older oops's publish)
 // or a user without write access leaves the old snapshot, and the next
 // listing reads what it lacks again.
-func (x *Index) compact(ctx context.Context, old *rawSnapshot, etag string, cands []*candidate) error {
+func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands []*candidate) error {
 	f := struct {
 		Version   int                        `json:"version"`
 		Releases  map[string]json.RawMessage `json:"releases"`
 		MetaETags map[string]string          `json:"meta_etags,omitempty"`
-	}{Version: 1, Releases: make(map[string]json.RawMessage, len(old.Releases)+len(cands)), MetaETags: map[string]string{}}
-	for sha, raw := range old.Releases {
+	}{Version: 1, Releases: make(map[string]json.RawMessage, len(old.raw)+len(old.decoded)+len(cands)), MetaETags: map[string]string{}}
+	for sha, raw := range old.raw {
 		f.Releases[sha] = raw
 	}
-	for sha, e := range old.MetaETags {
+	for sha, r := range old.decoded {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		f.Releases[sha] = raw
+	}
+	for sha, e := range old.metaETags {
 		f.MetaETags[sha] = e
 	}
 	for _, c := range cands {

@@ -439,13 +439,20 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 			page = min(page, opts.Limit-seen)
 		}
 		in.MaxKeys = aws.Int32(int32(page))
-		out, err := s.api.ListObjectsV2(ctx, in)
+		out, err := s.api.ListObjectsV2(ctx, in, leanListing)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", s.url(prefix), err)
 		}
-		for _, o := range out.Contents {
-			key := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
-			err := fn(store.Object{Key: key, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag), Modified: aws.ToTime(o.LastModified).UTC()})
+		objs, lean := leanObjects(out)
+		if !lean {
+			objs = make([]store.Object, len(out.Contents))
+			for i, o := range out.Contents {
+				objs[i] = store.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag), Modified: aws.ToTime(o.LastModified).UTC()}
+			}
+		}
+		for _, o := range objs {
+			o.Key = strings.TrimPrefix(o.Key, s.prefix)
+			err := fn(o)
 			if errors.Is(err, store.ErrStop) {
 				return nil
 			}
