@@ -310,34 +310,6 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 }
 
-// counting counts store calls by operation.
-type counting struct {
-	store.Store
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *counting) count(op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls[op]++
-}
-
-func (c *counting) List(ctx context.Context, p string, o store.ListOptions, fn func(store.Object) error) error {
-	c.count("List")
-	return c.Store.List(ctx, p, o, fn)
-}
-
-func (c *counting) Get(ctx context.Context, key string) (io.ReadCloser, store.Object, error) {
-	c.count("Get")
-	return c.Store.Get(ctx, key)
-}
-
-func (c *counting) Stat(ctx context.Context, key string) (store.Object, error) {
-	c.count("Stat")
-	return c.Store.Stat(ctx, key)
-}
-
 // TestGetPrefersPublishedArtifact: a second artifact for a published
 // commit (another CI's upload, or an attacker with write access to the
 // store) sorts before the published one in the store's listing; Get must

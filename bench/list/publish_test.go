@@ -102,11 +102,11 @@ func BenchmarkPublish(b *testing.B) {
 	const runs = 9
 	sizes := publishSizes(b)
 	type result struct {
-		n                    int
-		requests, bytes      int64
-		byAction             string
-		wall                 time.Duration
-		seeded, storeObjects string
+		n               int
+		requests, bytes int64
+		byAction        string
+		wall            time.Duration
+		seeded          string
 	}
 	results := map[string][]result{}
 	for _, backend := range []string{"s3", "dir"} {

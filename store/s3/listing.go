@@ -102,7 +102,7 @@ func parseContents(data []byte) ([]store.Object, []byte, error) {
 		var o store.Object
 		key, ok := field(el, "Key")
 		if !ok {
-			return nil, nil, errors.New("Contents without a Key")
+			return nil, nil, errors.New("a Contents element without a Key")
 		}
 		o.Key = unescape(key)
 		if etag, ok := field(el, "ETag"); ok {
