@@ -19,9 +19,9 @@ type ListOptions struct {
 	IO         *IOStreams
 	Now        func() time.Time
 	Index      func(context.Context) (*store.Index, error)
-	FlushSpool func(context.Context, store.Store)
+	FlushSpool func(context.Context, store.Store) int
 	EnrichBare func([]release.Release)
-	Status     func(context.Context, []release.Release) (map[string]workflow.ReleaseState, error)
+	Status     func(context.Context, *store.Listing) (map[string]workflow.ReleaseState, error)
 
 	Limit  int
 	JSON   bool
@@ -32,9 +32,9 @@ type ListOptions struct {
 func newListCmd(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	opts := &ListOptions{
 		IO: f.IO, Now: f.Now, Index: f.Backends().Index,
-		FlushSpool: func(ctx context.Context, st store.Store) { f.Runner().FlushSpool(ctx, st) },
-		EnrichBare: func(rels []release.Release) { f.Runner().EnrichBare(rels) }, Status: func(ctx context.Context, rels []release.Release) (map[string]workflow.ReleaseState, error) {
-			return f.Runner().ReleaseStatus(ctx, rels)
+		FlushSpool: func(ctx context.Context, st store.Store) int { return f.Runner().FlushSpool(ctx, st) },
+		EnrichBare: func(rels []release.Release) { f.Runner().EnrichBare(rels) }, Status: func(ctx context.Context, l *store.Listing) (map[string]workflow.ReleaseState, error) {
+			return f.Runner().ListStatus(ctx, l)
 		},
 	}
 	c := &cobra.Command{
@@ -101,13 +101,17 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	rels, err := idx.List(ctx, opts.Limit)
+	// The marks come in the same wave of requests as the releases.
+	l, err := idx.ListWithMarks(ctx, opts.Limit)
 	if err != nil {
 		return err
 	}
-	opts.FlushSpool(ctx, idx.Store()) // the store is reached: history gets what waited
+	rels := l.Releases
+	if opts.FlushSpool(ctx, idx.Store()) > 0 { // the store is reached: history gets what waited
+		l.Marks, l.MarksErr = nil, nil // which may have changed them: read again
+	}
 	opts.EnrichBare(rels)
-	status, err := opts.Status(ctx, rels)
+	status, err := opts.Status(ctx, l)
 	if err != nil {
 		return err
 	}

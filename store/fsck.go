@@ -5,8 +5,10 @@ package store
 //
 // What is checked (one listing of <app>/, then reads):
 //
-//	index      decodable; every entry has its metadata and its artifact and
-//	           agrees with the metadata; every metadata object is indexed
+//	index      (the snapshot, when there is one) decodable; every entry has
+//	           its metadata and its artifact and agrees with the metadata
+//	           it was made from; metadata published since is not in it,
+//	           and that is no problem (list reads it and compacts)
 //	metadata   decodable; its artifact exists with the recorded size
 //	           (--deep: and its bytes hash to the recorded SHA-256)
 //	marks      decodable; every mark names a release that exists
@@ -50,10 +52,8 @@ const (
 	// FsckMissingMetadata: the index lists a release whose metadata object
 	// is gone.
 	FsckMissingMetadata = "missing-metadata"
-	// FsckNotIndexed: a release's metadata is not in the index.
-	FsckNotIndexed = "not-indexed"
 	// FsckIndexMismatch: an index entry disagrees with the release's
-	// metadata.
+	// metadata it was made from.
 	FsckIndexMismatch = "index-mismatch"
 	// FsckArtifactMismatch: metadata disagrees with its artifact (size,
 	// recorded SHA-256), or (--deep) the artifact's bytes do not hash to it.
@@ -372,8 +372,10 @@ func (k *fsck) checkMeta(ctx context.Context) error {
 
 // indexState is the decoded index.
 type indexState struct {
-	m       map[string]release.Release
-	corrupt bool
+	m map[string]release.Release
+	// metaETags: of the metadata objects the entries were made from.
+	metaETags map[string]string
+	corrupt   bool
 }
 
 func (k *fsck) indexEntry(sha string) (release.Release, bool) {
@@ -411,6 +413,7 @@ func (k *fsck) loadIndex(ctx context.Context) error {
 	if f.Releases != nil {
 		k.idx.m = f.Releases
 	}
+	k.idx.metaETags = f.MetaETags
 	return nil
 }
 
@@ -437,26 +440,19 @@ func (k *fsck) checkIndex(ctx context.Context) error {
 			k.add(p)
 		case !goodMeta:
 			// Reported with the metadata.
+		case k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag:
+			// Made from metadata rewritten since: list reads the
+			// metadata instead, as for a release published since.
 		case e.Key != meta.Key || e.SHA256 != meta.SHA256 || e.Size != meta.Size:
 			k.add(Problem{Key: key, Commit: sha, Kind: FsckIndexMismatch, Repairable: true,
 				Detail: fmt.Sprintf("the index entry of %s (%s, %d bytes) disagrees with its metadata (%s, %d bytes); --repair rewrites the entry from the metadata", release.Short(sha), e.Key, e.Size, meta.Key, meta.Size)})
 		}
 	}
-	for _, sha := range sortedCommits(k.metas) {
-		if _, ok := k.idx.m[sha]; ok || k.idx.corrupt {
-			continue
-		}
-		if _, ok := k.byKey[k.metas[sha].Key]; !ok {
-			continue // no artifact: reported with the metadata
-		}
-		k.add(Problem{Key: k.metaKeys[sha].Key, Commit: sha, Kind: FsckNotIndexed, Repairable: true,
-			Detail: fmt.Sprintf("%s has metadata but is not in the index (a publish died half-way): oops list shows it as bare; --repair adds it", release.Short(sha))})
-	}
 	if k.opts.Repair && k.indexNeedsRepair() {
 		err := k.rebuildIndex(ctx)
 		k.repaired(err, func(p *Problem) bool {
 			switch p.Kind {
-			case FsckMissingMetadata, FsckIndexMismatch, FsckNotIndexed:
+			case FsckMissingMetadata, FsckIndexMismatch:
 				return true
 			case FsckCorrupt:
 				return p.Key == key || strings.HasPrefix(p.Key, releasesPrefix(k.app))
@@ -483,10 +479,12 @@ func (k *fsck) indexNeedsRepair() bool {
 // entries that agree with their artifact.
 func (k *fsck) rebuildIndex(ctx context.Context) error {
 	m := map[string]release.Release{}
+	etags := map[string]string{}
 	for sha, r := range k.metas {
 		if art, ok := k.byKey[r.Key]; ok && art.Size == r.Size {
 			r.ETag = ""
 			m[sha] = r
+			etags[sha] = k.metaKeys[sha].ETag
 		}
 	}
 	for sha, e := range k.idx.m {
@@ -512,7 +510,7 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 		}
 		m[sha] = e
 	}
-	data, err := json.Marshal(indexFile{Version: 1, Releases: m})
+	data, err := json.Marshal(indexFile{Version: 1, Releases: m, MetaETags: etags})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ func fsckFixture(t *testing.T) (*dir.Store, string) {
 	for n := 1; n <= 3; n++ {
 		publish(t, x, input(n, strings.Repeat("x", n*10)))
 	}
+	if err := x.Compact(ctx); err != nil { // a snapshot, as a grown store has
+		t.Fatal(err)
+	}
 	evs := []release.Event{
 		{Time: t0.Add(4 * time.Hour), Action: release.ActionDeploy, Result: release.ResultOK, App: "app", Who: "ada",
 			From: release.Side{Color: release.Blue, Commit: sha(1)}, To: release.Side{Color: release.Green, Commit: sha(2)}},
@@ -107,9 +110,8 @@ func TestFsck(t *testing.T) {
 		}, want: "corrupt app/.oops/index.json (repairable)", fixed: true},
 		{name: "index lost", breakIt: func(t *testing.T, _ *dir.Store, root string) {
 			os.Remove(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))))
-		}, want: "not-indexed app/.oops/releases/" + sha(1) + ".json " + release.Short(sha(1)) + " (repairable)\n" +
-			"not-indexed app/.oops/releases/" + sha(2) + ".json " + release.Short(sha(2)) + " (repairable)\n" +
-			"not-indexed app/.oops/releases/" + sha(3) + ".json " + release.Short(sha(3)) + " (repairable)", fixed: true},
+			// The snapshot is a cache: list reads the metadata instead.
+		}, want: "", fixed: true},
 		{name: "metadata lost: recreated from the index", breakIt: func(t *testing.T, _ *dir.Store, root string) {
 			os.Remove(filepath.Join(root, filepath.FromSlash(metaKey(2))))
 		}, want: "missing-metadata app/.oops/index.json " + release.Short(sha(2)) + " (repairable)", fixed: true},

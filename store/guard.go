@@ -63,3 +63,6 @@ func (g guarded) Delete(ctx context.Context, key, etag string) error {
 	}
 	return g.Store.Delete(ctx, key, etag)
 }
+
+// ListsInRanges passes the wrapped store's answer on (RangeLister).
+func (g guarded) ListsInRanges() bool { return listsInRanges(g.Store) }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,7 +204,7 @@ func (f *failing) Create(ctx context.Context, key string, body io.Reader, size i
 }
 
 func TestRepairByRepublishing(t *testing.T) {
-	for _, key := range []string{store.ReleaseMetaKey("app", sha(1)), store.IndexKey("app")} {
+	for _, key := range []string{store.ReleaseMetaKey("app", sha(1))} {
 		t.Run(key, func(t *testing.T) {
 			ctx := context.Background()
 			f := &failing{Store: dir.New(t.TempDir()), key: key}
@@ -308,53 +307,6 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 	if snap := snapshot(t, s); snap != "" {
 		t.Errorf("dry run wrote %s", snap)
-	}
-}
-
-// counting counts store calls by operation.
-type counting struct {
-	store.Store
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *counting) count(op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls[op]++
-}
-
-func (c *counting) List(ctx context.Context, p string, o store.ListOptions, fn func(store.Object) error) error {
-	c.count("List")
-	return c.Store.List(ctx, p, o, fn)
-}
-
-func (c *counting) Get(ctx context.Context, key string) (io.ReadCloser, store.Object, error) {
-	c.count("Get")
-	return c.Store.Get(ctx, key)
-}
-
-func (c *counting) Stat(ctx context.Context, key string) (store.Object, error) {
-	c.count("Stat")
-	return c.Store.Stat(ctx, key)
-}
-
-// TestListCost: listing reads the index once and lists once, however many
-// releases there are (per-release reads would be N requests on S3).
-func TestListCost(t *testing.T) {
-	s := dir.New(t.TempDir())
-	x := store.NewIndex(s, "app")
-	for n := range 12 {
-		in := input(n, "b")
-		in.Body = bytes.NewReader([]byte("b"))
-		publish(t, x, in)
-	}
-	c := &counting{Store: s, calls: map[string]int{}}
-	if rels := list(t, store.NewIndex(c, "app"), 5); len(rels) != 5 {
-		t.Fatalf("got %d releases", len(rels))
-	}
-	if c.calls["List"] != 1 || c.calls["Get"] != 1 || c.calls["Stat"] != 0 {
-		t.Errorf("List over 12 releases made calls %v; want one List and one Get", c.calls)
 	}
 }
 

@@ -104,7 +104,8 @@ func encodeMarks(m Marks) ([]byte, error) {
 
 // UpdateMarks applies fn to an application's marks and writes them back
 // with a compare-and-swap, retrying when another writer got there first,
-// so no update is lost even outside the lock.
+// so no update is lost even outside the lock. Marks that fn leaves as
+// they were are not written (nor created when there were none).
 //
 // Marks that cannot be decoded are left as they are (the error wraps a
 // *CorruptError): writing only fn's change over them would silently forget
@@ -116,10 +117,19 @@ func UpdateMarks(ctx context.Context, s Store, app string, fn func(Marks)) error
 		if err != nil {
 			return err
 		}
+		// Compared re-encoded, not with the bytes read: marks written by
+		// another version may differ in spacing only.
+		before, err := encodeMarks(m)
+		if err != nil {
+			return fmt.Errorf("write release marks: %w", err)
+		}
 		fn(m)
 		body, err := encodeMarks(m)
 		if err != nil {
 			return fmt.Errorf("write release marks: %w", err)
+		}
+		if bytes.Equal(body, before) {
+			return nil
 		}
 		if etag == "" {
 			_, err = s.Create(ctx, MarksKey(app), bytes.NewReader(body), int64(len(body)), nil)
@@ -180,6 +190,14 @@ func (m Marks) ApplyEvent(ev *release.Event) {
 	}
 	mk.LiveAt, mk.LiveBy = ev.Time, ev.Who
 	m[to] = mk
+}
+
+// ChangesMarks reports whether a successful ev can change any mark: when
+// it cannot (a publish), recording it need not read the marks at all.
+func ChangesMarks(ev *release.Event) bool {
+	m := Marks{}
+	m.ApplyEvent(ev)
+	return len(m) > 0
 }
 
 // CheckBad returns a *BadReleaseError when commit is marked BAD.

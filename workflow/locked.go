@@ -178,7 +178,7 @@ func (r *Runner) record(ctx context.Context, st store.Store, lk *store.Lock, ev 
 		defer cancel()
 		recorded <- r.recordEvent(ectx, st, &evc, runErr)
 	}()
-	if ev.Result == release.ResultOK && (lk == nil || lk.Check(wctx) == nil) {
+	if ev.Result == release.ResultOK && store.ChangesMarks(ev) && (lk == nil || lk.Check(wctx) == nil) {
 		if err := store.UpdateMarks(wctx, st, ev.App, func(m store.Marks) { m.ApplyEvent(ev) }); err != nil {
 			r.WarnMarks(err)
 		}

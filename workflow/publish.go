@@ -45,9 +45,8 @@ type PublishOutcome struct {
 }
 
 // Publish stores a built artifact as the release of a commit, recorded in
-// history. It takes no lock: a publish only adds immutable objects and
-// updates the index by compare-and-swap, and an emergency rollback must
-// never wait behind a long upload.
+// history. It takes no lock: a publish only adds immutable objects, and an
+// emergency rollback must never wait behind a long upload.
 func (r *Runner) Publish(ctx context.Context, req PublishRequest) (*PublishOutcome, error) {
 	ext := release.ExtOf(req.File)
 	if ext == "" {

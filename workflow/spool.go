@@ -284,11 +284,12 @@ func (r *Runner) Spooled(st store.Store, app string) []release.Event {
 // FlushSpool appends the events spooled for this store and application
 // to history (oldest first, each at most once) and applies them to the
 // release marks, saying so on stderr. A store that fails again keeps the
-// rest for the next command.
-func (r *Runner) FlushSpool(ctx context.Context, st store.Store) {
+// rest for the next command. It returns how many it appended (marks read
+// before may be out of date when any).
+func (r *Runner) FlushSpool(ctx context.Context, st store.Store) int {
 	c, err := r.d.Config()
 	if err != nil || r.storeDown != nil {
-		return
+		return 0
 	}
 	files := r.readSpool(st, c.ApplicationName)
 	n := 0
@@ -315,6 +316,7 @@ func (r *Runner) FlushSpool(ctx context.Context, st store.Store) {
 		}
 		r.warnf("appended %d %s recorded while %s could not be reached to history", n, noun, st)
 	}
+	return n
 }
 
 // FirstLine is the first line of err's message.

@@ -44,6 +44,15 @@ type unsafeTarget interface{ Unsafe() bool }
 // A target that cannot be read is a warning, not a failure: the list
 // itself comes from the store.
 func (r *Runner) ReleaseStatus(ctx context.Context, rels []release.Release) (map[string]ReleaseState, error) {
+	return r.ListStatus(ctx, &store.Listing{Releases: rels})
+}
+
+// ListStatus is ReleaseStatus of a listing, with the marks it read in the
+// same wave of requests as the releases (store.Index.ListWithMarks), so
+// that oops list waits for no more round trips for them. A listing
+// without marks (nil Marks, nil MarksErr) has them read here.
+func (r *Runner) ListStatus(ctx context.Context, l *store.Listing) (map[string]ReleaseState, error) {
+	rels := l.Releases
 	c, err := r.d.Config()
 	if err != nil {
 		return nil, err
@@ -52,7 +61,12 @@ func (r *Runner) ReleaseStatus(ctx context.Context, rels []release.Release) (map
 	if err != nil {
 		return nil, err
 	}
-	marks := r.Marks(ctx, st, c.ApplicationName)
+	var marks store.Marks
+	if (l.Marks == nil && l.MarksErr == nil) || r.storeDown != nil {
+		marks = r.Marks(ctx, st, c.ApplicationName)
+	} else {
+		marks = r.marksRead(ctx, st, c.ApplicationName, l.Marks, l.MarksErr)
+	}
 	var live, off release.Color
 	var liveCommit, offCommit string
 	var liveInstalling, offInstalling bool

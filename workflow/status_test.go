@@ -163,3 +163,27 @@ func TestReleaseStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestListStatusUsesTheListingsMarks: oops list reads the marks in the
+// same wave as the releases; the status is made from those, not from a
+// second read of marks.json, unless the listing has none.
+func TestListStatusUsesTheListingsMarks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bad := strings.Repeat("c", 40)
+	rels := []release.Release{{Commit: bad}}
+	fx := newFixture(t, `{"application-name": "api", "store": "rel"}`)
+	// marks.json says nothing; the listing read a BAD mark.
+	got, err := fx.runner().ListStatus(ctx, &store.Listing{Releases: rels, Marks: store.Marks{bad: {Bad: true, BadReason: "5xx"}}})
+	if err != nil || got[bad].Status != StatusBad {
+		t.Fatalf("ListStatus = %v, %v; want the listing's BAD mark", got, err)
+	}
+	// A listing without marks: they are read.
+	if err := store.UpdateMarks(ctx, fx.st, "api", func(m store.Marks) { m[bad] = store.Mark{Bad: true, BadReason: "slow"} }); err != nil {
+		t.Fatal(err)
+	}
+	got, err = fx.runner().ListStatus(ctx, &store.Listing{Releases: rels})
+	if err != nil || got[bad].BadReason != "slow" {
+		t.Fatalf("ListStatus without marks = %v, %v; want marks.json read", got, err)
+	}
+}

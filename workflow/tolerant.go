@@ -60,6 +60,11 @@ func (r *Runner) Marks(ctx context.Context, st store.Store, app string) store.Ma
 		return store.MarksFromEvents(r.Spooled(st, app))
 	}
 	m, err := store.LoadMarks(ctx, st, app)
+	return r.marksRead(ctx, st, app, m, err)
+}
+
+// marksRead is Marks for marks already read (m, err from LoadMarks).
+func (r *Runner) marksRead(ctx context.Context, st store.Store, app string, m store.Marks, err error) store.Marks {
 	if err == nil {
 		return m
 	}

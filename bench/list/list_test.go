@@ -1,11 +1,15 @@
-// Package listbench measures `oops list` on S3 (moto): the number of S3
-// requests, which must grow with pages of 1000 releases and not with
-// releases, and the wall time next to the original tool's
-// `aws s3 ls --recursive | sort -r`. It also times `oops --help` and
-// `oops list` on a directory store.
+// Package listbench measures `oops list` and `oops publish` on S3 (moto)
+// and on a directory store: requests, bytes, sequential round trips,
+// time and CPU, next to the original tool's `aws s3 ls --recursive |
+// sort -r`.
 //
-//	go test ./bench/list/                                   # request count, N=1200 (part of make test)
-//	go test -run '^$' -bench . -benchtime 1x ./bench/list/  # figures, N=10000 (make bench)
+//	go test ./bench/list/                                   # request counts, N=1200 (part of make test)
+//	go test -run '^$' -bench . -benchtime 1x ./bench/list/  # figures (make bench)
+//
+// BenchmarkPublish seeds stores of 10 to 100,000 releases by writing
+// objects directly (the 100,000 case takes minutes on moto: -bench only).
+// OOPS_BASELINE=path/to/an/older/oops adds that binary's figures to
+// BenchmarkList10k, side by side.
 package listbench
 
 import (
@@ -20,7 +24,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,67 +51,6 @@ func commit(i int) string {
 	return hex.EncodeToString(h[:])
 }
 
-// seed fills a new bucket with n releases in the original layout: the
-// first half published by oops (in the index, with metadata), the rest
-// bare zips from "other CI". Tiny bodies, many concurrent PutObjects.
-func seed(tb testing.TB, bucket string, n int) {
-	tb.Helper()
-	ctx := context.Background()
-	client := s3store.NewClient(awstest.Config(moto.URL))
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		tb.Fatal(err)
-	}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for range 24 {
-		wg.Go(func() {
-			for i := range jobs {
-				_, err := client.PutObject(ctx, &s3.PutObjectInput{
-					Bucket: aws.String(bucket), Key: aws.String(release.Key(app, commit(i), ".zip")),
-					Body: strings.NewReader("zip"),
-				})
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		tb.Fatalf("seed: %v", firstErr)
-	}
-	// The index object publish maintains, for the first half. Its format
-	// is store/index.go's; if it drifts, TestListRequests sees bare
-	// releases and fails.
-	type indexFile struct {
-		Version  int                        `json:"version"`
-		Releases map[string]release.Release `json:"releases"`
-	}
-	idx := indexFile{Version: 1, Releases: map[string]release.Release{}}
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n / 2 {
-		sha := commit(i)
-		idx.Releases[sha] = release.Release{
-			Commit: sha, App: app, Key: release.Key(app, sha, ".zip"), Size: 3, SHA256: strings.Repeat("ab", 32),
-			Published: base.Add(time.Duration(i) * time.Minute), Publisher: "ci@runner",
-			Author: "Ada Lovelace", AuthorEmail: "ada@example.com", Subject: fmt.Sprintf("change number %d", i),
-			CommitTime: base.Add(time.Duration(i) * time.Minute), Branch: "main",
-		}
-	}
-	data, _ := json.Marshal(idx)
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(store.IndexKey(app)), Body: bytes.NewReader(data)}); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // runList runs `oops list ARGS` in-process against endpoint and returns
 // stdout.
 func runList(t *testing.T, endpoint, bucket string, args ...string) string {
@@ -129,47 +71,78 @@ func runList(t *testing.T, endpoint, bucket string, args ...string) string {
 	return out.String()
 }
 
-// TestListRequests: `oops list` over N releases makes at most
-// ceil(N/1000)+5 S3 requests, with or without --limit.
+// listBudget is what a listing of n releases may cost: each of the two
+// key families (artifacts, metadata) is listed as 16 ranges, each one
+// page per 1000 keys plus at most one partial page, so at most
+// 16+ceil(n/1000) LISTs a family; one GET for the snapshot and one for the
+// marks; one GET per metadata object published since the snapshot (at
+// most 32 before a listing compacts them into a new snapshot: one PUT).
+func listBudget(n, fresh int) (lists, gets int) {
+	return 2 * (16 + (n+999)/1000), 2 + fresh
+}
+
+// TestListRequests: `oops list` over N releases makes the requests of
+// listBudget, whatever N up to 16,000 in 2 waves of concurrent requests,
+// with or without --limit; more than 32 releases published since the
+// snapshot are compacted into a new one, read by the next listing.
 func TestListRequests(t *testing.T) {
 	moto.Need(t)
-	const n = 1200 // two LIST pages; small enough for make test
+	const n, fresh = 1200, 20 // two LIST pages in the old layout; small enough for make test
 	bucket := fmt.Sprintf("list-requests-%d", os.Getpid())
-	seed(t, bucket, n)
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	budget := (n+999)/1000 + 5
+	// Half published (indexed, with metadata), 20 published since the
+	// index was written, the rest bare zips of other CI.
+	seedS3(t, bucket, layout{n: n, indexed: n / 2, meta: n/2 + fresh})
+	m := newMeter(moto.URL)
+	defer m.Close()
+	lists, gets := listBudget(n, fresh)
 
-	out := runList(t, p.URL, bucket, "--json")
-	var rels []release.Release
-	if err := json.Unmarshal([]byte(out), &rels); err != nil {
-		t.Fatal(err)
+	check := func(what string, wantBare, wantGets, wantPuts int, args ...string) {
+		t.Helper()
+		m.reset()
+		out := runList(t, m.URL, bucket, append([]string{"--json"}, args...)...)
+		var rels []release.Release
+		if err := json.Unmarshal([]byte(out), &rels); err != nil {
+			t.Fatal(err)
+		}
+		want := n
+		if len(args) > 1 {
+			want = 10
+		}
+		if len(rels) != want {
+			t.Fatalf("%s: listed %d releases, want %d", what, len(rels), want)
+		}
+		bare := 0
+		for _, r := range rels {
+			if r.Bare {
+				bare++
+			}
+		}
+		if wantBare >= 0 && bare != wantBare {
+			t.Errorf("%s: %d bare releases, want %d (metadata not used)", what, bare, wantBare)
+		}
+		tr := m.traffic()
+		if tr.byAction["LIST"] > lists || tr.byAction["GET"] != wantGets || tr.byAction["PUT"] != wantPuts || tr.requests != tr.byAction["LIST"]+wantGets+wantPuts {
+			t.Errorf("%s over %d releases made %d requests (%s); want at most %d LIST, %d GET, %d PUT", what, n, tr.requests, tr, lists, wantGets, wantPuts)
+		}
+		t.Logf("%s over %d releases: %d requests (%s), %d sequential round trips", what, n, tr.requests, tr, tr.rounds)
 	}
-	if len(rels) != n {
-		t.Fatalf("listed %d releases, want %d", len(rels), n)
-	}
-	bare := 0
-	for _, r := range rels {
-		if r.Bare {
-			bare++
+	check("oops list --json", n/2-fresh, gets, 0)
+	// --limit: the same listing; the seeded published times are older
+	// than the artifacts, so no metadata read can be saved here (see
+	// store's TestListLimitDecodesWhatItShows for that).
+	check("oops list --limit 10", -1, gets, 0, "--limit", "10")
+
+	// 40 more published since the index: over the 32 a listing reads one
+	// by one before it writes a new snapshot.
+	client := s3store.NewClient(awstest.Config(moto.URL))
+	for i := n/2 + fresh; i < n/2+fresh+40; i++ {
+		data, _ := json.Marshal(rel(i))
+		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(store.ReleaseMetaKey(app, commit(i))), Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if bare != n/2 {
-		t.Errorf("%d bare releases, want %d (the index metadata was not used)", bare, n/2)
-	}
-	if got := p.Count(""); got > budget {
-		t.Errorf("oops list over %d releases made %d S3 requests %v; budget ceil(N/1000)+5 = %d", n, got, p.Calls(), budget)
-	}
-	t.Logf("oops list --json over %d releases: %d S3 requests (%d LIST, %d GET); budget %d", n, p.Count(""), p.Count("LIST"), p.Count("GET"), budget)
-
-	p.Clear()
-	out = runList(t, p.URL, bucket, "--limit", "10")
-	if lines := strings.Count(out, "\n"); lines != 10 {
-		t.Errorf("--limit 10 printed %d lines", lines)
-	}
-	if got := p.Count(""); got > budget {
-		t.Errorf("oops list --limit 10 made %d requests, budget %d", got, budget)
-	}
+	check("oops list, 60 published since the snapshot", n/2-fresh-40, gets+40, 1)
+	check("oops list after it compacted", n/2-fresh-40, 2, 0)
 }
 
 // goBuild builds the oops binary once per benchmark.
@@ -187,6 +160,18 @@ func goBuild(b *testing.B) string {
 // timeRun runs a command and returns its wall time.
 func timeRun(b *testing.B, env []string, dir string, name string, args ...string) (time.Duration, []byte) {
 	b.Helper()
+	r := run(b, env, dir, name, args...)
+	return r.wall, r.out
+}
+
+// ran is one run of a command.
+type ran struct {
+	wall, cpu time.Duration // cpu: user+system, of the process and what it waited for
+	out       []byte
+}
+
+func run(b *testing.B, env []string, dir string, name string, args ...string) ran {
+	b.Helper()
 	c := exec.Command(name, args...)
 	c.Env, c.Dir = env, dir
 	var stderr bytes.Buffer
@@ -197,7 +182,7 @@ func timeRun(b *testing.B, env []string, dir string, name string, args ...string
 	if err != nil {
 		b.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
 	}
-	return d, out
+	return ran{wall: d, cpu: c.ProcessState.UserTime() + c.ProcessState.SystemTime(), out: out}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -208,59 +193,114 @@ func median(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// BenchmarkList10k: oops list vs `aws s3 ls --recursive | sort -r` on the
-// same 10,000-release bucket, alternating runs, medians and their ratio.
+// lister is one way of listing the bucket, measured.
+type lister struct {
+	name      string
+	cmd       func(front string) (env []string, name string, args []string)
+	wall, cpu []time.Duration
+	slowWall  []time.Duration // behind the 30 ms proxy
+	traffic   traffic         // one run, metered
+	slowTrips int
+}
+
+// BenchmarkList10k: oops list, next to `aws s3 ls --recursive | sort -r`
+// (and an older oops with OOPS_BASELINE), on two 10,000-release buckets:
+// one grown by this oops (every release with metadata, 9,980 in the
+// snapshot, 20 published since) and one in the layout older versions
+// wrote (half in index.json, half bare zips of other CI). Alternating
+// runs, medians: wall time, CPU (user+system) and, behind a proxy that
+// adds 30 ms to every request as S3's round trips would, wall time again;
+// requests and sequential round trips from a metered run.
 func BenchmarkList10k(b *testing.B) {
 	moto.Need(b)
 	const n, runs = 10000, 5
-	bucket := fmt.Sprintf("list-bench-%d", os.Getpid())
-	start := time.Now()
-	seed(b, bucket, n)
-	b.Logf("seeded %d releases in %s", n, time.Since(start).Round(time.Millisecond))
 	bin := goBuild(b)
-	wd := b.TempDir()
-	rc := fmt.Sprintf(`{"application-name": %q, "s3-bucket": %q}`, app, bucket)
-	if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
-		b.Fatal(err)
+	_, awsErr := exec.LookPath("aws")
+	baseline := os.Getenv("OOPS_BASELINE")
+	stores := []struct {
+		name string
+		l    layout
+	}{
+		{"grown by this oops", layout{n: n, indexed: n - 20, meta: n, etags: true}},
+		{"older oops's layout", layout{n: n, indexed: n / 2}},
 	}
-	env := append(os.Environ(), awstest.Env(moto.URL)...)
-
-	// Requests, counted through the proxy.
-	p := faultproxy.New(moto.URL)
-	defer p.Close()
-	_, out := timeRun(b, append(os.Environ(), awstest.Env(p.URL)...), wd, bin, "list")
-	if lines := bytes.Count(out, []byte("\n")); lines != n {
-		b.Fatalf("oops list printed %d lines, want %d", lines, n)
-	}
-	requests := p.Count("")
-
-	_, haveAWS := exec.LookPath("aws")
-	var oopsT, awsT []time.Duration
-	for b.Loop() {
-		for range runs {
-			d, _ := timeRun(b, env, wd, bin, "list")
-			oopsT = append(oopsT, d)
-			if haveAWS == nil {
-				d, out := timeRun(b, env, wd, "bash", "-c", fmt.Sprintf("aws s3 ls --recursive s3://%s/%s/ | sort -r", bucket, app))
-				if lines := bytes.Count(out, []byte("\n")); lines < n {
-					b.Fatalf("aws s3 ls listed %d lines, want >= %d", lines, n)
-				}
-				awsT = append(awsT, d)
+	for si, st := range stores {
+		bucket := fmt.Sprintf("list-bench-%d-%d", os.Getpid(), si)
+		start := time.Now()
+		seedS3(b, bucket, st.l)
+		b.Logf("seeded %d releases (%s) in %s", n, st.name, time.Since(start).Round(time.Millisecond))
+		wd := b.TempDir()
+		rc := fmt.Sprintf(`{"application-name": %q, "s3-bucket": %q}`, app, bucket)
+		if err := os.WriteFile(filepath.Join(wd, ".oopsrc"), []byte(rc), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		oops := func(bin string) func(string) ([]string, string, []string) {
+			return func(front string) ([]string, string, []string) {
+				return append(os.Environ(), awstest.Env(front)...), bin, []string{"list"}
 			}
 		}
+		listers := []*lister{{name: "oops list", cmd: oops(bin)}}
+		if baseline != "" {
+			listers = append(listers, &lister{name: "baseline oops list", cmd: oops(baseline)})
+		}
+		if awsErr == nil {
+			listers = append(listers, &lister{name: "aws s3 ls | sort -r", cmd: func(front string) ([]string, string, []string) {
+				return append(os.Environ(), awstest.Env(front)...), "bash", []string{"-c", fmt.Sprintf("aws s3 ls --recursive s3://%s/%s/%s- | sort -r", bucket, app, app)}
+			}})
+		}
+		fast := newMeter(moto.URL)
+		slowProxy := faultproxy.New(moto.URL)
+		slowProxy.Add(faultproxy.Rule{Action: "*", Delay: 30 * time.Millisecond})
+		slow := newMeter(slowProxy.URL)
+		for _, l := range listers {
+			// Metered runs: requests, round trips; output checked.
+			fast.reset()
+			env, name, args := l.cmd(fast.URL)
+			r := run(b, env, wd, name, args...)
+			if lines := bytes.Count(r.out, []byte("\n")); lines != n {
+				b.Fatalf("%s printed %d lines, want %d", l.name, lines, n)
+			}
+			l.traffic = fast.traffic()
+			slow.reset()
+			env, name, args = l.cmd(slow.URL)
+			run(b, env, wd, name, args...)
+			l.slowTrips = slow.traffic().rounds
+		}
+		for range runs { // alternating; -benchtime 1x: one round of runs
+			for _, l := range listers {
+				env, name, args := l.cmd(fast.URL)
+				r := run(b, env, wd, name, args...)
+				l.wall, l.cpu = append(l.wall, r.wall), append(l.cpu, r.cpu)
+				env, name, args = l.cmd(slow.URL)
+				l.slowWall = append(l.slowWall, run(b, env, wd, name, args...).wall)
+			}
+		}
+		fast.Close()
+		slow.Close()
+		slowProxy.Close()
+		fmt.Printf("\nlist of %d releases, S3 (moto), %s (medians of %d runs):\n", n, st.name, runs)
+		fmt.Printf("  %-22s %9s %12s %24s %10s %10s %14s\n", "", "requests", "round trips", "", "wall ms", "CPU ms", "+30ms/req: ms")
+		for _, l := range listers {
+			fmt.Printf("  %-22s %9d %12d %24s %10.0f %10.0f %14.0f\n", l.name, l.traffic.requests, l.traffic.rounds, "("+l.traffic.String()+")",
+				ms(median(l.wall)), ms(median(l.cpu)), ms(median(l.slowWall)))
+		}
+		if awsErr == nil {
+			a := listers[len(listers)-1]
+			for _, l := range listers[:len(listers)-1] {
+				fmt.Printf("  %s: CPU %.1f%% of aws s3 ls | sort -r; wall %.2fx; behind +30 ms: %d sequential round trips, wall %.2fx\n", l.name,
+					100*float64(median(l.cpu))/float64(median(a.cpu)), float64(median(l.wall))/float64(median(a.wall)),
+					l.slowTrips, float64(median(l.slowWall))/float64(median(a.slowWall)))
+			}
+		} else {
+			fmt.Println("  aws CLI not installed, no comparison (scripts/deps.sh bench installs it)")
+		}
+		if si == 0 {
+			b.ReportMetric(float64(listers[0].traffic.requests), "s3-requests")
+			b.ReportMetric(float64(listers[0].traffic.rounds), "round-trips")
+			b.ReportMetric(ms(median(listers[0].wall)), "oops-list-ms")
+			b.ReportMetric(ms(median(listers[0].cpu)), "oops-cpu-ms")
+		}
 	}
-	b.ReportMetric(float64(requests), "s3-requests")
-	b.ReportMetric(ms(median(oopsT)), "oops-list-ms")
-	msg := fmt.Sprintf("oops list over %d releases: %d S3 requests (budget %d), median %.0f ms", n, requests, (n+999)/1000+5, ms(median(oopsT)))
-	if haveAWS == nil {
-		ratio := float64(median(oopsT)) / float64(median(awsT))
-		b.ReportMetric(ms(median(awsT)), "aws-ls-ms")
-		b.ReportMetric(ratio, "oops/aws")
-		msg += fmt.Sprintf("; aws s3 ls --recursive | sort -r: median %.0f ms; ratio oops/aws = %.2f (%d runs each)", ms(median(awsT)), ratio, len(oopsT))
-	} else {
-		msg += "; aws CLI not installed, no comparison (scripts/deps.sh bench installs it)"
-	}
-	fmt.Println(msg)
 }
 
 // BenchmarkCLIStartup: wall time of `oops --help` and of `oops list` on a

@@ -64,7 +64,10 @@ type Store struct {
 	Concurrency int
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.RangeLister = (*Store)(nil)
+)
 
 // New returns a store on bucket; keys are stored under prefix (may be "").
 func New(client API, bucket, prefix string) *Store {
@@ -418,6 +421,10 @@ func (s *Store) Stat(ctx context.Context, key string) (store.Object, error) {
 	}, nil
 }
 
+// ListsInRanges: every page of a listing is a round trip that waits for
+// the one before it, so concurrent listings of sub-ranges are faster.
+func (s *Store) ListsInRanges() bool { return true }
+
 // List pages through ListObjectsV2. With a limit, a page asks for no more
 // keys than still wanted, so a short listing is one request.
 func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions, fn func(store.Object) error) error {
@@ -432,13 +439,20 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions,
 			page = min(page, opts.Limit-seen)
 		}
 		in.MaxKeys = aws.Int32(int32(page))
-		out, err := s.api.ListObjectsV2(ctx, in)
+		out, err := s.api.ListObjectsV2(ctx, in, leanListing)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", s.url(prefix), err)
 		}
-		for _, o := range out.Contents {
-			key := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
-			err := fn(store.Object{Key: key, Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag), Modified: aws.ToTime(o.LastModified).UTC()})
+		objs, lean := leanObjects(out)
+		if !lean {
+			objs = make([]store.Object, len(out.Contents))
+			for i, o := range out.Contents {
+				objs[i] = store.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag), Modified: aws.ToTime(o.LastModified).UTC()}
+			}
+		}
+		for _, o := range objs {
+			o.Key = strings.TrimPrefix(o.Key, s.prefix)
+			err := fn(o)
 			if errors.Is(err, store.ErrStop) {
 				return nil
 			}
