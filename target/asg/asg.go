@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -318,6 +319,13 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 	if g.inService() >= need {
 		return p, nil
 	}
+	cs := st.Off
+	if st.Live.Color == to {
+		cs = st.Live
+	}
+	if err := t.checkDrift(ctx, g, to, cs.Commit); err != nil {
+		return nil, err
+	}
 	step := fmt.Sprintf("UpdateAutoScalingGroup %s: desired capacity %d -> %d (%s is cold: %d InService), then wait up to %s until %d instances are InService and healthy in its target group",
 		g.name, g.desired, max(g.desired, need), to, g.inService(), t.cfg.ScaleTimeout, need)
 	steps := append([]string{step}, p.Steps...)
@@ -326,11 +334,83 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 		if err := t.resize(ctx, g, max(g.desired, need), min(g.min, need), max(g.max, need), nil); err != nil {
 			return err
 		}
-		if err := t.wait(ctx, to, g.name, "", need, t.cfg.ScaleTimeout, t.cfg.Logf); err != nil {
+		// Only instances of the version checked above count: one left on
+		// another version (not replaced) would serve another commit.
+		if err := t.wait(ctx, to, g.name, pinned(g.version), need, t.cfg.ScaleTimeout, t.cfg.Logf); err != nil {
 			return fmt.Errorf("scale up %s: %w; traffic was not switched", to, err)
 		}
 		return t.Target.Apply(ctx, p)
 	}), nil
+}
+
+// checkDrift refuses to scale up color c's group when the launch template
+// version it launches from carries another commit than the one recorded
+// for c (the group pointed at another version by hand, or by Terraform):
+// its new instances would serve that commit while history says c's.
+func (t *Target) checkDrift(ctx context.Context, g *group, c release.Color, recorded string) error {
+	if recorded == "" || g.ltID == "" && g.ltName == "" {
+		return nil
+	}
+	v, err := t.version(ctx, g)
+	if err != nil {
+		return err
+	}
+	got := instanceTag(v.LaunchTemplateData, TagCommit)
+	if got == "" || got == recorded {
+		return nil
+	}
+	return target.Hinted(fmt.Errorf("%w: %s launches from launch template %s version %s, which carries %s, but %s is recorded as %s: scaled up, it would serve another release; nothing was scaled or switched",
+		target.ErrMisconfigured, g.name, g.template(), strconv.FormatInt(aws.ToInt64(v.VersionNumber), 10), got, c, recorded),
+		"point the group back at the version that carries "+recorded+", or deploy the release you want there: oops rollback --to REV")
+}
+
+// pinned is the launch template version instances must be on, when the
+// group names one by number ("": $Latest or $Default, not checked).
+func pinned(version string) string {
+	if _, err := strconv.ParseInt(version, 10, 64); err != nil {
+		return ""
+	}
+	return version
+}
+
+// version reads the launch template version g launches from.
+func (t *Target) version(ctx context.Context, g *group) (ec2types.LaunchTemplateVersion, error) {
+	src := g.version
+	if src == "" {
+		src = "$Default"
+	}
+	din := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{src}}
+	if g.ltID != "" {
+		din.LaunchTemplateId = aws.String(g.ltID)
+	} else {
+		din.LaunchTemplateName = aws.String(g.ltName)
+	}
+	out, err := t.ec2.DescribeLaunchTemplateVersions(ctx, din)
+	if err != nil {
+		return ec2types.LaunchTemplateVersion{}, fmt.Errorf("read launch template %s: DescribeLaunchTemplateVersions: %w", g.template(), err)
+	}
+	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
+		return ec2types.LaunchTemplateVersion{}, fmt.Errorf("%w: launch template %s has no version %s", target.ErrMisconfigured, g.template(), src)
+	}
+	return out.LaunchTemplateVersions[0], nil
+}
+
+// instanceTag is the value of tag key on the instances d launches.
+func instanceTag(d *ec2types.ResponseLaunchTemplateData, key string) string {
+	if d == nil {
+		return ""
+	}
+	for _, ts := range d.TagSpecifications {
+		if ts.ResourceType != ec2types.ResourceTypeInstance {
+			continue
+		}
+		for _, tg := range ts.Tags {
+			if aws.ToString(tg.Key) == key {
+				return aws.ToString(tg.Value)
+			}
+		}
+	}
+	return ""
 }
 
 // Apply runs p (see Plan): groups are read again afterwards.
@@ -577,24 +657,10 @@ func (g *group) template() string {
 // readable through the metadata service, and user data that fetches the
 // release (the current user data when it already runs oops hook fetch).
 func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequest) (string, error) {
-	src := g.version
-	if src == "" {
-		src = "$Default"
-	}
-	din := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{src}}
-	if g.ltID != "" {
-		din.LaunchTemplateId = aws.String(g.ltID)
-	} else {
-		din.LaunchTemplateName = aws.String(g.ltName)
-	}
-	out, err := t.ec2.DescribeLaunchTemplateVersions(ctx, din)
+	cur, err := t.version(ctx, g)
 	if err != nil {
-		return "", fmt.Errorf("read launch template %s: DescribeLaunchTemplateVersions: %w", g.template(), err)
+		return "", err
 	}
-	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
-		return "", fmt.Errorf("%w: launch template %s has no version %s", target.ErrMisconfigured, g.template(), src)
-	}
-	cur := out.LaunchTemplateVersions[0]
 	data, err := versionData(cur.LaunchTemplateData, t.cfg.UserData, req.Release.Commit, req.Color)
 	if err != nil {
 		return "", target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data")
@@ -606,8 +672,11 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 		SourceVersion:      aws.String(strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)),
 		VersionDescription: aws.String(truncate(req.Description, 255)),
 		LaunchTemplateData: data,
-		LaunchTemplateId:   din.LaunchTemplateId,
-		LaunchTemplateName: din.LaunchTemplateName,
+	}
+	if g.ltID != "" {
+		cin.LaunchTemplateId = aws.String(g.ltID)
+	} else {
+		cin.LaunchTemplateName = aws.String(g.ltName)
 	}
 	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin)
 	if err != nil {
