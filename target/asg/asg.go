@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,7 +122,8 @@ func (t *Target) String() string { return t.Target.String() }
 type group struct {
 	name                  string
 	desired, min, max     int
-	ltID, ltName, version string // the launch template the group launches from
+	ltID, ltName, version string   // the launch template the group launches from
+	targetGroups          []string // the ARNs of the target groups it is attached to
 	instances             []instance
 }
 
@@ -173,6 +176,23 @@ func (t *Target) read(ctx context.Context) (map[release.Color]*group, error) {
 	}
 	for _, c := range []release.Color{release.Blue, release.Green} {
 		if groups[c] == nil {
+			continue
+		}
+		// A group attached to the other color's target group (tags
+		// swapped, names crossed) would have oops scale down, or replace
+		// the instances of, the color that takes the traffic.
+		other, err := t.Target.TargetGroupARN(ctx, c.Other())
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(groups[c].targetGroups, other) {
+			return nil, target.Hinted(fmt.Errorf("%w: auto-scaling group %s (%s) is attached to target group %s, which %s uses: oops would scale or replace %s's instances as %s's",
+				target.ErrMisconfigured, groups[c].name, t.named(c), tgName(other), c.Other(), c.Other(), c),
+				"each color's group must be attached to that color's target group: fix the oops:color tags (or blue-asg/green-asg in .oopsrc)")
+		}
+	}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		if groups[c] == nil {
 			what := fmt.Sprintf("no auto-scaling group tagged %s=%s", TagColor, c)
 			if t.cfg.Names != nil {
 				what = fmt.Sprintf("auto-scaling group %s (%s-asg in .oopsrc) not found", t.cfg.Names[c], c)
@@ -181,6 +201,23 @@ func (t *Target) read(ctx context.Context) (map[release.Color]*group, error) {
 		}
 	}
 	return groups, nil
+}
+
+// named says how c's group was chosen, for errors.
+func (t *Target) named(c release.Color) string {
+	if t.cfg.Names != nil {
+		return string(c) + "-asg in .oopsrc"
+	}
+	return "tagged " + string(c)
+}
+
+// tgName is the name in a target group ARN (".../targetgroup/NAME/ID").
+func tgName(arn string) string {
+	parts := strings.Split(arn, "/")
+	if len(parts) >= 3 {
+		return parts[len(parts)-2]
+	}
+	return arn
 }
 
 func (t *Target) colorOf(g astypes.AutoScalingGroup) (release.Color, error) {
@@ -207,10 +244,11 @@ func (t *Target) colorOf(g astypes.AutoScalingGroup) (release.Color, error) {
 
 func parseGroup(g astypes.AutoScalingGroup) *group {
 	out := &group{
-		name:    aws.ToString(g.AutoScalingGroupName),
-		desired: int(aws.ToInt32(g.DesiredCapacity)),
-		min:     int(aws.ToInt32(g.MinSize)),
-		max:     int(aws.ToInt32(g.MaxSize)),
+		name:         aws.ToString(g.AutoScalingGroupName),
+		desired:      int(aws.ToInt32(g.DesiredCapacity)),
+		min:          int(aws.ToInt32(g.MinSize)),
+		max:          int(aws.ToInt32(g.MaxSize)),
+		targetGroups: g.TargetGroupARNs,
 	}
 	if lt := g.LaunchTemplate; lt != nil {
 		out.ltID, out.ltName, out.version = aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)
