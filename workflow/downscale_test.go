@@ -49,6 +49,9 @@ func TestDownscale(t *testing.T) {
 		dry       bool
 		wantErr   string
 		wantScale int // -1: not scaled
+		// noise is how many refused downscales were recorded after the
+		// switch (a cron job retrying every minute).
+		noise int
 	}{
 		{name: "inside keep-warm", switched: 10 * time.Minute, wantErr: "stays warm for a rollback until", wantScale: -1},
 		{name: "inside keep-warm forced", switched: 10 * time.Minute, force: true, wantScale: 0},
@@ -57,6 +60,7 @@ func TestDownscale(t *testing.T) {
 		{name: "min-off-capacity", rc: `"min-off-capacity": 1, `, switched: 2 * time.Hour, wantScale: 1},
 		{name: "nothing recorded", wantScale: 0},
 		{name: "dry run", switched: 2 * time.Hour, dry: true, wantScale: -1},
+		{name: "inside keep-warm after many other events", switched: 50 * time.Minute, noise: 60, wantErr: "stays warm for a rollback until", wantScale: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, `{`+tc.rc+`"application-name": "api", "store": "rel"}`)
@@ -65,6 +69,13 @@ func TestDownscale(t *testing.T) {
 			if tc.switched > 0 {
 				ev := release.Event{Time: time.Now().Add(-tc.switched), Action: release.ActionRollback, App: "api",
 					To: release.Side{Color: release.Blue}, Result: release.ResultOK}
+				if err := store.AppendEvent(ctx, fx.st, &ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range tc.noise {
+				ev := release.Event{Time: time.Now().Add(-tc.switched).Add(time.Duration(i+1) * time.Second), Action: release.ActionDownscale, App: "api",
+					To: release.Side{Color: release.Green}, Result: release.ResultFailed}
 				if err := store.AppendEvent(ctx, fx.st, &ev); err != nil {
 					t.Fatal(err)
 				}
