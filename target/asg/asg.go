@@ -528,16 +528,23 @@ func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *
 // and healthy in color c's target group, saying each instance's progress.
 func (t *Target) wait(ctx context.Context, c release.Color, name, version string, want int, timeout time.Duration, progress func(string, ...any)) error {
 	deadline := time.Now().Add(timeout)
+	// The reads share the deadline: a call AWS does not answer must not
+	// hold a rollback past its timeout.
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	seen := map[string]string{}
 	for {
-		ready, why, err := t.ready(ctx, c, name, version, want, seen, progress)
+		ready, why, err := t.ready(wctx, c, name, version, want, seen, progress)
 		if err == nil && ready {
 			return nil
 		}
 		if err != nil {
 			why = err.Error()
 		}
-		if !time.Now().Add(t.cfg.PollInterval).Before(deadline) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for %s: %w (%s)", name, ctx.Err(), why)
+		}
+		if wctx.Err() != nil || !time.Now().Add(t.cfg.PollInterval).Before(deadline) {
 			return fmt.Errorf("%w: %s after %s: %s", target.ErrUnhealthy, name, timeout, why)
 		}
 		select {
