@@ -23,6 +23,8 @@ func TestSwitchFlags(t *testing.T) {
 			{args: []string{"rollback", "--to", "v1.4.1", "-y"}, want: SwitchOptions{To: "v1.4.1", Yes: true}},
 			{args: []string{"rollback", "--dry-run", "--force", "--verify-timeout", "0"}, want: SwitchOptions{DryRun: true, Force: true, VerifySet: true}},
 			{args: []string{"rollback", "--no-lock", "-y"}, want: SwitchOptions{NoLock: true, Yes: true}},
+			{args: []string{"rollback", "--timeout", "2m", "-y"}, want: SwitchOptions{Timeout: 2 * time.Minute, Yes: true}},
+			{args: []string{"rollback", "--timeout", "-1s"}, usage: "--timeout must be 0"},
 			{args: []string{"rollback", "--no-lock", "--to", "v1"}, usage: "--no-lock cannot be combined with --to"},
 			{args: []string{"rollback", "green"}, usage: `oops rollback takes no arguments, got "green"`},
 			{args: []string{"rollback", "--canary", "10"}, usage: "unknown flag: --canary"},

@@ -364,8 +364,9 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 	if err := t.checkDrift(ctx, g, to, cs.Commit); err != nil {
 		return nil, err
 	}
+	timeout := target.ScaleTimeout(ctx, t.cfg.ScaleTimeout)
 	step := fmt.Sprintf("UpdateAutoScalingGroup %s: desired capacity %d -> %d (%s is cold: %d InService), then wait up to %s until %d instances are InService and healthy in its target group",
-		g.name, g.desired, max(g.desired, need), to, g.inService(), t.cfg.ScaleTimeout, need)
+		g.name, g.desired, max(g.desired, need), to, g.inService(), timeout, need)
 	steps := append([]string{step}, p.Steps...)
 	return target.NewPlan(p.From, p.To, p.Weight, steps, func(ctx context.Context) error {
 		t.cfg.Logf("%s is cold: scaling %s to %d before switching", to, g.name, need)
@@ -374,7 +375,7 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 		}
 		// Only instances of the version checked above count: one left on
 		// another version (not replaced) would serve another commit.
-		if err := t.wait(ctx, to, g.name, pinned(g.version), need, t.cfg.ScaleTimeout, t.cfg.Logf); err != nil {
+		if err := t.wait(ctx, to, g.name, pinned(g.version), need, timeout, t.cfg.Logf); err != nil {
 			return fmt.Errorf("scale up %s: %w; traffic was not switched", to, err)
 		}
 		return t.Target.Apply(ctx, p)
