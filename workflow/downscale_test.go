@@ -115,3 +115,24 @@ func TestDownscaleNotScaler(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestDownscaleWhileDeployHoldsTheLock: a deploy under way (it holds the
+// lock) may be scaling the off color up; a downscale, even --force, must
+// not scale it back down under it.
+func TestDownscaleWhileDeployHoldsTheLock(t *testing.T) {
+	fx := newFixture(t, `{"application-name": "api", "store": "rel"}`)
+	ctx := context.Background()
+	held, err := store.AcquireLock(ctx, fx.st, store.LockInfo{App: "api", Holder: "grace", Host: "ci", PID: 7, Command: "oops deploy v2"}, store.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(ctx)
+	s := newScaler()
+	_, err = fx.runner().Downscale(ctx, s, DownscaleRequest{Force: true})
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "oops deploy v2") {
+		t.Fatalf("err %v, want ErrLocked naming the deploy", err)
+	}
+	if len(s.scaled) != 0 {
+		t.Fatalf("scaled %v while a deploy held the lock", s.scaled)
+	}
+}
