@@ -141,6 +141,22 @@ func (g *group) inService() int {
 	return n
 }
 
+// drifted counts g's InService instances on another launch template
+// version than the one g names by number.
+func (g *group) drifted() (int, string) {
+	v := pinned(g.version)
+	if v == "" {
+		return 0, ""
+	}
+	n := 0
+	for _, in := range g.instances {
+		if in.lifecycle == string(astypes.LifecycleStateInService) && in.version != "" && in.version != v {
+			n++
+		}
+	}
+	return n, v
+}
+
 // read reads both colors' groups: one DescribeAutoScalingGroups call.
 func (t *Target) read(ctx context.Context) (map[release.Color]*group, error) {
 	in := &autoscaling.DescribeAutoScalingGroupsInput{}
@@ -313,6 +329,12 @@ func (t *Target) annotate(ctx context.Context, st *target.State) {
 		cs.Group = &target.Group{Name: g.name, Desired: g.desired, Min: g.min, Max: g.max, InService: g.inService(), Need: n, Warm: g.inService() >= n}
 	}
 	st.Notes = append(st.Notes, target.Note{Name: "groups", Text: fmt.Sprintf("%s %s, %s %s", st.Live.Color, size(st.Live.Group), st.Off.Color, size(st.Off.Group))})
+	for _, cs := range []*target.ColorState{&st.Live, &st.Off} {
+		if n, v := gs[cs.Color].drifted(); n > 0 {
+			st.Notes = append(st.Notes, target.Note{Name: "drift", Text: fmt.Sprintf("%s: %d InService instance(s) not on launch template version %s, which the group launches from: they may run another release than %s (a deploy that did not replace them)",
+				cs.Color, n, v, release.Short(cs.Commit))})
+		}
+	}
 	off := st.Off.Group
 	if off.Warm {
 		st.Notes = append(st.Notes, target.Note{Name: "rollback", Text: fmt.Sprintf("%s is warm: instant (one ModifyListener per listener)", st.Off.Color)})
