@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -756,9 +757,14 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	return strconv.FormatInt(*made.LaunchTemplateVersion.VersionNumber, 10), nil
 }
 
+// truncate cuts s to at most n bytes, not inside a character: EC2 takes
+// only valid UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

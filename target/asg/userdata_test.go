@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -142,4 +143,17 @@ func FuzzVersionData(f *testing.F) {
 			t.Fatalf("%d commit tags, %d color tags", commits, colors)
 		}
 	})
+}
+
+// A deploy's -m reason in another alphabet is cut to the 255 bytes a
+// launch template version description takes, never inside a character
+// (EC2 refuses invalid UTF-8, which would fail the deploy).
+func TestTruncateKeepsUTF8(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{strings.Repeat("é", 200), "a" + strings.Repeat("日本", 100), strings.Repeat("x", 300)} {
+		got := truncate(s, 255)
+		if len(got) > 255 || !utf8.ValidString(got) || !strings.HasPrefix(s, got) || len(got) < 252 {
+			t.Fatalf("truncate(%d bytes) = %d bytes, valid %v", len(s), len(got), utf8.ValidString(got))
+		}
+	}
 }
