@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/workflow"
 )
 
@@ -52,6 +53,9 @@ command that reaches the store appends it to history. --no-lock is refused
   oops rollback --yes --no-lock -m "S3 is down too"`,
 		Args: noArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if opts.Timeout < 0 {
+				return usageErrorf("--timeout must be 0 (scale-timeout from .oopsrc) or more, got %s", opts.Timeout)
+			}
 			if opts.To != "" && opts.NoLock {
 				return withHint(usageErrorf("--no-lock cannot be combined with --to: the release to go to is read from the store"),
 					"roll back to the off color: oops rollback --no-lock")
@@ -60,6 +64,7 @@ command that reaches the store appends it to history. --no-lock is refused
 		},
 	}
 	c.Flags().BoolVar(&opts.NoLock, "no-lock", false, "only when the store cannot be reached: switch without the lock, keep the event on this machine until it can")
+	c.Flags().DurationVar(&opts.Timeout, "timeout", 0, "how long a cold color (auto-scaling groups) may take to scale up and become healthy before nothing is switched (default scale-timeout from .oopsrc, else 10m); with --to, how long the install may take")
 	c.Flags().StringVar(&opts.To, "to", "", "roll back to this earlier release (`REV`): switch to it if the off color runs it, else deploy it there first")
 	_ = c.RegisterFlagCompletionFunc("to", completeRevs(f))
 	return switchCmd(c, opts, runF, rollbackRun)
@@ -76,6 +81,7 @@ func rollbackRun(ctx context.Context, opts *SwitchOptions) error {
 	if err != nil {
 		return err
 	}
+	ctx = target.WithScaleTimeout(ctx, opts.Timeout)
 	p, err := opts.Runner().Preflight(ctx)
 	if err != nil {
 		return err
@@ -97,6 +103,6 @@ func rollbackTo(ctx context.Context, opts *SwitchOptions) error {
 	}
 	o := &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
 		Rev: opts.To, Rollback: true, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
-		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet, Bake: opts.Bake, BakeSet: opts.BakeSet}
+		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet, Bake: opts.Bake, BakeSet: opts.BakeSet, Timeout: opts.Timeout}
 	return deployRun(ctx, o)
 }

@@ -40,6 +40,9 @@ type SwitchOptions struct {
 	// To is rollback --to REV; Percent is oops shift PERCENT.
 	To      string
 	Percent int
+	// Timeout is rollback --timeout: how long a cold color may take to
+	// scale up (0: scale-timeout).
+	Timeout time.Duration
 }
 
 func newSwitchOptions(f *Factory) *SwitchOptions {

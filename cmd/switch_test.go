@@ -25,6 +25,8 @@ func TestSwitchFlags(t *testing.T) {
 			{args: []string{"rollback", "--no-lock", "-y"}, want: SwitchOptions{NoLock: true, Yes: true}},
 			{args: []string{"rollback", "--bake", "2m"}, want: SwitchOptions{Bake: 2 * time.Minute, BakeSet: true}},
 			{args: []string{"rollback", "--bake", "-1s"}, usage: "--bake must be 0 (no bake) or more, got -1s"},
+			{args: []string{"rollback", "--timeout", "2m", "-y"}, want: SwitchOptions{Timeout: 2 * time.Minute, Yes: true}},
+			{args: []string{"rollback", "--timeout", "-1s"}, usage: "--timeout must be 0"},
 			{args: []string{"rollback", "--no-lock", "--to", "v1"}, usage: "--no-lock cannot be combined with --to"},
 			{args: []string{"rollback", "green"}, usage: `oops rollback takes no arguments, got "green"`},
 			{args: []string{"rollback", "--canary", "10"}, usage: "unknown flag: --canary"},

@@ -360,6 +360,24 @@ func AfterInstall(ctx context.Context, c release.Color) context.Context {
 	return context.WithValue(ctx, afterInstallKey{}, c)
 }
 
+// scaleTimeoutKey carries a command's --timeout for a cold scale-up.
+type scaleTimeoutKey struct{}
+
+// WithScaleTimeout marks ctx: a switch planned with it onto a cold color
+// (target/asg) waits at most d for it to be scaled up (oops rollback
+// --timeout), instead of the target's scale-timeout.
+func WithScaleTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, scaleTimeoutKey{}, d)
+}
+
+// ScaleTimeout is the duration WithScaleTimeout marked ctx with, or def.
+func ScaleTimeout(ctx context.Context, def time.Duration) time.Duration {
+	if d, _ := ctx.Value(scaleTimeoutKey{}).(time.Duration); d > 0 {
+		return d
+	}
+	return def
+}
+
 // InstalledBefore is the color AfterInstall marked ctx with, or "".
 func InstalledBefore(ctx context.Context) release.Color {
 	c, _ := ctx.Value(afterInstallKey{}).(release.Color)

@@ -82,7 +82,7 @@ func (r *Runner) Downscale(ctx context.Context, t target.Target, req DownscaleRe
 		if off.Group != nil {
 			out.Group, out.From = off.Group.Name, off.Group.Desired
 		}
-		since, herr := r.liveSince(ctx, st.Live.Color)
+		since, herr := r.liveSince(ctx, st.Live.Color, r.d.Now().Add(-keep))
 		out.LiveSince = since
 		if !since.IsZero() {
 			out.WarmUntil = since.Add(keep)
@@ -115,25 +115,38 @@ func (r *Runner) Downscale(ctx context.Context, t target.Target, req DownscaleRe
 }
 
 // liveSince is when color live last went live, by history: the newest
-// recorded change that left it with the traffic. Zero with no error: no
-// such change is recorded (the colors were set up by hand).
-func (r *Runner) liveSince(ctx context.Context, live release.Color) (time.Time, error) {
+// recorded change that left it with the traffic. History is paged back
+// until that change, or until events older than cutoff (then keep-warm is
+// over whenever the switch was), so that many other events since (refused
+// downscales, approvals) do not hide it. Zero with no error: no such
+// change is recorded since cutoff.
+func (r *Runner) liveSince(ctx context.Context, live release.Color, cutoff time.Time) (time.Time, error) {
 	idx, err := r.d.Index(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
-	evs, err := store.ListEvents(ctx, idx.Store(), idx.App(), store.EventQuery{Limit: 50})
-	if err != nil {
-		return time.Time{}, err
-	}
-	for _, e := range evs {
-		if e.Result != release.ResultOK || e.NoSwitch || e.To.Color != live {
-			continue
+	const page = 50
+	q := store.EventQuery{Limit: page}
+	for {
+		evs, err := store.ListEvents(ctx, idx.Store(), idx.App(), q)
+		if err != nil {
+			return time.Time{}, err
 		}
-		switch e.Action {
-		case release.ActionDeploy, release.ActionRollback, release.ActionSwitch, release.ActionPromote, release.ActionRepair:
-			return e.Time, nil
+		for _, e := range evs {
+			if e.Time.Before(cutoff) {
+				return time.Time{}, nil
+			}
+			if e.Result != release.ResultOK || e.NoSwitch || e.To.Color != live {
+				continue
+			}
+			switch e.Action {
+			case release.ActionDeploy, release.ActionRollback, release.ActionSwitch, release.ActionPromote, release.ActionRepair:
+				return e.Time, nil
+			}
 		}
+		if len(evs) < page {
+			return time.Time{}, nil
+		}
+		q.Before = evs[len(evs)-1].ID
 	}
-	return time.Time{}, nil
 }

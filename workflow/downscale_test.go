@@ -49,6 +49,9 @@ func TestDownscale(t *testing.T) {
 		dry       bool
 		wantErr   string
 		wantScale int // -1: not scaled
+		// noise is how many refused downscales were recorded after the
+		// switch (a cron job retrying every minute).
+		noise int
 	}{
 		{name: "inside keep-warm", switched: 10 * time.Minute, wantErr: "stays warm for a rollback until", wantScale: -1},
 		{name: "inside keep-warm forced", switched: 10 * time.Minute, force: true, wantScale: 0},
@@ -57,6 +60,7 @@ func TestDownscale(t *testing.T) {
 		{name: "min-off-capacity", rc: `"min-off-capacity": 1, `, switched: 2 * time.Hour, wantScale: 1},
 		{name: "nothing recorded", wantScale: 0},
 		{name: "dry run", switched: 2 * time.Hour, dry: true, wantScale: -1},
+		{name: "inside keep-warm after many other events", switched: 50 * time.Minute, noise: 60, wantErr: "stays warm for a rollback until", wantScale: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, `{`+tc.rc+`"application-name": "api", "store": "rel"}`)
@@ -65,6 +69,13 @@ func TestDownscale(t *testing.T) {
 			if tc.switched > 0 {
 				ev := release.Event{Time: time.Now().Add(-tc.switched), Action: release.ActionRollback, App: "api",
 					To: release.Side{Color: release.Blue}, Result: release.ResultOK}
+				if err := store.AppendEvent(ctx, fx.st, &ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range tc.noise {
+				ev := release.Event{Time: time.Now().Add(-tc.switched).Add(time.Duration(i+1) * time.Second), Action: release.ActionDownscale, App: "api",
+					To: release.Side{Color: release.Green}, Result: release.ResultFailed}
 				if err := store.AppendEvent(ctx, fx.st, &ev); err != nil {
 					t.Fatal(err)
 				}
@@ -102,5 +113,26 @@ func TestDownscaleNotScaler(t *testing.T) {
 	var ue UsageError
 	if err == nil || !strings.Contains(err.Error(), "has no auto-scaling groups") || !errors.As(err, &ue) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestDownscaleWhileDeployHoldsTheLock: a deploy under way (it holds the
+// lock) may be scaling the off color up; a downscale, even --force, must
+// not scale it back down under it.
+func TestDownscaleWhileDeployHoldsTheLock(t *testing.T) {
+	fx := newFixture(t, `{"application-name": "api", "store": "rel"}`)
+	ctx := context.Background()
+	held, err := store.AcquireLock(ctx, fx.st, store.LockInfo{App: "api", Holder: "grace", Host: "ci", PID: 7, Command: "oops deploy v2"}, store.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(ctx)
+	s := newScaler()
+	_, err = fx.runner().Downscale(ctx, s, DownscaleRequest{Force: true})
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "oops deploy v2") {
+		t.Fatalf("err %v, want ErrLocked naming the deploy", err)
+	}
+	if len(s.scaled) != 0 {
+		t.Fatalf("scaled %v while a deploy held the lock", s.scaled)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -144,6 +145,30 @@ func albScriptCmds() map[string]scriptCmd {
 				ts.Fatalf("usage: asg-show NAME")
 			}
 			ts.Check(showGroups(ts, alb(ts, args[0])))
+		},
+		"asg-set": func(ts *testscript.TestScript, neg bool, args []string) {
+			// Hand edits of a color's group: version=N points it at launch
+			// template version N (a Terraform run), color=C retags it.
+			noNeg(ts, neg)
+			if len(args) != 3 {
+				ts.Fatalf("usage: asg-set NAME COLOR version=N|color=C")
+			}
+			name := alb(ts, args[0]).ASGs[release.Color(args[1])]
+			as := autoscaling.NewFromConfig(awstest.Config(faultState(ts).moto))
+			switch k, v, _ := strings.Cut(args[2], "="); k {
+			case "version":
+				g, err := as.DescribeAutoScalingGroups(awsCtx(ts), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+				ts.Check(err)
+				lt := &astypes.LaunchTemplateSpecification{LaunchTemplateId: g.AutoScalingGroups[0].LaunchTemplate.LaunchTemplateId, Version: aws.String(v)}
+				_, err = as.UpdateAutoScalingGroup(awsCtx(ts), &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name), LaunchTemplate: lt})
+				ts.Check(err)
+			case "color":
+				_, err := as.CreateOrUpdateTags(awsCtx(ts), &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
+					Key: aws.String("oops:color"), Value: aws.String(v), ResourceId: aws.String(name), ResourceType: aws.String("auto-scaling-group"), PropagateAtLaunch: aws.Bool(false)}}})
+				ts.Check(err)
+			default:
+				ts.Fatalf("asg-set: unknown option %q", args[2])
+			}
 		},
 		"alb-show": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)

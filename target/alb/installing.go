@@ -80,3 +80,13 @@ func (t *Target) TargetGroup(ctx context.Context, c release.Color) (name string,
 	}
 	return g.name, 0, fmt.Errorf("%w: target group %s has no port", target.ErrMisconfigured, g.name)
 }
+
+// TargetGroupARN is color c's target group ARN, from the last read (or
+// read now): what target/asg checks each color's group is attached to.
+func (t *Target) TargetGroupARN(ctx context.Context, c release.Color) (string, error) {
+	g, err := t.group(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	return g.arn, nil
+}

@@ -10,15 +10,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -119,7 +123,8 @@ func (t *Target) String() string { return t.Target.String() }
 type group struct {
 	name                  string
 	desired, min, max     int
-	ltID, ltName, version string // the launch template the group launches from
+	ltID, ltName, version string   // the launch template the group launches from
+	targetGroups          []string // the ARNs of the target groups it is attached to
 	instances             []instance
 }
 
@@ -135,6 +140,22 @@ func (g *group) inService() int {
 		}
 	}
 	return n
+}
+
+// drifted counts g's InService instances on another launch template
+// version than the one g names by number.
+func (g *group) drifted() (int, string) {
+	v := pinned(g.version)
+	if v == "" {
+		return 0, ""
+	}
+	n := 0
+	for _, in := range g.instances {
+		if in.lifecycle == string(astypes.LifecycleStateInService) && in.version != "" && in.version != v {
+			n++
+		}
+	}
+	return n, v
 }
 
 // read reads both colors' groups: one DescribeAutoScalingGroups call.
@@ -172,6 +193,23 @@ func (t *Target) read(ctx context.Context) (map[release.Color]*group, error) {
 	}
 	for _, c := range []release.Color{release.Blue, release.Green} {
 		if groups[c] == nil {
+			continue
+		}
+		// A group attached to the other color's target group (tags
+		// swapped, names crossed) would have oops scale down, or replace
+		// the instances of, the color that takes the traffic.
+		other, err := t.Target.TargetGroupARN(ctx, c.Other())
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(groups[c].targetGroups, other) {
+			return nil, target.Hinted(fmt.Errorf("%w: auto-scaling group %s (%s) is attached to target group %s, which %s uses: oops would scale or replace %s's instances as %s's",
+				target.ErrMisconfigured, groups[c].name, t.named(c), tgName(other), c.Other(), c.Other(), c),
+				"each color's group must be attached to that color's target group: fix the oops:color tags (or blue-asg/green-asg in .oopsrc)")
+		}
+	}
+	for _, c := range []release.Color{release.Blue, release.Green} {
+		if groups[c] == nil {
 			what := fmt.Sprintf("no auto-scaling group tagged %s=%s", TagColor, c)
 			if t.cfg.Names != nil {
 				what = fmt.Sprintf("auto-scaling group %s (%s-asg in .oopsrc) not found", t.cfg.Names[c], c)
@@ -180,6 +218,23 @@ func (t *Target) read(ctx context.Context) (map[release.Color]*group, error) {
 		}
 	}
 	return groups, nil
+}
+
+// named says how c's group was chosen, for errors.
+func (t *Target) named(c release.Color) string {
+	if t.cfg.Names != nil {
+		return string(c) + "-asg in .oopsrc"
+	}
+	return "tagged " + string(c)
+}
+
+// tgName is the name in a target group ARN (".../targetgroup/NAME/ID").
+func tgName(arn string) string {
+	parts := strings.Split(arn, "/")
+	if len(parts) >= 3 {
+		return parts[len(parts)-2]
+	}
+	return arn
 }
 
 func (t *Target) colorOf(g astypes.AutoScalingGroup) (release.Color, error) {
@@ -206,10 +261,11 @@ func (t *Target) colorOf(g astypes.AutoScalingGroup) (release.Color, error) {
 
 func parseGroup(g astypes.AutoScalingGroup) *group {
 	out := &group{
-		name:    aws.ToString(g.AutoScalingGroupName),
-		desired: int(aws.ToInt32(g.DesiredCapacity)),
-		min:     int(aws.ToInt32(g.MinSize)),
-		max:     int(aws.ToInt32(g.MaxSize)),
+		name:         aws.ToString(g.AutoScalingGroupName),
+		desired:      int(aws.ToInt32(g.DesiredCapacity)),
+		min:          int(aws.ToInt32(g.MinSize)),
+		max:          int(aws.ToInt32(g.MaxSize)),
+		targetGroups: g.TargetGroupARNs,
 	}
 	if lt := g.LaunchTemplate; lt != nil {
 		out.ltID, out.ltName, out.version = aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)
@@ -274,6 +330,12 @@ func (t *Target) annotate(ctx context.Context, st *target.State) {
 		cs.Group = &target.Group{Name: g.name, Desired: g.desired, Min: g.min, Max: g.max, InService: g.inService(), Need: n, Warm: g.inService() >= n}
 	}
 	st.Notes = append(st.Notes, target.Note{Name: "groups", Text: fmt.Sprintf("%s %s, %s %s", st.Live.Color, size(st.Live.Group), st.Off.Color, size(st.Off.Group))})
+	for _, cs := range []*target.ColorState{&st.Live, &st.Off} {
+		if n, v := gs[cs.Color].drifted(); n > 0 {
+			st.Notes = append(st.Notes, target.Note{Name: "drift", Text: fmt.Sprintf("%s: %d InService instance(s) not on launch template version %s, which the group launches from: they may run another release than %s (a deploy that did not replace them)",
+				cs.Color, n, v, release.Short(cs.Commit))})
+		}
+	}
 	off := st.Off.Group
 	if off.Warm {
 		st.Notes = append(st.Notes, target.Note{Name: "rollback", Text: fmt.Sprintf("%s is warm: instant (one ModifyListener per listener)", st.Off.Color)})
@@ -318,19 +380,99 @@ func (t *Target) Plan(ctx context.Context, st *target.State, to release.Color, w
 	if g.inService() >= need {
 		return p, nil
 	}
+	cs := st.Off
+	if st.Live.Color == to {
+		cs = st.Live
+	}
+	if err := t.checkDrift(ctx, g, to, cs.Commit); err != nil {
+		return nil, err
+	}
+	timeout := target.ScaleTimeout(ctx, t.cfg.ScaleTimeout)
 	step := fmt.Sprintf("UpdateAutoScalingGroup %s: desired capacity %d -> %d (%s is cold: %d InService), then wait up to %s until %d instances are InService and healthy in its target group",
-		g.name, g.desired, max(g.desired, need), to, g.inService(), t.cfg.ScaleTimeout, need)
+		g.name, g.desired, max(g.desired, need), to, g.inService(), timeout, need)
 	steps := append([]string{step}, p.Steps...)
 	return target.NewPlan(p.From, p.To, p.Weight, steps, func(ctx context.Context) error {
 		t.cfg.Logf("%s is cold: scaling %s to %d before switching", to, g.name, need)
 		if err := t.resize(ctx, g, max(g.desired, need), min(g.min, need), max(g.max, need), nil); err != nil {
 			return err
 		}
-		if err := t.wait(ctx, to, g.name, "", need, t.cfg.ScaleTimeout, t.cfg.Logf); err != nil {
+		// Only instances of the version checked above count: one left on
+		// another version (not replaced) would serve another commit.
+		if err := t.wait(ctx, to, g.name, pinned(g.version), need, timeout, t.cfg.Logf); err != nil {
 			return fmt.Errorf("scale up %s: %w; traffic was not switched", to, err)
 		}
 		return t.Target.Apply(ctx, p)
 	}), nil
+}
+
+// checkDrift refuses to scale up color c's group when the launch template
+// version it launches from carries another commit than the one recorded
+// for c (the group pointed at another version by hand, or by Terraform):
+// its new instances would serve that commit while history says c's.
+func (t *Target) checkDrift(ctx context.Context, g *group, c release.Color, recorded string) error {
+	if recorded == "" || g.ltID == "" && g.ltName == "" {
+		return nil
+	}
+	v, err := t.version(ctx, g)
+	if err != nil {
+		return err
+	}
+	got := instanceTag(v.LaunchTemplateData, TagCommit)
+	if got == "" || got == recorded {
+		return nil
+	}
+	return target.Hinted(fmt.Errorf("%w: %s launches from launch template %s version %s, which carries %s, but %s is recorded as %s: scaled up, it would serve another release; nothing was scaled or switched",
+		target.ErrMisconfigured, g.name, g.template(), strconv.FormatInt(aws.ToInt64(v.VersionNumber), 10), got, c, recorded),
+		"point the group back at the version that carries "+recorded+", or deploy the release you want there: oops rollback --to REV")
+}
+
+// pinned is the launch template version instances must be on, when the
+// group names one by number ("": $Latest or $Default, not checked).
+func pinned(version string) string {
+	if _, err := strconv.ParseInt(version, 10, 64); err != nil {
+		return ""
+	}
+	return version
+}
+
+// version reads the launch template version g launches from.
+func (t *Target) version(ctx context.Context, g *group) (ec2types.LaunchTemplateVersion, error) {
+	src := g.version
+	if src == "" {
+		src = "$Default"
+	}
+	din := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{src}}
+	if g.ltID != "" {
+		din.LaunchTemplateId = aws.String(g.ltID)
+	} else {
+		din.LaunchTemplateName = aws.String(g.ltName)
+	}
+	out, err := t.ec2.DescribeLaunchTemplateVersions(ctx, din)
+	if err != nil {
+		return ec2types.LaunchTemplateVersion{}, fmt.Errorf("read launch template %s: DescribeLaunchTemplateVersions: %w", g.template(), err)
+	}
+	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
+		return ec2types.LaunchTemplateVersion{}, fmt.Errorf("%w: launch template %s has no version %s", target.ErrMisconfigured, g.template(), src)
+	}
+	return out.LaunchTemplateVersions[0], nil
+}
+
+// instanceTag is the value of tag key on the instances d launches.
+func instanceTag(d *ec2types.ResponseLaunchTemplateData, key string) string {
+	if d == nil {
+		return ""
+	}
+	for _, ts := range d.TagSpecifications {
+		if ts.ResourceType != ec2types.ResourceTypeInstance {
+			continue
+		}
+		for _, tg := range ts.Tags {
+			if aws.ToString(tg.Key) == key {
+				return aws.ToString(tg.Value)
+			}
+		}
+	}
+	return ""
 }
 
 // Apply runs p (see Plan): groups are read again afterwards.
@@ -410,16 +552,23 @@ func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *
 // and healthy in color c's target group, saying each instance's progress.
 func (t *Target) wait(ctx context.Context, c release.Color, name, version string, want int, timeout time.Duration, progress func(string, ...any)) error {
 	deadline := time.Now().Add(timeout)
+	// The reads share the deadline: a call AWS does not answer must not
+	// hold a rollback past its timeout.
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	seen := map[string]string{}
 	for {
-		ready, why, err := t.ready(ctx, c, name, version, want, seen, progress)
+		ready, why, err := t.ready(wctx, c, name, version, want, seen, progress)
 		if err == nil && ready {
 			return nil
 		}
 		if err != nil {
 			why = err.Error()
 		}
-		if !time.Now().Add(t.cfg.PollInterval).Before(deadline) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for %s: %w (%s)", name, ctx.Err(), why)
+		}
+		if wctx.Err() != nil || !time.Now().Add(t.cfg.PollInterval).Before(deadline) {
 			return fmt.Errorf("%w: %s after %s: %s", target.ErrUnhealthy, name, timeout, why)
 		}
 		select {
@@ -577,24 +726,10 @@ func (g *group) template() string {
 // readable through the metadata service, and user data that fetches the
 // release (the current user data when it already runs oops hook fetch).
 func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequest) (string, error) {
-	src := g.version
-	if src == "" {
-		src = "$Default"
-	}
-	din := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{src}}
-	if g.ltID != "" {
-		din.LaunchTemplateId = aws.String(g.ltID)
-	} else {
-		din.LaunchTemplateName = aws.String(g.ltName)
-	}
-	out, err := t.ec2.DescribeLaunchTemplateVersions(ctx, din)
+	cur, err := t.version(ctx, g)
 	if err != nil {
-		return "", fmt.Errorf("read launch template %s: DescribeLaunchTemplateVersions: %w", g.template(), err)
+		return "", err
 	}
-	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
-		return "", fmt.Errorf("%w: launch template %s has no version %s", target.ErrMisconfigured, g.template(), src)
-	}
-	cur := out.LaunchTemplateVersions[0]
 	data, err := versionData(cur.LaunchTemplateData, t.cfg.UserData, req.Release.Commit, req.Color)
 	if err != nil {
 		return "", target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data")
@@ -606,8 +741,11 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 		SourceVersion:      aws.String(strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)),
 		VersionDescription: aws.String(truncate(req.Description, 255)),
 		LaunchTemplateData: data,
-		LaunchTemplateId:   din.LaunchTemplateId,
-		LaunchTemplateName: din.LaunchTemplateName,
+	}
+	if g.ltID != "" {
+		cin.LaunchTemplateId = aws.String(g.ltID)
+	} else {
+		cin.LaunchTemplateName = aws.String(g.ltName)
 	}
 	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin)
 	if err != nil {
@@ -619,9 +757,14 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	return strconv.FormatInt(*made.LaunchTemplateVersion.VersionNumber, 10), nil
 }
 
+// truncate cuts s to at most n bytes, not inside a character: EC2 takes
+// only valid UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

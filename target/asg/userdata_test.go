@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -85,5 +86,74 @@ func TestVersionDataKeepsIMDSv2(t *testing.T) {
 	}
 	if d.MetadataOptions.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired || aws.ToInt32(d.MetadataOptions.HttpPutResponseHopLimit) != 2 {
 		t.Fatalf("metadata options %+v: IMDSv2 settings lost", d.MetadataOptions)
+	}
+}
+
+// FuzzVersionData: whatever user data and instance tags the current
+// version holds (base64 or not, tags named like oops's), the new version
+// either is refused or launches instances tagged with exactly the commit
+// and color given, and user data that runs oops hook fetch and is the old
+// user data unchanged (or the default): nothing from the tags gets in.
+func FuzzVersionData(f *testing.F) {
+	f.Add(base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\noops hook fetch\n")), "oops:commit", "../../etc", true)
+	f.Add("", "Name", "web", false)
+	f.Add("not base64 $(rm -rf /)", "oops:color", "blue; curl x | sh", true)
+	f.Fuzz(func(t *testing.T, ud, key, value string, hasUD bool) {
+		sha := strings.Repeat("c", 40)
+		cur := &ec2types.ResponseLaunchTemplateData{TagSpecifications: []ec2types.LaunchTemplateTagSpecification{{
+			ResourceType: ec2types.ResourceTypeInstance, Tags: []ec2types.Tag{{Key: aws.String(key), Value: aws.String(value)}}}}}
+		if hasUD {
+			cur.UserData = aws.String(ud)
+		}
+		d, err := versionData(cur, DefaultUserData, sha, release.Green)
+		if err != nil {
+			return
+		}
+		got, err := base64.StdEncoding.DecodeString(aws.ToString(d.UserData))
+		if err != nil {
+			t.Fatalf("user data not base64: %v", err)
+		}
+		if !strings.Contains(string(got), FetchCommand) {
+			t.Fatalf("user data does not run %s: %q", FetchCommand, got)
+		}
+		if old, _ := base64.StdEncoding.DecodeString(ud); hasUD && ud != "" && string(got) != string(old) {
+			t.Fatalf("user data changed: %q -> %q", old, got)
+		}
+		commits, colors := 0, 0
+		for _, ts := range d.TagSpecifications {
+			for _, tg := range ts.Tags {
+				if ts.ResourceType != ec2types.ResourceTypeInstance {
+					continue
+				}
+				switch aws.ToString(tg.Key) {
+				case TagCommit:
+					commits++
+					if aws.ToString(tg.Value) != sha {
+						t.Fatalf("commit tag %q", aws.ToString(tg.Value))
+					}
+				case TagColor:
+					colors++
+					if aws.ToString(tg.Value) != "green" {
+						t.Fatalf("color tag %q", aws.ToString(tg.Value))
+					}
+				}
+			}
+		}
+		if commits != 1 || colors != 1 {
+			t.Fatalf("%d commit tags, %d color tags", commits, colors)
+		}
+	})
+}
+
+// A deploy's -m reason in another alphabet is cut to the 255 bytes a
+// launch template version description takes, never inside a character
+// (EC2 refuses invalid UTF-8, which would fail the deploy).
+func TestTruncateKeepsUTF8(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{strings.Repeat("é", 200), "a" + strings.Repeat("日本", 100), strings.Repeat("x", 300)} {
+		got := truncate(s, 255)
+		if len(got) > 255 || !utf8.ValidString(got) || !strings.HasPrefix(s, got) || len(got) < 252 {
+			t.Fatalf("truncate(%d bytes) = %d bytes, valid %v", len(s), len(got), utf8.ValidString(got))
+		}
 	}
 }
