@@ -16,14 +16,18 @@ func newPromoteCmd(f *Factory, runF func(context.Context, *SwitchOptions) error)
 	opts := newSwitchOptions(f)
 	c := &cobra.Command{
 		Use:   "promote",
-		Short: "Finish a canary: send all traffic to the canary color",
+		Short: "Finish a canary (all traffic to the canary color), or switch to an approved deploy",
 		Long: `Send all traffic to the color a canary (oops shift, oops deploy --canary)
 sends part of it to, finishing the switch. The canary color is probed first
 (unless --force) and watched for --verify-timeout afterwards; if it fails,
 traffic goes back to the canary's split.
 
-With no canary in progress promote changes nothing and exits 1, so a
-pipeline does not mistake a canary someone rolled back for a promoted one.`,
+With require-approval and no canary in progress, promote switches to the
+approved release waiting on the off color, as oops deploy REV would.
+
+Otherwise, with no canary in progress promote changes nothing and exits 1,
+so a pipeline does not mistake a canary someone rolled back for a promoted
+one.`,
 		Example: `  oops promote
   oops promote --yes -m "canary clean for 30 min"
   oops promote --dry-run`,
