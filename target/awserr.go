@@ -1,5 +1,14 @@
 package target
 
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/smithy-go"
+)
+
 // AWSError is an AWS failure said in one line that names the target, the
 // call and what is missing; it wraps the SDK error so the CLI exits with
 // its AWS code.
@@ -24,4 +33,50 @@ func SayAPIError(code, call, perm string) (msg string, ok bool) {
 		return call + ": AWS is throttling requests (" + code + "); wait a few seconds and run the command again", true
 	}
 	return "", false
+}
+
+// APICall says the failures of one AWS call of a backend in one line.
+type APICall struct {
+	// Name is the target and the operation (and what it acts on), e.g.
+	// "ALB web: ModifyListener listener/app/web/1"; Perm the IAM permission
+	// the operation needs.
+	Name, Perm string
+	// Stale are the error codes that mean what the call names changed
+	// meanwhile (oops status then tells what is there).
+	Stale []string
+	// Says is what the backend says of other codes it knows ("": nothing
+	// special); nil: none.
+	Says func(code string) string
+	// NoAnswer says an error that carries no API code (nothing answered,
+	// a connection cut).
+	NoAnswer func(err error) string
+}
+
+// Explain turns err into an *AWSError that says c's failure: an error
+// already said passes through; an API error is said by SayAPIError, by
+// Says, as stale, or by its code, with AWS's own message after it.
+func (c APICall) Explain(err error) error {
+	var already *AWSError
+	if err == nil || errors.As(err, &already) {
+		return err
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return &AWSError{Msg: c.NoAnswer(err), Err: err}
+	}
+	code := ae.ErrorCode()
+	msg, ok := SayAPIError(code, c.Name, c.Perm)
+	switch {
+	case ok:
+	case c.Says != nil && c.Says(code) != "":
+		msg = c.Says(code)
+	case slices.Contains(c.Stale, code):
+		msg = fmt.Sprintf("%s: %s (changed meanwhile?); run oops status", c.Name, code)
+	default:
+		msg = fmt.Sprintf("%s: %s", c.Name, code)
+	}
+	if said := strings.Join(strings.Fields(ae.ErrorMessage()), " "); said != "" {
+		msg += " (AWS: " + said + ")"
+	}
+	return &AWSError{Msg: msg, Err: err}
 }

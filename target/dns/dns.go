@@ -537,33 +537,21 @@ func newID() string {
 
 // explain turns the error of API operation op on what into one line.
 func (t *Target) explain(op, what string, err error) error {
-	var already *target.AWSError
-	if err == nil || errors.As(err, &already) {
-		return err
-	}
 	call := fmt.Sprintf("%s: %s", t, op)
 	if what != "" {
 		call += " " + what
 	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return &target.AWSError{Msg: fmt.Sprintf("%s: no answer from Route 53: %v", call, err), Err: err}
-	}
-	code := ae.ErrorCode()
-	msg, ok := target.SayAPIError(code, call, "route53:"+op)
-	switch {
-	case ok:
-	case code == "PriorRequestNotComplete":
-		msg = call + ": Route 53 is still applying an earlier change to this zone; wait a few seconds and run the command again"
-	case code == "InvalidChangeBatch" || code == "NoSuchHealthCheck" || code == "NoSuchHostedZone":
-		msg = fmt.Sprintf("%s: %s (changed meanwhile?); run oops status", call, code)
-	default:
-		msg = fmt.Sprintf("%s: %s", call, code)
-	}
-	if said := strings.Join(strings.Fields(ae.ErrorMessage()), " "); said != "" {
-		msg += " (AWS: " + said + ")"
-	}
-	return &target.AWSError{Msg: msg, Err: err}
+	return target.APICall{
+		Name: call, Perm: "route53:" + op,
+		Stale: []string{"InvalidChangeBatch", "NoSuchHealthCheck", "NoSuchHostedZone"},
+		Says: func(code string) string {
+			if code == "PriorRequestNotComplete" {
+				return call + ": Route 53 is still applying an earlier change to this zone; wait a few seconds and run the command again"
+			}
+			return ""
+		},
+		NoAnswer: func(err error) string { return fmt.Sprintf("%s: no answer from Route 53: %v", call, err) },
+	}.Explain(err)
 }
 
 func isAPIError(err error) bool {
