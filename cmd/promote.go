@@ -78,7 +78,5 @@ func promoteApproved(ctx context.Context, opts *SwitchOptions) (done bool, err e
 	if err != nil || a == nil {
 		return false, err
 	}
-	return true, deployRun(ctx, &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
-		Rev: a.Commit, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
-		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet})
+	return true, deployRun(ctx, opts.deploy(a.Commit))
 }

@@ -101,8 +101,7 @@ func rollbackTo(ctx context.Context, opts *SwitchOptions) error {
 	if _, err := opts.Config(); err != nil {
 		return err // said before a bad --verify-timeout, as for every rollback
 	}
-	o := &DeployOptions{IO: opts.IO, Runner: opts.Runner, Verify: opts.Verify, Confirm: opts.Confirm,
-		Rev: opts.To, Rollback: true, Yes: opts.Yes, DryRun: opts.DryRun, Force: opts.Force, Reason: opts.Reason,
-		VerifyTimeout: opts.VerifyTimeout, VerifySet: opts.VerifySet, Bake: opts.Bake, BakeSet: opts.BakeSet, Timeout: opts.Timeout}
+	o := opts.deploy(opts.To)
+	o.Rollback = true
 	return deployRun(ctx, o)
 }

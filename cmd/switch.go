@@ -164,3 +164,11 @@ func printSwitched(io *IOStreams, t target.Target, dryRun bool, res *target.Swit
 	fmt.Fprintf(io.Out, "%s is live now on %s (%s, commit %s; was %s)\n",
 		res.Plan.To, t, now.Where(), workflow.ShortCommit(now), res.Plan.From)
 }
+
+// deploy is the deploy of rev these switch flags ask for: rollback --to,
+// and promote of an approved release, switch through the deploy path.
+func (o *SwitchOptions) deploy(rev string) *DeployOptions {
+	return &DeployOptions{IO: o.IO, Runner: o.Runner, Verify: o.Verify, Confirm: o.Confirm,
+		Rev: rev, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, Reason: o.Reason,
+		VerifyTimeout: o.VerifyTimeout, VerifySet: o.VerifySet, Bake: o.Bake, BakeSet: o.BakeSet, Timeout: o.Timeout}
+}
