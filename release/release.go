@@ -5,7 +5,6 @@ package release
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -87,10 +86,20 @@ func Key(app, sha, ext string) string {
 // Prefix is the key prefix under which an application's artifacts live.
 func Prefix(app string) string { return app + "/" + app + "-" }
 
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
-// IsFullSHA reports whether s is a 40-hex commit id.
-func IsFullSHA(s string) bool { return fullSHA.MatchString(s) }
+// IsFullSHA reports whether s is a 40-hex commit id (lower case). A loop,
+// not a regexp: oops list asks it of every key in the store (20,000 at
+// 10,000 releases), where a regexp was 3% of the listing's CPU.
+func IsFullSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseKey recognises an artifact key of app and returns its commit and
 // extension.

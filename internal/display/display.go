@@ -85,7 +85,27 @@ func Cell(s string) string {
 	if s == "" {
 		return "-"
 	}
+	if plainCell(s) {
+		return s // most values: no copy (oops list calls this per field)
+	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// plainCell reports whether s is ASCII with single spaces between words
+// and none at either end: what Cell would return unchanged.
+func plainCell(s string) bool {
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c >= 0x80 || c < ' ' || c == 0x7f:
+			return false // non-ASCII may hold Unicode spaces: the slow path decides
+		case c == ' ' && s[i+1] == ' ':
+			return false
+		}
+	}
+	return true
 }
 
 // Abbreviate keeps the first line of s, at most n characters.

@@ -2,6 +2,7 @@ package display
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +111,38 @@ func TestBake(t *testing.T) {
 			t.Errorf("Bake(%+v) = %q, want %q", tc.a, got, tc.want)
 		}
 	}
+}
+
+// TestCell: one line, one field, whatever the value holds.
+func TestCell(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "-"},
+		{"fix the login", "fix the login"},
+		{"  fix  the\tlogin\n", "fix the login"},
+		{"a\nb", "a b"},
+		{"café au lait", "café au lait"},
+		{"no\u00a0break\u2003em", "no break em"},
+		{"x", "x"},
+		{" ", ""},
+	} {
+		if got := Cell(tc.in); got != tc.want {
+			t.Errorf("Cell(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzCell: the fast path for plain values gives what the general one does.
+func FuzzCell(f *testing.F) {
+	for _, s := range []string{"a b", " a", "a  b", "a\tb", "é\u2003x", "\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := "-"
+		if s != "" {
+			want = strings.Join(strings.Fields(s), " ")
+		}
+		if got := Cell(s); got != want {
+			t.Fatalf("Cell(%q) = %q, want %q", s, got, want)
+		}
+	})
 }
