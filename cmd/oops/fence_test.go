@@ -448,6 +448,11 @@ func TestFencingAtEachStep(t *testing.T) {
 func pidless(status string) string {
 	var keep []string
 	for _, l := range strings.Split(status, "\n") {
+		// Not the limits line: its count of open connections moves with
+		// the test's own requests, not with what A may change.
+		if strings.HasPrefix(l, "listener\tlimits:") {
+			continue
+		}
 		if strings.HasPrefix(l, "blue\t") || strings.HasPrefix(l, "green\t") || strings.HasPrefix(l, "listener\t") {
 			keep = append(keep, l)
 		}
