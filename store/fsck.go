@@ -162,6 +162,7 @@ type fsck struct {
 	artifacts map[string][]Object // by commit
 	byKey     map[string]Object   // artifacts by key
 	metaKeys  map[string]Object   // metadata objects by commit
+	markers   map[string]Object   // adoption markers by commit
 	events    []string
 	hooks     []Object
 	index     *Object // nil: no index object
@@ -188,7 +189,7 @@ func Fsck(ctx context.Context, s Store, opts FsckOptions) (*FsckResult, error) {
 	}
 	k := &fsck{
 		s: s, opts: opts, app: opts.App, res: &FsckResult{},
-		artifacts: map[string][]Object{}, byKey: map[string]Object{}, metaKeys: map[string]Object{},
+		artifacts: map[string][]Object{}, byKey: map[string]Object{}, metaKeys: map[string]Object{}, markers: map[string]Object{},
 		metas: map[string]release.Release{}, badMeta: map[string]bool{},
 	}
 	if err := k.list(ctx); err != nil {
@@ -245,6 +246,8 @@ func (k *fsck) list(ctx context.Context) error {
 			if sha, ok := strings.CutSuffix(strings.TrimPrefix(key, relPrefix), ".json"); ok && release.IsFullSHA(sha) {
 				k.metaKeys[sha] = o
 			}
+		case strings.HasPrefix(key, adoptedPrefix(k.app)):
+			k.markers[strings.TrimPrefix(key, adoptedPrefix(k.app))] = o
 		case strings.HasPrefix(key, evPrefix):
 			if strings.HasSuffix(key, ".json") {
 				k.events = append(k.events, key)
@@ -373,9 +376,22 @@ func (k *fsck) checkMeta(ctx context.Context) error {
 // indexState is the decoded index.
 type indexState struct {
 	m map[string]release.Release
-	// metaETags: of the metadata objects the entries were made from.
+	// metaETags: of the metadata objects the entries were made from
+	// (the snapshots of the version before format 2).
 	metaETags map[string]string
+	refs      snapshotRefs
 	corrupt   bool
+}
+
+// stale reports whether a listing reads sha's metadata rather than
+// trusting the snapshot's entry: as for a release published since, the
+// entry is then no problem.
+func (k *fsck) stale(sha string, e release.Release) bool {
+	if !k.idx.refs.current() {
+		return k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag
+	}
+	m, marked := k.markers[sha]
+	return k.idx.refs.ArtifactETags[sha] != k.byKey[e.Key].ETag || (marked && k.idx.refs.Adopted[sha] != m.ETag)
 }
 
 func (k *fsck) indexEntry(sha string) (release.Release, bool) {
@@ -413,7 +429,7 @@ func (k *fsck) loadIndex(ctx context.Context) error {
 	if f.Releases != nil {
 		k.idx.m = f.Releases
 	}
-	k.idx.metaETags = f.MetaETags
+	k.idx.metaETags, k.idx.refs = f.MetaETags, f.snapshotRefs
 	return nil
 }
 
@@ -440,14 +456,16 @@ func (k *fsck) checkIndex(ctx context.Context) error {
 			k.add(p)
 		case !goodMeta:
 			// Reported with the metadata.
-		case k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag:
-			// Made from metadata rewritten since: list reads the
-			// metadata instead, as for a release published since.
+		case k.stale(sha, e):
+			// Made from metadata rewritten since, or an artifact
+			// replaced: list reads the metadata instead, as for a
+			// release published since.
 		case e.Key != meta.Key || e.SHA256 != meta.SHA256 || e.Size != meta.Size:
 			k.add(Problem{Key: key, Commit: sha, Kind: FsckIndexMismatch, Repairable: true,
 				Detail: fmt.Sprintf("the index entry of %s (%s, %d bytes) disagrees with its metadata (%s, %d bytes); --repair rewrites the entry from the metadata", release.Short(sha), e.Key, e.Size, meta.Key, meta.Size)})
 		}
 	}
+	k.checkBare()
 	if k.opts.Repair && k.indexNeedsRepair() {
 		err := k.rebuildIndex(ctx)
 		k.repaired(err, func(p *Problem) bool {
@@ -465,6 +483,24 @@ func (k *fsck) checkIndex(ctx context.Context) error {
 	return nil
 }
 
+// checkBare finds commits the snapshot records as bare, which listings
+// trust, that have metadata listings would not read: adopted by an oops
+// that left no marker, or a marker lost.
+func (k *fsck) checkBare() {
+	if !k.idx.refs.current() {
+		return
+	}
+	for _, sha := range sortedCommits(k.idx.refs.Bare) {
+		arts, meta := k.artifacts[sha], k.metaKeys[sha]
+		m, marked := k.markers[sha]
+		if len(arts) == 0 || meta.Key == "" || bareRef(arts[0]) != k.idx.refs.Bare[sha] || (marked && k.idx.refs.Adopted[sha] != m.ETag) {
+			continue
+		}
+		k.add(Problem{Key: IndexKey(k.app), Commit: sha, Kind: FsckIndexMismatch, Repairable: true,
+			Detail: fmt.Sprintf("the index records %s as bare, but it has metadata (%s): oops list shows it bare; --repair rewrites the index from the metadata", release.Short(sha), meta.Key)})
+	}
+}
+
 func (k *fsck) indexNeedsRepair() bool {
 	for _, p := range k.res.Problems {
 		if p.Repairable && (p.Key == IndexKey(k.app) || strings.HasPrefix(p.Key, releasesPrefix(k.app))) {
@@ -479,12 +515,12 @@ func (k *fsck) indexNeedsRepair() bool {
 // entries that agree with their artifact.
 func (k *fsck) rebuildIndex(ctx context.Context) error {
 	m := map[string]release.Release{}
-	etags := map[string]string{}
+	refs := snapshotRefs{Format: snapshotFormat, ArtifactETags: map[string]string{}, Bare: map[string]string{}, Adopted: map[string]string{}}
 	for sha, r := range k.metas {
 		if art, ok := k.byKey[r.Key]; ok && art.Size == r.Size {
 			r.ETag = ""
 			m[sha] = r
-			etags[sha] = k.metaKeys[sha].ETag
+			refs.ArtifactETags[sha] = art.ETag
 		}
 	}
 	for sha, e := range k.idx.m {
@@ -509,8 +545,21 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 			return fmt.Errorf("rewrite %s: %w", mk, err)
 		}
 		m[sha] = e
+		refs.ArtifactETags[sha] = k.byKey[e.Key].ETag
 	}
-	data, err := json.Marshal(indexFile{Version: 1, Releases: m, MetaETags: etags})
+	// Every metadata object was read: every marker is folded in, and a
+	// commit without metadata is bare.
+	for sha, o := range k.markers {
+		refs.Adopted[sha] = o.ETag
+	}
+	for sha, arts := range k.artifacts {
+		if _, ok := k.metaKeys[sha]; !ok {
+			if _, ok := m[sha]; !ok {
+				refs.Bare[sha] = bareRef(arts[0])
+			}
+		}
+	}
+	data, err := json.Marshal(indexFile{Version: 1, Releases: m, snapshotRefs: refs})
 	if err != nil {
 		return err
 	}

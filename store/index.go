@@ -6,9 +6,12 @@ package store
 // CodeDeploy and buckets filled by other CI keep working):
 //
 //	<app>/<app>-<full-sha>.<ext>        the artifact; user metadata sha256
+//	                                    and oops-commit
 //	<app>/.oops/releases/<sha>.json     one release's metadata, written once
 //	<app>/.oops/index.json              snapshot: many releases' metadata in
 //	                                    one object (a cache, see below)
+//	<app>/.oops/adopted/<sha>           empty: metadata written for an
+//	                                    artifact publish did not upload
 //
 // Publish writes in this order: artifact (Create, If-None-Match, so only
 // one publisher of a commit can win), then its metadata (Create). That is
@@ -16,30 +19,35 @@ package store
 // releases, and concurrent publishers never write the same key, so they
 // never contend. A crash between the two leaves nothing wrong, only
 // something missing, and re-running the same publish finds the artifact
-// with the same bytes and writes what is missing.
+// with the same bytes and writes what is missing (and the adoption marker,
+// as for a bare zip of other CI published by oops).
 //
 // index.json is a compacted snapshot of the metadata objects, so that
-// listing costs requests per page of releases, not per release. Older oops
-// versions kept it complete on every publish (a compare-and-swap of the
-// whole object: 4.6 MB moved per publish at 10,000 releases); it has the
-// same format, so stores they wrote list unchanged and they still read it.
-// It also records the ETag of each metadata object it was made from
-// (meta_etags), so that a metadata object rewritten since (a republish
-// after its artifact was deleted) is read again rather than trusted.
+// listing costs requests per page of artifact keys, not per release. Older
+// oops versions kept it complete on every publish (a compare-and-swap of
+// the whole object: 4.6 MB moved per publish at 10,000 releases); it keeps
+// their format (version, releases), so they still read it. Format 2 adds
+// the ETag of the artifact each entry describes, the commits found bare
+// (ETag and time of their artifact) and the adoption markers folded in.
 //
 // List (listing.go) reads, in one wave of concurrent requests: the
-// artifact keys, the metadata keys, the snapshot and the marks. On S3 each
-// key family is listed as the 16 ranges of the commit's first hex digit,
-// so a listing is one round trip per 1000 keys of a range (up to 16,000
-// releases: one). It then reads, concurrently, only the metadata objects
-// the snapshot lacks (published since), and when there were more than
-// compactAfter of them writes a new snapshot with a conditional write
-// (best effort: a read-only user lists all the same). Artifacts without
-// metadata (a bare zip of other CI, or a publish that died half-way) are
-// listed bare, with the object's time as published time.
+// artifact keys, the adoption markers, the snapshot and the marks. On S3
+// the artifact keys are listed as the 16 ranges of the commit's first hex
+// digit, so a listing is one round trip per 1000 keys of a range (up to
+// 16,000 releases: one). An entry is trusted when its artifact is listed
+// with the recorded ETag (other bytes uploaded again have another, and
+// their publish rewrote the metadata) and no newer marker says it was
+// adopted; a bare commit when its artifact is listed as recorded. The rest
+// were published since, or changed: their metadata objects are read,
+// concurrently (not found: bare), and when there were more than
+// compactAfter of them a new snapshot is written with a conditional write
+// (best effort: a read-only user lists all the same). A snapshot of older
+// oops (or none) also needs the metadata keys listed, as those versions
+// did, and the first full listing rewrites it in format 2.
 //
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,7 +55,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +107,14 @@ func (x *Index) App() string { return x.app }
 
 // IndexKey is the consolidated metadata object of app.
 func IndexKey(app string) string { return app + "/" + MetaDir + "/index.json" }
+
+// AdoptedKey is the adoption marker of a commit: written when publish
+// writes metadata for an artifact it did not upload (a bare zip of other
+// CI, or one whose metadata was lost), which the artifact listing cannot
+// show. Empty; never rewritten.
+func AdoptedKey(app, sha string) string { return adoptedPrefix(app) + sha }
+
+func adoptedPrefix(app string) string { return app + "/" + MetaDir + "/adopted/" }
 
 // ReleaseMetaKey is the per-release metadata object.
 func ReleaseMetaKey(app, sha string) string {
@@ -206,7 +222,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 				release.Short(in.Commit), abbrev(sum), abbrev(got), msg)
 		}
 		rel.ETag = obj.ETag
-		if err := x.writeMeta(ctx, rel); err != nil {
+		if _, err := x.writeMeta(ctx, rel); err != nil {
 			return rel, true, err
 		}
 		return rel, true, nil
@@ -304,7 +320,17 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	if dryRun {
 		return rel, nil
 	}
-	return rel, x.writeMeta(ctx, rel)
+	wrote, err := x.writeMeta(ctx, rel)
+	if err != nil || !wrote {
+		return rel, err
+	}
+	// Metadata for an artifact that listings may know as bare, or by
+	// other metadata: the marker tells them to read it.
+	_, err = x.s.Create(ctx, AdoptedKey(x.app, rel.Commit), bytes.NewReader(nil), 0, nil)
+	if err != nil && !errors.Is(err, ErrExists) {
+		return rel, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
+	}
+	return rel, nil
 }
 
 func abbrev(sum string) string {
@@ -346,17 +372,19 @@ func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Releas
 }
 
 // writeMeta makes sure the per-release metadata object exists and says
-// what the artifact holds. The snapshot is not touched: List finds the
-// object in its listing and folds it in later.
-func (x *Index) writeMeta(ctx context.Context, rel release.Release) error {
+// what the artifact holds, and reports whether it wrote it. The snapshot
+// is not touched: List finds the new artifact, or the adoption marker, in
+// its listing and folds the metadata in later.
+func (x *Index) writeMeta(ctx context.Context, rel release.Release) (bool, error) {
 	short := release.Short(rel.Commit)
 	stored := rel
 	stored.ETag = "" // the artifact's version token, not metadata
 	data, err := json.MarshalIndent(stored, "", "  ")
 	if err != nil {
-		return err
+		return false, err
 	}
 	key := ReleaseMetaKey(x.app, rel.Commit)
+	wrote := true
 	_, err = x.s.Create(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
 	if errors.Is(err, ErrExists) {
 		// Left by an earlier publish whose artifact was deleted since, or
@@ -367,13 +395,13 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) error {
 		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
 			_, err = x.s.Replace(ctx, key, data, etag)
 		default:
-			err = rerr
+			err, wrote = rerr, false
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
+		return false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
 	}
-	return nil
+	return wrote, nil
 }
 
 // sortNewestFirst orders releases by publish time, newest first; ties fall
@@ -392,19 +420,30 @@ func (x *Index) sortNewestFirst(rels []release.Release) {
 		}
 		return g
 	}
-	sort.Slice(rels, func(i, j int) bool {
-		a, b := rels[i], rels[j]
-		switch {
-		case !a.Published.Equal(b.Published):
-			return a.Published.After(b.Published)
-		case !a.CommitTime.Equal(b.CommitTime):
-			return a.CommitTime.After(b.CommitTime)
+	// slices.SortFunc on pointers, not sort.Slice on values: a Release is
+	// 300 bytes, and sort.Slice's reflective swaps of them were half the
+	// sort of oops list's 10,000.
+	ptrs := make([]*release.Release, len(rels))
+	for i := range rels {
+		ptrs[i] = &rels[i]
+	}
+	slices.SortFunc(ptrs, func(a, b *release.Release) int {
+		if c := b.Published.Compare(a.Published); c != 0 {
+			return c
+		}
+		if c := b.CommitTime.Compare(a.CommitTime); c != 0 {
+			return c
 		}
 		if ga, gb := gen(a.Commit), gen(b.Commit); ga != gb {
-			return ga > gb
+			return cmp.Compare(gb, ga)
 		}
-		return a.Commit > b.Commit
+		return strings.Compare(b.Commit, a.Commit)
 	})
+	sorted := make([]release.Release, len(rels))
+	for i, p := range ptrs {
+		sorted[i] = *p
+	}
+	copy(rels, sorted)
 }
 
 // describe joins a commit's artifacts with its index entry: the artifact

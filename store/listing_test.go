@@ -172,18 +172,23 @@ func TestListCost(t *testing.T) {
 // newest releases only, found by the listing's times, and lists the same
 // K releases as a full listing.
 func TestListLimitDecodesWhatItShows(t *testing.T) {
+	ctx := context.Background()
 	root := t.TempDir()
 	s := dir.New(root)
 	x := store.NewIndex(s, "app")
-	// Out of order: the listing's key order is not the time order.
+	bare := "a bare zip of other CI"
+	if _, err := s.Create(ctx, release.Key("app", strings.Repeat("f", 40), ".zip"), strings.NewReader(bare), int64(len(bare)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Compact(ctx); err != nil { // a snapshot that knows the zip bare
+		t.Fatal(err)
+	}
+	// Published since the snapshot, out of order: the listing's key order
+	// is not the time order.
 	for _, i := range []int{7, 3, 11, 0, 9, 5, 1, 10, 2, 8, 4, 6} {
 		publishAt(t, x, root, i)
 	}
-	bare := "a bare zip of other CI"
-	if _, err := s.Create(context.Background(), release.Key("app", strings.Repeat("f", 40), ".zip"), strings.NewReader(bare), int64(len(bare)), nil); err != nil {
-		t.Fatal(err)
-	}
-	all := list(t, x, 0) // no snapshot: 12 missing are too few to compact
+	all := list(t, x, 0) // 12 missing are too few to compact
 	for _, k := range []int{1, 3, 5, 13} {
 		c := newTally(s)
 		got := list(t, store.NewIndex(c, "app"), k)
@@ -199,8 +204,10 @@ func TestListLimitDecodesWhatItShows(t *testing.T) {
 
 // TestListReadsStoresOfOlderVersions: a store written by oops before the
 // snapshot (index.json complete, without meta_etags, rewritten by every
-// publish), with bare zips of other CI, lists as it did: from the index,
-// reading no metadata object.
+// publish), with bare zips of other CI, lists as it did: from the index
+// and the metadata keys, reading no metadata object. That first listing
+// rewrites the index in format 2 (one write); the next ones list no
+// metadata keys and read nothing more.
 func TestListReadsStoresOfOlderVersions(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -225,34 +232,61 @@ func TestListReadsStoresOfOlderVersions(t *testing.T) {
 	}
 	for i := 5; i < 7; i++ {
 		body := "bare"
-		if _, err := s.Create(ctx, release.Key("app", sha(i), ".zip"), strings.NewReader(body), 4, nil); err != nil {
+		key := release.Key("app", sha(i), ".zip")
+		if _, err := s.Create(ctx, key, strings.NewReader(body), 4, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Uploaded long ago, after the releases: not a publish under way.
+		when := t0.Add(time.Duration(i) * time.Hour)
+		if err := os.Chtimes(filepath.Join(root, filepath.FromSlash(key)), when, when); err != nil {
 			t.Fatal(err)
 		}
 	}
+	check := func(what string, rels []release.Release) {
+		t.Helper()
+		nbare := 0
+		for _, r := range rels {
+			if r.Bare {
+				nbare++
+				continue
+			}
+			want := releases[r.Commit]
+			if r.Subject != want.Subject || r.SHA256 != want.SHA256 || !r.Published.Equal(want.Published) || r.ETag == "" {
+				t.Errorf("%s: release %s: %+v, want %+v", what, r.Short(), r, want)
+			}
+		}
+		if len(rels) != 7 || nbare != 2 || !rels[0].Bare {
+			t.Errorf("%s: %d releases, %d bare, first %+v; want 7, the 2 zips of other CI bare, newest first", what, len(rels), nbare, rels[0])
+		}
+	}
 	c := newTally(s)
-	rels := list(t, store.NewIndex(c, "app"), 0)
-	if len(rels) != 7 || c.metaGets() != 0 || c.calls["Create"]+c.calls["Replace"] != 0 {
-		t.Fatalf("listed %d releases with %v (%d metadata reads); want 7 from the index alone", len(rels), c.calls, c.metaGets())
+	check("first listing", list(t, store.NewIndex(c, "app"), 0))
+	// Artifacts, markers, metadata keys; the index; its rewrite.
+	if c.metaGets() != 0 || c.calls["List"] != 3 || c.calls["Get"] != 1 || c.calls["Replace"] != 1 || c.calls["Create"] != 0 {
+		t.Errorf("first listing of an older store: %v (%d metadata reads); want 3 listings, 1 read (the index), 1 rewrite", c.calls, c.metaGets())
 	}
-	nbare := 0
-	for _, r := range rels {
-		if r.Bare {
-			nbare++
-			continue
-		}
-		want := releases[r.Commit]
-		if r.Subject != want.Subject || r.SHA256 != want.SHA256 || !r.Published.Equal(want.Published) || r.ETag == "" {
-			t.Errorf("release %s: %+v, want %+v", r.Short(), r, want)
-		}
+	c.reset()
+	check("second listing", list(t, store.NewIndex(c, "app"), 0))
+	if c.calls["List"] != 2 || c.calls["Get"] != 1 || len(c.calls) != 2 {
+		t.Errorf("listing after the rewrite: %v; want 2 listings (artifacts, markers) and 1 read (the index)", c.calls)
 	}
-	if nbare != 2 || !rels[0].Bare {
-		t.Errorf("%d bare, first %+v; want the 2 zips of other CI bare, newest first", nbare, rels[0])
-	}
-	// A publish leaves the old index as it was; the new release lists
-	// with its metadata all the same.
-	publish(t, x, input(9, "new"))
+	// The older versions still read the rewritten index.
 	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))))
-	if err != nil || !bytes.Equal(data, old) {
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Version  int                        `json:"version"`
+		Releases map[string]release.Release `json:"releases"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil || f.Version != 1 || len(f.Releases) != 5 {
+		t.Errorf("rewritten index, as older versions read it: version %d, %d releases, %v; want version 1, 5 releases", f.Version, len(f.Releases), err)
+	}
+	// A publish leaves the index as it was; the new release lists with
+	// its metadata all the same.
+	publish(t, x, input(9, "new"))
+	after, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))))
+	if err != nil || !bytes.Equal(after, data) {
 		t.Errorf("publish rewrote the index: %v", err)
 	}
 	found := false

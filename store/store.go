@@ -5,6 +5,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -74,3 +75,20 @@ var (
 	// ErrLocked: another operator holds the application's lock.
 	ErrLocked = errors.New("locked")
 )
+
+// maxPrealloc bounds what ReadAll allocates up front on a size it was told
+// (a length header from the network can say anything).
+const maxPrealloc = 256 << 20
+
+// ReadAll is io.ReadAll for a body whose size is known (a Content-Length,
+// an object's size): one allocation of the right size instead of a
+// doubling buffer, whose growth and clearing were a tenth of oops list's
+// CPU at 10,000 releases. A wrong size costs only speed.
+func ReadAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > maxPrealloc {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}

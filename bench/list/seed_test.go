@@ -31,8 +31,8 @@ import (
 // other CI.
 type layout struct {
 	n, indexed, meta int
-	// etags: the index records the ETags of the metadata it was made
-	// from, as the snapshot List compacts does (older oops wrote none).
+	// etags: the index is a format 2 snapshot, as List compacts: it
+	// records the ETag of each entry's artifact (older oops wrote none).
 	etags bool
 }
 
@@ -51,16 +51,17 @@ func rel(i int) release.Release {
 // objects is what a layout holds, key -> body. The index object's format
 // is store/index.go's; if it drifts, TestListRequests sees bare releases
 // and fails.
-func (l layout) objects(metaETag func(key string, body []byte) string) (map[string][]byte, error) {
+func (l layout) objects(etagOf func(key string, body []byte) string) (map[string][]byte, error) {
 	objs := make(map[string][]byte, l.n+l.meta+1)
 	type indexFile struct {
-		Version   int                        `json:"version"`
-		Releases  map[string]release.Release `json:"releases"`
-		MetaETags map[string]string          `json:"meta_etags,omitempty"`
+		Version       int                        `json:"version"`
+		Releases      map[string]release.Release `json:"releases"`
+		Format        int                        `json:"format,omitempty"`
+		ArtifactETags map[string]string          `json:"artifact_etags,omitempty"`
 	}
 	idx := indexFile{Version: 1, Releases: map[string]release.Release{}}
 	if l.etags {
-		idx.MetaETags = map[string]string{}
+		idx.Format, idx.ArtifactETags = 2, map[string]string{}
 	}
 	for i := range l.n {
 		r := rel(i)
@@ -70,11 +71,10 @@ func (l layout) objects(metaETag func(key string, body []byte) string) (map[stri
 			if err != nil {
 				return nil, err
 			}
-			key := store.ReleaseMetaKey(app, r.Commit)
-			objs[key] = data
-			if i < l.indexed && l.etags {
-				idx.MetaETags[r.Commit] = metaETag(key, data)
-			}
+			objs[store.ReleaseMetaKey(app, r.Commit)] = data
+		}
+		if i < l.indexed && l.etags {
+			idx.ArtifactETags[r.Commit] = etagOf(r.Key, objs[r.Key])
 		}
 		if i < l.indexed {
 			idx.Releases[r.Commit] = r
@@ -166,10 +166,10 @@ func seedDir(tb testing.TB, root string, l layout, etagOf func(key string) strin
 			tb.Fatal(err)
 		}
 		tags := map[string]string{}
-		for i := range min(l.indexed, l.meta) {
-			tags[commit(i)] = etagOf(store.ReleaseMetaKey(app, commit(i)))
+		for i := range l.indexed {
+			tags[commit(i)] = etagOf(rel(i).Key)
 		}
-		f["meta_etags"] = tags
+		f["artifact_etags"] = tags
 		if idx, err = json.Marshal(f); err != nil {
 			tb.Fatal(err)
 		}

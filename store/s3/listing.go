@@ -60,7 +60,7 @@ func (leanContents) HandleDeserialize(ctx context.Context, in middleware.Deseria
 	if !ok || resp.StatusCode != 200 || resp.Body == nil {
 		return out, md, err
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := store.ReadAll(resp.Body, resp.ContentLength)
 	resp.Body.Close()
 	if err != nil {
 		return out, md, err

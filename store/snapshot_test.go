@@ -1,0 +1,237 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oops-deploy/oops/release"
+	"github.com/oops-deploy/oops/store"
+	"github.com/oops-deploy/oops/store/dir"
+)
+
+// contentETags lists artifacts with an ETag that depends on their bytes
+// only, as S3's (the MD5 of a single-part upload): the same bytes
+// uploaded again keep their ETag. The directory store's change with the
+// file.
+type contentETags struct{ store.Store }
+
+func (c contentETags) List(ctx context.Context, prefix string, o store.ListOptions, fn func(store.Object) error) error {
+	return c.Store.List(ctx, prefix, o, func(obj store.Object) error {
+		if _, _, ok := release.ParseKey("app", obj.Key); ok {
+			obj.ETag = fmt.Sprintf(`"size %d"`, obj.Size)
+		}
+		return fn(obj)
+	})
+}
+
+func uploadBare(t *testing.T, s store.Store, n int, body string) {
+	t.Helper()
+	if _, err := s.Create(context.Background(), release.Key("app", sha(n), ".zip"), strings.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func find(rels []release.Release, n int) (release.Release, bool) {
+	for _, r := range rels {
+		if r.Commit == sha(n) {
+			return r, true
+		}
+	}
+	return release.Release{}, false
+}
+
+// TestAdoptedBareListsWithMetadata: a bare zip of other CI, known bare to
+// the snapshot, then published by oops with the same bytes (its artifact
+// unchanged, its metadata new) lists with its metadata, at once and after
+// the next snapshot; the listings after that read nothing for it.
+func TestAdoptedBareListsWithMetadata(t *testing.T) {
+	ctx := context.Background()
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	publish(t, x, input(1, "one"))
+	uploadBare(t, s, 2, "zip of other CI")
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newTally(s)
+	y := store.NewIndex(c, "app")
+	if r, _ := find(list(t, y, 0), 2); !r.Bare || c.metaGets() != 0 {
+		t.Fatalf("before adoption: %+v, %d metadata reads; want bare from the snapshot, no read", r, c.metaGets())
+	}
+	in := input(2, "zip of other CI")
+	if _, created := publish(t, x, in); created {
+		t.Fatal("publish of the same bytes created a release")
+	}
+	for _, when := range []string{"after adoption", "after the next snapshot"} {
+		c.reset()
+		r, _ := find(list(t, y, 0), 2)
+		if r.Bare || r.Subject != "change 2" || r.Author != "Ada" {
+			t.Errorf("%s: %+v; want the metadata publish wrote", when, r)
+		}
+		if want := map[string]int{"after adoption": 1, "after the next snapshot": 0}[when]; c.metaGets() != want {
+			t.Errorf("%s: %d metadata reads, want %d", when, c.metaGets(), want)
+		}
+		if err := x.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
+	if err != nil || len(res.Problems) != 0 {
+		t.Errorf("fsck: %s, %v; want no problems", kinds(res.Problems), err)
+	}
+}
+
+// TestBareUploadedAgainByPublish: a bare zip known to the snapshot,
+// deleted, then published by oops with the same bytes (the same ETag on
+// S3) lists with its metadata: a bare commit is known by its artifact's
+// ETag and time.
+func TestBareUploadedAgainByPublish(t *testing.T) {
+	ctx := context.Background()
+	s := contentETags{dir.New(t.TempDir())}
+	x := store.NewIndex(s, "app")
+	uploadBare(t, s, 3, "same bytes")
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 3); !r.Bare {
+		t.Fatalf("%+v, want bare", r)
+	}
+	if err := s.Delete(ctx, release.Key("app", sha(3), ".zip"), ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // another modification time
+	publish(t, x, input(3, "same bytes"))
+	if r, _ := find(list(t, x, 0), 3); r.Bare || r.Subject != "change 3" {
+		t.Errorf("published again: %+v; want its metadata", r)
+	}
+}
+
+// TestFsckFindsBareWithUnreadMetadata: metadata written for a commit the
+// snapshot knows bare, without an adoption marker (an oops of the
+// version before, or a marker deleted), lists bare; fsck says so, and
+// --repair makes it list with its metadata.
+func TestFsckFindsBareWithUnreadMetadata(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	uploadBare(t, s, 4, "zip")
+	publish(t, x, input(5, "five"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := input(4, "zip")
+	in.Body = strings.NewReader("zip")
+	in.Size = 3
+	publish(t, x, in)
+	if err := s.Delete(ctx, store.AdoptedKey("app", sha(4)), ""); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 4); !r.Bare {
+		t.Fatalf("%+v: want bare (the snapshot says so and nothing says otherwise)", r)
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
+	if err != nil || kinds(res.Problems) != "index-mismatch app/.oops/index.json "+release.Short(sha(4))+" (repairable)" {
+		t.Fatalf("fsck: %s, %v; want the bare record", kinds(res.Problems), err)
+	}
+	if _, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 4); r.Bare || r.Subject != "change 4" {
+		t.Errorf("after fsck --repair: %+v; want its metadata", r)
+	}
+	if res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"}); err != nil || len(res.Problems) != 0 {
+		t.Errorf("fsck after repair: %s, %v", kinds(res.Problems), err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))))
+	if err != nil || !bytes.Contains(data, []byte(`"format":2`)) {
+		t.Errorf("the repaired index is not format 2: %s", data)
+	}
+}
+
+// TestListSnapshotWrittenByOlderOops: a format 2 snapshot that an older
+// oops rewrote (it keeps version and releases only) puts listings back on
+// the metadata keys, and the next full listing writes format 2 again.
+func TestListSnapshotWrittenByOlderOops(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	for i := range 3 {
+		publish(t, x, input(i, fmt.Sprint("body ", i)))
+	}
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// What a pre-snapshot oops's publish does to it: entries kept, its
+	// own added, everything else dropped.
+	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte(`,"format"`))
+	if i < 0 {
+		t.Fatalf("no format in %s", data)
+	}
+	if err := os.WriteFile(p, append(data[:i:i], '}'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	uploadBare(t, s, 7, "other CI")
+	c := newTally(s)
+	y := store.NewIndex(c, "app")
+	rels := list(t, y, 0)
+	if r, _ := find(rels, 7); len(rels) != 4 || !r.Bare || c.calls["List"] != 3 || c.calls["Replace"] != 1 {
+		t.Errorf("listing an index rewritten by an older oops: %d releases, %v; want 4, metadata keys listed, the index rewritten", len(rels), c.calls)
+	}
+	c.reset()
+	if rels := list(t, y, 0); len(rels) != 4 || c.calls["List"] != 2 || c.metaGets() != 0 {
+		t.Errorf("next listing: %d releases, %v; want 4, no metadata keys, no metadata read", len(rels), c.calls)
+	}
+}
+
+// TestListDuringPublish: a listing that compacts between a publish's two
+// writes (the artifact stored, its metadata not yet) does not record the
+// commit bare: the release lists with its metadata once it is written,
+// whether the snapshot was of format 2 already or is being written for
+// the first time.
+func TestListDuringPublish(t *testing.T) {
+	for _, snapshotFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("snapshot before: ", snapshotFirst), func(t *testing.T) {
+			ctx := context.Background()
+			s := dir.New(t.TempDir())
+			x := store.NewIndex(s, "app")
+			publish(t, x, input(1, "one"))
+			if snapshotFirst {
+				if err := x.Compact(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The first write of a publish, as Publish makes it.
+			body := "two"
+			if _, err := s.Create(ctx, release.Key("app", sha(2), ".zip"), strings.NewReader(body), 3, map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(2)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := find(list(t, x, 0), 2); !r.Bare {
+				t.Fatalf("between the writes: %+v, want bare", r)
+			}
+			// The second write.
+			meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change 2", "published": "2024-05-01T14:00:00Z"}`, sha(2), release.Key("app", sha(2), ".zip"))
+			if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
+				t.Errorf("after the publish: %+v, want its metadata", r)
+			}
+		})
+	}
+}
