@@ -548,15 +548,31 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 		refs.ArtifactETags[sha] = k.byKey[e.Key].ETag
 	}
 	// Every metadata object was read: every marker is folded in, and a
-	// commit without metadata is bare.
+	// commit without metadata is bare, unless oops is publishing it.
 	for sha, o := range k.markers {
 		refs.Adopted[sha] = o.ETag
 	}
-	for sha, arts := range k.artifacts {
+	var bare []string
+	for sha := range k.artifacts {
 		if _, ok := k.metaKeys[sha]; !ok {
 			if _, ok := m[sha]; !ok {
-				refs.Bare[sha] = bareRef(arts[0])
+				bare = append(bare, sha)
 			}
+		}
+	}
+	// Not a publish between its two writes, whose metadata, written
+	// after this index, listings would never read: as List records them.
+	sure := make([]bool, len(bare))
+	k.parallel(len(bare), func(i int) {
+		o, err := k.s.Stat(ctx, k.artifacts[bare[i]][0].Key)
+		sure[i] = err == nil && uploadedBare(o)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, sha := range bare {
+		if sure[i] {
+			refs.Bare[sha] = bareRef(k.artifacts[sha][0])
 		}
 	}
 	data, err := json.Marshal(indexFile{Version: 1, Releases: m, snapshotRefs: refs})

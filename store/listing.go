@@ -588,7 +588,7 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			o, err := x.s.Stat(ctx, c.objs[0].Key)
-			oops[i] = err != nil || o.Meta[MetaCommit] != "" // unknown: not sure
+			oops[i] = err != nil || !uploadedBare(o) // unknown: not sure
 		})
 	}
 	wg.Wait()
@@ -599,6 +599,11 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 	}
 	return sure
 }
+
+// uploadedBare reports, from its HEAD, whether an artifact without
+// metadata was not uploaded by oops publish, so that no metadata is on
+// its way.
+func uploadedBare(head Object) bool { return head.Meta[MetaCommit] == "" }
 
 // bare is the release of a commit listed from its first artifact alone.
 func (x *Index) bare(c *candidate) release.Release {

@@ -235,3 +235,37 @@ func TestListDuringPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestFsckRepairDuringPublish: fsck --repair that rebuilds the index
+// between a publish's two writes (the artifact stored, its metadata not
+// yet) does not record the commit bare: the release lists with its
+// metadata once it is written.
+func TestFsckRepairDuringPublish(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	publish(t, x, input(1, "one"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Something for --repair to rebuild.
+	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The first write of a publish, as Publish makes it.
+	if _, err := s.Create(ctx, release.Key("app", sha(2), ".zip"), strings.NewReader("two"), 3, map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The second write.
+	meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change 2", "published": "2024-05-01T14:00:00Z"}`, sha(2), release.Key("app", sha(2), ".zip"))
+	if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
+		t.Errorf("after the publish: %+v, want its metadata", r)
+	}
+}
