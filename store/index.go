@@ -321,11 +321,15 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		return rel, nil
 	}
 	wrote, err := x.writeMeta(ctx, rel)
-	if err != nil || !wrote {
+	if err != nil || (!wrote && have.Meta[MetaCommit] != "") {
+		// Nothing written for an artifact oops uploaded: no listing has
+		// anything to learn (and no marker per no-op republish).
 		return rel, err
 	}
 	// Metadata for an artifact that listings may know as bare, or by
-	// other metadata: the marker tells them to read it.
+	// other metadata: the marker tells them to read it. Also when this
+	// publish found the metadata written: an adoption that failed to
+	// leave its marker is finished by publishing again.
 	_, err = x.s.Create(ctx, AdoptedKey(x.app, rel.Commit), bytes.NewReader(nil), 0, nil)
 	if err != nil && !errors.Is(err, ErrExists) {
 		return rel, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)

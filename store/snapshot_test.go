@@ -269,3 +269,25 @@ func TestFsckRepairDuringPublish(t *testing.T) {
 		t.Errorf("after the publish: %+v, want its metadata", r)
 	}
 }
+
+// TestAdoptMarkerRepairedByRepublishing: an adoption whose marker could
+// not be written says to publish again; doing so writes the marker, and
+// the release lists with its metadata, not as the bare zip the snapshot
+// knew.
+func TestAdoptMarkerRepairedByRepublishing(t *testing.T) {
+	ctx := context.Background()
+	f := &failing{Store: dir.New(t.TempDir()), key: store.AdoptedKey("app", sha(1))}
+	x := store.NewIndex(f, "app")
+	uploadBare(t, f, 1, "zip of other CI")
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.fails.Store(1)
+	if _, _, err := x.Publish(ctx, input(1, "zip of other CI")); err == nil || !strings.Contains(err.Error(), "publish again") {
+		t.Fatalf("adoption with a failing marker: %v, want advice to publish again", err)
+	}
+	publish(t, x, input(1, "zip of other CI"))
+	if r, _ := find(list(t, x, 0), 1); r.Bare || r.Subject != "change 1" {
+		t.Errorf("after publishing again: %+v, want its metadata", r)
+	}
+}
