@@ -10,7 +10,7 @@ package store
 //	<app>/.oops/releases/<sha>.json     one release's metadata, written once
 //	<app>/.oops/index.json              snapshot: many releases' metadata in
 //	                                    one object (a cache, see below)
-//	<app>/.oops/adopted/<sha>           empty: metadata written for an
+//	<app>/.oops/adopted/<sha>           a time: metadata written for an
 //	                                    artifact publish did not upload
 //
 // Publish writes in this order: artifact (Create, If-None-Match, so only
@@ -111,7 +111,7 @@ func IndexKey(app string) string { return app + "/" + MetaDir + "/index.json" }
 // AdoptedKey is the adoption marker of a commit: written when publish
 // writes metadata for an artifact it did not upload (a bare zip of other
 // CI, or one whose metadata was lost), which the artifact listing cannot
-// show. Empty; never rewritten.
+// show. It holds the time it was written at, rewritten by each adoption.
 func AdoptedKey(app, sha string) string { return adoptedPrefix(app) + sha }
 
 func adoptedPrefix(app string) string { return app + "/" + MetaDir + "/adopted/" }
@@ -330,11 +330,36 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	// other metadata: the marker tells them to read it. Also when this
 	// publish found the metadata written: an adoption that failed to
 	// leave its marker is finished by publishing again.
-	_, err = x.s.Create(ctx, AdoptedKey(x.app, rel.Commit), bytes.NewReader(nil), 0, nil)
-	if err != nil && !errors.Is(err, ErrExists) {
+	if err := x.markAdopted(ctx, rel.Commit, wrote); err != nil {
 		return rel, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
 	}
 	return rel, nil
+}
+
+// markAdopted writes the adoption marker of sha, or, when again, a new
+// version of it: listings that folded in an earlier adoption know the
+// marker's ETag, and would not read metadata written since. It holds the
+// time, since S3's ETag is the MD5 of the bytes: markers written again
+// with the same bytes would keep it.
+func (x *Index) markAdopted(ctx context.Context, sha string, again bool) error {
+	key := AdoptedKey(x.app, sha)
+	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := x.s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	if !again {
+		return nil
+	}
+	o, err := x.s.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = x.s.Replace(ctx, key, body, o.ETag)
+	if errors.Is(err, ErrPrecondition) {
+		return nil // rewritten meanwhile, by another adoption: as good
+	}
+	return err
 }
 
 func abbrev(sum string) string {

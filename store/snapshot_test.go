@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,16 +17,28 @@ import (
 	"github.com/oops-deploy/oops/store/dir"
 )
 
-// contentETags lists artifacts with an ETag that depends on their bytes
-// only, as S3's (the MD5 of a single-part upload): the same bytes
-// uploaded again keep their ETag. The directory store's change with the
-// file.
+// contentETags lists artifacts and adoption markers with an ETag that
+// depends on their bytes only, as S3's (the MD5 of a single-part upload):
+// the same bytes uploaded again keep their ETag. The directory store's
+// change with the file.
 type contentETags struct{ store.Store }
 
 func (c contentETags) List(ctx context.Context, prefix string, o store.ListOptions, fn func(store.Object) error) error {
 	return c.Store.List(ctx, prefix, o, func(obj store.Object) error {
 		if _, _, ok := release.ParseKey("app", obj.Key); ok {
 			obj.ETag = fmt.Sprintf(`"size %d"`, obj.Size)
+		}
+		if strings.HasPrefix(obj.Key, "app/.oops/adopted/") {
+			rc, _, err := c.Store.Get(ctx, obj.Key)
+			if err != nil {
+				return err
+			}
+			body, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return err
+			}
+			obj.ETag = fmt.Sprintf(`"%x"`, md5.Sum(body))
 		}
 		return fn(obj)
 	})
@@ -289,5 +303,46 @@ func TestAdoptMarkerRepairedByRepublishing(t *testing.T) {
 	publish(t, x, input(1, "zip of other CI"))
 	if r, _ := find(list(t, x, 0), 1); r.Bare || r.Subject != "change 1" {
 		t.Errorf("after publishing again: %+v, want its metadata", r)
+	}
+}
+
+// TestAdoptedAgain: a commit adopted once (its marker folded into the
+// snapshot), then deleted by hand but for its marker, uploaded bare again
+// by other CI and known bare to the snapshot, then adopted again, lists
+// with its new metadata: the second adoption changes the marker, on S3
+// too, where an object written again with the same bytes keeps its ETag.
+func TestAdoptedAgain(t *testing.T) {
+	for name, s := range map[string]func(string) store.Store{
+		"dir":      func(root string) store.Store { return dir.New(root) },
+		"S3 ETags": func(root string) store.Store { return contentETags{dir.New(root)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := s(t.TempDir())
+			x := store.NewIndex(s, "app")
+			uploadBare(t, s, 1, "first zip")
+			publish(t, x, input(1, "first zip"))
+			if err := x.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{release.Key("app", sha(1), ".zip"), store.ReleaseMetaKey("app", sha(1))} {
+				if err := s.Delete(ctx, key, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			uploadBare(t, s, 1, "second zip, rebuilt")
+			if err := x.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := find(list(t, x, 0), 1); !r.Bare {
+				t.Fatalf("uploaded again by other CI: %+v, want bare", r)
+			}
+			in := input(1, "second zip, rebuilt")
+			in.Info.Subject = "adopted again"
+			publish(t, x, in)
+			if r, _ := find(list(t, x, 0), 1); r.Bare || r.Subject != "adopted again" {
+				t.Errorf("adopted again: %+v, want its new metadata", r)
+			}
+		})
 	}
 }
