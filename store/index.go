@@ -478,7 +478,9 @@ func (x *Index) sortNewestFirst(rels []release.Release) {
 // describe joins a commit's artifacts with its index entry: the artifact
 // oops published, with its metadata, or else the first one, bare.
 func (x *Index) describe(sha string, objs []Object, m map[string]release.Release) release.Release {
-	if r, ok := m[sha]; ok {
+	// Metadata of another commit (copied by hand, or hostile) describes
+	// nothing here: listing it would show that commit twice.
+	if r, ok := m[sha]; ok && r.Commit == sha {
 		for _, o := range objs {
 			if o.Key == r.Key {
 				r.ETag, r.Bare = o.ETag, false
@@ -502,7 +504,7 @@ func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
 	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "using the artifact without it") {
 		return release.Release{}, err
 	}
-	if s, _, ok := release.ParseKey(x.app, meta.Key); err == nil && ok && s == sha {
+	if s, _, ok := release.ParseKey(x.app, meta.Key); err == nil && ok && s == sha && meta.Commit == sha {
 		obj, err := x.s.Stat(ctx, meta.Key)
 		if errors.Is(err, ErrNotFound) {
 			return release.Release{}, fmt.Errorf("%s: %w: %s, which oops published for it, is gone from %s (another artifact of the commit is not what was published: put the published one back from its build)",

@@ -346,3 +346,69 @@ func TestAdoptedAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestMetadataOfAnotherCommit: metadata (or a snapshot entry made from
+// it) that names another commit than the one it is stored for does not
+// list that other commit twice: the commit lists bare, as for metadata
+// that cannot be read, and Get does not give it the other's name.
+func TestMetadataOfAnotherCommit(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	publish(t, x, input(1, "one"))
+	publish(t, x, input(2, "two"))
+	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(1))))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.Replace(data, []byte(`"commit": "`+sha(1)), []byte(`"commit": "`+sha(2)), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"read", "from the snapshot"} {
+		rels := list(t, x, 0)
+		if r, ok := find(rels, 1); len(rels) != 2 || !ok || !r.Bare {
+			t.Errorf("%s: %d releases, %+v; want 2, commit 1 bare", when, len(rels), r)
+		}
+		if err := x.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := x.Get(ctx, sha(1)); err != nil || r.Commit != sha(1) {
+		t.Errorf("Get(commit 1) = %+v, %v", r, err)
+	}
+}
+
+// TestFsckFindsEntryOfAnotherCommit: a snapshot entry that names another
+// commit lists bare (the snapshot vouches for it, so forever); fsck says
+// so and --repair rewrites it.
+func TestFsckFindsEntryOfAnotherCommit(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	publish(t, x, input(1, "one"))
+	publish(t, x, input(2, "two"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.Replace(data, []byte(`"commit":"`+sha(1)), []byte(`"commit":"`+sha(2)), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rels := list(t, x, 0); len(rels) != 2 {
+		t.Fatalf("%d releases, want 2", len(rels))
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true})
+	if err != nil || kinds(res.Problems) != "index-mismatch app/.oops/index.json "+release.Short(sha(1))+" (repairable)" {
+		t.Fatalf("fsck: %s, %v; want the entry of commit 1", kinds(res.Problems), err)
+	}
+	if r, _ := find(list(t, x, 0), 1); r.Bare || r.Subject != "change 1" {
+		t.Errorf("after fsck --repair: %+v; want its metadata", r)
+	}
+}
