@@ -563,12 +563,12 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 // carries its commit in its own metadata, which a HEAD shows: asked of
 // each commit a listing found without metadata by reading, and, of those
 // it knew bare from older bookkeeping, of the ones stored in the last
-// hour (the older ones are bare zips of other CI, or publishes that died
+// hour by the store's clock (storeNow; the older ones are bare zips of other CI, or publishes that died
 // long ago, which publishing again fixes).
 func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current bool) map[string]bool {
 	sure := map[string]bool{}
 	var ask []*candidate
-	recent := time.Now().Add(-time.Hour)
+	recent := storeNow(cands).Add(-time.Hour)
 	for _, c := range cands {
 		switch {
 		case c.missing:
@@ -598,6 +598,26 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 		}
 	}
 	return sure
+}
+
+// storeNow is the latest the store's clock can be sure to have passed:
+// this machine's clock, unless the store's is behind it, as the newest
+// artifact listed shows. An artifact's age is judged by it: a store
+// clock hours behind this one must not make a publish under way look
+// long dead.
+func storeNow(cands []*candidate) time.Time {
+	var newest time.Time
+	for _, c := range cands {
+		for _, o := range c.objs {
+			if o.Modified.After(newest) {
+				newest = o.Modified
+			}
+		}
+	}
+	if now := time.Now(); now.Before(newest) {
+		return now
+	}
+	return newest
 }
 
 // uploadedBare reports, from its HEAD, whether an artifact without

@@ -412,3 +412,44 @@ func TestFsckFindsEntryOfAnotherCommit(t *testing.T) {
 		t.Errorf("after fsck --repair: %+v; want its metadata", r)
 	}
 }
+
+// TestUpgradeDuringPublishClockSkew: the first listing of a store of
+// older oops, between a publish's two writes, does not record the commit
+// bare when this machine's clock runs hours ahead of the store's (the
+// artifact looks hours old): its age is judged by the store's clock.
+func TestUpgradeDuringPublishClockSkew(t *testing.T) {
+	ctx := context.Background()
+	s := behind{dir.New(t.TempDir())}
+	x := store.NewIndex(s, "app")
+	old := `{"version":1,"releases":{}}`
+	if _, err := s.Create(ctx, store.IndexKey("app"), strings.NewReader(old), int64(len(old)), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The first write of a publish, stored just now by a store whose
+	// clock is two hours behind this machine's.
+	key := release.Key("app", sha(2), ".zip")
+	if _, err := s.Create(ctx, key, strings.NewReader("two"), 3, map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 2); !r.Bare {
+		t.Fatalf("between the writes: %+v, want bare", r)
+	}
+	// The second write.
+	meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change 2", "published": "2024-05-01T14:00:00Z"}`, sha(2), key)
+	if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
+		t.Errorf("after the publish: %+v, want its metadata", r)
+	}
+}
+
+// behind is a store whose clock is two hours behind this machine's.
+type behind struct{ store.Store }
+
+func (b behind) List(ctx context.Context, prefix string, o store.ListOptions, fn func(store.Object) error) error {
+	return b.Store.List(ctx, prefix, o, func(obj store.Object) error {
+		obj.Modified = obj.Modified.Add(-2 * time.Hour)
+		return fn(obj)
+	})
+}
