@@ -561,9 +561,9 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 // artifact stored, its metadata not yet), whose metadata could come after
 // the snapshot and never be read. An artifact oops publish uploaded
 // carries its commit in its own metadata, which a HEAD shows: asked of
-// each commit a listing found without metadata by reading, and, of those
-// it knew bare from older bookkeeping, of the ones stored in the last
-// hour by the store's clock (storeNow; the older ones are bare zips of other CI, or publishes that died
+// each commit without metadata (found by reading, or known from older
+// bookkeeping) stored in the last hour by the store's clock (storeNow;
+// the older ones are bare zips of other CI, or publishes that died
 // long ago, which publishing again fixes).
 func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current bool) map[string]bool {
 	sure := map[string]bool{}
@@ -571,10 +571,10 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 	recent := storeNow(cands).Add(-time.Hour)
 	for _, c := range cands {
 		switch {
-		case c.missing:
-			ask = append(ask, c)
-		case current || !c.known || !c.rel.Bare || c.read || c.meta.Key != "":
+		case !c.missing && (current || !c.known || !c.rel.Bare || c.read || c.meta.Key != ""):
 		case c.objs[0].Modified.Before(recent):
+			// Also when its metadata was found missing: a publish
+			// that died long ago would be read by every listing.
 			sure[c.sha] = true
 		default:
 			ask = append(ask, c)

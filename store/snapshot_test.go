@@ -453,3 +453,48 @@ func (b behind) List(ctx context.Context, prefix string, o store.ListOptions, fn
 		return fn(obj)
 	})
 }
+
+// aged lists one key as stored two hours before it was.
+type aged struct {
+	store.Store
+	key string
+}
+
+func (a aged) List(ctx context.Context, prefix string, o store.ListOptions, fn func(store.Object) error) error {
+	return a.Store.List(ctx, prefix, o, func(obj store.Object) error {
+		if obj.Key == a.key {
+			obj.Modified = obj.Modified.Add(-2 * time.Hour)
+		}
+		return fn(obj)
+	})
+}
+
+// TestDeadPublishCostsNoReads: a publish that died between its two
+// writes long ago (its artifact carries the commit, its metadata was never
+// written) is recorded bare by the next snapshot, not read by every
+// listing; publishing it again lists it with its metadata.
+func TestDeadPublishCostsNoReads(t *testing.T) {
+	ctx := context.Background()
+	f := &failing{Store: dir.New(t.TempDir()), key: store.ReleaseMetaKey("app", sha(2))}
+	s := aged{f, release.Key("app", sha(2), ".zip")}
+	x := store.NewIndex(s, "app")
+	publish(t, x, input(1, "one"))
+	if err := x.Compact(ctx); err != nil { // a snapshot of format 2
+		t.Fatal(err)
+	}
+	f.fails.Store(1)
+	if _, _, err := x.Publish(ctx, input(2, "two")); err == nil {
+		t.Fatal("publish with a failing metadata write succeeded")
+	}
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newTally(s)
+	if r, _ := find(list(t, store.NewIndex(c, "app"), 0), 2); !r.Bare || c.metaGets() != 0 {
+		t.Errorf("after the snapshot: %+v, %d metadata reads; want bare, none", r, c.metaGets())
+	}
+	publish(t, x, input(2, "two"))
+	if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
+		t.Errorf("published again: %+v, want its metadata", r)
+	}
+}
