@@ -387,17 +387,17 @@ func (x *Index) artifactSum(ctx context.Context, key string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Release, string, error) {
+func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Release, Object, error) {
 	rc, obj, err := x.s.Get(ctx, ReleaseMetaKey(x.app, sha))
 	if err != nil {
-		return release.Release{}, "", err
+		return release.Release{}, Object{}, err
 	}
 	defer rc.Close()
 	var r release.Release
 	if err := json.NewDecoder(rc).Decode(&r); err != nil {
-		return release.Release{}, obj.ETag, fmt.Errorf("read release metadata: %w", &CorruptError{Key: ReleaseMetaKey(x.app, sha), Err: err})
+		return release.Release{}, obj, fmt.Errorf("read release metadata: %w", &CorruptError{Key: ReleaseMetaKey(x.app, sha), Err: err})
 	}
-	return r, obj.ETag, nil
+	return r, obj, nil
 }
 
 // writeMeta makes sure the per-release metadata object exists and says
@@ -418,11 +418,11 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) (bool, error
 	if errors.Is(err, ErrExists) {
 		// Left by an earlier publish whose artifact was deleted since, or
 		// corrupt: the artifact just stored (or checked) is the truth.
-		old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit)
+		old, obj, rerr := x.readReleaseMeta(ctx, rel.Commit)
 		var ce *CorruptError
 		switch {
 		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
-			_, err = x.s.Replace(ctx, key, data, etag)
+			_, err = x.s.Replace(ctx, key, data, obj.ETag)
 		default:
 			err, wrote = rerr, false
 		}

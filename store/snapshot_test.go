@@ -498,3 +498,42 @@ func TestDeadPublishCostsNoReads(t *testing.T) {
 		t.Errorf("published again: %+v, want its metadata", r)
 	}
 }
+
+// TestListDuringRepublish: a listing that compacts between the two
+// writes of a republish (the artifact deleted, other bytes stored for the
+// commit, its metadata not yet rewritten) reads the old metadata, and
+// does not record it as describing the new artifact: the release lists
+// with the new metadata once it is written.
+func TestListDuringRepublish(t *testing.T) {
+	ctx := context.Background()
+	s := dir.New(t.TempDir())
+	x := store.NewIndex(s, "app")
+	first, _ := publish(t, x, input(1, "first bytes"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, first.Key, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the artifact is stored after its old metadata
+	// The first write of the republish, as Publish makes it.
+	body := "other bytes, longer"
+	if _, err := s.Create(ctx, first.Key, strings.NewReader(body), int64(len(body)), map[string]string{store.MetaSHA256: "y", store.MetaCommit: sha(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The second write.
+	m, err := s.Stat(ctx, store.ReleaseMetaKey("app", sha(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": %d, "sha256": "y", "subject": "again"}`, sha(1), first.Key, len(body))
+	if _, err := s.Replace(ctx, m.Key, []byte(meta), m.ETag); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 1); r.SHA256 != "y" || r.Subject != "again" {
+		t.Errorf("after the republish: %+v, want its new metadata", r)
+	}
+}
