@@ -450,13 +450,30 @@ func (x *Index) trustOlder(c *candidate, snap *snapshot) {
 		return
 	}
 	// An entry is trusted unless its metadata object was rewritten
-	// since (the snapshot recorded another ETag): then it is read.
+	// since (the snapshot recorded another ETag), or, with no ETag to
+	// tell, its artifact is listed with another size (other bytes
+	// published since): then it is read. The upgrade records what is
+	// trusted here as describing the artifact listed.
 	if e := snap.metaETags[c.sha]; e == "" || c.meta.Key == "" || e == c.meta.ETag {
+		if hasEntry && !c.fits(entry) {
+			return
+		}
 		if hasEntry {
 			c.entry = &entry
 		}
 		c.raw = raw
 	}
+}
+
+// fits reports whether r may describe c's artifacts: the artifact it
+// names is not listed with another size.
+func (c *candidate) fits(r release.Release) bool {
+	for _, o := range c.objs {
+		if o.Key == r.Key {
+			return o.Size == r.Size
+		}
+	}
+	return true
 }
 
 // resolve makes known the releases List shows: all of them without a
@@ -537,11 +554,11 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 		}
 		if c.raw != nil {
 			var r release.Release
-			if err := json.Unmarshal(c.raw, &r); err == nil {
+			if err := json.Unmarshal(c.raw, &r); err == nil && c.fits(r) {
 				c.rel, c.known = x.describe(c.sha, c.objs, map[string]release.Release{c.sha: r}), true
 				continue
 			}
-			c.raw, c.probe = nil, true // an entry that cannot be decoded: read the object
+			c.raw, c.probe = nil, true // an entry that cannot be decoded, or of other bytes: read the object
 		}
 		if c.meta.Key == "" && !c.probe {
 			c.rel, c.known = x.bare(c), true

@@ -537,3 +537,42 @@ func TestListDuringRepublish(t *testing.T) {
 		t.Errorf("after the republish: %+v, want its new metadata", r)
 	}
 }
+
+// TestUpgradeAfterRepublish: a release published again with other bytes
+// after the snapshot (not compacted yet), whose snapshot an older oops
+// then rewrote (dropping the artifact ETags), lists with the metadata of
+// the bytes stored now, and the upgrade to format 2 does not record the
+// old entry as describing them.
+func TestUpgradeAfterRepublish(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	first, _ := publish(t, x, input(1, "first bytes"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, first.Key, ""); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := publish(t, x, input(1, "other bytes, longer"))
+	// What an older oops's publish does to the snapshot: entries kept,
+	// everything else dropped.
+	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte(`,"format"`))
+	if i < 0 {
+		t.Fatalf("no format in %s", data)
+	}
+	if err := os.WriteFile(p, append(data[:i:i], '}'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"upgrading", "upgraded"} {
+		if r, _ := find(list(t, x, 0), 1); r.SHA256 != second.SHA256 || r.Size != second.Size {
+			t.Errorf("%s: %+v, want the metadata of the bytes stored now", when, r)
+		}
+	}
+}
