@@ -11,7 +11,8 @@ package store
 //	<app>/.oops/index.json              snapshot: many releases' metadata in
 //	                                    one object (a cache, see below)
 //	<app>/.oops/adopted/<sha>           a time: metadata written for an
-//	                                    artifact publish did not upload
+//	                                    artifact publish did not upload,
+//	                                    or rewritten (AdoptedKey)
 //
 // Publish writes in this order: artifact (Create, If-None-Match, so only
 // one publisher of a commit can win), then its metadata (Create). That is
@@ -111,7 +112,9 @@ func IndexKey(app string) string { return app + "/" + MetaDir + "/index.json" }
 // AdoptedKey is the adoption marker of a commit: written when publish
 // writes metadata for an artifact it did not upload (a bare zip of other
 // CI, or one whose metadata was lost), which the artifact listing cannot
-// show. It holds the time it was written at, rewritten by each adoption.
+// show, or rewrites metadata that a listing may have read with the
+// artifact it just uploaded (a republish of other bytes). It holds the
+// time it was written at, rewritten by each such write.
 func AdoptedKey(app, sha string) string { return adoptedPrefix(app) + sha }
 
 func adoptedPrefix(app string) string { return app + "/" + MetaDir + "/adopted/" }
@@ -222,8 +225,16 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 				release.Short(in.Commit), abbrev(sum), abbrev(got), msg)
 		}
 		rel.ETag = obj.ETag
-		if _, err := x.writeMeta(ctx, rel); err != nil {
+		_, replaced, err := x.writeMeta(ctx, rel)
+		if err != nil {
 			return rel, true, err
+		}
+		if replaced {
+			// A listing between the two writes may have taken the old
+			// metadata for this artifact's: the marker has it read again.
+			if err := x.markAdopted(ctx, rel.Commit, true); err != nil {
+				return rel, true, fmt.Errorf("publish %s: mark its metadata rewritten (oops fsck --repair finds a listing that kept the old one): %w", release.Short(in.Commit), err)
+			}
 		}
 		return rel, true, nil
 	}
@@ -320,7 +331,7 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	if dryRun {
 		return rel, nil
 	}
-	wrote, err := x.writeMeta(ctx, rel)
+	wrote, _, err := x.writeMeta(ctx, rel)
 	if err != nil || (!wrote && have.Meta[MetaCommit] != "") {
 		// Nothing written for an artifact oops uploaded: no listing has
 		// anything to learn (and no marker per no-op republish).
@@ -387,50 +398,52 @@ func (x *Index) artifactSum(ctx context.Context, key string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Release, Object, error) {
+func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Release, string, error) {
 	rc, obj, err := x.s.Get(ctx, ReleaseMetaKey(x.app, sha))
 	if err != nil {
-		return release.Release{}, Object{}, err
+		return release.Release{}, "", err
 	}
 	defer rc.Close()
 	var r release.Release
 	if err := json.NewDecoder(rc).Decode(&r); err != nil {
-		return release.Release{}, obj, fmt.Errorf("read release metadata: %w", &CorruptError{Key: ReleaseMetaKey(x.app, sha), Err: err})
+		return release.Release{}, obj.ETag, fmt.Errorf("read release metadata: %w", &CorruptError{Key: ReleaseMetaKey(x.app, sha), Err: err})
 	}
-	return r, obj, nil
+	return r, obj.ETag, nil
 }
 
 // writeMeta makes sure the per-release metadata object exists and says
-// what the artifact holds, and reports whether it wrote it. The snapshot
-// is not touched: List finds the new artifact, or the adoption marker, in
-// its listing and folds the metadata in later.
-func (x *Index) writeMeta(ctx context.Context, rel release.Release) (bool, error) {
+// what the artifact holds, and reports whether it wrote it, and whether
+// over other metadata. The snapshot is not touched: List finds the new
+// artifact, or the adoption marker, in its listing and folds the metadata
+// in later.
+func (x *Index) writeMeta(ctx context.Context, rel release.Release) (wrote, replaced bool, err error) {
 	short := release.Short(rel.Commit)
 	stored := rel
 	stored.ETag = "" // the artifact's version token, not metadata
 	data, err := json.MarshalIndent(stored, "", "  ")
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	key := ReleaseMetaKey(x.app, rel.Commit)
-	wrote := true
+	wrote = true
 	_, err = x.s.Create(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
 	if errors.Is(err, ErrExists) {
 		// Left by an earlier publish whose artifact was deleted since, or
 		// corrupt: the artifact just stored (or checked) is the truth.
-		old, obj, rerr := x.readReleaseMeta(ctx, rel.Commit)
+		old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit)
 		var ce *CorruptError
 		switch {
 		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
-			_, err = x.s.Replace(ctx, key, data, obj.ETag)
+			_, err = x.s.Replace(ctx, key, data, etag)
+			replaced = true
 		default:
 			err, wrote = rerr, false
 		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
+		return false, false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
 	}
-	return wrote, nil
+	return wrote, replaced, nil
 }
 
 // sortNewestFirst orders releases by publish time, newest first; ties fall

@@ -51,11 +51,6 @@ const (
 	// plus this, as the newest a release not yet decoded can be. Further
 	// off, the first release decoded says so and List decodes them all.
 	clockSlack = 10 * time.Second
-	// publishWindow: an artifact stored longer ago than this (by the
-	// store's clock) is not a publish between its two writes; its
-	// metadata, or the lack of it, is final until someone publishes it
-	// again.
-	publishWindow = time.Hour
 )
 
 // snapshotFormat is the "format" of the snapshots this oops writes. Format
@@ -245,22 +240,6 @@ type candidate struct {
 	// read: its metadata object was asked for; fetched: and read (rel
 	// is from it); missing: and not found (bare for sure).
 	read, fetched, missing bool
-	// metaTime is when the metadata read was stored.
-	metaTime time.Time
-}
-
-// republishing reports whether c's metadata, just read, may be that of
-// the bytes stored before its artifact, which a publish between its two
-// writes is about to replace: older than the artifact, which was stored
-// recently. Recorded with the artifact's ETag, it would be trusted after
-// the new metadata is written.
-func (c *candidate) republishing(recent time.Time) bool {
-	for _, o := range c.objs {
-		if o.Key == c.rel.Key {
-			return c.metaTime.Before(o.Modified) && !o.Modified.Before(recent)
-		}
-	}
-	return false
 }
 
 // bound is the newest its release can have been published: the time of
@@ -574,9 +553,7 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			var o Object
-			rels[i], o, errs[i] = x.readReleaseMeta(ctx, c.sha)
-			c.meta.ETag, c.metaTime = o.ETag, o.Modified
+			rels[i], c.meta.ETag, errs[i] = x.readReleaseMeta(ctx, c.sha)
 		})
 	}
 	wg.Wait()
@@ -608,7 +585,7 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current bool) map[string]bool {
 	sure := map[string]bool{}
 	var ask []*candidate
-	recent := storeNow(cands).Add(-publishWindow)
+	recent := storeNow(cands).Add(-time.Hour)
 	for _, c := range cands {
 		switch {
 		case !c.missing && (current || !c.known || !c.rel.Bare || c.read || c.meta.Key != ""):
@@ -688,7 +665,6 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 	}}
 	current := old.current()
 	bare := x.bareForGood(ctx, cands, current)
-	recent := storeNow(cands).Add(-publishWindow)
 	entry := func(sha string, r release.Release, artifact string) error {
 		r.ETag, r.Bare = "", false
 		raw, err := json.Marshal(r)
@@ -699,9 +675,7 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 		var err error
 		switch {
 		case c.fetched:
-			// Else its metadata names an artifact not listed, or may be
-			// replaced: read again next time.
-			if !c.rel.Bare && !c.republishing(recent) {
+			if !c.rel.Bare { // else its metadata names an artifact not listed: read again next time
 				err = entry(c.sha, c.rel, c.rel.ETag)
 			}
 		case c.missing:
