@@ -391,7 +391,8 @@ func (k *fsck) stale(sha string, e release.Release) bool {
 		return k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag
 	}
 	m, marked := k.markers[sha]
-	return k.idx.refs.ArtifactETags[sha] != k.byKey[e.Key].ETag || (marked && k.idx.refs.Adopted[sha] != m.ETag)
+	ref, art := k.idx.refs.ArtifactETags[sha], k.byKey[e.Key]
+	return ref == "" || (ref != bareRef(art) && ref != art.ETag) || (marked && k.idx.refs.Adopted[sha] != m.ETag)
 }
 
 func (k *fsck) indexEntry(sha string) (release.Release, bool) {
@@ -525,7 +526,7 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 		if art, ok := k.byKey[r.Key]; ok && art.Size == r.Size {
 			r.ETag = ""
 			m[sha] = r
-			refs.ArtifactETags[sha] = art.ETag
+			refs.ArtifactETags[sha] = bareRef(art)
 		}
 	}
 	for sha, e := range k.idx.m {
@@ -550,7 +551,7 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 			return fmt.Errorf("rewrite %s: %w", mk, err)
 		}
 		m[sha] = e
-		refs.ArtifactETags[sha] = k.byKey[e.Key].ETag
+		refs.ArtifactETags[sha] = bareRef(k.byKey[e.Key])
 	}
 	// Every metadata object was read: every marker is folded in, and a
 	// commit without metadata is bare, unless oops is publishing it.

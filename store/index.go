@@ -36,9 +36,10 @@ package store
 // the artifact keys are listed as the 16 ranges of the commit's first hex
 // digit, so a listing is one round trip per 1000 keys of a range (up to
 // 16,000 releases: one). An entry is trusted when its artifact is listed
-// with the recorded ETag (other bytes uploaded again have another, and
-// their publish rewrote the metadata) and no newer marker says it was
-// adopted; a bare commit when its artifact is listed as recorded. The rest
+// with the recorded ETag and time (uploaded again, it has another time,
+// and its publish wrote the metadata again) and no newer marker says its
+// metadata was written since; a bare commit when its artifact is listed
+// as recorded. The rest
 // were published since, or changed: their metadata objects are read,
 // concurrently (not found: bare), and when there were more than
 // compactAfter of them a new snapshot is written with a conditional write

@@ -78,9 +78,12 @@ type indexFile struct {
 // for an entry or a bare commit to be taken from the snapshot.
 type snapshotRefs struct {
 	Format int `json:"format,omitempty"`
-	// ArtifactETags: commit -> ETag of the artifact its entry describes.
-	// An artifact uploaded again with other bytes has another ETag, and
-	// its metadata (rewritten by that publish) is read again.
+	// ArtifactETags: commit -> the artifact its entry describes, as
+	// listed (bareRef: ETag and time; the first writers of format 2
+	// recorded the ETag alone, still trusted). An artifact uploaded again
+	// has another time, and another ETag when of other bytes: its
+	// metadata (written again by that publish, or deleted and written
+	// anew with the same bytes) is read again.
 	ArtifactETags map[string]string `json:"artifact_etags,omitempty"`
 	// Bare: commit -> its first artifact (bareRef) when it had no
 	// metadata: a bare zip of other CI costs one read, not one a listing.
@@ -254,25 +257,28 @@ func (c *candidate) bound() time.Time {
 	return t.Add(clockSlack)
 }
 
-// artifactETag is the listed ETag of the artifact at key ("" when key is
-// not listed).
-func (c *candidate) artifactETag(key string) string {
+// artifactRef is the bareRef of the artifact at key ("" when key is not
+// listed).
+func (c *candidate) artifactRef(key string) string {
 	for _, o := range c.objs {
 		if o.Key == key {
-			return o.ETag
+			return bareRef(o)
 		}
 	}
 	return ""
 }
 
-// listed reports whether one of its artifacts has this ETag.
-func (c *candidate) listed(etag string) bool {
+// listedRef returns the bareRef of the artifact an entry's ArtifactETags
+// value ref names, when it is listed ("" if not): the same ETag and time,
+// or, for the ETag alone the first writers of format 2 recorded, the same
+// ETag.
+func (c *candidate) listedRef(ref string) string {
 	for _, o := range c.objs {
-		if o.ETag == etag {
-			return true
+		if r := bareRef(o); ref == r || ref == o.ETag {
+			return r
 		}
 	}
-	return false
+	return ""
 }
 
 // list lists; when it read more than compactMin metadata objects, or the
@@ -404,7 +410,7 @@ func (x *Index) trustCurrent(c *candidate, snap *snapshot) {
 	raw, hasRaw := snap.raw[c.sha]
 	switch etag := snap.refs.ArtifactETags[c.sha]; {
 	case adopted:
-	case (hasEntry || hasRaw) && etag != "" && c.listed(etag):
+	case (hasEntry || hasRaw) && etag != "" && c.listedRef(etag) != "":
 		if hasEntry {
 			c.entry = &entry
 		}
@@ -676,7 +682,7 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 		switch {
 		case c.fetched:
 			if !c.rel.Bare { // else its metadata names an artifact not listed: read again next time
-				err = entry(c.sha, c.rel, c.rel.ETag)
+				err = entry(c.sha, c.rel, c.artifactRef(c.rel.Key))
 			}
 		case c.missing:
 			if bare[c.sha] {
@@ -684,13 +690,13 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 			}
 		case c.entry != nil && !current:
 			// Checked against its artifact for the first time.
-			if art := c.artifactETag(c.entry.Key); art != "" {
+			if art := c.artifactRef(c.entry.Key); art != "" {
 				err = entry(c.sha, *c.entry, art)
 			}
 		case c.entry != nil && c.raw == nil:
-			err = entry(c.sha, *c.entry, old.refs.ArtifactETags[c.sha])
+			err = entry(c.sha, *c.entry, c.listedRef(old.refs.ArtifactETags[c.sha]))
 		case c.raw != nil:
-			f.Releases[c.sha], f.ArtifactETags[c.sha] = c.raw, old.refs.ArtifactETags[c.sha]
+			f.Releases[c.sha], f.ArtifactETags[c.sha] = c.raw, c.listedRef(old.refs.ArtifactETags[c.sha])
 		case c.known && c.rel.Bare && !c.read && current:
 			f.Bare[c.sha] = bareRef(c.objs[0]) // as the snapshot had it
 		case c.known && c.rel.Bare && !c.read && c.meta.Key == "":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -588,5 +589,79 @@ func TestUpgradeAfterRepublish(t *testing.T) {
 		if r, _ := find(list(t, x, 0), 1); r.SHA256 != second.SHA256 || r.Size != second.Size {
 			t.Errorf("%s: %+v, want the metadata of the bytes stored now", when, r)
 		}
+	}
+}
+
+// TestPublishedAgainSameBytes: a release deleted (artifact and metadata)
+// and published again with the same bytes (on S3, the same ETag) and new
+// metadata lists with the new metadata, not the snapshot's entry of the
+// first publish: an entry is known by its artifact's ETag and time.
+func TestPublishedAgainSameBytes(t *testing.T) {
+	ctx := context.Background()
+	s := contentETags{dir.New(t.TempDir())}
+	x := store.NewIndex(s, "app")
+	first, _ := publish(t, x, input(1, "same bytes"))
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{first.Key, store.ReleaseMetaKey("app", sha(1))} {
+		if err := s.Delete(ctx, key, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // another modification time
+	in := input(1, "same bytes")
+	in.Now, in.Info.Subject = in.Now.Add(24*time.Hour), "published again"
+	publish(t, x, in)
+	for _, when := range []string{"published again", "after the next snapshot"} {
+		if r, _ := find(list(t, x, 0), 1); r.Subject != "published again" || !r.Published.Equal(in.Now) {
+			t.Errorf("%s: %+v, want the new metadata", when, r)
+		}
+		if err := x.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
+	if err != nil || len(res.Problems) != 0 {
+		t.Errorf("fsck: %s, %v; want no problems", kinds(res.Problems), err)
+	}
+}
+
+// TestSnapshotWithETagsAlone: a snapshot of the first format 2 writers,
+// which recorded each entry's artifact by its ETag alone, is trusted as
+// it was: a listing reads no metadata.
+func TestSnapshotWithETagsAlone(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := dir.New(root)
+	x := store.NewIndex(s, "app")
+	for i := range 3 {
+		publish(t, x, input(i, fmt.Sprint("body ", i)))
+	}
+	if err := x.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	etags := f["artifact_etags"].(map[string]any)
+	for _, r := range list(t, x, 0) {
+		etags[r.Commit] = r.ETag
+	}
+	if data, err = json.Marshal(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newTally(s)
+	if rels := list(t, store.NewIndex(c, "app"), 0); len(rels) != 3 || rels[0].Bare || c.metaGets() != 0 {
+		t.Errorf("%d releases, first %+v, %d metadata reads; want 3 from the snapshot, no read", len(rels), rels[0], c.metaGets())
 	}
 }
