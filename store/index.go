@@ -39,11 +39,10 @@ package store
 // with the recorded ETag and time (uploaded again, it has another time,
 // and its publish wrote the metadata again) and no newer marker says its
 // metadata was written since; a bare commit when its artifact is listed
-// as recorded. The rest
-// were published since, or changed: their metadata objects are read,
-// concurrently (not found: bare), and when there were more than
-// compactAfter of them a new snapshot is written with a conditional write
-// (best effort: a read-only user lists all the same). A snapshot of older
+// as recorded. The rest were published since, or changed: their metadata
+// objects are read, concurrently (not found: bare), and when there were
+// more than compactAfter of them a new snapshot is written with a
+// conditional write (best effort: a read-only user lists all the same). A snapshot of older
 // oops (or none) also needs the metadata keys listed, as those versions
 // did, and the first full listing rewrites it in format 2.
 //
