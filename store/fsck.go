@@ -349,7 +349,7 @@ func (k *fsck) checkMeta(ctx context.Context) error {
 			ce := &CorruptError{Key: key, Err: err}
 			p := Problem{Key: key, Commit: sha, Kind: FsckCorrupt,
 				Detail: ce.Error() + "; oops lists the release as bare (no author, subject or checksum)"}
-			if e, ok := k.indexEntry(sha); ok && k.agrees(e) {
+			if e, ok := k.indexEntry(sha); ok && k.agrees(sha, e) {
 				p.Repairable = true
 				p.Detail += "; --repair rewrites it from the index entry"
 			} else {
@@ -391,7 +391,8 @@ func (k *fsck) stale(sha string, e release.Release) bool {
 		return k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag
 	}
 	m, marked := k.markers[sha]
-	return k.idx.refs.ArtifactETags[sha] != k.byKey[e.Key].ETag || (marked && k.idx.refs.Adopted[sha] != m.ETag)
+	ref, art := k.idx.refs.ArtifactETags[sha], k.byKey[e.Key]
+	return ref == "" || (ref != bareRef(art) && ref != art.ETag) || (marked && k.idx.refs.Adopted[sha] != m.ETag)
 }
 
 func (k *fsck) indexEntry(sha string) (release.Release, bool) {
@@ -402,10 +403,12 @@ func (k *fsck) indexEntry(sha string) (release.Release, bool) {
 	return e, ok
 }
 
-// agrees reports whether an index entry matches an artifact in the store.
-func (k *fsck) agrees(e release.Release) bool {
+// agrees reports whether the index entry of sha matches an artifact of
+// sha in the store.
+func (k *fsck) agrees(sha string, e release.Release) bool {
 	art, ok := k.byKey[e.Key]
-	return ok && art.Size == e.Size && e.SHA256 != ""
+	s, _, _ := release.ParseKey(k.app, e.Key)
+	return ok && art.Size == e.Size && e.SHA256 != "" && e.Commit == sha && s == sha
 }
 
 // loadIndex reads the index (first: the metadata check looks entries up).
@@ -448,7 +451,7 @@ func (k *fsck) checkIndex(ctx context.Context) error {
 		case !hasMeta:
 			p := Problem{Key: key, Commit: sha, Kind: FsckMissingMetadata, Repairable: true,
 				Detail: fmt.Sprintf("the index lists %s but its metadata %s is gone", release.Short(sha), ReleaseMetaKey(k.app, sha))}
-			if k.agrees(e) {
+			if k.agrees(sha, e) {
 				p.Detail += "; --repair recreates it from the index entry"
 			} else {
 				p.Detail += " and the entry does not match the artifact; --repair drops the entry"
@@ -460,6 +463,9 @@ func (k *fsck) checkIndex(ctx context.Context) error {
 			// Made from metadata rewritten since, or an artifact
 			// replaced: list reads the metadata instead, as for a
 			// release published since.
+		case e.Commit != sha:
+			k.add(Problem{Key: key, Commit: sha, Kind: FsckIndexMismatch, Repairable: true,
+				Detail: fmt.Sprintf("the index entry of %s describes commit %q: oops list shows %s bare; --repair rewrites the entry from the metadata", release.Short(sha), e.Commit, release.Short(sha))})
 		case e.Key != meta.Key || e.SHA256 != meta.SHA256 || e.Size != meta.Size:
 			k.add(Problem{Key: key, Commit: sha, Kind: FsckIndexMismatch, Repairable: true,
 				Detail: fmt.Sprintf("the index entry of %s (%s, %d bytes) disagrees with its metadata (%s, %d bytes); --repair rewrites the entry from the metadata", release.Short(sha), e.Key, e.Size, meta.Key, meta.Size)})
@@ -520,11 +526,11 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 		if art, ok := k.byKey[r.Key]; ok && art.Size == r.Size {
 			r.ETag = ""
 			m[sha] = r
-			refs.ArtifactETags[sha] = art.ETag
+			refs.ArtifactETags[sha] = bareRef(art)
 		}
 	}
 	for sha, e := range k.idx.m {
-		if _, ok := m[sha]; ok || !k.agrees(e) {
+		if _, ok := m[sha]; ok || !k.agrees(sha, e) {
 			continue
 		}
 		if _, bad := k.metas[sha]; bad {
@@ -545,18 +551,34 @@ func (k *fsck) rebuildIndex(ctx context.Context) error {
 			return fmt.Errorf("rewrite %s: %w", mk, err)
 		}
 		m[sha] = e
-		refs.ArtifactETags[sha] = k.byKey[e.Key].ETag
+		refs.ArtifactETags[sha] = bareRef(k.byKey[e.Key])
 	}
 	// Every metadata object was read: every marker is folded in, and a
-	// commit without metadata is bare.
+	// commit without metadata is bare, unless oops is publishing it.
 	for sha, o := range k.markers {
 		refs.Adopted[sha] = o.ETag
 	}
-	for sha, arts := range k.artifacts {
+	var bare []string
+	for sha := range k.artifacts {
 		if _, ok := k.metaKeys[sha]; !ok {
 			if _, ok := m[sha]; !ok {
-				refs.Bare[sha] = bareRef(arts[0])
+				bare = append(bare, sha)
 			}
+		}
+	}
+	// Not a publish between its two writes, whose metadata, written
+	// after this index, listings would never read: as List records them.
+	sure := make([]bool, len(bare))
+	k.parallel(len(bare), func(i int) {
+		o, err := k.s.Stat(ctx, k.artifacts[bare[i]][0].Key)
+		sure[i] = err == nil && uploadedBare(o)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, sha := range bare {
+		if sure[i] {
+			refs.Bare[sha] = bareRef(k.artifacts[sha][0])
 		}
 	}
 	data, err := json.Marshal(indexFile{Version: 1, Releases: m, snapshotRefs: refs})

@@ -10,8 +10,9 @@ package store
 //	<app>/.oops/releases/<sha>.json     one release's metadata, written once
 //	<app>/.oops/index.json              snapshot: many releases' metadata in
 //	                                    one object (a cache, see below)
-//	<app>/.oops/adopted/<sha>           empty: metadata written for an
-//	                                    artifact publish did not upload
+//	<app>/.oops/adopted/<sha>           a time: metadata written for an
+//	                                    artifact publish did not upload,
+//	                                    or rewritten (AdoptedKey)
 //
 // Publish writes in this order: artifact (Create, If-None-Match, so only
 // one publisher of a commit can win), then its metadata (Create). That is
@@ -35,13 +36,13 @@ package store
 // the artifact keys are listed as the 16 ranges of the commit's first hex
 // digit, so a listing is one round trip per 1000 keys of a range (up to
 // 16,000 releases: one). An entry is trusted when its artifact is listed
-// with the recorded ETag (other bytes uploaded again have another, and
-// their publish rewrote the metadata) and no newer marker says it was
-// adopted; a bare commit when its artifact is listed as recorded. The rest
-// were published since, or changed: their metadata objects are read,
-// concurrently (not found: bare), and when there were more than
-// compactAfter of them a new snapshot is written with a conditional write
-// (best effort: a read-only user lists all the same). A snapshot of older
+// with the recorded ETag and time (uploaded again, it has another time,
+// and its publish wrote the metadata again) and no newer marker says its
+// metadata was written since; a bare commit when its artifact is listed
+// as recorded. The rest were published since, or changed: their metadata
+// objects are read, concurrently (not found: bare), and when there were
+// more than compactAfter of them a new snapshot is written with a
+// conditional write (best effort: a read-only user lists all the same). A snapshot of older
 // oops (or none) also needs the metadata keys listed, as those versions
 // did, and the first full listing rewrites it in format 2.
 //
@@ -111,7 +112,9 @@ func IndexKey(app string) string { return app + "/" + MetaDir + "/index.json" }
 // AdoptedKey is the adoption marker of a commit: written when publish
 // writes metadata for an artifact it did not upload (a bare zip of other
 // CI, or one whose metadata was lost), which the artifact listing cannot
-// show. Empty; never rewritten.
+// show, or rewrites metadata that a listing may have read with the
+// artifact it just uploaded (a republish of other bytes). It holds the
+// time it was written at, rewritten by each such write.
 func AdoptedKey(app, sha string) string { return adoptedPrefix(app) + sha }
 
 func adoptedPrefix(app string) string { return app + "/" + MetaDir + "/adopted/" }
@@ -222,8 +225,16 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 				release.Short(in.Commit), abbrev(sum), abbrev(got), msg)
 		}
 		rel.ETag = obj.ETag
-		if _, err := x.writeMeta(ctx, rel); err != nil {
+		_, replaced, err := x.writeMeta(ctx, rel)
+		if err != nil {
 			return rel, true, err
+		}
+		if replaced {
+			// A listing between the two writes may have taken the old
+			// metadata for this artifact's: the marker has it read again.
+			if err := x.markAdopted(ctx, rel.Commit, true); err != nil {
+				return rel, true, fmt.Errorf("publish %s: mark its metadata rewritten (oops fsck --repair finds a listing that kept the old one): %w", release.Short(in.Commit), err)
+			}
 		}
 		return rel, true, nil
 	}
@@ -320,17 +331,46 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	if dryRun {
 		return rel, nil
 	}
-	wrote, err := x.writeMeta(ctx, rel)
-	if err != nil || !wrote {
+	wrote, _, err := x.writeMeta(ctx, rel)
+	if err != nil || (!wrote && have.Meta[MetaCommit] != "") {
+		// Nothing written for an artifact oops uploaded: no listing has
+		// anything to learn (and no marker per no-op republish).
 		return rel, err
 	}
 	// Metadata for an artifact that listings may know as bare, or by
-	// other metadata: the marker tells them to read it.
-	_, err = x.s.Create(ctx, AdoptedKey(x.app, rel.Commit), bytes.NewReader(nil), 0, nil)
-	if err != nil && !errors.Is(err, ErrExists) {
+	// other metadata: the marker tells them to read it. Also when this
+	// publish found the metadata written: an adoption that failed to
+	// leave its marker is finished by publishing again.
+	if err := x.markAdopted(ctx, rel.Commit, wrote); err != nil {
 		return rel, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
 	}
 	return rel, nil
+}
+
+// markAdopted writes the adoption marker of sha, or, when again, a new
+// version of it: listings that folded in an earlier adoption know the
+// marker's ETag, and would not read metadata written since. It holds the
+// time, since S3's ETag is the MD5 of the bytes: markers written again
+// with the same bytes would keep it.
+func (x *Index) markAdopted(ctx context.Context, sha string, again bool) error {
+	key := AdoptedKey(x.app, sha)
+	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := x.s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	if !again {
+		return nil
+	}
+	o, err := x.s.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = x.s.Replace(ctx, key, body, o.ETag)
+	if errors.Is(err, ErrPrecondition) {
+		return nil // rewritten meanwhile, by another adoption: as good
+	}
+	return err
 }
 
 func abbrev(sum string) string {
@@ -372,19 +412,20 @@ func (x *Index) readReleaseMeta(ctx context.Context, sha string) (release.Releas
 }
 
 // writeMeta makes sure the per-release metadata object exists and says
-// what the artifact holds, and reports whether it wrote it. The snapshot
-// is not touched: List finds the new artifact, or the adoption marker, in
-// its listing and folds the metadata in later.
-func (x *Index) writeMeta(ctx context.Context, rel release.Release) (bool, error) {
+// what the artifact holds, and reports whether it wrote it, and whether
+// over other metadata. The snapshot is not touched: List finds the new
+// artifact, or the adoption marker, in its listing and folds the metadata
+// in later.
+func (x *Index) writeMeta(ctx context.Context, rel release.Release) (wrote, replaced bool, err error) {
 	short := release.Short(rel.Commit)
 	stored := rel
 	stored.ETag = "" // the artifact's version token, not metadata
 	data, err := json.MarshalIndent(stored, "", "  ")
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	key := ReleaseMetaKey(x.app, rel.Commit)
-	wrote := true
+	wrote = true
 	_, err = x.s.Create(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
 	if errors.Is(err, ErrExists) {
 		// Left by an earlier publish whose artifact was deleted since, or
@@ -394,14 +435,15 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) (bool, error
 		switch {
 		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
 			_, err = x.s.Replace(ctx, key, data, etag)
+			replaced = true
 		default:
 			err, wrote = rerr, false
 		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
+		return false, false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
 	}
-	return wrote, nil
+	return wrote, replaced, nil
 }
 
 // sortNewestFirst orders releases by publish time, newest first; ties fall
@@ -449,7 +491,9 @@ func (x *Index) sortNewestFirst(rels []release.Release) {
 // describe joins a commit's artifacts with its index entry: the artifact
 // oops published, with its metadata, or else the first one, bare.
 func (x *Index) describe(sha string, objs []Object, m map[string]release.Release) release.Release {
-	if r, ok := m[sha]; ok {
+	// Metadata of another commit (copied by hand, or hostile) describes
+	// nothing here: listing it would show that commit twice.
+	if r, ok := m[sha]; ok && r.Commit == sha {
 		for _, o := range objs {
 			if o.Key == r.Key {
 				r.ETag, r.Bare = o.ETag, false
@@ -473,7 +517,7 @@ func (x *Index) Get(ctx context.Context, sha string) (release.Release, error) {
 	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "using the artifact without it") {
 		return release.Release{}, err
 	}
-	if s, _, ok := release.ParseKey(x.app, meta.Key); err == nil && ok && s == sha {
+	if s, _, ok := release.ParseKey(x.app, meta.Key); err == nil && ok && s == sha && meta.Commit == sha {
 		obj, err := x.s.Stat(ctx, meta.Key)
 		if errors.Is(err, ErrNotFound) {
 			return release.Release{}, fmt.Errorf("%s: %w: %s, which oops published for it, is gone from %s (another artifact of the commit is not what was published: put the published one back from its build)",

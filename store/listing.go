@@ -78,9 +78,12 @@ type indexFile struct {
 // for an entry or a bare commit to be taken from the snapshot.
 type snapshotRefs struct {
 	Format int `json:"format,omitempty"`
-	// ArtifactETags: commit -> ETag of the artifact its entry describes.
-	// An artifact uploaded again with other bytes has another ETag, and
-	// its metadata (rewritten by that publish) is read again.
+	// ArtifactETags: commit -> the artifact its entry describes, as
+	// listed (bareRef: ETag and time; the first writers of format 2
+	// recorded the ETag alone, still trusted). An artifact uploaded again
+	// has another time, and another ETag when of other bytes: its
+	// metadata (written again by that publish, or deleted and written
+	// anew with the same bytes) is read again.
 	ArtifactETags map[string]string `json:"artifact_etags,omitempty"`
 	// Bare: commit -> its first artifact (bareRef) when it had no
 	// metadata: a bare zip of other CI costs one read, not one a listing.
@@ -254,25 +257,28 @@ func (c *candidate) bound() time.Time {
 	return t.Add(clockSlack)
 }
 
-// artifactETag is the listed ETag of the artifact at key ("" when key is
-// not listed).
-func (c *candidate) artifactETag(key string) string {
+// artifactRef is the bareRef of the artifact at key ("" when key is not
+// listed).
+func (c *candidate) artifactRef(key string) string {
 	for _, o := range c.objs {
 		if o.Key == key {
-			return o.ETag
+			return bareRef(o)
 		}
 	}
 	return ""
 }
 
-// listed reports whether one of its artifacts has this ETag.
-func (c *candidate) listed(etag string) bool {
+// listedRef returns the bareRef of the artifact an entry's ArtifactETags
+// value ref names, when it is listed ("" if not): the same ETag and time,
+// or, for the ETag alone the first writers of format 2 recorded, the same
+// ETag.
+func (c *candidate) listedRef(ref string) string {
 	for _, o := range c.objs {
-		if o.ETag == etag {
-			return true
+		if r := bareRef(o); ref == r || ref == o.ETag {
+			return r
 		}
 	}
-	return false
+	return ""
 }
 
 // list lists; when it read more than compactMin metadata objects, or the
@@ -404,7 +410,7 @@ func (x *Index) trustCurrent(c *candidate, snap *snapshot) {
 	raw, hasRaw := snap.raw[c.sha]
 	switch etag := snap.refs.ArtifactETags[c.sha]; {
 	case adopted:
-	case (hasEntry || hasRaw) && etag != "" && c.listed(etag):
+	case (hasEntry || hasRaw) && etag != "" && c.listedRef(etag) != "":
 		if hasEntry {
 			c.entry = &entry
 		}
@@ -429,13 +435,30 @@ func (x *Index) trustOlder(c *candidate, snap *snapshot) {
 		return
 	}
 	// An entry is trusted unless its metadata object was rewritten
-	// since (the snapshot recorded another ETag): then it is read.
+	// since (the snapshot recorded another ETag), or, with no ETag to
+	// tell, its artifact is listed with another size (other bytes
+	// published since): then it is read. The upgrade records what is
+	// trusted here as describing the artifact listed.
 	if e := snap.metaETags[c.sha]; e == "" || c.meta.Key == "" || e == c.meta.ETag {
+		if hasEntry && !c.fits(entry) {
+			return
+		}
 		if hasEntry {
 			c.entry = &entry
 		}
 		c.raw = raw
 	}
+}
+
+// fits reports whether r may describe c's artifacts: the artifact it
+// names is not listed with another size.
+func (c *candidate) fits(r release.Release) bool {
+	for _, o := range c.objs {
+		if o.Key == r.Key {
+			return o.Size == r.Size
+		}
+	}
+	return true
 }
 
 // resolve makes known the releases List shows: all of them without a
@@ -516,11 +539,11 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 		}
 		if c.raw != nil {
 			var r release.Release
-			if err := json.Unmarshal(c.raw, &r); err == nil {
+			if err := json.Unmarshal(c.raw, &r); err == nil && c.fits(r) {
 				c.rel, c.known = x.describe(c.sha, c.objs, map[string]release.Release{c.sha: r}), true
 				continue
 			}
-			c.raw, c.probe = nil, true // an entry that cannot be decoded: read the object
+			c.raw, c.probe = nil, true // an entry that cannot be decoded, or of other bytes: read the object
 		}
 		if c.meta.Key == "" && !c.probe {
 			c.rel, c.known = x.bare(c), true
@@ -561,20 +584,20 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 // artifact stored, its metadata not yet), whose metadata could come after
 // the snapshot and never be read. An artifact oops publish uploaded
 // carries its commit in its own metadata, which a HEAD shows: asked of
-// each commit a listing found without metadata by reading, and, of those
-// it knew bare from older bookkeeping, of the ones stored in the last
-// hour (the older ones are bare zips of other CI, or publishes that died
+// each commit without metadata (found by reading, or known from older
+// bookkeeping) stored in the last hour by the store's clock (storeNow;
+// the older ones are bare zips of other CI, or publishes that died
 // long ago, which publishing again fixes).
 func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current bool) map[string]bool {
 	sure := map[string]bool{}
 	var ask []*candidate
-	recent := time.Now().Add(-time.Hour)
+	recent := storeNow(cands).Add(-time.Hour)
 	for _, c := range cands {
 		switch {
-		case c.missing:
-			ask = append(ask, c)
-		case current || !c.known || !c.rel.Bare || c.read || c.meta.Key != "":
+		case !c.missing && (current || !c.known || !c.rel.Bare || c.read || c.meta.Key != ""):
 		case c.objs[0].Modified.Before(recent):
+			// Also when its metadata was found missing: a publish
+			// that died long ago would be read by every listing.
 			sure[c.sha] = true
 		default:
 			ask = append(ask, c)
@@ -588,7 +611,7 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			o, err := x.s.Stat(ctx, c.objs[0].Key)
-			oops[i] = err != nil || o.Meta[MetaCommit] != "" // unknown: not sure
+			oops[i] = err != nil || !uploadedBare(o) // unknown: not sure
 		})
 	}
 	wg.Wait()
@@ -599,6 +622,31 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 	}
 	return sure
 }
+
+// storeNow is the latest the store's clock can be sure to have passed:
+// this machine's clock, unless the store's is behind it, as the newest
+// artifact listed shows. An artifact's age is judged by it: a store
+// clock hours behind this one must not make a publish under way look
+// long dead.
+func storeNow(cands []*candidate) time.Time {
+	var newest time.Time
+	for _, c := range cands {
+		for _, o := range c.objs {
+			if o.Modified.After(newest) {
+				newest = o.Modified
+			}
+		}
+	}
+	if now := time.Now(); now.Before(newest) {
+		return now
+	}
+	return newest
+}
+
+// uploadedBare reports, from its HEAD, whether an artifact without
+// metadata was not uploaded by oops publish, so that no metadata is on
+// its way.
+func uploadedBare(head Object) bool { return head.Meta[MetaCommit] == "" }
 
 // bare is the release of a commit listed from its first artifact alone.
 func (x *Index) bare(c *candidate) release.Release {
@@ -634,7 +682,7 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 		switch {
 		case c.fetched:
 			if !c.rel.Bare { // else its metadata names an artifact not listed: read again next time
-				err = entry(c.sha, c.rel, c.rel.ETag)
+				err = entry(c.sha, c.rel, c.artifactRef(c.rel.Key))
 			}
 		case c.missing:
 			if bare[c.sha] {
@@ -642,13 +690,13 @@ func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands [
 			}
 		case c.entry != nil && !current:
 			// Checked against its artifact for the first time.
-			if art := c.artifactETag(c.entry.Key); art != "" {
+			if art := c.artifactRef(c.entry.Key); art != "" {
 				err = entry(c.sha, *c.entry, art)
 			}
 		case c.entry != nil && c.raw == nil:
-			err = entry(c.sha, *c.entry, old.refs.ArtifactETags[c.sha])
+			err = entry(c.sha, *c.entry, c.listedRef(old.refs.ArtifactETags[c.sha]))
 		case c.raw != nil:
-			f.Releases[c.sha], f.ArtifactETags[c.sha] = c.raw, old.refs.ArtifactETags[c.sha]
+			f.Releases[c.sha], f.ArtifactETags[c.sha] = c.raw, c.listedRef(old.refs.ArtifactETags[c.sha])
 		case c.known && c.rel.Bare && !c.read && current:
 			f.Bare[c.sha] = bareRef(c.objs[0]) // as the snapshot had it
 		case c.known && c.rel.Bare && !c.read && c.meta.Key == "":

@@ -21,7 +21,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	}, MetaETags: map[string]string{"0123456789abcdef0123456789abcdef01234567": `"abc"`}})
 	for _, s := range []string{string(good), `{}`, `null`, `{"version":1,"releases":null}`, `{"releases":{"a":{"published":"not a time"}}}`,
 		`{"releases":{"a":{"size":1e400}}}`, `{"releases":{"a":{"commit":"\ud800"}}}`, `{"releases":[]}`, `{"version":1}x`, `{"releases":{"a":{}, "a":{"size":2}}}`,
-		`{"Releases":{"a":{"Size":2}}}`, `{"releases":{"a":{"tags":"x"}}}`, "{\"releases\":{\"a\":{\"author\":\"\xff\"}}}"} {
+		`{"Releases":{"a":{"Size":2}}}`, `{"releases":{"a":{"tags":"x"}}}`, `{"format":2,"artifact_etags":{"a":"b"},"bare":{"a":"c@1"},"adopted":{"a":"d"}}`, `{"FORMAT":2.5}`, "{\"releases\":{\"a\":{\"author\":\"\xff\"}}}"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -32,11 +32,11 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			if raw {
 				var f rawSnapshot
 				werr = json.Unmarshal(data, &f)
-				want = snapshot{raw: f.Releases, metaETags: f.MetaETags}
+				want = snapshot{raw: f.Releases, metaETags: f.MetaETags, refs: f.snapshotRefs}
 			} else {
 				var f indexFile
 				werr = json.Unmarshal(data, &f)
-				want = snapshot{decoded: f.Releases, metaETags: f.MetaETags}
+				want = snapshot{decoded: f.Releases, metaETags: f.MetaETags, refs: f.snapshotRefs}
 			}
 			if (err == nil) != (werr == nil) {
 				t.Fatalf("raw %v: decodeSnapshot error %v, encoding/json error %v", raw, err, werr)
