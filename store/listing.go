@@ -220,6 +220,52 @@ func (x *Index) listRanges(ctx context.Context, prefix string, fn func(r int, o 
 	return errors.Join(errs...)
 }
 
+// markerPage is one LIST page of S3.
+const markerPage = 1000
+
+// listMarkers lists the adoption markers: usually few, so in one request;
+// when the first page is full (a store whose releases are mostly adopted
+// zips of other CI), the rest in the ranges after its last key,
+// concurrently: at most two round trips up to 16,000 markers. fn is called
+// from one goroutine at a time.
+func (x *Index) listMarkers(ctx context.Context, prefix string, fn func(Object)) error {
+	if !listsInRanges(x.s) {
+		return x.s.List(ctx, prefix, ListOptions{}, func(o Object) error { fn(o); return nil })
+	}
+	n, last := 0, ""
+	err := x.s.List(ctx, prefix, ListOptions{Limit: markerPage}, func(o Object) error {
+		fn(o)
+		n, last = n+1, o.Key
+		return nil
+	})
+	if err != nil || n < markerPage {
+		return err
+	}
+	var mu sync.Mutex
+	errs := make([]error, 16)
+	var wg sync.WaitGroup
+	for r := range 16 {
+		sub := prefix + "0123456789abcdef"[r:r+1]
+		var opts ListOptions
+		switch {
+		case strings.HasPrefix(last, sub):
+			opts.StartAfter = last
+		case sub < last:
+			continue // listed in the first page
+		}
+		wg.Go(func() {
+			errs[r] = x.s.List(ctx, sub, opts, func(o Object) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fn(o)
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // candidate is one listed commit on its way to a release.
 type candidate struct {
 	sha  string
@@ -300,10 +346,7 @@ func (x *Index) list(ctx context.Context, limit int, withMarks bool, compactMin 
 		artErr = x.listRanges(ctx, release.Prefix(x.app), func(r int, o Object) { arts[r] = append(arts[r], o) })
 	})
 	wg.Go(func() {
-		markErr = x.s.List(ctx, adoptedAt, ListOptions{}, func(o Object) error {
-			markers[strings.TrimPrefix(o.Key, adoptedAt)] = o
-			return nil
-		})
+		markErr = x.listMarkers(ctx, adoptedAt, func(o Object) { markers[strings.TrimPrefix(o.Key, adoptedAt)] = o })
 	})
 	wg.Go(func() { snap, snapETag, snapErr = x.loadSnapshot(ctx, limit > 0) })
 	if withMarks {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -663,5 +665,49 @@ func TestSnapshotWithETagsAlone(t *testing.T) {
 	c := newTally(s)
 	if rels := list(t, store.NewIndex(c, "app"), 0); len(rels) != 3 || rels[0].Bare || c.metaGets() != 0 {
 		t.Errorf("%d releases, first %+v, %d metadata reads; want 3 from the snapshot, no read", len(rels), rels[0], c.metaGets())
+	}
+}
+
+// ranged is a directory store that lists as S3 does best: in concurrent
+// ranges, a page at a time.
+type ranged struct{ *tally }
+
+func (ranged) ListsInRanges() bool { return true }
+
+// TestManyAdoptionMarkers: a store whose releases are mostly adopted zips
+// of other CI has more markers than one LIST page holds: the listing reads
+// the first page, then the ranges after it concurrently, and sees a marker
+// past the first page (an adoption since the snapshot).
+func TestManyAdoptionMarkers(t *testing.T) {
+	ctx := context.Background()
+	d := dir.New(t.TempDir())
+	for i := range 1200 {
+		h := sha1.Sum([]byte(fmt.Sprint(i)))
+		if _, err := d.Create(ctx, store.AdoptedKey("app", hex.EncodeToString(h[:])), strings.NewReader("x"), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := strings.Repeat("f", 40) // its marker sorts after every other
+	if _, err := d.Create(ctx, release.Key("app", last, ".zip"), strings.NewReader("zip"), 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := ranged{newTally(d)}
+	x := store.NewIndex(c, "app")
+	if err := x.Compact(ctx); err != nil { // knows it bare
+		t.Fatal(err)
+	}
+	in := input(0, "zip")
+	in.Commit = last
+	if _, created := publish(t, x, in); created {
+		t.Fatal("adopting created a release")
+	}
+	c.reset()
+	rels := list(t, x, 0)
+	if len(rels) != 1 || rels[0].Bare || rels[0].Subject != "change 0" {
+		t.Fatalf("listed %+v; want the adopted release with its metadata", rels)
+	}
+	// 16 artifact ranges, the first page of markers, the ranges after it.
+	if n := c.calls["List"]; n < 16+2 || n > 16+1+16 {
+		t.Errorf("%d LISTs; want the 16 artifact ranges, one page of markers and the ranges after it", n)
 	}
 }
