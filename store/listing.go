@@ -320,11 +320,33 @@ func (c *candidate) artifactRef(key string) string {
 // ETag.
 func (c *candidate) listedRef(ref string) string {
 	for _, o := range c.objs {
-		if r := bareRef(o); ref == r || ref == o.ETag {
-			return r
+		if ref == o.ETag || isRef(ref, o) {
+			return bareRef(o)
 		}
 	}
 	return ""
+}
+
+// listed reports whether ref (an ArtifactETags value) names one of its
+// artifacts as listed: listedRef(ref) != "", without building a string
+// for each of a listing's 10,000 entries.
+func (c *candidate) listed(ref string) bool {
+	for _, o := range c.objs {
+		if ref == o.ETag || isRef(ref, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRef reports whether ref == bareRef(o), allocating nothing.
+func isRef(ref string, o Object) bool {
+	rest, ok := strings.CutPrefix(ref, o.ETag)
+	if !ok || rest == "" || rest[0] != '@' {
+		return false
+	}
+	var buf [24]byte
+	return rest[1:] == string(strconv.AppendInt(buf[:0], o.Modified.UnixNano(), 10))
 }
 
 // list lists; when it read more than compactMin metadata objects, or the
@@ -453,13 +475,13 @@ func (x *Index) trustCurrent(c *candidate, snap *snapshot) {
 	raw, hasRaw := snap.raw[c.sha]
 	switch etag := snap.refs.ArtifactETags[c.sha]; {
 	case adopted:
-	case (hasEntry || hasRaw) && etag != "" && c.listedRef(etag) != "":
+	case (hasEntry || hasRaw) && etag != "" && c.listed(etag):
 		if hasEntry {
 			c.entry = &entry
 		}
 		c.raw = raw
 		return
-	case !hasEntry && !hasRaw && snap.refs.Bare[c.sha] == bareRef(c.objs[0]):
+	case !hasEntry && !hasRaw && isRef(snap.refs.Bare[c.sha], c.objs[0]):
 		c.rel, c.known = x.bare(c), true
 		return
 	}

@@ -47,3 +47,20 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsRef: isRef answers as comparing with bareRef does.
+func FuzzIsRef(f *testing.F) {
+	f.Add(`"abc"@1700000000000000000`, `"abc"`, int64(1700000000000000000))
+	f.Add(`"abc"@17`, `"abc"`, int64(1700000000000000000))
+	f.Add(`"abc"`, `"abc"`, int64(0))
+	f.Add(``, ``, int64(-1))
+	f.Fuzz(func(t *testing.T, ref, etag string, ns int64) {
+		o := Object{ETag: etag, Modified: time.Unix(0, ns)}
+		if got, want := isRef(ref, o), ref == bareRef(o); got != want {
+			t.Fatalf("isRef(%q, %q@%d) = %v, want %v", ref, etag, ns, got, want)
+		}
+		if !isRef(bareRef(o), o) {
+			t.Fatalf("isRef(bareRef(o), o) false for %q@%d", etag, ns)
+		}
+	})
+}
