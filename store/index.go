@@ -42,9 +42,10 @@ package store
 // as recorded. The rest were published since, or changed: their metadata
 // objects are read, concurrently (not found: bare), and when there were
 // more than compactAfter of them a new snapshot is written with a
-// conditional write (best effort: a read-only user lists all the same). A snapshot of older
-// oops (or none) also needs the metadata keys listed, as those versions
-// did, and the first full listing rewrites it in format 2.
+// conditional write (best effort: a read-only user lists all the same).
+// A snapshot of older oops (or none) also needs the metadata keys listed,
+// as those versions did, and the first full listing rewrites it in
+// format 2.
 //
 import (
 	"bytes"
