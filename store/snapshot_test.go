@@ -73,9 +73,7 @@ func TestAdoptedBareListsWithMetadata(t *testing.T) {
 	x := store.NewIndex(s, "app")
 	publish(t, x, input(1, "one"))
 	uploadBare(t, s, 2, "zip of other CI")
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	c := newTally(s)
 	y := store.NewIndex(c, "app")
 	if r, _ := find(list(t, y, 0), 2); !r.Bare || c.metaGets() != 0 {
@@ -94,9 +92,7 @@ func TestAdoptedBareListsWithMetadata(t *testing.T) {
 		if want := map[string]int{"after adoption": 1, "after the next snapshot": 0}[when]; c.metaGets() != want {
 			t.Errorf("%s: %d metadata reads, want %d", when, c.metaGets(), want)
 		}
-		if err := x.Compact(ctx); err != nil {
-			t.Fatal(err)
-		}
+		compact(t, x)
 	}
 	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
 	if err != nil || len(res.Problems) != 0 {
@@ -113,9 +109,7 @@ func TestBareUploadedAgainByPublish(t *testing.T) {
 	s := contentETags{dir.New(t.TempDir())}
 	x := store.NewIndex(s, "app")
 	uploadBare(t, s, 3, "same bytes")
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	if r, _ := find(list(t, x, 0), 3); !r.Bare {
 		t.Fatalf("%+v, want bare", r)
 	}
@@ -135,14 +129,10 @@ func TestBareUploadedAgainByPublish(t *testing.T) {
 // --repair makes it list with its metadata.
 func TestFsckFindsBareWithUnreadMetadata(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	uploadBare(t, s, 4, "zip")
 	publish(t, x, input(5, "five"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	in := input(4, "zip")
 	in.Body = strings.NewReader("zip")
 	in.Size = 3
@@ -166,7 +156,7 @@ func TestFsckFindsBareWithUnreadMetadata(t *testing.T) {
 	if res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"}); err != nil || len(res.Problems) != 0 {
 		t.Errorf("fsck after repair: %s, %v", kinds(res.Problems), err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))))
+	data, err := os.ReadFile(indexPath(root))
 	if err != nil || !bytes.Contains(data, []byte(`"format":2`)) {
 		t.Errorf("the repaired index is not format 2: %s", data)
 	}
@@ -176,19 +166,14 @@ func TestFsckFindsBareWithUnreadMetadata(t *testing.T) {
 // oops rewrote (it keeps version and releases only) puts listings back on
 // the metadata keys, and the next full listing writes format 2 again.
 func TestListSnapshotWrittenByOlderOops(t *testing.T) {
-	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	for i := range 3 {
 		publish(t, x, input(i, fmt.Sprint("body ", i)))
 	}
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	// What a pre-snapshot oops's publish does to it: entries kept, its
 	// own added, everything else dropped.
-	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	p := indexPath(root)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -221,31 +206,18 @@ func TestListSnapshotWrittenByOlderOops(t *testing.T) {
 func TestListDuringPublish(t *testing.T) {
 	for _, snapshotFirst := range []bool{false, true} {
 		t.Run(fmt.Sprint("snapshot before: ", snapshotFirst), func(t *testing.T) {
-			ctx := context.Background()
 			s := dir.New(t.TempDir())
 			x := store.NewIndex(s, "app")
 			publish(t, x, input(1, "one"))
 			if snapshotFirst {
-				if err := x.Compact(ctx); err != nil {
-					t.Fatal(err)
-				}
+				compact(t, x)
 			}
-			// The first write of a publish, as Publish makes it.
-			body := "two"
-			if _, err := s.Create(ctx, release.Key("app", sha(2), ".zip"), strings.NewReader(body), 3, map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(2)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
+			publishFirstWrite(t, s, 2)
+			compact(t, x)
 			if r, _ := find(list(t, x, 0), 2); !r.Bare {
 				t.Fatalf("between the writes: %+v, want bare", r)
 			}
-			// The second write.
-			meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change 2", "published": "2024-05-01T14:00:00Z"}`, sha(2), release.Key("app", sha(2), ".zip"))
-			if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
-				t.Fatal(err)
-			}
+			publishSecondWrite(t, s, 2)
 			if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
 				t.Errorf("after the publish: %+v, want its metadata", r)
 			}
@@ -259,29 +231,18 @@ func TestListDuringPublish(t *testing.T) {
 // metadata once it is written.
 func TestFsckRepairDuringPublish(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	publish(t, x, input(1, "one"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	// Something for --repair to rebuild.
-	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(store.IndexKey("app"))), []byte("{"), 0o644); err != nil {
+	if err := os.WriteFile(indexPath(root), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The first write of a publish, as Publish makes it.
-	if _, err := s.Create(ctx, release.Key("app", sha(2), ".zip"), strings.NewReader("two"), 3, map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(2)}); err != nil {
-		t.Fatal(err)
-	}
+	publishFirstWrite(t, s, 2)
 	if _, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true}); err != nil {
 		t.Fatal(err)
 	}
-	// The second write.
-	meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change 2", "published": "2024-05-01T14:00:00Z"}`, sha(2), release.Key("app", sha(2), ".zip"))
-	if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
-		t.Fatal(err)
-	}
+	publishSecondWrite(t, s, 2)
 	if r, _ := find(list(t, x, 0), 2); r.Bare || r.Subject != "change 2" {
 		t.Errorf("after the publish: %+v, want its metadata", r)
 	}
@@ -296,9 +257,7 @@ func TestAdoptMarkerRepairedByRepublishing(t *testing.T) {
 	f := &failing{Store: dir.New(t.TempDir()), key: store.AdoptedKey("app", sha(1))}
 	x := store.NewIndex(f, "app")
 	uploadBare(t, f, 1, "zip of other CI")
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	f.fails.Store(1)
 	if _, _, err := x.Publish(ctx, input(1, "zip of other CI")); err == nil || !strings.Contains(err.Error(), "publish again") {
 		t.Fatalf("adoption with a failing marker: %v, want advice to publish again", err)
@@ -325,18 +284,14 @@ func TestAdoptedAgain(t *testing.T) {
 			x := store.NewIndex(s, "app")
 			uploadBare(t, s, 1, "first zip")
 			publish(t, x, input(1, "first zip"))
-			if err := x.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
+			compact(t, x)
 			for _, key := range []string{release.Key("app", sha(1), ".zip"), store.ReleaseMetaKey("app", sha(1))} {
 				if err := s.Delete(ctx, key, ""); err != nil {
 					t.Fatal(err)
 				}
 			}
 			uploadBare(t, s, 1, "second zip, rebuilt")
-			if err := x.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
+			compact(t, x)
 			if r, _ := find(list(t, x, 0), 1); !r.Bare {
 				t.Fatalf("uploaded again by other CI: %+v, want bare", r)
 			}
@@ -356,9 +311,7 @@ func TestAdoptedAgain(t *testing.T) {
 // that cannot be read, and Get does not give it the other's name.
 func TestMetadataOfAnotherCommit(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, _, x := dirIndex(t)
 	publish(t, x, input(1, "one"))
 	publish(t, x, input(2, "two"))
 	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(1))))
@@ -374,9 +327,7 @@ func TestMetadataOfAnotherCommit(t *testing.T) {
 		if r, ok := find(rels, 1); len(rels) != 2 || !ok || !r.Bare {
 			t.Errorf("%s: %d releases, %+v; want 2, commit 1 bare", when, len(rels), r)
 		}
-		if err := x.Compact(ctx); err != nil {
-			t.Fatal(err)
-		}
+		compact(t, x)
 	}
 	if r, err := x.Get(ctx, sha(1)); err != nil || r.Commit != sha(1) {
 		t.Errorf("Get(commit 1) = %+v, %v", r, err)
@@ -388,15 +339,11 @@ func TestMetadataOfAnotherCommit(t *testing.T) {
 // so and --repair rewrites it.
 func TestFsckFindsEntryOfAnotherCommit(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	publish(t, x, input(1, "one"))
 	publish(t, x, input(2, "two"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	compact(t, x)
+	p := indexPath(root)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -482,16 +429,12 @@ func TestDeadPublishCostsNoReads(t *testing.T) {
 	s := aged{f, release.Key("app", sha(2), ".zip")}
 	x := store.NewIndex(s, "app")
 	publish(t, x, input(1, "one"))
-	if err := x.Compact(ctx); err != nil { // a snapshot of format 2
-		t.Fatal(err)
-	}
+	compact(t, x) // a snapshot of format 2
 	f.fails.Store(1)
 	if _, _, err := x.Publish(ctx, input(2, "two")); err == nil {
 		t.Fatal("publish with a failing metadata write succeeded")
 	}
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	c := newTally(s)
 	if r, _ := find(list(t, store.NewIndex(c, "app"), 0), 2); !r.Bare || c.metaGets() != 0 {
 		t.Errorf("after the snapshot: %+v, %d metadata reads; want bare, none", r, c.metaGets())
@@ -530,9 +473,7 @@ func TestListDuringRepublish(t *testing.T) {
 	s := dir.New(t.TempDir())
 	x := store.NewIndex(s, "app")
 	first, _ := publish(t, x, input(1, "first bytes"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	if err := s.Delete(ctx, first.Key, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -549,9 +490,7 @@ func TestListDuringRepublish(t *testing.T) {
 		if r, _ := find(list(t, x, 0), 1); r.SHA256 != second.SHA256 || r.Size != second.Size {
 			t.Errorf("%s: %+v, want the metadata of the bytes stored now", when, r)
 		}
-		if err := x.Compact(ctx); err != nil {
-			t.Fatal(err)
-		}
+		compact(t, x)
 	}
 }
 
@@ -562,20 +501,16 @@ func TestListDuringRepublish(t *testing.T) {
 // old entry as describing them.
 func TestUpgradeAfterRepublish(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	first, _ := publish(t, x, input(1, "first bytes"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	if err := s.Delete(ctx, first.Key, ""); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := publish(t, x, input(1, "other bytes, longer"))
 	// What an older oops's publish does to the snapshot: entries kept,
 	// everything else dropped.
-	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	p := indexPath(root)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -603,9 +538,7 @@ func TestPublishedAgainSameBytes(t *testing.T) {
 	s := contentETags{dir.New(t.TempDir())}
 	x := store.NewIndex(s, "app")
 	first, _ := publish(t, x, input(1, "same bytes"))
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, x)
 	for _, key := range []string{first.Key, store.ReleaseMetaKey("app", sha(1))} {
 		if err := s.Delete(ctx, key, ""); err != nil {
 			t.Fatal(err)
@@ -619,9 +552,7 @@ func TestPublishedAgainSameBytes(t *testing.T) {
 		if r, _ := find(list(t, x, 0), 1); r.Subject != "published again" || !r.Published.Equal(in.Now) {
 			t.Errorf("%s: %+v, want the new metadata", when, r)
 		}
-		if err := x.Compact(ctx); err != nil {
-			t.Fatal(err)
-		}
+		compact(t, x)
 	}
 	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
 	if err != nil || len(res.Problems) != 0 {
@@ -633,17 +564,12 @@ func TestPublishedAgainSameBytes(t *testing.T) {
 // which recorded each entry's artifact by its ETag alone, is trusted as
 // it was: a listing reads no metadata.
 func TestSnapshotWithETagsAlone(t *testing.T) {
-	ctx := context.Background()
-	root := t.TempDir()
-	s := dir.New(root)
-	x := store.NewIndex(s, "app")
+	root, s, x := dirIndex(t)
 	for i := range 3 {
 		publish(t, x, input(i, fmt.Sprint("body ", i)))
 	}
-	if err := x.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+	compact(t, x)
+	p := indexPath(root)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -693,9 +619,7 @@ func TestManyAdoptionMarkers(t *testing.T) {
 	}
 	c := ranged{newTally(d)}
 	x := store.NewIndex(c, "app")
-	if err := x.Compact(ctx); err != nil { // knows it bare
-		t.Fatal(err)
-	}
+	compact(t, x) // knows it bare
 	in := input(0, "zip")
 	in.Commit = last
 	if _, created := publish(t, x, in); created {
@@ -709,5 +633,48 @@ func TestManyAdoptionMarkers(t *testing.T) {
 	// 16 artifact ranges, the first page of markers, the ranges after it.
 	if n := c.calls["List"]; n < 16+2 || n > 16+1+16 {
 		t.Errorf("%d LISTs; want the 16 artifact ranges, one page of markers and the ranges after it", n)
+	}
+}
+
+// dirIndex is a directory store in a temporary folder and the index of
+// "app" in it.
+func dirIndex(t *testing.T) (string, *dir.Store, *store.Index) {
+	root := t.TempDir()
+	s := dir.New(root)
+	return root, s, store.NewIndex(s, "app")
+}
+
+// indexPath is the file of app's snapshot in the directory store at root.
+func indexPath(root string) string {
+	return filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
+}
+
+// compact writes x's snapshot.
+func compact(t *testing.T, x *store.Index) {
+	t.Helper()
+	if err := x.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishFirstWrite stores release n's artifact as Publish does, with
+// the commit in its own metadata, and nothing else: a publish between
+// its two writes.
+func publishFirstWrite(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	meta := map[string]string{store.MetaSHA256: "x", store.MetaCommit: sha(n)}
+	if _, err := s.Create(context.Background(), release.Key("app", sha(n), ".zip"), strings.NewReader("two"), 3, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishSecondWrite stores the metadata publishFirstWrite's publish
+// would write next, subject "change N".
+func publishSecondWrite(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	meta := fmt.Sprintf(`{"commit": %q, "application": "app", "key": %q, "size": 3, "sha256": "x", "subject": "change %d", "published": "2024-05-01T14:00:00Z"}`,
+		sha(n), release.Key("app", sha(n), ".zip"), n)
+	if _, err := s.Create(context.Background(), store.ReleaseMetaKey("app", sha(n)), strings.NewReader(meta), int64(len(meta)), nil); err != nil {
+		t.Fatal(err)
 	}
 }
