@@ -714,3 +714,32 @@ func TestOlderSnapshotRepublishedSameSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRepublishOverMetadataOfAnotherCommit: two commits whose builds
+// are the same bytes, the second's objects copied by hand from the
+// first's: publishing the second commit again, as publish says it
+// repairs metadata, gives it its own metadata, not the first's.
+func TestRepublishOverMetadataOfAnotherCommit(t *testing.T) {
+	ctx := context.Background()
+	_, s, x := dirIndex(t)
+	publish(t, x, input(1, "same"))
+	rel1, err := x.Get(ctx, sha(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(rel1)
+	uploadBare(t, s, 2, "same")
+	if _, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(2)), bytes.NewReader(meta), int64(len(meta)), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := publish(t, x, input(2, "same"))
+	if r.Commit != sha(2) {
+		t.Errorf("publish of commit 2 returned the release of %s", release.Short(r.Commit))
+	}
+	if got, _ := find(list(t, x, 0), 2); got.Bare || got.Subject != "change 2" {
+		t.Errorf("listed %+v; want commit 2 with its metadata", got)
+	}
+	if got, err := x.Get(ctx, sha(2)); err != nil || got.Bare || got.Subject != "change 2" {
+		t.Errorf("Get(commit 2) = %+v, %v; want its metadata", got, err)
+	}
+}
