@@ -743,3 +743,34 @@ func TestRepublishOverMetadataOfAnotherCommit(t *testing.T) {
 		t.Errorf("Get(commit 2) = %+v, %v; want its metadata", got, err)
 	}
 }
+
+// TestFsckOlderSnapshotRepublishedSameSize: the stale entry of
+// TestOlderSnapshotRepublishedSameSize is read by listings, for its
+// marker: to fsck, as for a release published since, it is no problem.
+func TestFsckOlderSnapshotRepublishedSameSize(t *testing.T) {
+	ctx := context.Background()
+	root, s, x := dirIndex(t)
+	publish(t, x, input(1, "ab"))
+	compact(t, x)
+	if err := s.Delete(ctx, release.Key("app", sha(1), ".zip"), ""); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, x, input(1, "cd"))
+	p := indexPath(root)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = json.Marshal(map[string]json.RawMessage{"version": f["version"], "releases": f["releases"]})
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
+	if err != nil || len(res.Problems) != 0 {
+		t.Errorf("fsck: %s, %v; want no problems", kinds(res.Problems), err)
+	}
+}
