@@ -154,7 +154,7 @@ func runModel(t *testing.T, kind string, seed uint64) bool {
 		body := bodies[rng.IntN(len(bodies))]
 		key := release.Key("app", sha(n), ".zip")
 		var op string
-		o := rng.IntN(13)
+		o := rng.IntN(14)
 		if normal := kind == "normal"; normal && (o == 3 || o == 7 || o == 8) {
 			o = 1
 		}
@@ -217,6 +217,9 @@ func runModel(t *testing.T, kind string, seed uint64) bool {
 					t.Fatal(err)
 				}
 			}
+		case 13:
+			op = fmt.Sprintf("older oops publishes %d %q", n, body)
+			olderPublish(t, s, n, body)
 		case 10:
 			op = "fsck --repair"
 			if _, err := store.Fsck(ctx, s, store.FsckOptions{App: "app", Repair: true}); err != nil {
@@ -319,4 +322,61 @@ func (k *skewed) Stat(ctx context.Context, key string) (store.Object, error) {
 func (k *skewed) Get(ctx context.Context, key string) (io.ReadCloser, store.Object, error) {
 	rc, o, err := k.Store.Get(ctx, key)
 	return rc, k.shift(o), err
+}
+
+// olderPublish publishes as the oops before format 2 did: artifact,
+// metadata, then the whole snapshot rewritten with its entry and the
+// metadata's ETag, format 2's fields dropped. It publishes new commits
+// only.
+func olderPublish(t *testing.T, s store.Store, n int, body string) {
+	t.Helper()
+	ctx := context.Background()
+	key := release.Key("app", sha(n), ".zip")
+	if _, err := s.Stat(ctx, key); err == nil {
+		return
+	}
+	sum := sha256.Sum256([]byte(body))
+	r := release.Release{Commit: sha(n), App: "app", Key: key, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:]),
+		Published: time.Now().UTC(), Subject: fmt.Sprintf("older %d", n)}
+	if _, err := s.Create(ctx, key, strings.NewReader(body), r.Size, map[string]string{store.MetaSHA256: r.SHA256}); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(r)
+	mo, err := s.Create(ctx, store.ReleaseMetaKey("app", sha(n)), strings.NewReader(string(meta)), int64(len(meta)), nil)
+	if errors.Is(err, store.ErrExists) {
+		return // not what that version did; out of this model
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Version   int                        `json:"version"`
+		Releases  map[string]json.RawMessage `json:"releases"`
+		MetaETags map[string]string          `json:"meta_etags,omitempty"`
+	}
+	rc, old, err := s.Get(ctx, store.IndexKey("app"))
+	if err == nil {
+		err = json.NewDecoder(rc).Decode(&f)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.Releases == nil {
+		f.Releases = map[string]json.RawMessage{}
+	}
+	if f.MetaETags == nil {
+		f.MetaETags = map[string]string{}
+	}
+	f.Version = 1
+	f.Releases[sha(n)], f.MetaETags[sha(n)] = meta, mo.ETag
+	data, _ := json.Marshal(f)
+	if old.Key == "" {
+		_, err = s.Create(ctx, store.IndexKey("app"), strings.NewReader(string(data)), int64(len(data)), nil)
+	} else {
+		_, err = s.Replace(ctx, store.IndexKey("app"), data, old.ETag)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
