@@ -387,10 +387,13 @@ type indexState struct {
 // trusting the snapshot's entry: as for a release published since, the
 // entry is then no problem.
 func (k *fsck) stale(sha string, e release.Release) bool {
-	if !k.idx.refs.current() {
-		return k.idx.metaETags[sha] != "" && k.idx.metaETags[sha] != k.metaKeys[sha].ETag
-	}
 	m, marked := k.markers[sha]
+	if !k.idx.refs.current() {
+		// As trustOlder: without an ETag, a marker says the metadata
+		// may have been rewritten since.
+		e := k.idx.metaETags[sha]
+		return (e != "" && e != k.metaKeys[sha].ETag) || (e == "" && marked)
+	}
 	ref, art := k.idx.refs.ArtifactETags[sha], k.byKey[e.Key]
 	return ref == "" || (ref != bareRef(art) && ref != art.ETag) || (marked && k.idx.refs.Adopted[sha] != m.ETag)
 }

@@ -308,6 +308,11 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "rewriting it from the artifact") {
 		return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
 	}
+	if !describes(meta, want.Commit, have.Key) {
+		// Of another commit (copied by hand), or of an artifact not
+		// stored: it describes nothing here, and writeMeta replaces it.
+		meta = release.Release{}
+	}
 	haveSum := meta.SHA256
 	if haveSum == "" || meta.Size != have.Size {
 		// No metadata (a bare upload, or a publish that died before
@@ -434,7 +439,7 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) (wrote, repl
 		old, etag, rerr := x.readReleaseMeta(ctx, rel.Commit)
 		var ce *CorruptError
 		switch {
-		case rerr == nil && old.SHA256 != rel.SHA256, errors.As(rerr, &ce):
+		case rerr == nil && (old.SHA256 != rel.SHA256 || !describes(old, rel.Commit, rel.Key)), errors.As(rerr, &ce):
 			_, err = x.s.Replace(ctx, key, data, etag)
 			replaced = true
 		default:
@@ -445,6 +450,13 @@ func (x *Index) writeMeta(ctx context.Context, rel release.Release) (wrote, repl
 		return false, false, fmt.Errorf("publish %s: write metadata (run the same publish again to repair): %w", short, err)
 	}
 	return wrote, replaced, nil
+}
+
+// describes reports whether metadata m is of commit sha's artifact at
+// key: metadata of another commit, or of an artifact no longer stored,
+// lists nothing.
+func describes(m release.Release, sha, key string) bool {
+	return m.Commit == sha && m.Key == key
 }
 
 // sortNewestFirst orders releases by publish time, newest first; ties fall

@@ -501,10 +501,12 @@ func (x *Index) trustOlder(c *candidate, snap *snapshot) {
 	}
 	// An entry is trusted unless its metadata object was rewritten
 	// since (the snapshot recorded another ETag), or, with no ETag to
-	// tell, its artifact is listed with another size (other bytes
-	// published since): then it is read. The upgrade records what is
-	// trusted here as describing the artifact listed.
-	if e := snap.metaETags[c.sha]; e == "" || c.meta.Key == "" || e == c.meta.ETag {
+	// tell, an adoption marker says it may have been (a republish of
+	// other bytes of the same size) or its artifact is listed with
+	// another size (other bytes published since): then it is read. The
+	// upgrade records what is trusted here as describing the artifact
+	// listed.
+	if e := snap.metaETags[c.sha]; (e == "" && c.marker.Key == "") || c.meta.Key == "" || (e != "" && e == c.meta.ETag) {
 		if hasEntry && !c.fits(entry) {
 			return
 		}
