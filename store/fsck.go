@@ -333,6 +333,9 @@ func (k *fsck) checkMeta(ctx context.Context) error {
 			var r release.Release
 			if err = decodeStrict(data, &r); err == nil && r.Commit != shas[i] {
 				err = fmt.Errorf("it describes commit %q", r.Commit)
+			} else if c, _, ok := release.ParseKey(k.app, r.Key); err == nil && (!ok || c != shas[i]) {
+				// As List and Get, which take it for no metadata.
+				err = fmt.Errorf("it names %q, not an artifact of this commit", r.Key)
 			}
 			got[i] = read{rel: r, err: err}
 			return

@@ -774,3 +774,29 @@ func TestFsckOlderSnapshotRepublishedSameSize(t *testing.T) {
 		t.Errorf("fsck: %s, %v; want no problems", kinds(res.Problems), err)
 	}
 }
+
+// TestFsckFindsMetadataNamingAnotherArtifact: metadata of commit 1 that
+// names commit 2's artifact (copied by hand) lists commit 1 bare; fsck
+// says why, as for metadata it cannot read.
+func TestFsckFindsMetadataNamingAnotherArtifact(t *testing.T) {
+	ctx := context.Background()
+	root, s, x := dirIndex(t)
+	publish(t, x, input(1, "one"))
+	publish(t, x, input(2, "two"))
+	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(1))))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(release.Key("app", sha(1), ".zip")), []byte(release.Key("app", sha(2), ".zip")), 1)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := find(list(t, x, 0), 1); !r.Bare {
+		t.Fatalf("%+v: want bare (its metadata describes another artifact)", r)
+	}
+	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
+	if err != nil || !strings.HasPrefix(kinds(res.Problems), "corrupt app/.oops/releases/"+sha(1)+".json") {
+		t.Errorf("fsck: %s, %v; want the metadata of commit 1 reported", kinds(res.Problems), err)
+	}
+}
