@@ -120,7 +120,7 @@ func (e *env) release(entries []entry, asZip bool) release.Release {
 	h := sha256.New()
 	fmt.Fprint(h, asZip, len(entries))
 	for _, en := range entries {
-		fmt.Fprintf(h, "\x00%s\x00%o\x00%d\x00", en.Name, en.Mode, len(en.Body))
+		fmt.Fprintf(h, "\x00%q %q %v %d %o %d\x00", en.Name, en.Link, en.Dir, en.Type, en.Mode, len(en.Body))
 		io.WriteString(h, en.Body)
 	}
 	key := string(h.Sum(nil))
