@@ -61,18 +61,26 @@ const (
 // versions did, and then writes a format 2 snapshot.
 const snapshotFormat = 2
 
-// indexFile is the snapshot (index.json). Versions of oops before the
-// snapshot read and write Version and Releases only, and ignore the rest;
-// one that rewrites it drops the rest, which puts the next listing back on
-// the metadata keys.
-type indexFile struct {
-	Version  int                        `json:"version"`
-	Releases map[string]release.Release `json:"releases"`
+// snapshotFile is the snapshot (index.json), its entries of type E:
+// decoded (indexFile) or left raw (rawSnapshot, for a listing with a
+// limit, which decodes only what it shows, and for compaction, which
+// writes entries as it read them). Versions of oops before the snapshot
+// read and write Version and Releases only, and ignore the rest; one that
+// rewrites it drops the rest, which puts the next listing back on the
+// metadata keys.
+type snapshotFile[E any] struct {
+	Version  int          `json:"version"`
+	Releases map[string]E `json:"releases"`
 	// MetaETags are the ETags of the metadata objects the entries were
 	// read from (snapshots of the version before format 2).
 	MetaETags map[string]string `json:"meta_etags,omitempty"`
 	snapshotRefs
 }
+
+type (
+	indexFile   = snapshotFile[release.Release]
+	rawSnapshot = snapshotFile[json.RawMessage]
+)
 
 // snapshotRefs are format 2's fields: what the artifact listing must show
 // for an entry or a bare commit to be taken from the snapshot.
@@ -100,15 +108,6 @@ type snapshotRefs struct {
 // oops publish, metadata and all, is not taken for the bare one.
 func bareRef(o Object) string {
 	return o.ETag + "@" + strconv.FormatInt(o.Modified.UnixNano(), 10)
-}
-
-// rawSnapshot is the snapshot with its entries left undecoded, for a
-// listing with a limit, which decodes only what it shows.
-type rawSnapshot struct {
-	Version   int                        `json:"version"`
-	Releases  map[string]json.RawMessage `json:"releases"`
-	MetaETags map[string]string          `json:"meta_etags,omitempty"`
-	snapshotRefs
 }
 
 // snapshot is the snapshot as a listing read it: entries decoded (a full
@@ -729,11 +728,7 @@ func (x *Index) bare(c *candidate) release.Release {
 // without write access leaves the old snapshot, and the next listing
 // reads what it lacks again.
 func (x *Index) compact(ctx context.Context, old *snapshot, etag string, cands []*candidate) error {
-	f := struct {
-		Version  int                        `json:"version"`
-		Releases map[string]json.RawMessage `json:"releases"`
-		snapshotRefs
-	}{Version: 1, Releases: make(map[string]json.RawMessage, len(cands)), snapshotRefs: snapshotRefs{
+	f := rawSnapshot{Version: 1, Releases: make(map[string]json.RawMessage, len(cands)), snapshotRefs: snapshotRefs{
 		Format: snapshotFormat, ArtifactETags: make(map[string]string, len(cands)), Bare: map[string]string{}, Adopted: map[string]string{},
 	}}
 	current := old.current()
