@@ -1,8 +1,6 @@
 package config_test
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,11 +10,7 @@ import (
 // TestAnalysisParsedAtLoad: the keys of smoke, warm-up and the bake are
 // checked when .oopsrc loads, each problem at its line:column.
 func TestAnalysisParsedAtLoad(t *testing.T) {
-	base := `{"application-name": "a", "store": "s",` + "\n"
-	tests := []struct {
-		name, rest string
-		want       string // "": loads fine
-	}{
+	tests := []parseCase{
 		{"all ok", `"smoke": ["./smoke.sh"], "warm-up-paths": ["/", "/a?b=c"], "warm-up-requests": 5, "bake": "5m", "analysis-interval": "10s", "failure-limit": 2, "max-error-rate": "2%", "max-latency-p99": "800ms", "min-requests": 0}`, ""},
 		{"bake off needs nothing", `"bake": "0s"}`, ""},
 		{"smoke empty", `"smoke": []}`, `/p/.oopsrc:2:1: smoke names no program`},
@@ -41,21 +35,7 @@ func TestAnalysisParsedAtLoad(t *testing.T) {
 		{"factor a string", `"max-error-factor": "2x"}`, `"max-error-factor" must be a number, not a string`},
 		{"min-requests negative", `"min-requests": -1}`, `min-requests -1 must be 0 or more`},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse("/p/.oopsrc", []byte(base+tc.rest))
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				return
-			}
-			var ce *config.Error
-			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Parse: %v\nwant a *config.Error containing %q", err, tc.want)
-			}
-		})
-	}
+	checkParseCases(t, tests)
 }
 
 func TestAnalysisValues(t *testing.T) {

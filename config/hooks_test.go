@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -14,11 +13,7 @@ import (
 // checked when .oopsrc loads, each problem at its own line:column, with
 // the list of stages or the forms a destination takes.
 func TestHooksAndNotifyParsedAtLoad(t *testing.T) {
-	base := `{"application-name": "a", "store": "s",` + "\n"
-	tests := []struct {
-		name, rest string
-		want       string // "": loads fine
-	}{
+	tests := []parseCase{
 		{"hooks ok", `"hooks": {"pre-switch": ["./smoke.sh", "--fast"], "on-failure": ["page"]}}`, ""},
 		{"unknown stage", "\"hooks\": {\n  \"pre-swich\": [\"x\"]}}", `/p/.oopsrc:3:3: hooks: unknown stage "pre-swich": the stages are pre-deploy, post-install, pre-switch, post-switch, on-revert, on-failure, post-rollback`},
 		{"empty command", `"hooks": {"post-switch": []}}`, `/p/.oopsrc:2:11: hooks: post-switch names no program`},
@@ -34,21 +29,7 @@ func TestHooksAndNotifyParsedAtLoad(t *testing.T) {
 		{"notify-timeout", `"notify-timeout": "0s"}`, `notify-timeout "0s" is not a positive duration`},
 		{"notify-timeout too long", `"notify-timeout": "5m"}`, `/p/.oopsrc:2:1: notify-timeout "5m" is longer than 1m0s`},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse("/p/.oopsrc", []byte(base+tc.rest))
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				return
-			}
-			var ce *config.Error
-			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Parse: %v\nwant a *config.Error containing %q", err, tc.want)
-			}
-		})
-	}
+	checkParseCases(t, tests)
 }
 
 func TestHooksAndNotifyValues(t *testing.T) {
