@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -49,37 +48,16 @@ func TestNotifySNS(t *testing.T) {
 	}
 
 	// What moto says was published to the topic.
-	resp, err := http.Get(m.Direct + "/moto-api/data.json")
+	msgs, err := awstest.SNSMessages(m.Direct, arn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var data struct {
-		SNS struct {
-			Topic []struct {
-				Arn               string  `json:"arn"`
-				SentNotifications [][]any `json:"sent_notifications"`
-			} `json:"Topic"`
-		} `json:"sns"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
-		t.Fatal(err)
-	}
 	var messages, subjects []string
-	for _, tp := range data.SNS.Topic {
-		if tp.Arn != arn {
-			continue
-		}
-		for _, n := range tp.SentNotifications { // [id, message, subject, attributes, group]
-			if len(n) >= 3 {
-				msg, _ := n[1].(string)
-				subj, _ := n[2].(string)
-				messages, subjects = append(messages, msg), append(subjects, subj)
-			}
-		}
+	for _, msg := range msgs {
+		messages, subjects = append(messages, msg.Message), append(subjects, msg.Subject)
 	}
 	if len(messages) != 1 {
-		t.Fatalf("the topic got %d messages, want the rollback's: %+v", len(messages), data.SNS.Topic)
+		t.Fatalf("the topic got %d messages, want the rollback's: %+v", len(messages), msgs)
 	}
 	var ev release.Event
 	if err := json.Unmarshal([]byte(messages[0]), &ev); err != nil || ev.Action != release.ActionRollback || ev.Reason != "500s" || ev.To.Commit != v1 {

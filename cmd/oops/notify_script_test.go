@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,27 +44,10 @@ func notifyCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			if neg || len(args) != 1 {
 				ts.Fatalf("usage: sns-messages TOPIC-ARN")
 			}
-			resp, err := http.Get(ts.Getenv("MOTO_ACCOUNT_URL") + "/moto-api/data.json")
+			msgs, err := awstest.SNSMessages(ts.Getenv("MOTO_ACCOUNT_URL"), args[0])
 			ts.Check(err)
-			defer resp.Body.Close()
-			var data struct {
-				SNS struct {
-					Topic []struct {
-						Arn               string  `json:"arn"`
-						SentNotifications [][]any `json:"sent_notifications"`
-					} `json:"Topic"`
-				} `json:"sns"`
-			}
-			ts.Check(json.NewDecoder(resp.Body).Decode(&data))
-			for _, tp := range data.SNS.Topic {
-				if tp.Arn != args[0] {
-					continue
-				}
-				for _, n := range tp.SentNotifications { // [id, message, subject, ...]
-					if len(n) >= 3 {
-						fmt.Fprintf(ts.Stdout(), "%v | %v\n", n[2], n[1])
-					}
-				}
+			for _, m := range msgs {
+				fmt.Fprintf(ts.Stdout(), "%v | %v\n", m.Subject, m.Message)
 			}
 		},
 		// webhook-receiver FILE: a webhook on 127.0.0.1 for the rest of
