@@ -292,10 +292,14 @@ func decodeStrict(data []byte, v any) error {
 }
 
 // parallel runs fn for 0..n-1 on a few workers.
-func (k *fsck) parallel(n int, fn func(i int)) {
+func (k *fsck) parallel(n int, fn func(i int)) { parallel(n, k.opts.Concurrency, fn) }
+
+// parallel calls fn(0) to fn(n-1), at most limit at a time, and returns
+// when all have.
+func parallel(n, limit int, fn func(i int)) {
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(k.opts.Concurrency, n) {
+	for range min(limit, n) {
 		wg.Go(func() {
 			for i := range next {
 				fn(i)

@@ -619,16 +619,9 @@ func (x *Index) decode(ctx context.Context, cands []*candidate) error {
 	}
 	errs := make([]error, len(reads))
 	rels := make([]release.Release, len(reads))
-	sem := make(chan struct{}, metaReads)
-	var wg sync.WaitGroup
-	for i, c := range reads {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			rels[i], c.meta.ETag, errs[i] = x.readReleaseMeta(ctx, c.sha)
-		})
-	}
-	wg.Wait()
+	parallel(len(reads), metaReads, func(i int) {
+		rels[i], reads[i].meta.ETag, errs[i] = x.readReleaseMeta(ctx, reads[i].sha)
+	})
 	for i, c := range reads {
 		c.read = true
 		switch err := errs[i]; {
@@ -670,17 +663,10 @@ func (x *Index) bareForGood(ctx context.Context, cands []*candidate, current boo
 		}
 	}
 	oops := make([]bool, len(ask))
-	sem := make(chan struct{}, metaReads)
-	var wg sync.WaitGroup
-	for i, c := range ask {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			o, err := x.s.Stat(ctx, c.objs[0].Key)
-			oops[i] = err != nil || !uploadedBare(o) // unknown: not sure
-		})
-	}
-	wg.Wait()
+	parallel(len(ask), metaReads, func(i int) {
+		o, err := x.s.Stat(ctx, ask[i].objs[0].Key)
+		oops[i] = err != nil || !uploadedBare(o) // unknown: not sure
+	})
 	for i, c := range ask {
 		if !oops[i] {
 			sure[c.sha] = true
