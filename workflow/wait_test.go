@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/oops-deploy/oops/target"
 )
 
@@ -75,14 +77,10 @@ func TestWaitHealthyGivesUp(t *testing.T) {
 	if !strings.Contains(err.Error(), "400 Bad Request") {
 		t.Errorf("error %q does not say what the check answered", err)
 	}
-	// Nothing listening at all: a port just freed (not a fixed one that
-	// something on the machine may listen on).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	err = WaitHealthy(context.Background(), writerReporter{&bytes.Buffer{}}, "blue", "http://"+ln.Addr().String()+"/healthcheck", 20*time.Millisecond, 5*time.Millisecond)
+	// Nothing listening at all: a port reserved for this test (not a fixed
+	// one that something on the machine may listen on).
+	dead := net.JoinHostPort("127.0.0.1", strconv.Itoa(testport.Get(t)))
+	err = WaitHealthy(context.Background(), writerReporter{&bytes.Buffer{}}, "blue", "http://"+dead+"/healthcheck", 20*time.Millisecond, 5*time.Millisecond)
 	if !errors.Is(err, target.ErrUnhealthy) || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("err = %v, want unhealthy: connection refused", err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target/elb/elbtest"
 )
@@ -348,25 +349,12 @@ func awsCondition(cond string) (bool, error) {
 	return true, nil
 }
 
-// scriptPorts hands out each port once per test process, below the
-// kernel's ephemeral range (from 32768), where servers that bind port 0
-// (moto, fault proxies, other tests) never land: a port a script leaves
-// unbound on purpose ("nothing answers on green yet") cannot be taken by
-// one of them meanwhile and answer 404.
-var scriptPorts atomic.Int64
-
+// freePort is a loopback port a script names before anything listens on it
+// ("nothing answers on green yet"), held for the script alone: servers that
+// bind port 0 (moto, fault proxies, other tests) never land on it.
 func freePort(ts *testscript.TestScript) int {
-	const low, n = 20000, 12000
-	base := os.Getpid() * 7919 // another offset for each test process
-	for range 500 {
-		p := low + int((int64(base)+scriptPorts.Add(1))%n)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue // taken: the next
-		}
-		l.Close()
-		return p
-	}
-	ts.Fatalf("no free loopback port between %d and %d", low, low+n)
-	return 0
+	p, release, err := testport.Reserve()
+	ts.Check(err)
+	ts.Defer(release)
+	return p
 }

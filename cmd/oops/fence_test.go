@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/store"
 	"github.com/oops-deploy/oops/store/dir"
@@ -72,15 +73,7 @@ func newLocalRig(t *testing.T, releases map[string]string) *localRig {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	var seen sync.Map
-	port := func() int {
-		p, err := uniquePort(&seen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pub, blue, green := port(), port(), port()
+	pub, blue, green := testport.Get(t), testport.Get(t), testport.Get(t)
 	r := &localRig{t: t, ctx: ctx, work: t.TempDir(), public: fmt.Sprintf("127.0.0.1:%d", pub)}
 	rc := fmt.Sprintf(`{"application-name": "hello", "store": "releases", "target": "local",
   "listen": %q, "blue-port": %d, "green-port": %d, "command": ["./hello"],

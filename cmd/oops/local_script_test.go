@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -39,7 +39,6 @@ func TestLocalScripts(t *testing.T) {
 	for name, fn := range loadScriptCmds() {
 		cmds[name] = fn
 	}
-	var ports sync.Map
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/local",
 		RequireExplicitExec: false,
@@ -49,10 +48,11 @@ func TestLocalScripts(t *testing.T) {
 			}
 			vals := map[string]string{}
 			for _, name := range []string{"PUBLIC_PORT", "BLUE_PORT", "GREEN_PORT", "METRICS_PORT"} {
-				p, err := uniquePort(&ports)
+				p, release, err := testport.Reserve()
 				if err != nil {
 					return err
 				}
+				env.Defer(release)
 				vals[name] = strconv.Itoa(p)
 				env.Setenv(name, vals[name])
 			}
@@ -70,21 +70,6 @@ func TestLocalScripts(t *testing.T) {
 		Cmds:      cmds,
 		Condition: awsCondition,
 	})
-}
-
-// uniquePort is a free loopback port no other script of this run got.
-func uniquePort(seen *sync.Map) (int, error) {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if _, dup := seen.LoadOrStore(p, true); !dup {
-			return p, nil
-		}
-	}
 }
 
 // killApps kills the process groups of the apps recorded in a state dir.

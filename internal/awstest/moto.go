@@ -49,7 +49,6 @@ package awstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -65,6 +64,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/oops-deploy/oops/internal/testport"
 )
 
 // Region used for every test config.
@@ -251,11 +251,14 @@ func StartServer() (*Moto, error) {
 	}
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
+		// moto binds its port a second or more after it starts: a
+		// port from testport cannot be taken by another listener meanwhile.
+		port, release, err := testport.Reserve()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
+		defer release()
 		cmd := exec.Command(py, script, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		if err := cmd.Start(); err != nil {
 			os.RemoveAll(dir)
@@ -387,15 +390,6 @@ func Setenv(env interface{ Setenv(k, v string) }, url string) {
 		k, v, _ := strings.Cut(kv, "=")
 		env.Setenv(k, v)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Ctx is a test context with a deadline.

@@ -3,7 +3,7 @@ package health_test
 import (
 	"context"
 	"errors"
-	"net"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oops-deploy/oops/internal/health"
+	"github.com/oops-deploy/oops/internal/testport"
 )
 
 // server answers /healthcheck with status on 127.0.0.1 (httptest's
@@ -128,12 +129,7 @@ func TestGetNoAnswer(t *testing.T) {
 // URL and the address ("dial tcp 127.0.0.1:port:").
 func TestGetRefused(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String() + "/healthcheck"
-	l.Close()
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthcheck", testport.Get(t))
 	res, err := health.Get(context.Background(), health.Client(10*time.Second), url, "oops-test")
 	if res != nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Get = %v, %v; want connection refused", res, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oops-deploy/oops/internal/awstest"
 	"github.com/oops-deploy/oops/internal/faultproxy"
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
 	"github.com/oops-deploy/oops/target/elb"
@@ -42,15 +43,9 @@ func colorServer(t *testing.T, status int) (port string, hits func() int) {
 	return p, func() int { mu.Lock(); defer mu.Unlock(); return n }
 }
 
-// deadPort is a loopback port nothing listens on.
+// deadPort is a loopback port nothing listens on, nor will during the test.
 func deadPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return p
+	return strconv.Itoa(testport.Get(t))
 }
 
 // The health gate refuses to switch to a color whose probe fails, changes

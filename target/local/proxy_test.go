@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/oops-deploy/oops/internal/testport"
 	"github.com/oops-deploy/oops/release"
 )
 
@@ -38,24 +38,11 @@ func colorServer(t *testing.T, color string, h http.Handler) (port int) {
 	return port
 }
 
-// handedOut remembers the ports freePort gave, so two parallel tests never
-// get the same one (the kernel happily reuses a port just closed).
-var handedOut sync.Map
-
-// freePort returns a loopback port nothing listens on (for a color that is down).
+// freePort returns a loopback port nothing listens on (for a color that is
+// down, or one a test starts later), held for the test alone.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if _, dup := handedOut.LoadOrStore(port, true); !dup {
-			return port
-		}
-	}
+	return testport.Get(t)
 }
 
 type runningProxy struct {
