@@ -75,7 +75,10 @@ it with "dirty": true in its metadata, shown by oops list.`,
 type publishResult struct {
 	release.Release
 	Created bool `json:"created"`
-	DryRun  bool `json:"dry_run,omitempty"`
+	// Recorded: the artifact was in the store already without oops
+	// metadata, which this publish wrote.
+	Recorded bool `json:"recorded,omitempty"`
+	DryRun   bool `json:"dry_run,omitempty"`
 }
 
 func publishRun(ctx context.Context, opts *PublishOptions) error {
@@ -89,7 +92,7 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 	}
 	rel, created, sha := out.Release, out.Created, out.Commit
 	if opts.JSON {
-		return opts.Export.Write(opts.IO.Out, publishResult{Release: rel, Created: created, DryRun: opts.DryRun}, time.Now)
+		return opts.Export.Write(opts.IO.Out, publishResult{Release: rel, Created: created, Recorded: out.Recorded, DryRun: opts.DryRun}, time.Now)
 	}
 	desc := fmt.Sprintf("%s (%s, %s)", release.Short(sha), rel.Key, release.HumanSize(rel.Size))
 	switch {
@@ -97,6 +100,10 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 		fmt.Fprintf(opts.IO.Out, "would publish %s to %s\n", desc, out.Store)
 	case created:
 		fmt.Fprintf(opts.IO.Out, "published %s to %s\n", desc, out.Store)
+	case opts.DryRun && out.Recorded:
+		fmt.Fprintf(opts.IO.Out, "would record %s: the same bytes are in %s without oops metadata; publish writes it\n", desc, out.Store)
+	case out.Recorded:
+		fmt.Fprintf(opts.IO.Out, "recorded %s: the same bytes were in %s without oops metadata (uploaded by other CI?); its metadata is written now\n", desc, out.Store)
 	default:
 		fmt.Fprintf(opts.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
 	}

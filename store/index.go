@@ -147,23 +147,38 @@ type PublishInput struct {
 	Dirty bool
 }
 
+// Outcome is what a publish changed in the store.
+type Outcome int
+
+const (
+	// Unchanged: the same bytes and their metadata were published already.
+	Unchanged Outcome = iota
+	// Created: the artifact and its metadata were written.
+	Created
+	// Recorded: the artifact was stored already without oops metadata (a
+	// zip uploaded by other CI, a publish that died between its writes);
+	// its metadata was written.
+	Recorded
+)
+
 // Publish stores an artifact and its metadata. It returns the release and
-// whether this call created it: publishing the same bytes again is a no-op
-// (created false) that also repairs missing metadata; different bytes for a
-// published commit fail with ErrImmutable and change nothing.
-func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, bool, error) {
+// what this call changed: publishing the same bytes again changes nothing
+// (Unchanged) or writes missing metadata (Recorded); different bytes for a
+// published commit fail with ErrImmutable and change nothing. With
+// in.DryRun it says what it would change.
+func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, Outcome, error) {
 	if !release.IsFullSHA(in.Commit) {
-		return release.Release{}, false, fmt.Errorf("publish: %q is not a full commit SHA", in.Commit)
+		return release.Release{}, Unchanged, fmt.Errorf("publish: %q is not a full commit SHA", in.Commit)
 	}
 	if !validExt(in.Ext) {
-		return release.Release{}, false, fmt.Errorf("publish: unknown artifact type %q (use %s)", in.Ext, strings.Join(release.Extensions, ", "))
+		return release.Release{}, Unchanged, fmt.Errorf("publish: unknown artifact type %q (use %s)", in.Ext, strings.Join(release.Extensions, ", "))
 	}
 	sum, size, err := hashBody(in.Body)
 	if err != nil {
-		return release.Release{}, false, fmt.Errorf("publish %s: read artifact: %w", release.Short(in.Commit), err)
+		return release.Release{}, Unchanged, fmt.Errorf("publish %s: read artifact: %w", release.Short(in.Commit), err)
 	}
 	if in.Size >= 0 && in.Size != size {
-		return release.Release{}, false, fmt.Errorf("publish %s: artifact is %d bytes, expected %d (changed while reading?)", release.Short(in.Commit), size, in.Size)
+		return release.Release{}, Unchanged, fmt.Errorf("publish %s: artifact is %d bytes, expected %d (changed while reading?)", release.Short(in.Commit), size, in.Size)
 	}
 	now := in.Now
 	if now.IsZero() {
@@ -189,17 +204,20 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 	for attempt := 0; ; attempt++ {
 		existing, err := x.artifact(ctx, in.Commit)
 		if err != nil {
-			return release.Release{}, false, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
+			return release.Release{}, Unchanged, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
 		}
 		if existing != nil {
-			r, err := x.adopt(ctx, rel, *existing, in.DryRun)
-			return r, false, err
+			r, recorded, err := x.adopt(ctx, rel, *existing, in.DryRun)
+			if recorded {
+				return r, Recorded, err
+			}
+			return r, Unchanged, err
 		}
 		if in.DryRun {
-			return rel, true, nil
+			return rel, Created, nil
 		}
 		if _, err := in.Body.Seek(0, io.SeekStart); err != nil {
-			return release.Release{}, false, fmt.Errorf("publish %s: rewind artifact: %w", release.Short(in.Commit), err)
+			return release.Release{}, Unchanged, fmt.Errorf("publish %s: rewind artifact: %w", release.Short(in.Commit), err)
 		}
 		// Hash what is uploaded too: a file rewritten since it was hashed
 		// (a build still writing it) must not be stored under the hash
@@ -214,7 +232,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 			continue // someone published it meanwhile: compare with theirs
 		}
 		if err != nil {
-			return release.Release{}, false, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
+			return release.Release{}, Unchanged, fmt.Errorf("publish %s: %w", release.Short(in.Commit), err)
 		}
 		if got := hex.EncodeToString(up.Sum(nil)); got != sum {
 			derr := x.s.Delete(ctx, rel.Key, obj.ETag)
@@ -222,22 +240,22 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 			if derr != nil {
 				msg = fmt.Sprintf("removing it failed (%v): delete %s before publishing again", derr, rel.Key)
 			}
-			return release.Release{}, false, fmt.Errorf("publish %s: the artifact changed while it was published (sha256 %s when hashed, %s when uploaded); %s. Publish it again once the build has finished writing it",
+			return release.Release{}, Unchanged, fmt.Errorf("publish %s: the artifact changed while it was published (sha256 %s when hashed, %s when uploaded); %s. Publish it again once the build has finished writing it",
 				release.Short(in.Commit), abbrev(sum), abbrev(got), msg)
 		}
 		rel.ETag = obj.ETag
 		_, replaced, err := x.writeMeta(ctx, rel)
 		if err != nil {
-			return rel, true, err
+			return rel, Created, err
 		}
 		if replaced {
 			// A listing between the two writes may have taken the old
 			// metadata for this artifact's: the marker has it read again.
 			if err := x.markAdopted(ctx, rel.Commit, true); err != nil {
-				return rel, true, fmt.Errorf("publish %s: mark its metadata rewritten (oops fsck --repair finds a listing that kept the old one): %w", release.Short(in.Commit), err)
+				return rel, Created, fmt.Errorf("publish %s: mark its metadata rewritten (oops fsck --repair finds a listing that kept the old one): %w", release.Short(in.Commit), err)
 			}
 		}
-		return rel, true, nil
+		return rel, Created, nil
 	}
 }
 
@@ -296,17 +314,17 @@ func (x *Index) artifact(ctx context.Context, sha string) (*Object, error) {
 }
 
 // adopt handles an artifact that is already stored for the commit: same
-// bytes make publish a no-op that writes any missing metadata; anything
-// else is refused.
-func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dryRun bool) (release.Release, error) {
+// bytes make publish a no-op that writes any missing metadata (recorded:
+// it did, or would with dryRun); anything else is refused.
+func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dryRun bool) (rel release.Release, recorded bool, err error) {
 	short := release.Short(want.Commit)
 	if have.Key != want.Key {
-		return release.Release{}, fmt.Errorf("publish %s: %w: %s is already published as %s; publish a new commit instead",
+		return release.Release{}, false, fmt.Errorf("publish %s: %w: %s is already published as %s; publish a new commit instead",
 			short, ErrImmutable, short, have.Key)
 	}
 	meta, _, err := x.readReleaseMeta(ctx, want.Commit)
 	if err != nil && !errors.Is(err, ErrNotFound) && !x.readAround(err, "rewriting it from the artifact") {
-		return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
+		return release.Release{}, false, fmt.Errorf("publish %s: %w", short, err)
 	}
 	if !describes(meta, want.Commit, have.Key) {
 		// Of another commit (copied by hand), or of an artifact not
@@ -318,14 +336,14 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		// No metadata (a bare upload, or a publish that died before
 		// writing it): the artifact's own checksum, else its bytes.
 		if haveSum, err = x.artifactSum(ctx, have.Key); err != nil {
-			return release.Release{}, fmt.Errorf("publish %s: %w", short, err)
+			return release.Release{}, false, fmt.Errorf("publish %s: %w", short, err)
 		}
 	}
 	if haveSum != want.SHA256 {
-		return release.Release{}, fmt.Errorf("publish %s: %w: %s holds different bytes (sha256 %s, this file %s); a release never changes, publish a new commit instead",
+		return release.Release{}, false, fmt.Errorf("publish %s: %w: %s holds different bytes (sha256 %s, this file %s); a release never changes, publish a new commit instead",
 			short, ErrImmutable, have.Key, abbrev(haveSum), abbrev(want.SHA256))
 	}
-	rel := want
+	rel = want
 	rel.ETag = have.ETag
 	if meta.SHA256 == haveSum {
 		rel = meta // what the first publisher recorded stays
@@ -335,22 +353,22 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		rel.Published = have.Modified.UTC()
 	}
 	if dryRun {
-		return rel, nil
+		return rel, meta.SHA256 != haveSum, nil
 	}
 	wrote, _, err := x.writeMeta(ctx, rel)
 	if err != nil || (!wrote && have.Meta[MetaCommit] != "") {
 		// Nothing written for an artifact oops uploaded: no listing has
 		// anything to learn (and no marker per no-op republish).
-		return rel, err
+		return rel, wrote, err
 	}
 	// Metadata for an artifact that listings may know as bare, or by
 	// other metadata: the marker tells them to read it. Also when this
 	// publish found the metadata written: an adoption that failed to
 	// leave its marker is finished by publishing again.
 	if err := x.markAdopted(ctx, rel.Commit, wrote); err != nil {
-		return rel, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
+		return rel, wrote, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
 	}
-	return rel, nil
+	return rel, wrote, nil
 }
 
 // markAdopted writes the adoption marker of sha, or, when again, a new

@@ -28,13 +28,13 @@ func input(n int, body string) store.PublishInput {
 	}
 }
 
-func publish(t *testing.T, x *store.Index, in store.PublishInput) (release.Release, bool) {
+func publish(t *testing.T, x *store.Index, in store.PublishInput) (release.Release, store.Outcome) {
 	t.Helper()
-	r, created, err := x.Publish(context.Background(), in)
+	r, outcome, err := x.Publish(context.Background(), in)
 	if err != nil {
 		t.Fatalf("Publish(%s): %v", release.Short(in.Commit), err)
 	}
-	return r, created
+	return r, outcome
 }
 
 func list(t *testing.T, x *store.Index, limit int) []release.Release {
@@ -59,7 +59,7 @@ func TestPublishAndList(t *testing.T) {
 	x := store.NewIndex(dir.New(t.TempDir()), "app")
 	for _, n := range []int{2, 1, 3} {
 		r, created := publish(t, x, input(n, "bytes "+fmt.Sprint(n)))
-		if !created || r.Key != "app/app-"+sha(n)+".zip" || r.SHA256 == "" || r.Size != 7 {
+		if created != store.Created || r.Key != "app/app-"+sha(n)+".zip" || r.SHA256 == "" || r.Size != 7 {
 			t.Errorf("Publish(%d) = %+v created=%v; want the original key layout, size and checksum", n, r, created)
 		}
 	}
@@ -109,9 +109,9 @@ func TestPublishSameBytesIsNoop(t *testing.T) {
 	again := input(1, "same")
 	again.Now = again.Now.Add(time.Hour)
 	again.Publisher = "someone@else"
-	r, created := publish(t, x, again)
-	if created {
-		t.Error("second publish of the same bytes says it created the release")
+	r, outcome := publish(t, x, again)
+	if outcome != store.Unchanged {
+		t.Errorf("second publish of the same bytes: outcome %d, want Unchanged (it created or recorded the release again)", outcome)
 	}
 	if !r.Published.Equal(first.Published) || r.Publisher != first.Publisher || r.ETag != first.ETag {
 		t.Errorf("no-op publish changed the release: %+v, first was %+v", r, first)
@@ -180,9 +180,9 @@ func TestBareArtifact(t *testing.T) {
 	if _, _, err := x.Publish(ctx, input(1, "not ci!")); !errors.Is(err, store.ErrImmutable) {
 		t.Errorf("publishing other bytes over a bare zip: %v, want ErrImmutable", err)
 	}
-	r, created := publish(t, x, input(1, "from ci"))
-	if created || r.Bare || r.Subject != "change 1" || !r.Published.Equal(obj.Modified) {
-		t.Errorf("adopting the bare zip: %+v created=%v; want metadata added, published at upload time", r, created)
+	r, outcome := publish(t, x, input(1, "from ci"))
+	if outcome != store.Recorded || r.Bare || r.Subject != "change 1" || !r.Published.Equal(obj.Modified) {
+		t.Errorf("adopting the bare zip: %+v outcome=%d; want Recorded: metadata added, published at upload time", r, outcome)
 	}
 	if rels := list(t, x, 0); len(rels) != 1 || rels[0].Bare || rels[0].Author != "Ada" {
 		t.Errorf("after adopting: %+v", rels)
@@ -217,8 +217,8 @@ func TestRepairByRepublishing(t *testing.T) {
 			if rels := list(t, x, 0); len(rels) != 1 || !rels[0].Bare {
 				t.Fatalf("half-published release lists as %+v; want it bare, not missing", rels)
 			}
-			if _, created := publish(t, x, input(1, "bytes")); created {
-				t.Error("repair publish says it created the artifact again")
+			if _, outcome := publish(t, x, input(1, "bytes")); outcome != store.Recorded {
+				t.Errorf("repair publish: outcome %d, want Recorded (its metadata written, the artifact not created again)", outcome)
 			}
 			if rels := list(t, x, 0); len(rels) != 1 || rels[0].Bare || rels[0].Subject != "change 1" {
 				t.Errorf("after repair: %+v", rels)
@@ -269,7 +269,7 @@ func TestConcurrentPublish(t *testing.T) {
 				case err != nil:
 					other.Add(1)
 					t.Error(err)
-				case c:
+				case c == store.Created:
 					created.Add(1)
 				}
 			})
@@ -301,9 +301,9 @@ func TestDryRunWritesNothing(t *testing.T) {
 	x := store.NewIndex(s, "app")
 	in := input(1, "bytes")
 	in.DryRun = true
-	r, created, err := x.Publish(context.Background(), in)
-	if err != nil || !created || r.Key == "" {
-		t.Fatalf("dry run = %+v, %v, %v; want the release it would create", r, created, err)
+	r, outcome, err := x.Publish(context.Background(), in)
+	if err != nil || outcome != store.Created || r.Key == "" {
+		t.Fatalf("dry run = %+v, %v, %v; want the release it would create", r, outcome, err)
 	}
 	if snap := snapshot(t, s); snap != "" {
 		t.Errorf("dry run wrote %s", snap)
@@ -393,7 +393,7 @@ func TestPublishFileChangedWhileUploading(t *testing.T) {
 	if rels := list(t, x, 0); len(rels) != 0 {
 		t.Fatalf("after a refused publish the store lists %+v; want nothing", rels)
 	}
-	if _, created := publish(t, x, input(1, "built bytes")); !created {
+	if _, created := publish(t, x, input(1, "built bytes")); created != store.Created {
 		t.Errorf("publishing the right bytes again did not create the release")
 	}
 }

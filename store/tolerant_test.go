@@ -149,7 +149,7 @@ func TestReadersReadAround(t *testing.T) {
 		x.OnCorrupt = func(ce *store.CorruptError, _ string) { told = append(told, ce.Key) }
 		// Publish does not read the snapshot at all.
 		r, created := publish(t, x, input(4, "four"))
-		if !created || r.Commit != sha(4) || len(told) != 0 {
+		if created != store.Created || r.Commit != sha(4) || len(told) != 0 {
 			t.Fatalf("publish: created=%v %+v, told of %v", created, r, told)
 		}
 		rc, _, _ := s.Get(ctx, store.IndexKey("app"))
@@ -172,8 +172,8 @@ func TestReadersReadAround(t *testing.T) {
 		s, x := seeded(t)
 		corrupt(t, s, store.ReleaseMetaKey("app", sha(2)))
 		x.OnCorrupt = func(*store.CorruptError, string) {}
-		if _, created := publish(t, x, input(2, "xx")); created {
-			t.Error("created again")
+		if _, outcome := publish(t, x, input(2, "xx")); outcome != store.Recorded {
+			t.Errorf("outcome %d, want Recorded (metadata rewritten, artifact not created again)", outcome)
 		}
 		x.OnCorrupt = nil
 		if r, err := x.Get(ctx, sha(2)); err != nil || r.Bare {

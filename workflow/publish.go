@@ -40,6 +40,10 @@ type PublishOutcome struct {
 	// Created: this call stored the release (on a dry run: would store
 	// it); false when the same bytes were already published.
 	Created bool
+	// Recorded: the same bytes were stored without oops metadata (a zip
+	// uploaded by other CI, a publish that died between its writes), and
+	// this call wrote it (on a dry run: would write it).
+	Recorded bool
 	// Store is where the release is.
 	Store store.Store
 }
@@ -103,8 +107,8 @@ func (r *Runner) Publish(ctx context.Context, req PublishRequest) (*PublishOutco
 	err = r.Locked(ctx, Change{Action: release.ActionPublish, Command: "oops publish", DryRun: req.DryRun, NoLock: true},
 		func(ctx context.Context, ev *release.Event) error {
 			ev.To = release.Side{Commit: sha}
-			var err error
-			out.Release, out.Created, err = idx.Publish(ctx, in)
+			rel, outcome, err := idx.Publish(ctx, in)
+			out.Release, out.Created, out.Recorded = rel, outcome == store.Created, outcome == store.Recorded
 			return err
 		})
 	if errors.Is(err, store.ErrImmutable) {
