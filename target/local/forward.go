@@ -632,6 +632,9 @@ func (s *server) forward(cc *clientConn, now time.Time) (keep bool) {
 	cc.route.Store(rt)
 	cc.status, cc.start, cc.counted = 0, time.Now(), false
 	defer cc.release()
+	if h := s.p.opts.beforeCount; h != nil {
+		defer h(req.get(req.target)) // runs before release
+	}
 	b := rt.b
 	hasBody := req.hasBody()
 	// A request that can be sent twice is retried if its pooled connection

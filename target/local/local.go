@@ -468,6 +468,7 @@ func (t *Target) verifyOnce(ctx context.Context, c release.Color) error {
 		_, err := probe(ctx, t.hc, t.port(c), t.opts.HealthPath)
 		return err
 	}
+	before, cerr := t.Counts(ctx, c)
 	url := "http://" + dialable(ps.Listen) + t.opts.HealthPath
 	res, err := health.Get(ctx, t.hc, url, userAgent)
 	if res == nil {
@@ -478,7 +479,30 @@ func (t *Target) verifyOnce(ctx context.Context, c release.Color) error {
 	if got := res.Header.Get("X-Oops-Color"); got != string(c) {
 		return fmt.Errorf("GET %s answered by %q, not %s", url, got, c)
 	}
+	if err == nil && cerr == nil {
+		t.awaitCounted(ctx, c, before.Requests)
+	}
 	return err
+}
+
+// awaitCounted waits, briefly, until the proxy has counted more than n
+// requests on c. The proxy counts a request once its answer went out, so
+// the client may read the answer first: a bake starting right after Verify
+// would count Verify's own probe, and judge a color nobody uses on it.
+func (t *Target) awaitCounted(ctx context.Context, c release.Color, n uint64) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for {
+		now, err := t.Counts(ctx, c)
+		if err != nil || now.Requests > n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // dialable turns a listen address into one to connect to: an unspecified

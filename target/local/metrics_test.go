@@ -322,3 +322,41 @@ func TestSummaryP99PastTheSlowestBucket(t *testing.T) {
 		}
 	}
 }
+
+// A bake starts when Verify returns and judges the requests counted after
+// it: Verify's own probe through the proxy must be counted by then, or a
+// color nobody uses shows one request in its first measurement. The proxy
+// counts a request after its answer went out; here that takes 300ms.
+func TestVerifyReturnsOnceItsProbeIsCounted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	po := e.tgt.ProxyOptions()
+	po.CheckInterval = 50 * time.Millisecond
+	po.beforeCount = func(target []byte) {
+		if string(target) == "/healthcheck" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	startProxy(t, po)
+	c, _, err := e.deploy(e.release(hello(t, "good"), false), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.switchTo(c)
+	ctx := context.Background()
+	time.Sleep(400 * time.Millisecond) // the switch's own verify is counted
+	before, err := e.tgt.Counts(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tgt.Verify(ctx, c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.tgt.Counts(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.Requests - before.Requests; got != 1 {
+		t.Errorf("right after Verify the proxy counted %d new requests on %s; want its probe, 1", got, c)
+	}
+}

@@ -61,6 +61,9 @@ type ProxyOptions struct {
 	idleGrace time.Duration
 	// beforeForward, when set, sees each routed request first; for tests.
 	beforeForward func(method, target []byte)
+	// beforeCount, when set, runs after a routed request's answer went
+	// out and before the metrics count it; for tests.
+	beforeCount func(target []byte)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logf receives one line per event worth knowing (default: discard).
