@@ -41,7 +41,9 @@ subject, branch, tags, size, SHA-256, who published it and when).
 
 A release never changes: publishing the same bytes again does nothing and
 exits 0; different bytes for a published commit are refused (exit 4) and
-nothing is touched. Two publishers racing on one commit cannot both win.
+nothing is touched. The same bytes as a zip already in the store without
+oops metadata (uploaded by other CI, listed "bare") get their metadata
+recorded ("recorded ..."). Two publishers racing on one commit cannot both win.
 Publish never asks for confirmation, since it cannot overwrite anything.
 
 Publishing HEAD while tracked files differ from it (modified, staged or
