@@ -29,7 +29,7 @@ func TestELBScripts(t *testing.T) {
 
 // elbScriptCmds are the commands of the Classic ELB scripts:
 //
-//	elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [notags] [backend=POLICY]
+//	elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [hc-interval=SECONDS] [notags] [backend=POLICY]
 //	        an ELB with listeners 80 and 443 (certificate; policy: an SSL
 //	        negotiation policy on 443; backend: a ProxyProtocol policy on the
 //	        live port), tags blue=$BLUE_PORT green=$GREEN_PORT
@@ -52,7 +52,7 @@ func elbScriptCmds() map[string]scriptCmd {
 		"elb-fixture": func(ts *testscript.TestScript, neg bool, args []string) {
 			noNeg(ts, neg)
 			if len(args) < 1 {
-				ts.Fatalf("usage: elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [notags]")
+				ts.Fatalf("usage: elb-fixture NAME [live=COLOR] [policy] [instances=N] [hc=TARGET] [hc-interval=SECONDS] [notags]")
 			}
 			for _, k := range []string{"BLUE_PORT", "GREEN_PORT"} {
 				if ts.Getenv(k) == "" {
@@ -75,6 +75,10 @@ func elbScriptCmds() map[string]scriptCmd {
 					f.Instances = n
 				case "hc":
 					f.HealthCheck = v
+				case "hc-interval":
+					n, err := strconv.Atoi(v)
+					ts.Check(err)
+					f.CheckInterval = int32(n)
 				case "notags":
 					notags = true
 				case "backend":

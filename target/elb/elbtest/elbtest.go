@@ -71,6 +71,10 @@ type Fixture struct {
 	Listeners []Listener
 	// HealthCheck is the target; default HTTP:<live port>/healthcheck.
 	HealthCheck string
+	// CheckInterval is the health check's interval in seconds (timeout 2s
+	// below 30); 0 is 30 with a 5s timeout. oops waits interval x 2 +
+	// timeout for the check to judge a color: tests that wait use 5.
+	CheckInterval int32
 	// Instances is how many EC2 instances to run and register.
 	Instances int
 	Tags      map[string]string
@@ -158,8 +162,12 @@ func Create(ctx context.Context, cfg aws.Config, f Fixture) ([]string, error) {
 	if hc == "" {
 		hc = fmt.Sprintf("HTTP:%d/healthcheck", livePort)
 	}
+	interval, timeout := int32(30), int32(5)
+	if f.CheckInterval > 0 && f.CheckInterval < 30 {
+		interval, timeout = f.CheckInterval, 2
+	}
 	if _, err := api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(f.Name), HealthCheck: &types.HealthCheck{
-		Target: aws.String(hc), Interval: aws.Int32(30), Timeout: aws.Int32(5), HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2),
+		Target: aws.String(hc), Interval: aws.Int32(interval), Timeout: aws.Int32(timeout), HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2),
 	}}); err != nil {
 		return nil, fmt.Errorf("health check of %s: %w", f.Name, err)
 	}
