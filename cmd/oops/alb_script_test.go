@@ -30,6 +30,7 @@ import (
 // against one moto, each script in its own AWS account behind its own
 // fault proxy.
 func TestALBScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := awstest.Start(t)
 	runFaultScripts(t, "testdata/alb", m.URL, 200000000000, albScriptCmds(), func(env *testscript.Env) {
 		env.Values[albKey{}] = &albScript{albs: map[string]*albtest.ALB{}}

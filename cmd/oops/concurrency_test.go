@@ -25,6 +25,7 @@ import (
 // TestLocking runs the real oops binary (this test binary re-executed as
 // oops) several times at once against Classic ELBs in one moto.
 func TestLocking(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := elbtest.Start(t)
 	t.Run("ConcurrentRollbacks", func(t *testing.T) { t.Parallel(); testConcurrentRollbacks(t, m) })
 	t.Run("StalledHolderTakenOverAfterTTL", func(t *testing.T) { t.Parallel(); testStalledHolder(t, m) })

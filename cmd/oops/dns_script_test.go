@@ -23,6 +23,7 @@ import (
 // fault proxy. The records point at 127.0.0.1, where dns-serve answers
 // the health probes.
 func TestDNSScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := awstest.Start(t)
 	cmds := dnsFixtureCmds(func(ts *testscript.TestScript) string { return faultState(ts).moto })
 	cmds["dns-calls"] = callsCmd("GetCallerIdentity")

@@ -23,6 +23,7 @@ import (
 // TestELBScripts runs the Classic ELB scripts in testdata/elb: the real
 // oops against one moto, each script behind its own fault proxy.
 func TestELBScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := elbtest.Start(t)
 	runFaultScripts(t, "testdata/elb", m.URL, 100000000000, elbScriptCmds(), nil)
 }

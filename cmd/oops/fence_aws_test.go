@@ -36,6 +36,7 @@ import (
 // lost the lock, and whatever the late call did, oops status says it and
 // oops repair mends it.
 func TestFencingAWS(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := elbtest.Start(t)
 	t.Run("ELBWithS3Store", func(t *testing.T) { t.Parallel(); testFencedELBHolder(t, m) })
 	t.Run("ALB", func(t *testing.T) { t.Parallel(); testFencedALB(t, m) })

@@ -29,9 +29,14 @@ import (
 // first must change nothing more and say it lost the lock (exit 5), with a
 // failed event in history.
 func TestFencing(t *testing.T) {
-	t.Run("LocalRollbackStalledWhileVerifying", testFenceRollbackVerify)
-	t.Run("LocalDeployStalledInHealthWait", testFenceDeployHealthWait)
-	t.Run("LocalStallNobodyUsed", testFenceStallNobodyUsed)
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
+	for name, fn := range map[string]func(*testing.T){
+		"LocalRollbackStalledWhileVerifying": testFenceRollbackVerify,
+		"LocalDeployStalledInHealthWait":     testFenceDeployHealthWait,
+		"LocalStallNobodyUsed":               testFenceStallNobodyUsed,
+	} {
+		t.Run(name, func(t *testing.T) { t.Parallel(); fn(t) })
+	}
 }
 
 // testFenceStallNobodyUsed: a deploy stopped longer than half its
@@ -382,6 +387,7 @@ func testFenceDeployHealthWait(t *testing.T) {
 // more: it exits 5 saying it lost the lock, traffic and the off color stay
 // as the other operator left them, and the next deploy works.
 func TestFencingAtEachStep(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	for _, tc := range []struct {
 		name string
 		at   string

@@ -546,6 +546,7 @@ func summarize(calls []iamCall) string {
 // preview ELB, an ALB and CodeDeploy, and check the calls of each against
 // the policy for its role, as oops iam-policy --json prints it.
 func TestIAMPolicyScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := elbtest.Start(t)
 	cmds := elbScriptCmds()
 	maps.Copy(cmds, albScriptCmds())
@@ -630,6 +631,7 @@ func iamCmds() map[string]scriptCmd {
 // TestIAMCallOf: the recorder maps Route 53, SNS and unknown calls to the
 // action and resource IAM checks; an unknown call cannot pass unchecked.
 func TestIAMCallOf(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	signed := func(method, path, service, body string) *http.Request {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		if service != "" {

@@ -29,6 +29,7 @@ import (
 // $GREEN_PORT and $METRICS_PORT (also replaced in its .oopsrc); every app
 // process it started is killed when it ends.
 func TestLocalScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	if runtime.GOOS == "windows" {
 		t.Skip("the local target needs unix")
 	}

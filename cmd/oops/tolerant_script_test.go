@@ -35,6 +35,7 @@ import (
 //	perm FILE MODE          FILE (or folder) has exactly this octal mode
 //	files DIR N [MODE]      DIR holds exactly N files (each with this octal mode)
 func TestTolerantScripts(t *testing.T) {
+	t.Parallel() // scripts of every test share -parallel's slots: no idle slot between tests
 	m := elbtest.Start(t)
 	cmds := elbScriptCmds()
 	for name, fn := range tolerantCmds() {
