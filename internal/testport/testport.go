@@ -68,10 +68,15 @@ func Get(tb testing.TB) int {
 	return p
 }
 
-// span is the range ports are drawn from: [20000, the first ephemeral
-// port), or above the ephemeral range when a machine's starts low.
+// span is the range ports are drawn from, for this machine's ephemeral
+// range.
 func span() (lo, hi int) {
-	first, last := 32768, 60999 // Linux's default
+	return spanOf(ephemeral())
+}
+
+// ephemeral is the kernel's ephemeral port range, [first, last].
+func ephemeral() (first, last int) {
+	first, last = 32768, 60999 // Linux's default
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
 			a, err1 := strconv.Atoi(f[0])
@@ -81,6 +86,13 @@ func span() (lo, hi int) {
 			}
 		}
 	}
+	return first, last
+}
+
+// spanOf is the range ports are drawn from when the kernel's ephemeral
+// ports are [first, last]: [20000, first), or above the ephemeral range
+// when a machine's starts low.
+func spanOf(first, last int) (lo, hi int) {
 	const low = 20000
 	if first-low >= 2000 {
 		return low, first
@@ -88,5 +100,11 @@ func span() (lo, hi int) {
 	if 65535-last >= 2000 {
 		return last + 1, 65536
 	}
-	return 1024, first // a machine that gave nearly every port to the kernel
+	if first-1024 >= 2000 {
+		return 1024, first // a machine that gave nearly every port to the kernel
+	}
+	// It gave the kernel every port but a few ("1024 65535" is a common
+	// tuning): draw from all of them. The locks still keep tests apart;
+	// only a listener on port 0 may take a reserved port again.
+	return 1024, 65536
 }
