@@ -8,8 +8,8 @@
 // own program later finds its port taken ("address already in use"). So the
 // ports come from below the kernel's ephemeral range, which port 0 and
 // outgoing connections never use, and a lock file per port keeps every other
-// caller, in this process or another, from reserving the same one while it
-// is held.
+// caller of the same user, in this process or another, from reserving the
+// same one while it is held.
 package testport
 
 import (
@@ -52,9 +52,16 @@ func Reserve() (int, func(), error) {
 	return 0, nil, errors.New("reserve port: no free loopback port between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi))
 }
 
-// lockPath is the file whose lock holds port p, shared by every test binary.
+// lockPath is the file whose lock holds port p, shared by every test binary
+// of this user. Another user's folder and files (a run under sudo, a
+// container as root sharing /tmp) are not this user's to create files in
+// or open: shared, they left every port looking taken.
 func lockPath(p int) string {
-	return filepath.Join(os.TempDir(), "oops-testport", strconv.Itoa(p))
+	dir := "oops-testport"
+	if uid := os.Getuid(); uid >= 0 {
+		dir += "-" + strconv.Itoa(uid)
+	}
+	return filepath.Join(os.TempDir(), dir, strconv.Itoa(p))
 }
 
 // Get reserves a port for the rest of the test.
