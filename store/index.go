@@ -251,7 +251,7 @@ func (x *Index) Publish(ctx context.Context, in PublishInput) (release.Release, 
 		if replaced {
 			// A listing between the two writes may have taken the old
 			// metadata for this artifact's: the marker has it read again.
-			if err := x.markAdopted(ctx, rel.Commit, true); err != nil {
+			if _, err := x.markAdopted(ctx, rel.Commit, true); err != nil {
 				return rel, Created, fmt.Errorf("publish %s: mark its metadata rewritten (oops fsck --repair finds a listing that kept the old one): %w", release.Short(in.Commit), err)
 			}
 		}
@@ -353,7 +353,22 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 		rel.Published = have.Modified.UTC()
 	}
 	if dryRun {
-		return rel, meta.SHA256 != haveSum, nil
+		if meta.SHA256 != haveSum {
+			return rel, true, nil
+		}
+		if have.Meta[MetaCommit] != "" {
+			return rel, false, nil
+		}
+		// A bare upload with its metadata: publish writes the marker if an
+		// adoption left none, and the release no longer lists bare.
+		_, err := x.s.Stat(ctx, AdoptedKey(x.app, rel.Commit))
+		if errors.Is(err, ErrNotFound) {
+			return rel, true, nil
+		}
+		if err != nil {
+			return release.Release{}, false, fmt.Errorf("publish %s: %w", short, err)
+		}
+		return rel, false, nil
 	}
 	wrote, _, err := x.writeMeta(ctx, rel)
 	if err != nil || (!wrote && have.Meta[MetaCommit] != "") {
@@ -364,11 +379,13 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 	// Metadata for an artifact that listings may know as bare, or by
 	// other metadata: the marker tells them to read it. Also when this
 	// publish found the metadata written: an adoption that failed to
-	// leave its marker is finished by publishing again.
-	if err := x.markAdopted(ctx, rel.Commit, wrote); err != nil {
+	// leave its marker is finished by publishing again, which records it
+	// as much as writing the metadata does.
+	marked, err := x.markAdopted(ctx, rel.Commit, wrote)
+	if err != nil {
 		return rel, wrote, fmt.Errorf("publish %s: mark it adopted (run the same publish again to finish): %w", short, err)
 	}
-	return rel, wrote, nil
+	return rel, wrote || marked, nil
 }
 
 // markAdopted writes the adoption marker of sha, or, when again, a new
@@ -376,25 +393,25 @@ func (x *Index) adopt(ctx context.Context, want release.Release, have Object, dr
 // marker's ETag, and would not read metadata written since. It holds the
 // time, since S3's ETag is the MD5 of the bytes: markers written again
 // with the same bytes would keep it.
-func (x *Index) markAdopted(ctx context.Context, sha string, again bool) error {
+func (x *Index) markAdopted(ctx context.Context, sha string, again bool) (created bool, err error) {
 	key := AdoptedKey(x.app, sha)
 	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
-	_, err := x.s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+	_, err = x.s.Create(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
 	if !errors.Is(err, ErrExists) {
-		return err
+		return err == nil, err
 	}
 	if !again {
-		return nil
+		return false, nil
 	}
 	o, err := x.s.Stat(ctx, key)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = x.s.Replace(ctx, key, body, o.ETag)
 	if errors.Is(err, ErrPrecondition) {
-		return nil // rewritten meanwhile, by another adoption: as good
+		return false, nil // rewritten meanwhile, by another adoption: as good
 	}
-	return err
+	return false, err
 }
 
 func abbrev(sum string) string {

@@ -262,9 +262,24 @@ func TestAdoptMarkerRepairedByRepublishing(t *testing.T) {
 	if _, _, err := x.Publish(ctx, input(1, "zip of other CI")); err == nil || !strings.Contains(err.Error(), "publish again") {
 		t.Fatalf("adoption with a failing marker: %v, want advice to publish again", err)
 	}
-	publish(t, x, input(1, "zip of other CI"))
+	// Until then it lists bare: publishing again changes that, and says so
+	// (oops publish: "recorded ..."), on a dry run too.
+	if r, _ := find(list(t, x, 0), 1); !r.Bare {
+		t.Fatalf("before publishing again: %+v, want it bare", r)
+	}
+	dry := input(1, "zip of other CI")
+	dry.DryRun = true
+	if _, outcome := publish(t, x, dry); outcome != store.Recorded {
+		t.Errorf("dry run of publishing again: outcome %d, want Recorded (it would write the marker)", outcome)
+	}
+	if _, outcome := publish(t, x, input(1, "zip of other CI")); outcome != store.Recorded {
+		t.Errorf("publishing again: outcome %d, want Recorded (it wrote the marker: the release no longer lists bare)", outcome)
+	}
 	if r, _ := find(list(t, x, 0), 1); r.Bare || r.Subject != "change 1" {
 		t.Errorf("after publishing again: %+v, want its metadata", r)
+	}
+	if _, outcome := publish(t, x, input(1, "zip of other CI")); outcome != store.Unchanged {
+		t.Errorf("publishing a third time: outcome %d, want Unchanged", outcome)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oops-deploy/oops/internal/testport"
 )
 
 // bins are the programs a benchmark runs, built into a temporary folder.
@@ -48,14 +49,11 @@ func build(b *testing.B) bins {
 	return out
 }
 
-func freePort(b *testing.B) int {
+// freePort is a loopback port a benchmark names before its program
+// listens on it, held for the benchmark alone (see internal/testport).
+func freePort(b testing.TB) int {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testport.Get(b)
 }
 
 // site is an application on the local target: a directory store with two

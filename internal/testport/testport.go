@@ -8,8 +8,8 @@
 // own program later finds its port taken ("address already in use"). So the
 // ports come from below the kernel's ephemeral range, which port 0 and
 // outgoing connections never use, and a lock file per port keeps every other
-// caller, in this process or another, from reserving the same one while it
-// is held.
+// caller of the same user, in this process or another, from reserving the
+// same one while it is held.
 package testport
 
 import (
@@ -52,9 +52,16 @@ func Reserve() (int, func(), error) {
 	return 0, nil, errors.New("reserve port: no free loopback port between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi))
 }
 
-// lockPath is the file whose lock holds port p, shared by every test binary.
+// lockPath is the file whose lock holds port p, shared by every test binary
+// of this user. Another user's folder and files (a run under sudo, a
+// container as root sharing /tmp) are not this user's to create files in
+// or open: shared, they left every port looking taken.
 func lockPath(p int) string {
-	return filepath.Join(os.TempDir(), "oops-testport", strconv.Itoa(p))
+	dir := "oops-testport"
+	if uid := os.Getuid(); uid >= 0 {
+		dir += "-" + strconv.Itoa(uid)
+	}
+	return filepath.Join(os.TempDir(), dir, strconv.Itoa(p))
 }
 
 // Get reserves a port for the rest of the test.
@@ -68,10 +75,15 @@ func Get(tb testing.TB) int {
 	return p
 }
 
-// span is the range ports are drawn from: [20000, the first ephemeral
-// port), or above the ephemeral range when a machine's starts low.
+// span is the range ports are drawn from, for this machine's ephemeral
+// range.
 func span() (lo, hi int) {
-	first, last := 32768, 60999 // Linux's default
+	return spanOf(ephemeral())
+}
+
+// ephemeral is the kernel's ephemeral port range, [first, last].
+func ephemeral() (first, last int) {
+	first, last = 32768, 60999 // Linux's default
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
 			a, err1 := strconv.Atoi(f[0])
@@ -81,6 +93,13 @@ func span() (lo, hi int) {
 			}
 		}
 	}
+	return first, last
+}
+
+// spanOf is the range ports are drawn from when the kernel's ephemeral
+// ports are [first, last]: [20000, first), or above the ephemeral range
+// when a machine's starts low.
+func spanOf(first, last int) (lo, hi int) {
 	const low = 20000
 	if first-low >= 2000 {
 		return low, first
@@ -88,5 +107,11 @@ func span() (lo, hi int) {
 	if 65535-last >= 2000 {
 		return last + 1, 65536
 	}
-	return 1024, first // a machine that gave nearly every port to the kernel
+	if first-1024 >= 2000 {
+		return 1024, first // a machine that gave nearly every port to the kernel
+	}
+	// It gave the kernel every port but a few ("1024 65535" is a common
+	// tuning): draw from all of them. The locks still keep tests apart;
+	// only a listener on port 0 may take a reserved port again.
+	return 1024, 65536
 }

@@ -45,6 +45,10 @@ func TestReleaseGivesThePortBack(t *testing.T) {
 // The kernel never gives a reserved port to a listener on port 0: a proxy
 // or test server started later cannot take a color's port.
 func TestPortZeroNeverGetsAReservedPort(t *testing.T) {
+	first, last := ephemeral()
+	if lo, hi := span(); hi > first && lo <= last {
+		t.Skipf("ephemeral ports %d-%d: too few ports outside them, reserved ones are drawn from among them", first, last)
+	}
 	held := map[int]bool{}
 	for range 50 {
 		held[Get(t)] = true
@@ -64,6 +68,35 @@ func TestPortZeroNeverGetsAReservedPort(t *testing.T) {
 	for p := range held {
 		if p < lo || p >= hi {
 			t.Errorf("port %d outside [%d, %d)", p, lo, hi)
+		}
+	}
+}
+
+// Every ip_local_port_range a machine may have gives a range to draw from:
+// outside the ephemeral ports when enough are left there, and never an
+// empty or inverted one (rand.IntN panics on it, failing every test that
+// reserves a port, as on a host tuned to "1024 65535").
+func TestSpanOfEveryEphemeralRange(t *testing.T) {
+	for _, tc := range []struct {
+		first, last int
+		outside     bool // the range drawn from avoids [first, last]
+	}{
+		{32768, 60999, true}, // Linux's default
+		{49152, 65535, true}, // IANA's (macOS, Windows)
+		{10000, 65535, true}, // FreeBSD's
+		{15000, 40000, true},
+		{1024, 65535, false}, // every unprivileged port is ephemeral
+		{1025, 65535, false},
+		{1, 65535, false},
+		{21000, 64000, false},
+	} {
+		lo, hi := spanOf(tc.first, tc.last)
+		if lo < 1024 || hi > 65536 || hi-lo < 1000 {
+			t.Errorf("ip_local_port_range %d %d: ports drawn from [%d, %d); want at least 1000 unprivileged ports", tc.first, tc.last, lo, hi)
+			continue
+		}
+		if tc.outside && hi > tc.first && lo <= tc.last {
+			t.Errorf("ip_local_port_range %d %d: ports drawn from [%d, %d), which overlaps it", tc.first, tc.last, lo, hi)
 		}
 	}
 }
