@@ -71,8 +71,8 @@ type Fixture struct {
 	Listeners []Listener
 	// HealthCheck is the target; default HTTP:<live port>/healthcheck.
 	HealthCheck string
-	// CheckInterval is the health check's interval in seconds (timeout 2s
-	// below 30); 0 is 30 with a 5s timeout. oops waits interval x 2 +
+	// CheckInterval is the health check's interval in seconds (at least
+	// 5, AWS's least; timeout 2s below 30); 0 is 30 with a 5s timeout. oops waits interval x 2 +
 	// timeout for the check to judge a color: tests that wait use 5.
 	CheckInterval int32
 	// Instances is how many EC2 instances to run and register.
@@ -164,7 +164,8 @@ func Create(ctx context.Context, cfg aws.Config, f Fixture) ([]string, error) {
 	}
 	interval, timeout := int32(30), int32(5)
 	if f.CheckInterval > 0 && f.CheckInterval < 30 {
-		interval, timeout = f.CheckInterval, 2
+		// AWS's least interval is 5s, and the timeout must be shorter.
+		interval, timeout = max(f.CheckInterval, 5), 2
 	}
 	if _, err := api.ConfigureHealthCheck(ctx, &elbsdk.ConfigureHealthCheckInput{LoadBalancerName: aws.String(f.Name), HealthCheck: &types.HealthCheck{
 		Target: aws.String(hc), Interval: aws.Int32(interval), Timeout: aws.Int32(timeout), HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2),
