@@ -105,7 +105,7 @@ func publishRun(ctx context.Context, opts *PublishOptions) error {
 	case opts.DryRun && out.Recorded:
 		fmt.Fprintf(opts.IO.Out, "would record %s: the same bytes are in %s without oops metadata; publish writes it\n", desc, out.Store)
 	case out.Recorded:
-		fmt.Fprintf(opts.IO.Out, "recorded %s: the same bytes were in %s without oops metadata (uploaded by other CI?); its metadata is written now\n", desc, out.Store)
+		fmt.Fprintf(opts.IO.Out, "recorded %s: the same bytes were in %s without oops metadata (a bare upload, or a publish that did not finish); its metadata is written now\n", desc, out.Store)
 	default:
 		fmt.Fprintf(opts.IO.Out, "%s is already published with the same bytes; nothing to do\n", desc)
 	}
