@@ -13,6 +13,9 @@ import (
 // Until then State reports that color with Installing set (and commit as
 // its Commit), so a deploy killed half-way never leaves the release it
 // replaced looking warm.
+//
+// SetInstalling with commit "" clears the mark: a deploy that failed before
+// it changed anything (ErrNotStarted) gives the color back its record.
 type InstallRecorder interface {
 	SetInstalling(ctx context.Context, c release.Color, commit string) error
 }

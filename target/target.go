@@ -344,6 +344,24 @@ type Deployment struct {
 // ErrDeployFailed: a deployment did not succeed; traffic was not switched.
 var ErrDeployFailed = errors.New("deployment failed")
 
+// ErrNotStarted: a deploy failed before it changed anything on the color
+// (AWS refused the first call that would have): the release the color ran
+// before still runs there, and is still what a rollback goes back to.
+var ErrNotStarted = errors.New("install not started")
+
+// NotStarted marks err as ErrNotStarted, its message unchanged.
+func NotStarted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notStarted{err}
+}
+
+type notStarted struct{ error }
+
+func (e notStarted) Unwrap() error        { return e.error }
+func (e notStarted) Is(target error) bool { return target == ErrNotStarted }
+
 // ErrIntegrity: a release's artifact does not match the size and SHA-256
 // recorded when it was published; nothing was unpacked, stopped or
 // switched.

@@ -383,6 +383,9 @@ func (r *Runner) install(ctx context.Context, dp *deployment, ev *release.Event)
 		return nil
 	}
 	if err != nil {
+		if errors.Is(err, target.ErrNotStarted) {
+			r.unmarkInstalling(ctx, dp)
+		}
 		return deployFailed(err, dp.rel)
 	}
 	if err := dp.t.SetCommit(ctx, off, dp.rel.Commit); err != nil {
@@ -483,6 +486,31 @@ func markInstalling(ctx context.Context, t target.Target, c release.Color, sha s
 		return fmt.Errorf("record install of %s on %s: %w", release.Short(sha), c, err)
 	}
 	return nil
+}
+
+// unmarkInstalling gives the off color back the record it had before
+// markInstalling, after an install that changed nothing there: it still
+// runs what it ran, and status, list and a rollback must say so, not name
+// a release that never reached it.
+func (r *Runner) unmarkInstalling(ctx context.Context, dp *deployment) {
+	ir, ok := dp.t.(target.InstallRecorder)
+	if !ok {
+		return
+	}
+	off := dp.st.Off
+	was := ""
+	if off.Installing {
+		was = off.Commit // an earlier install that never finished: still unknown
+	}
+	if err := ir.SetInstalling(context.WithoutCancel(ctx), off.Color, was); err != nil {
+		r.d.Report.Warnf("nothing changed on %s, but its record still says it installs %s (%v): oops status shows it installing until a deploy passes there", off.Color, dp.rel.Short(), err)
+		return
+	}
+	runs := "what it ran before"
+	if off.Commit != "" && !off.Installing {
+		runs = release.Short(off.Commit)
+	}
+	r.d.Report.Progressf("nothing changed on %s: it still runs %s", off.Color, runs)
 }
 
 func joinInts(ns []int) string {

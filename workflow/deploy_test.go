@@ -31,11 +31,13 @@ var (
 // health check. It keeps what was done to it, and fails the test when a
 // change is made with a context that does not carry the lock's fence.
 type world struct {
-	t          *testing.T
-	mu         sync.Mutex
-	live       release.Color
-	commit     map[release.Color]string
-	installing map[release.Color]bool
+	t      *testing.T
+	mu     sync.Mutex
+	live   release.Color
+	commit map[release.Color]string
+	// installing is the commit a color is marked as installing ("":
+	// none), kept apart from its recorded commit, as ELB and ALB tags.
+	installing map[release.Color]string
 	changes    []string
 	deployErr  error  // what Deploy returns
 	deployID   string // the deployment Deploy reports
@@ -44,7 +46,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	return &world{t: t, live: release.Blue,
 		commit:     map[release.Color]string{release.Blue: shaA, release.Green: shaB},
-		installing: map[release.Color]bool{}}
+		installing: map[release.Color]string{}}
 }
 
 // change records a change, made with ctx.
@@ -63,7 +65,11 @@ func (w *world) state() *target.State {
 	defer w.mu.Unlock()
 	cs := func(c release.Color) target.ColorState {
 		port := map[release.Color]int{release.Blue: 8001, release.Green: 8002}[c]
-		return target.ColorState{Color: c, Port: port, Commit: w.commit[c], Installing: w.installing[c]}
+		cs := target.ColorState{Color: c, Port: port, Commit: w.commit[c]}
+		if sha := w.installing[c]; sha != "" {
+			cs.Commit, cs.Installing = sha, true
+		}
+		return cs
 	}
 	return &target.State{Kind: "mock", Name: "web", Live: cs(w.live), Off: cs(w.live.Other())}
 }
@@ -76,9 +82,13 @@ type installTarget struct {
 }
 
 func (it installTarget) SetInstalling(ctx context.Context, c release.Color, sha string) error {
-	it.w.change(ctx, "installing %s on %s", release.Short(sha), c)
+	if sha == "" {
+		it.w.change(ctx, "installing nothing on %s", c)
+	} else {
+		it.w.change(ctx, "installing %s on %s", release.Short(sha), c)
+	}
 	it.w.mu.Lock()
-	it.w.commit[c], it.w.installing[c] = sha, true
+	it.w.installing[c] = sha
 	it.w.mu.Unlock()
 	return nil
 }
@@ -100,7 +110,7 @@ func (w *world) target() target.Target {
 		SetCommitFunc: func(ctx context.Context, c release.Color, sha string) error {
 			w.change(ctx, "commit %s on %s", release.Short(sha), c)
 			w.mu.Lock()
-			w.commit[c], w.installing[c] = sha, false
+			w.commit[c], w.installing[c] = sha, ""
 			w.mu.Unlock()
 			return nil
 		},
@@ -203,7 +213,7 @@ func TestDeploy(t *testing.T) {
 			event:   release.Event{Action: release.ActionDeploy, Result: release.ResultOK, To: release.Side{Color: release.Green, Commit: shaC}}},
 		{name: "an install that never passed is installed again",
 			req:     DeployRequest{Rev: "bbbbbbb"},
-			setup:   func(_ *testing.T, _ *fixture, w *world) { w.installing[release.Green] = true },
+			setup:   func(_ *testing.T, _ *fixture, w *world) { w.installing[release.Green] = shaB },
 			live:    shaB,
 			changes: []string{"installing bbbbbbb on green", "install bbbbbbb on green", "commit bbbbbbb on green", "switch to green"},
 			event:   release.Event{Action: release.ActionDeploy, Result: release.ResultOK, To: release.Side{Color: release.Green, Commit: shaB}}},
@@ -319,6 +329,52 @@ func TestDeployInstallingUntilItPassed(t *testing.T) {
 	}
 	if st := w.state(); st.Off.Installing || st.Off.Commit != shaC {
 		t.Errorf("after the install green runs %s, installing %v; want ccccccc, passed", release.Short(st.Off.Commit), st.Off.Installing)
+	}
+}
+
+// TestDeployNotStartedKeepsTheOffRecord: an install AWS refused before it
+// changed anything (a denied CreateLaunchTemplateVersion) leaves the off
+// color running what it ran: its record comes back, so status, list and
+// a rollback do not name a release that never reached it. An earlier
+// install that never finished stays marked.
+func TestDeployNotStartedKeepsTheOffRecord(t *testing.T) {
+	t.Parallel()
+	denied := target.NotStarted(errors.New("CreateLaunchTemplateVersion: AccessDenied"))
+	tests := []struct {
+		name           string
+		installing     string // green's mark before the deploy
+		err            error
+		wantCommit     string
+		wantInstalling bool
+		wantSaid       string
+	}{
+		{name: "refused before it began", err: denied, wantCommit: shaB, wantSaid: "nothing changed on green: it still runs bbbbbbb"},
+		{name: "refused, after an install that never finished", installing: shaA, err: denied, wantCommit: shaA, wantInstalling: true,
+			wantSaid: "nothing changed on green: it still runs what it ran before"},
+		{name: "failed after it began", err: errors.New("instances never healthy"), wantCommit: shaC, wantInstalling: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			w.installing[release.Green] = tt.installing
+			w.deployErr = tt.err
+			fx := deployFixture(t, w)
+			_, err := fx.runner().Deploy(context.Background(), DeployRequest{Rev: "ccccccc"})
+			if !errors.Is(err, target.ErrDeployFailed) {
+				t.Fatalf("Deploy: %v, want a failed deployment", err)
+			}
+			if errors.Is(tt.err, target.ErrNotStarted) && !errors.Is(err, target.ErrNotStarted) {
+				t.Errorf("Deploy: %v lost ErrNotStarted", err)
+			}
+			if st := w.state(); st.Off.Commit != tt.wantCommit || st.Off.Installing != tt.wantInstalling || w.liveCommit() != shaA {
+				t.Errorf("after the deploy green is %s (installing %v), live %s; want %s (installing %v), live aaaaaaa",
+					release.Short(st.Off.Commit), st.Off.Installing, release.Short(w.liveCommit()), release.Short(tt.wantCommit), tt.wantInstalling)
+			}
+			if tt.wantSaid != "" && !strings.Contains(fx.errOut.String(), tt.wantSaid) {
+				t.Errorf("stderr does not say %q:\n%s", tt.wantSaid, fx.errOut)
+			}
+		})
 	}
 }
 
@@ -519,7 +575,7 @@ func TestDeploySwitchDoesNotResume(t *testing.T) {
 	tg.StateFunc = func(ctx context.Context) (*target.State, error) {
 		st, _ := state(ctx)
 		w.mu.Lock()
-		installed := w.commit[release.Green] == shaC && !w.installing[release.Green]
+		installed := w.commit[release.Green] == shaC && w.installing[release.Green] == ""
 		w.mu.Unlock()
 		if installed {
 			st.Pending = &target.Intent{From: release.Blue, To: release.Green}

@@ -19,12 +19,10 @@ const TagInstalling = "oops:installing"
 
 var _ target.InstallRecorder = (*Target)(nil)
 
-// SetInstalling marks color c as installing commit (see
-// target.InstallRecorder): one AddTags call on c's target group.
+// SetInstalling marks color c as installing commit, or clears the mark
+// with "" (see target.InstallRecorder): one AddTags call on c's target
+// group.
 func (t *Target) SetInstalling(ctx context.Context, c release.Color, commit string) error {
-	if commit == "" {
-		return fmt.Errorf("record install on %s: empty commit", c)
-	}
 	g, err := t.group(ctx, c)
 	if err != nil {
 		return err

@@ -34,6 +34,17 @@ func TestInstallingUntilSetCommit(t *testing.T) {
 	if st.Off.Commit != sha || !st.Off.Installing {
 		t.Errorf("off = %s installing=%v, want %s installing", st.Off.Commit, st.Off.Installing, sha)
 	}
+	// An install that never started ("" clears the mark): the old record
+	// is back.
+	if err := ir.SetInstalling(e.ctx, release.Green, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.target(alb.Config{}).State(e.ctx); err != nil || st.Off.Commit != old || st.Off.Installing {
+		t.Fatalf("after clearing the mark off = %+v (%v), want %s verified", st.Off, err, old)
+	}
+	if err := ir.SetInstalling(e.ctx, release.Green, sha); err != nil {
+		t.Fatal(err)
+	}
 	if err := tg.SetCommit(e.ctx, release.Green, sha); err != nil {
 		t.Fatal(err)
 	}

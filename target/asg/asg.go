@@ -23,6 +23,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -641,14 +642,17 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
+	// Until the group is pointed at the new version nothing on the color
+	// changed: a failure before then is target.ErrNotStarted, and the
+	// color keeps its record (and stays what a rollback goes back to).
 	gs, err := t.read(ctx)
 	if err != nil {
-		return nil, err
+		return nil, target.NotStarted(err)
 	}
 	g, live := gs[req.Color], gs[req.Color.Other()]
 	if g.ltID == "" && g.ltName == "" {
-		return nil, target.Hinted(fmt.Errorf("%w: auto-scaling group %s launches from no launch template", target.ErrMisconfigured, g.name),
-			"give the group a launch template (a launch configuration or mixed instances policy cannot carry the commit)")
+		return nil, target.NotStarted(target.Hinted(fmt.Errorf("%w: auto-scaling group %s launches from no launch template", target.ErrMisconfigured, g.name),
+			"give the group a launch template (a launch configuration or mixed instances policy cannot carry the commit)"))
 	}
 	want := t.cfg.OffCapacity
 	if want == 0 {
@@ -656,7 +660,7 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	}
 	version, err := t.newVersion(ctx, g, req)
 	if err != nil {
-		return nil, err
+		return nil, target.NotStarted(err) // a version nothing launches from
 	}
 	progress("launch template %s version %s carries %s; scaling %s to %d", g.template(), version, req.Release.Short(), g.name, want)
 	lt := &astypes.LaunchTemplateSpecification{Version: aws.String(version)}
@@ -666,6 +670,12 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		lt.LaunchTemplateName = aws.String(g.ltName)
 	}
 	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt); err != nil {
+		var refused smithy.APIError
+		if errors.As(err, &refused) {
+			// AWS answered no: the group is as it was. (A call that got
+			// no answer may have been applied.)
+			err = target.NotStarted(err)
+		}
 		return nil, err
 	}
 	// Instances of older versions are replaced: the group launches new

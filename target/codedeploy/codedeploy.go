@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -72,7 +73,7 @@ var _ target.Deployer = (*Deployer)(nil)
 func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*target.Deployment, error) {
 	in, err := d.Input(req)
 	if err != nil {
-		return nil, err
+		return nil, target.NotStarted(err)
 	}
 	progress := req.Progress
 	if progress == nil {
@@ -80,6 +81,12 @@ func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*targe
 	}
 	out, err := d.API.CreateDeployment(ctx, in)
 	if err != nil {
+		var refused smithy.APIError
+		if errors.As(err, &refused) {
+			// AWS answered no: no deployment, nothing installed. (A call
+			// that got no answer may have created one.)
+			return nil, target.NotStarted(d.createError(err))
+		}
 		return nil, d.createError(err)
 	}
 	dep := &target.Deployment{ID: aws.ToString(out.DeploymentId), Status: string(types.DeploymentStatusCreated)}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -30,6 +31,8 @@ type script struct {
 	batches [][]string
 	// listErr fails ListDeploymentTargets (a role without the permission).
 	listErr error
+	// createErr fails CreateDeployment.
+	createErr error
 }
 
 type step struct {
@@ -46,6 +49,9 @@ func (s *script) cur() step {
 func (s *script) CreateDeployment(_ context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.createErr != nil {
+		return nil, s.createErr
+	}
 	s.created = append(s.created, in)
 	return &codedeploy.CreateDeploymentOutput{DeploymentId: aws.String("d-TEST")}, nil
 }
@@ -198,6 +204,30 @@ func TestInputIsTheReleaseObject(t *testing.T) {
 			}
 			if got := aws.ToString(in.Description); !strings.HasPrefix(got, req.Description) || !strings.HasSuffix(got, WatchedMarker) {
 				t.Errorf("description = %q, want the request's then %q", got, WatchedMarker)
+			}
+		})
+	}
+}
+
+// Only a CreateDeployment AWS answered with an error is known to have
+// created nothing (ErrNotStarted: the workflow gives the color back its
+// record); one that got no answer may have created a deployment.
+func TestCreateRefusedIsNotStarted(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"AWS refused", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not allowed"}, true},
+		{"no answer", errors.New("read tcp: connection reset by peer"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Deployer{API: &script{createErr: tt.err}, Application: "web", Group: "prod", Bucket: "rel"}
+			_, err := d.Deploy(context.Background(), request(true))
+			if err == nil || errors.Is(err, target.ErrNotStarted) != tt.want {
+				t.Errorf("Deploy = %v; ErrNotStarted %v, want %v", err, errors.Is(err, target.ErrNotStarted), tt.want)
 			}
 		})
 	}

@@ -168,6 +168,11 @@ func TestUnknownDeploymentGroupCreatesNothing(t *testing.T) {
 	if got := listDeployments(t, m, fx.app, fx.group); len(got) != 0 {
 		t.Errorf("deployments = %v, want none", got)
 	}
+	// AWS said no: nothing was installed, and the workflow gives the
+	// color back its record.
+	if !errors.Is(err, target.ErrNotStarted) {
+		t.Errorf("Deploy error = %v, want it marked ErrNotStarted", err)
+	}
 }
 
 // simulate makes the proxy answer one CodeDeploy action with body (moto

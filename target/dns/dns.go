@@ -443,7 +443,7 @@ func (t *Target) setMeta(ctx context.Context, c release.Color, commit string, in
 	if !c.Valid() {
 		return fmt.Errorf("record commit: %q is not a color", c)
 	}
-	if !shaRE.MatchString(commit) {
+	if !shaRE.MatchString(commit) && (!installing || commit != "") {
 		return fmt.Errorf("record commit of %s: %q is not a full commit SHA", c, commit)
 	}
 	s, err := t.read(ctx)
@@ -451,9 +451,12 @@ func (t *Target) setMeta(ctx context.Context, c release.Color, commit string, in
 		return err
 	}
 	m := s.meta.clone()
-	if installing {
+	switch {
+	case installing && commit == "": // the install never started
+		delete(m.installing, c)
+	case installing:
 		m.installing[c] = commit
-	} else {
+	default:
 		m.commit[c] = commit
 		delete(m.installing, c)
 	}

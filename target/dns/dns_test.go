@@ -235,6 +235,21 @@ func TestStatus(t *testing.T) {
 		t.Errorf("ListHostedZonesByName %d times, want 4 (one per suffix of %s)", got, e.zone.Record)
 	}
 
+	// An install that never started ("" clears the mark): green's record
+	// is what it was.
+	before, err := tg.State(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SetInstalling(e.ctx, release.Green, shaB); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SetInstalling(e.ctx, release.Green, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tg.State(e.ctx); err != nil || st.Off.Commit != before.Off.Commit || st.Off.Installing {
+		t.Fatalf("after clearing the mark off = %+v (%v), want %q as before", st.Off, err, before.Off.Commit)
+	}
 	if err := tg.SetInstalling(e.ctx, release.Green, shaB); err != nil {
 		t.Fatal(err)
 	}

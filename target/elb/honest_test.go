@@ -179,6 +179,17 @@ func TestInstallingUntilSetCommit(t *testing.T) {
 	if st.Live.Installing {
 		t.Error("live marked installing")
 	}
+	// An install that never started ("" clears the mark): the old record
+	// is back.
+	if err := ir.SetInstalling(e.ctx, release.Green, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.tgt.State(e.ctx); err != nil || st.Off.Commit != old || st.Off.Installing {
+		t.Fatalf("after clearing the mark off = %+v (%v), want %s verified", st.Off, err, old)
+	}
+	if err := ir.SetInstalling(e.ctx, release.Green, sha); err != nil {
+		t.Fatal(err)
+	}
 	if err := tg.SetCommit(e.ctx, release.Green, sha); err != nil {
 		t.Fatal(err)
 	}
