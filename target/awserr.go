@@ -6,8 +6,34 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
+
+// Refused reports whether err is AWS refusing a call outright, so that
+// the call is known to have changed nothing: an API error with a client
+// error status (access denied, validation, a limit), from a call the SDK
+// did not give up on after retries. A server error (5xx, or a 502 from
+// something in between) may come after the request was applied; and once
+// the SDK retried, an earlier attempt may have been applied whatever the
+// last one was answered (a lost answer, then throttling).
+func Refused(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	var gaveUp *retry.MaxAttemptsError
+	var quota ratelimit.QuotaExceededError
+	if errors.As(err, &gaveUp) || errors.As(err, &quota) {
+		return false
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() >= 500 {
+		return false
+	}
+	return true
+}
 
 // AWSError is an AWS failure said in one line that names the target, the
 // call and what is missing; it wraps the SDK error so the CLI exits with

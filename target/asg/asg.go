@@ -23,7 +23,6 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -670,10 +669,9 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 		lt.LaunchTemplateName = aws.String(g.ltName)
 	}
 	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt); err != nil {
-		var refused smithy.APIError
-		if errors.As(err, &refused) {
+		if target.Refused(err) {
 			// AWS answered no: the group is as it was. (A call that got
-			// no answer may have been applied.)
+			// no answer, or was retried, may have been applied.)
 			err = target.NotStarted(err)
 		}
 		return nil, err
