@@ -659,7 +659,7 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	}
 	version, err := t.newVersion(ctx, g, req)
 	if err != nil {
-		return nil, target.NotStarted(err) // a version nothing launches from
+		return nil, err // ErrNotStarted when the group launches as before
 	}
 	progress("launch template %s version %s carries %s; scaling %s to %d", g.template(), version, req.Release.Short(), g.name, want)
 	lt := &astypes.LaunchTemplateSpecification{Version: aws.String(version)}
@@ -733,17 +733,28 @@ func (g *group) template() string {
 // current version with the commit tagged on its instances, instance tags
 // readable through the metadata service, and user data that fetches the
 // release (the current user data when it already runs oops hook fetch).
+// Its errors are target.ErrNotStarted when the group launches as before:
+// any failure before CreateLaunchTemplateVersion; a failed
+// CreateLaunchTemplateVersion unless the group launches from $Latest,
+// which launches a version the call may have created (one AWS refused
+// was not).
 func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequest) (string, error) {
 	cur, err := t.version(ctx, g)
 	if err != nil {
-		return "", err
+		return "", target.NotStarted(err)
 	}
 	data, err := versionData(cur.LaunchTemplateData, t.cfg.UserData, req.Release.Commit, req.Color)
 	if err != nil {
-		return "", target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data")
+		return "", target.NotStarted(target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data"))
 	}
 	if err := target.CheckFence(ctx); err != nil {
-		return "", err
+		return "", target.NotStarted(err)
+	}
+	created := func(err error) error {
+		if g.version == "$Latest" && !target.Refused(err) {
+			return err // the group may launch it already
+		}
+		return target.NotStarted(err) // a version nothing launches from
 	}
 	cin := &ec2.CreateLaunchTemplateVersionInput{
 		SourceVersion:      aws.String(strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)),
@@ -757,10 +768,10 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	}
 	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin)
 	if err != nil {
-		return "", fmt.Errorf("create launch template version for %s: CreateLaunchTemplateVersion: %w", req.Release.Short(), err)
+		return "", created(fmt.Errorf("create launch template version for %s: CreateLaunchTemplateVersion: %w", req.Release.Short(), err))
 	}
 	if made.LaunchTemplateVersion == nil || made.LaunchTemplateVersion.VersionNumber == nil {
-		return "", errors.New("create launch template version: no version number in the answer")
+		return "", created(errors.New("create launch template version: no version number in the answer"))
 	}
 	return strconv.FormatInt(*made.LaunchTemplateVersion.VersionNumber, 10), nil
 }
