@@ -529,7 +529,7 @@ func (t *Target) PlanScale(ctx context.Context, st *target.State, c release.Colo
 }
 
 // resize sets g's size (and, with lt, its launch template version).
-func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *astypes.LaunchTemplateSpecification) error {
+func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *astypes.LaunchTemplateSpecification, opts ...func(*autoscaling.Options)) error {
 	if err := target.CheckFence(ctx); err != nil {
 		return err
 	}
@@ -540,7 +540,7 @@ func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *
 		MaxSize:              aws.Int32(int32(max(mx, desired))),
 		LaunchTemplate:       lt,
 	}
-	if _, err := t.as.UpdateAutoScalingGroup(ctx, in); err != nil {
+	if _, err := t.as.UpdateAutoScalingGroup(ctx, in, opts...); err != nil {
 		return fmt.Errorf("scale %s to %d: UpdateAutoScalingGroup: %w", g.name, desired, err)
 	}
 	t.forget()
@@ -668,8 +668,9 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	} else {
 		lt.LaunchTemplateName = aws.String(g.ltName)
 	}
-	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt); err != nil {
-		if target.Refused(err) {
+	var att target.Attempts
+	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt, func(o *autoscaling.Options) { o.APIOptions = append(o.APIOptions, att.Count) }); err != nil {
+		if target.Refused(err, &att) {
 			// AWS answered no: the group is as it was. (A call that got
 			// no answer, or was retried, may have been applied.)
 			err = target.NotStarted(err)
@@ -750,8 +751,9 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	if err := target.CheckFence(ctx); err != nil {
 		return "", target.NotStarted(err)
 	}
+	var att target.Attempts
 	created := func(err error) error {
-		if g.version == "$Latest" && !target.Refused(err) {
+		if g.version == "$Latest" && !target.Refused(err, &att) {
 			return err // the group may launch it already
 		}
 		return target.NotStarted(err) // a version nothing launches from
@@ -766,7 +768,7 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	} else {
 		cin.LaunchTemplateName = aws.String(g.ltName)
 	}
-	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin)
+	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin, func(o *ec2.Options) { o.APIOptions = append(o.APIOptions, att.Count) })
 	if err != nil {
 		return "", created(fmt.Errorf("create launch template version for %s: CreateLaunchTemplateVersion: %w", req.Release.Short(), err))
 	}

@@ -78,9 +78,10 @@ func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*targe
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
-	out, err := d.API.CreateDeployment(ctx, in)
+	var att target.Attempts
+	out, err := d.API.CreateDeployment(ctx, in, func(o *codedeploy.Options) { o.APIOptions = append(o.APIOptions, att.Count) })
 	if err != nil {
-		if target.Refused(err) {
+		if target.Refused(err, &att) {
 			// AWS answered no: no deployment, nothing installed. (A call
 			// that got no answer, or was retried, may have created one.)
 			return nil, target.NotStarted(d.createError(err))
