@@ -1,13 +1,67 @@
 package target
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
+
+// Attempts counts the attempts the SDK makes of one call, retries
+// included: add Count to that call's APIOptions.
+type Attempts struct{ n atomic.Int32 }
+
+// Count is the APIOptions entry that counts each attempt.
+func (a *Attempts) Count(s *middleware.Stack) error {
+	mw := middleware.FinalizeMiddlewareFunc("oops:attempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		a.n.Add(1)
+		return next.HandleFinalize(ctx, in)
+	})
+	if _, ok := s.Finalize.Get("Retry"); ok {
+		return s.Finalize.Insert(mw, "Retry", middleware.After)
+	}
+	return s.Finalize.Add(mw, middleware.After)
+}
+
+// Retried reports whether the SDK made more than one attempt.
+func (a *Attempts) Retried() bool { return a != nil && a.n.Load() > 1 }
+
+// Refused reports whether err is AWS refusing a call outright, so that
+// the call is known to have changed nothing: an API error with a client
+// error status (access denied, validation, a limit), from a call the SDK
+// did not retry (att, when the caller counted them; nil: only a call the
+// SDK gave up on after retries is known to have been retried). A server
+// error (5xx, or a 502 from something in between) may come after the
+// request was applied; and once the SDK retried, an earlier attempt may
+// have been applied whatever the last one was answered (a lost answer,
+// then throttling, or a deployment limit the first attempt's deployment
+// now takes).
+func Refused(err error, att *Attempts) bool {
+	if att.Retried() {
+		return false
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	var gaveUp *retry.MaxAttemptsError
+	var quota ratelimit.QuotaExceededError
+	if errors.As(err, &gaveUp) || errors.As(err, &quota) {
+		return false
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() >= 500 {
+		return false
+	}
+	return true
+}
 
 // AWSError is an AWS failure said in one line that names the target, the
 // call and what is missing; it wraps the SDK error so the CLI exits with

@@ -488,6 +488,9 @@ func markInstalling(ctx context.Context, t target.Target, c release.Color, sha s
 	return nil
 }
 
+// unmarkTimeout bounds unmarkInstalling's call.
+const unmarkTimeout = 10 * time.Second
+
 // unmarkInstalling gives the off color back the record it had before
 // markInstalling, after an install that changed nothing there: it still
 // runs what it ran, and status, list and a rollback must say so, not name
@@ -502,7 +505,12 @@ func (r *Runner) unmarkInstalling(ctx context.Context, dp *deployment) {
 	if off.Installing {
 		was = off.Commit // an earlier install that never finished: still unknown
 	}
-	if err := ir.SetInstalling(context.WithoutCancel(ctx), off.Color, was); err != nil {
+	// Also after Ctrl-C (the deployer's reads interrupted), but bounded:
+	// the interrupt is used up, and a second one is caught by the same
+	// handler, so an AWS call that hangs here would hang oops.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unmarkTimeout)
+	defer cancel()
+	if err := ir.SetInstalling(uctx, off.Color, was); err != nil {
 		r.d.Report.Warnf("nothing changed on %s, but its record still says it installs %s (%v): oops status shows it installing until a deploy passes there", off.Color, dp.rel.Short(), err)
 		return
 	}

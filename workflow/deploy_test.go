@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cdsdk "github.com/aws/aws-sdk-go-v2/service/codedeploy"
@@ -593,5 +594,54 @@ func TestDeploySwitchDoesNotResume(t *testing.T) {
 	}
 	if planned {
 		t.Error("deploy resumed an interrupted switch (planned a repair)")
+	}
+}
+
+// hungTarget is installTarget whose clearing of an installing mark hangs
+// until its context ends (AWS not answering, the reason for a Ctrl-C).
+type hungTarget struct{ installTarget }
+
+func (h hungTarget) SetInstalling(ctx context.Context, c release.Color, sha string) error {
+	if sha == "" {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return h.installTarget.SetInstalling(ctx, c, sha)
+}
+
+// TestDeployNotStartedAfterCtrlCEnds: Ctrl-C during a deploy's first reads
+// (ErrNotStarted wrapping context.Canceled) must not leave deploy hanging
+// on giving the color its record back: Ctrl-C has been used up (a second
+// one is caught by the same handler), so only a bound ends that call.
+func TestDeployNotStartedAfterCtrlCEnds(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	fx := deployFixture(t, w)
+	fx.d.DeployTarget = func(context.Context, int) (target.Target, error) {
+		return hungTarget{w.target().(installTarget)}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fx.d.Deployer = func(context.Context) (target.Deployer, error) {
+		return &mock.Deployer{DeployFunc: func(context.Context, target.DeployRequest) (*target.Deployment, error) {
+			cancel() // Ctrl-C while the deployer reads the group
+			return nil, target.NotStarted(fmt.Errorf("read groups: %w", context.Canceled))
+		}}, nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := fx.runner().Deploy(ctx, DeployRequest{Rev: "ccccccc"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Deploy: %v, want it interrupted", err)
+		}
+		if !strings.Contains(fx.errOut.String(), "its record still says it installs") {
+			t.Errorf("stderr does not say the mark stayed:\n%s", fx.errOut)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Deploy still hangs 20s after Ctrl-C, on clearing the installing mark")
 	}
 }

@@ -23,7 +23,6 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -530,7 +529,7 @@ func (t *Target) PlanScale(ctx context.Context, st *target.State, c release.Colo
 }
 
 // resize sets g's size (and, with lt, its launch template version).
-func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *astypes.LaunchTemplateSpecification) error {
+func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *astypes.LaunchTemplateSpecification, opts ...func(*autoscaling.Options)) error {
 	if err := target.CheckFence(ctx); err != nil {
 		return err
 	}
@@ -541,7 +540,7 @@ func (t *Target) resize(ctx context.Context, g *group, desired, mn, mx int, lt *
 		MaxSize:              aws.Int32(int32(max(mx, desired))),
 		LaunchTemplate:       lt,
 	}
-	if _, err := t.as.UpdateAutoScalingGroup(ctx, in); err != nil {
+	if _, err := t.as.UpdateAutoScalingGroup(ctx, in, opts...); err != nil {
 		return fmt.Errorf("scale %s to %d: UpdateAutoScalingGroup: %w", g.name, desired, err)
 	}
 	t.forget()
@@ -660,7 +659,7 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	}
 	version, err := t.newVersion(ctx, g, req)
 	if err != nil {
-		return nil, target.NotStarted(err) // a version nothing launches from
+		return nil, err // ErrNotStarted when the group launches as before
 	}
 	progress("launch template %s version %s carries %s; scaling %s to %d", g.template(), version, req.Release.Short(), g.name, want)
 	lt := &astypes.LaunchTemplateSpecification{Version: aws.String(version)}
@@ -669,11 +668,11 @@ func (t *Target) Deploy(ctx context.Context, req target.DeployRequest) (*target.
 	} else {
 		lt.LaunchTemplateName = aws.String(g.ltName)
 	}
-	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt); err != nil {
-		var refused smithy.APIError
-		if errors.As(err, &refused) {
+	var att target.Attempts
+	if err := t.resize(ctx, g, want, min(g.min, want), max(g.max, want), lt, func(o *autoscaling.Options) { o.APIOptions = append(o.APIOptions, att.Count) }); err != nil {
+		if target.Refused(err, &att) {
 			// AWS answered no: the group is as it was. (A call that got
-			// no answer may have been applied.)
+			// no answer, or was retried, may have been applied.)
 			err = target.NotStarted(err)
 		}
 		return nil, err
@@ -735,17 +734,29 @@ func (g *group) template() string {
 // current version with the commit tagged on its instances, instance tags
 // readable through the metadata service, and user data that fetches the
 // release (the current user data when it already runs oops hook fetch).
+// Its errors are target.ErrNotStarted when the group launches as before:
+// any failure before CreateLaunchTemplateVersion; a failed
+// CreateLaunchTemplateVersion unless the group launches from $Latest,
+// which launches a version the call may have created (one AWS refused
+// was not).
 func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequest) (string, error) {
 	cur, err := t.version(ctx, g)
 	if err != nil {
-		return "", err
+		return "", target.NotStarted(err)
 	}
 	data, err := versionData(cur.LaunchTemplateData, t.cfg.UserData, req.Release.Commit, req.Color)
 	if err != nil {
-		return "", target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data")
+		return "", target.NotStarted(target.Hinted(fmt.Errorf("%w: launch template %s: %w", target.ErrMisconfigured, g.template(), err), "see \"Auto-scaling groups\" in the README for the user data"))
 	}
 	if err := target.CheckFence(ctx); err != nil {
-		return "", err
+		return "", target.NotStarted(err)
+	}
+	var att target.Attempts
+	created := func(err error) error {
+		if g.version == "$Latest" && !target.Refused(err, &att) {
+			return err // the group may launch it already
+		}
+		return target.NotStarted(err) // a version nothing launches from
 	}
 	cin := &ec2.CreateLaunchTemplateVersionInput{
 		SourceVersion:      aws.String(strconv.FormatInt(aws.ToInt64(cur.VersionNumber), 10)),
@@ -757,12 +768,12 @@ func (t *Target) newVersion(ctx context.Context, g *group, req target.DeployRequ
 	} else {
 		cin.LaunchTemplateName = aws.String(g.ltName)
 	}
-	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin)
+	made, err := t.ec2.CreateLaunchTemplateVersion(ctx, cin, func(o *ec2.Options) { o.APIOptions = append(o.APIOptions, att.Count) })
 	if err != nil {
-		return "", fmt.Errorf("create launch template version for %s: CreateLaunchTemplateVersion: %w", req.Release.Short(), err)
+		return "", created(fmt.Errorf("create launch template version for %s: CreateLaunchTemplateVersion: %w", req.Release.Short(), err))
 	}
 	if made.LaunchTemplateVersion == nil || made.LaunchTemplateVersion.VersionNumber == nil {
-		return "", errors.New("create launch template version: no version number in the answer")
+		return "", created(errors.New("create launch template version: no version number in the answer"))
 	}
 	return strconv.FormatInt(*made.LaunchTemplateVersion.VersionNumber, 10), nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -79,12 +78,12 @@ func (d *Deployer) Deploy(ctx context.Context, req target.DeployRequest) (*targe
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
-	out, err := d.API.CreateDeployment(ctx, in)
+	var att target.Attempts
+	out, err := d.API.CreateDeployment(ctx, in, func(o *codedeploy.Options) { o.APIOptions = append(o.APIOptions, att.Count) })
 	if err != nil {
-		var refused smithy.APIError
-		if errors.As(err, &refused) {
+		if target.Refused(err, &att) {
 			// AWS answered no: no deployment, nothing installed. (A call
-			// that got no answer may have created one.)
+			// that got no answer, or was retried, may have created one.)
 			return nil, target.NotStarted(d.createError(err))
 		}
 		return nil, d.createError(err)

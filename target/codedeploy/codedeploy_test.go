@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/oops-deploy/oops/release"
 	"github.com/oops-deploy/oops/target"
@@ -221,6 +224,12 @@ func TestCreateRefusedIsNotStarted(t *testing.T) {
 	}{
 		{"AWS refused", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not allowed"}, true},
 		{"no answer", errors.New("read tcp: connection reset by peer"), false},
+		// The SDK retried (the first attempt's answer lost, then
+		// throttled): the first attempt may have created a deployment.
+		{"retried, then refused", &retry.MaxAttemptsError{Attempt: 3, Err: &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}}, false},
+		// A server error may come after the deployment was created.
+		{"server error", &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: &smithy.GenericAPIError{Code: "ServiceUnavailable"}}, false},
+		{"AWS refused, status known", &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 400}}, Err: &types.DeploymentGroupDoesNotExistException{}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

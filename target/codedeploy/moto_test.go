@@ -250,3 +250,29 @@ func TestSimulatedDeploymentFails(t *testing.T) {
 		}
 	}
 }
+
+// A CreateDeployment whose first attempt was applied but not answered, and
+// whose retry CodeDeploy refused because that deployment is now active:
+// the refusal is an answer, but a deployment was created, so it is not
+// ErrNotStarted (the workflow must keep the color marked installing).
+func TestCreateRetriedThenRefusedIsNotNotStarted(t *testing.T) {
+	t.Parallel()
+	m := needMoto(t)
+	fx := newFixture(t, m)
+	p := faultproxy.NewT(t, m.URL)
+	p.Add(faultproxy.Rule{Action: "CreateDeployment", Cut: true, After: true, Times: 1})
+	p.Add(faultproxy.Rule{Action: "CreateDeployment", Status: http.StatusBadRequest, Times: 1,
+		Body: `{"__type":"DeploymentLimitExceededException","message":"The Deployment Group already has an active Deployment"}`})
+	api := codedeploy.NewFromConfig(awstest.Config(p.URL), func(o *codedeploy.Options) { o.RetryMaxAttempts = 3 })
+	d := &Deployer{API: api, Application: fx.app, Group: fx.group, Bucket: fx.bucket}
+	_, err := d.Deploy(awstest.Ctx(t), target.DeployRequest{Release: fx.rel, Wait: false})
+	if err == nil {
+		t.Fatal("Deploy succeeded, want the refusal")
+	}
+	if got := listDeployments(t, m, fx.app, fx.group); len(got) != 1 {
+		t.Fatalf("deployments = %v, want the one the first attempt created", got)
+	}
+	if errors.Is(err, target.ErrNotStarted) {
+		t.Errorf("Deploy error = %v is ErrNotStarted, but a deployment was created", err)
+	}
+}
