@@ -227,19 +227,7 @@ func runModel(t *testing.T, kind string, seed uint64) bool {
 			}
 		case 11:
 			op = "older oops rewrites the snapshot"
-			rc, o, err := s.Get(ctx, store.IndexKey("app"))
-			if err == nil {
-				var f map[string]json.RawMessage
-				err = json.NewDecoder(rc).Decode(&f)
-				rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				data, _ := json.Marshal(map[string]json.RawMessage{"version": f["version"], "releases": f["releases"]})
-				if _, err := s.Replace(ctx, store.IndexKey("app"), data, o.ETag); err != nil {
-					t.Fatal(err)
-				}
-			}
+			olderOopsRewrite(t, s)
 		case 0, 1:
 			op = fmt.Sprintf("publish %d %q", n, body)
 			in := input(n, body)

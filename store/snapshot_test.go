@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -166,24 +167,15 @@ func TestFsckFindsBareWithUnreadMetadata(t *testing.T) {
 // oops rewrote (it keeps version and releases only) puts listings back on
 // the metadata keys, and the next full listing writes format 2 again.
 func TestListSnapshotWrittenByOlderOops(t *testing.T) {
-	root, s, x := dirIndex(t)
+	_, s, x := dirIndex(t)
 	for i := range 3 {
 		publish(t, x, input(i, fmt.Sprint("body ", i)))
 	}
 	compact(t, x)
 	// What a pre-snapshot oops's publish does to it: entries kept, its
 	// own added, everything else dropped.
-	p := indexPath(root)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(data, []byte(`,"format"`))
-	if i < 0 {
-		t.Fatalf("no format in %s", data)
-	}
-	if err := os.WriteFile(p, append(data[:i:i], '}'), 0o644); err != nil {
-		t.Fatal(err)
+	if !olderOopsRewrite(t, s) {
+		t.Fatal("no snapshot")
 	}
 	uploadBare(t, s, 7, "other CI")
 	c := newTally(s)
@@ -329,14 +321,7 @@ func TestMetadataOfAnotherCommit(t *testing.T) {
 	root, _, x := dirIndex(t)
 	publish(t, x, input(1, "one"))
 	publish(t, x, input(2, "two"))
-	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(1))))
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, bytes.Replace(data, []byte(`"commit": "`+sha(1)), []byte(`"commit": "`+sha(2)), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editMeta(t, root, 1, `"commit": "`+sha(1), `"commit": "`+sha(2))
 	for _, when := range []string{"read", "from the snapshot"} {
 		rels := list(t, x, 0)
 		if r, ok := find(rels, 1); len(rels) != 2 || !ok || !r.Bare {
@@ -516,7 +501,7 @@ func TestListDuringRepublish(t *testing.T) {
 // old entry as describing them.
 func TestUpgradeAfterRepublish(t *testing.T) {
 	ctx := context.Background()
-	root, s, x := dirIndex(t)
+	_, s, x := dirIndex(t)
 	first, _ := publish(t, x, input(1, "first bytes"))
 	compact(t, x)
 	if err := s.Delete(ctx, first.Key, ""); err != nil {
@@ -525,17 +510,8 @@ func TestUpgradeAfterRepublish(t *testing.T) {
 	second, _ := publish(t, x, input(1, "other bytes, longer"))
 	// What an older oops's publish does to the snapshot: entries kept,
 	// everything else dropped.
-	p := indexPath(root)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(data, []byte(`,"format"`))
-	if i < 0 {
-		t.Fatalf("no format in %s", data)
-	}
-	if err := os.WriteFile(p, append(data[:i:i], '}'), 0o644); err != nil {
-		t.Fatal(err)
+	if !olderOopsRewrite(t, s) {
+		t.Fatal("no snapshot")
 	}
 	for _, when := range []string{"upgrading", "upgraded"} {
 		if r, _ := find(list(t, x, 0), 1); r.SHA256 != second.SHA256 || r.Size != second.Size {
@@ -664,6 +640,49 @@ func indexPath(root string) string {
 	return filepath.Join(root, filepath.FromSlash(store.IndexKey("app")))
 }
 
+// olderOopsRewrite does to app's snapshot what a publish or listing of
+// an older oops does: it keeps version and releases, and drops the format
+// 2 fields. It reports false when there is no snapshot.
+func olderOopsRewrite(t *testing.T, s store.Store) bool {
+	t.Helper()
+	ctx := context.Background()
+	rc, o, err := s.Get(ctx, store.IndexKey("app"))
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]json.RawMessage
+	err = json.NewDecoder(rc).Decode(&f)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(map[string]json.RawMessage{"version": f["version"], "releases": f["releases"]})
+	if _, err := s.Replace(ctx, store.IndexKey("app"), data, o.ETag); err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+// editMeta edits release n's metadata file in the directory store at
+// root by hand: the first old becomes new.
+func editMeta(t *testing.T, root string, n int, old, new string) {
+	t.Helper()
+	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(n))))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(old)) {
+		t.Fatalf("%s does not hold %q", p, old)
+	}
+	if err := os.WriteFile(p, bytes.Replace(data, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // compact writes x's snapshot.
 func compact(t *testing.T, x *store.Index) {
 	t.Helper()
@@ -700,7 +719,7 @@ func publishSecondWrite(t *testing.T, s store.Store, n int) {
 // says the entry is stale, though the size cannot.
 func TestOlderSnapshotRepublishedSameSize(t *testing.T) {
 	ctx := context.Background()
-	root, s, x := dirIndex(t)
+	_, s, x := dirIndex(t)
 	publish(t, x, input(1, "ab"))
 	compact(t, x)
 	if err := s.Delete(ctx, release.Key("app", sha(1), ".zip"), ""); err != nil {
@@ -710,18 +729,8 @@ func TestOlderSnapshotRepublishedSameSize(t *testing.T) {
 	in.Info.Subject = "again"
 	publish(t, x, in)
 	// An older oops rewrites the snapshot: version and releases only.
-	p := indexPath(root)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f map[string]json.RawMessage
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
-	data, _ = json.Marshal(map[string]json.RawMessage{"version": f["version"], "releases": f["releases"]})
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
+	if !olderOopsRewrite(t, s) {
+		t.Fatal("no snapshot")
 	}
 	for _, limit := range []int{0, 1, 0} {
 		if r, _ := find(list(t, x, limit), 1); r.Subject != "again" {
@@ -764,25 +773,15 @@ func TestRepublishOverMetadataOfAnotherCommit(t *testing.T) {
 // marker: to fsck, as for a release published since, it is no problem.
 func TestFsckOlderSnapshotRepublishedSameSize(t *testing.T) {
 	ctx := context.Background()
-	root, s, x := dirIndex(t)
+	_, s, x := dirIndex(t)
 	publish(t, x, input(1, "ab"))
 	compact(t, x)
 	if err := s.Delete(ctx, release.Key("app", sha(1), ".zip"), ""); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, x, input(1, "cd"))
-	p := indexPath(root)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f map[string]json.RawMessage
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
-	data, _ = json.Marshal(map[string]json.RawMessage{"version": f["version"], "releases": f["releases"]})
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
+	if !olderOopsRewrite(t, s) {
+		t.Fatal("no snapshot")
 	}
 	res, err := store.Fsck(ctx, s, store.FsckOptions{App: "app"})
 	if err != nil || len(res.Problems) != 0 {
@@ -798,15 +797,7 @@ func TestFsckFindsMetadataNamingAnotherArtifact(t *testing.T) {
 	root, s, x := dirIndex(t)
 	publish(t, x, input(1, "one"))
 	publish(t, x, input(2, "two"))
-	p := filepath.Join(root, filepath.FromSlash(store.ReleaseMetaKey("app", sha(1))))
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = bytes.Replace(data, []byte(release.Key("app", sha(1), ".zip")), []byte(release.Key("app", sha(2), ".zip")), 1)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editMeta(t, root, 1, release.Key("app", sha(1), ".zip"), release.Key("app", sha(2), ".zip"))
 	if r, _ := find(list(t, x, 0), 1); !r.Bare {
 		t.Fatalf("%+v: want bare (its metadata describes another artifact)", r)
 	}
